@@ -1,0 +1,52 @@
+# Two commands for a newcomer: `make demo` and `make test`. Both set up
+# everything they need: Debian packages (when missing and we are root), the
+# virtual environment in .venv from the pinned requirements.lock, and the
+# project itself.
+SHELL := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
+PY ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | sha256sum | cut -c1-12)
+export PREFECT_HOME ?= $(CURDIR)/var/prefect
+
+.PHONY: demo test install sysdeps lock bench clean
+
+demo: install
+	$(VENV)/bin/katsaus demo
+
+test: install
+	$(VENV)/bin/python -m pytest -q
+
+install: sysdeps $(STAMP)
+
+$(STAMP): requirements.lock pyproject.toml
+	test -x $(VENV)/bin/python || $(PY) -m venv $(VENV)
+	rm -f $(VENV)/.installed-*
+	$(VENV)/bin/python -m pip install -q --disable-pip-version-check -r requirements.lock 2>&1 | { grep -v "is ignored: it is neither" || true; }
+	$(VENV)/bin/python -m pip install -q --disable-pip-version-check --no-deps -e . 2>&1 | { grep -v "is ignored: it is neither" || true; }
+	touch $@
+
+# pdftoppm (tests look at the PDF as images), Pango for WeasyPrint, fonts,
+# and the PostgreSQL server binaries the warehouse tests start on loopback.
+sysdeps:
+	@missing=""; \
+	command -v pdftoppm >/dev/null || missing="$$missing poppler-utils"; \
+	ldconfig -p | grep -q libpangoft2-1.0 || missing="$$missing libpango-1.0-0 libpangoft2-1.0-0"; \
+	fc-list 2>/dev/null | grep -q DejaVuSans || missing="$$missing fonts-dejavu-core"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "Installing Debian packages:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	  else echo "Please install these Debian packages:$$missing" >&2; exit 1; fi; \
+	fi
+
+# Regenerate the pinned lock after changing pyproject.toml (needs uv).
+lock:
+	uv pip compile pyproject.toml --extra dev --python-version 3.11 -o requirements.lock
+
+bench: install
+	$(VENV)/bin/python bench/run.py
+
+clean:
+	rm -rf var out

@@ -1,0 +1,180 @@
+"""Typed access to the declarations in this folder (structure, accounts, sources, settings).
+
+Everything that knows a service name, an account range, a column or a threshold
+reads it from here; the YAML files are the single home of those facts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+HERE = Path(__file__).parent
+
+
+def _yaml(name: str) -> Any:
+    return yaml.safe_load((HERE / name).read_text(encoding="utf-8"))
+
+
+@dataclass(frozen=True)
+class Service:
+    code: str
+    name: str
+    area: str
+
+
+@dataclass(frozen=True)
+class Area:
+    code: str
+    name: str
+    budget_item: str
+    services: tuple[Service, ...]
+    budget_from_council: bool = False
+
+
+@dataclass(frozen=True)
+class Structure:
+    sector: str
+    board: str
+    budget_items: tuple[str, ...]
+    areas: tuple[Area, ...]
+
+    def area(self, name: str) -> Area:
+        for a in self.areas:
+            if a.name == name:
+                return a
+        raise KeyError(name)
+
+    def canonical_area(self, name: str) -> str | None:
+        """The structure's spelling of an area name written in any letter case."""
+        folded = name.strip().casefold()
+        for a in self.areas:
+            if a.name.casefold() == folded:
+                return a.name
+        return None
+
+    @property
+    def services(self) -> tuple[Service, ...]:
+        return tuple(s for a in self.areas for s in a.services)
+
+    @property
+    def sheet_areas(self) -> tuple[Area, ...]:
+        """Areas whose budget is kept in the result budget sheet."""
+        return tuple(a for a in self.areas if not a.budget_from_council)
+
+    def has_own_services(self, area: Area) -> bool:
+        """False for an area that is its own single service."""
+        return not (len(area.services) == 1 and area.services[0].name == area.name)
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    field: str
+    type: str
+    required: bool
+
+
+@dataclass(frozen=True)
+class Source:
+    id: str
+    title: str
+    file: str
+    columns: tuple[Column, ...]
+    key: tuple[str, ...] = ()
+    glob: str | None = None
+    period: str | None = None
+    unit_eur: int = 1
+    lines: tuple[str, ...] = ()
+    alternatives: tuple[str, ...] = ()
+
+    @property
+    def names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    @property
+    def renames(self) -> dict[str, str]:
+        return {c.name: c.field for c in self.columns}
+
+    def file_name(self, year: int, month: int = 12) -> str:
+        return self.file.format(year=year, month=month)
+
+
+@dataclass(frozen=True)
+class AccountGroup:
+    prefix: str
+    line: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Accounts:
+    ranges: dict[str, tuple[int, int]]
+    groups: tuple[AccountGroup, ...]
+    accounts: tuple[tuple[str, str], ...] = field(default=())
+
+    def line_of(self, account: str) -> str | None:
+        for g in self.groups:
+            if account.startswith(g.prefix):
+                return g.line
+        return None
+
+
+@cache
+def structure() -> Structure:
+    raw = _yaml("structure.yaml")
+    areas = tuple(
+        Area(
+            code=str(a["code"]),
+            name=a["name"],
+            budget_item=a["budget_item"],
+            budget_from_council=bool(a.get("budget_from_council", False)),
+            services=tuple(Service(str(s["code"]), s["name"], a["name"]) for s in a["services"]),
+        )
+        for a in raw["areas"]
+    )
+    return Structure(
+        sector=raw["sector"],
+        board=raw["board"],
+        budget_items=tuple(i["name"] for i in raw["budget_items"]),
+        areas=areas,
+    )
+
+
+@cache
+def accounts() -> Accounts:
+    raw = _yaml("accounts.yaml")
+    return Accounts(
+        ranges={k: (int(v["first"]), int(v["last"])) for k, v in raw["lines"].items()},
+        groups=tuple(AccountGroup(str(k), v["line"], v["name"]) for k, v in raw["groups"].items()),
+        accounts=tuple((str(a["account"]), a["name"]) for a in raw["accounts"]),
+    )
+
+
+@cache
+def sources() -> dict[str, Source]:
+    raw = _yaml("sources.yaml")
+    out = {}
+    for sid, s in raw.items():
+        out[sid] = Source(
+            id=sid,
+            title=s["title"],
+            file=s["file"],
+            glob=s.get("glob"),
+            period=s.get("period"),
+            unit_eur=int(s.get("unit_eur", 1)),
+            lines=tuple(s.get("lines", ())),
+            alternatives=tuple(s.get("alternatives", ())),
+            key=tuple(s.get("key", ())),
+            columns=tuple(Column(c["name"], c["field"], c["type"], bool(c["required"])) for c in s["columns"]),
+        )
+    return out
+
+
+@cache
+def settings() -> dict[str, Any]:
+    return _yaml("settings.yaml")

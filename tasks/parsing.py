@@ -1,0 +1,164 @@
+"""Reading messy Finnish exports: encodings, delimiters, decimal commas, minus signs.
+
+Every loader goes through here, so a CSV quirk is handled once. Errors are
+`SourceError`s that name the file, the line and the column in Finnish; they
+never carry a Python traceback to the user.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+# Spaces that appear as thousands separators in Finnish exports.
+_GROUP_SPACES = re.compile(r"[\s\u00a0\u202f\u2009]")
+_MINUSES = re.compile(r"^[\u2212\u2013-]")
+_NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
+
+
+@dataclass(frozen=True)
+class SourceError:
+    """A problem in an input file, for a controller to fix."""
+
+    file: str
+    message: str
+    line: int | None = None
+    column: str | None = None
+
+    def __str__(self) -> str:
+        where = [self.file]
+        if self.line is not None:
+            where.append(f"rivi {self.line}")
+        if self.column:
+            where.append(f"sarake {self.column}")
+        return f"{', '.join(where)}: {self.message}"
+
+
+class SourceFileError(Exception):
+    """Raised by a reader; carries the errors so the caller can report them all."""
+
+    def __init__(self, errors: list[SourceError]):
+        super().__init__("; ".join(str(e) for e in errors[:5]))
+        self.errors = errors
+
+
+def sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def decode_text(raw: bytes, name: str) -> str:
+    """UTF-8 (with or without BOM) or, failing that, Windows-1252."""
+    if not raw.strip():
+        raise SourceFileError([SourceError(name, "tiedosto on tyhjä")])
+    if b"\x00" in raw[:4096]:
+        raise SourceFileError([SourceError(name, "tiedosto ei ole tekstimuotoinen CSV-tiedosto")])
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return raw.decode("cp1252", errors="strict")
+
+
+def sniff_delimiter(header: str) -> str:
+    return ";" if header.count(";") >= header.count(",") else ","
+
+
+def read_delimited(path: Path, expected: list[str], required: list[str]) -> pd.DataFrame:
+    """Read a CSV into string columns with `_line` holding each row's line number.
+
+    Tolerates BOM, Windows-1252, `;` or `,`, blank and empty trailing lines.
+    Checks that every required header is present.
+    """
+    name = path.name
+    text = decode_text(path.read_bytes(), name)
+    lines = text.splitlines()
+    header_line = next((i for i, l in enumerate(lines) if l.strip()), None)
+    if header_line is None:
+        raise SourceFileError([SourceError(name, "tiedosto on tyhjä")])
+    delim = sniff_delimiter(lines[header_line])
+    try:
+        df = pd.read_csv(
+            io.StringIO(text),
+            sep=delim,
+            dtype=str,
+            keep_default_na=False,
+            skip_blank_lines=False,
+            skiprows=header_line,
+            quoting=csv.QUOTE_MINIMAL,
+            engine="python",
+        )
+    except (pd.errors.ParserError, csv.Error) as exc:
+        line = _line_of_parser_error(str(exc))
+        raise SourceFileError([SourceError(name, "rivin sarakemäärä ei vastaa otsikkoriviä", line=line)]) from None
+    df.columns = [str(c).strip().lstrip("\ufeff") for c in df.columns]
+    df["_line"] = df.index + header_line + 2
+    values = df.drop(columns="_line")
+    df = df[values.apply(lambda s: s.str.strip().ne("")).any(axis=1)].reset_index(drop=True)
+    check_columns(df, name, expected, required)
+    return df
+
+
+def _line_of_parser_error(msg: str) -> int | None:
+    m = re.search(r"line (\d+)", msg)
+    return int(m.group(1)) if m else None
+
+
+def read_xlsx(path: Path, expected: list[str], required: list[str]) -> pd.DataFrame:
+    name = path.name
+    try:
+        df = pd.read_excel(path, dtype=object, engine="openpyxl")
+    except Exception as exc:  # openpyxl raises many types for a broken workbook
+        raise SourceFileError([SourceError(name, f"Excel-tiedostoa ei voi lukea ({type(exc).__name__})")]) from None
+    df.columns = [str(c).strip() for c in df.columns]
+    df["_line"] = df.index + 2
+    df = df.dropna(how="all", subset=[c for c in df.columns if c != "_line"]).reset_index(drop=True)
+    for c in df.columns:
+        if c != "_line":
+            df[c] = df[c].map(lambda v: "" if v is None or (isinstance(v, float) and pd.isna(v)) else v)
+    check_columns(df, name, expected, required)
+    return df
+
+
+def check_columns(df: pd.DataFrame, name: str, expected: list[str], required: list[str]) -> None:
+    missing = [c for c in required if c not in df.columns]
+    if missing:
+        found = ", ".join(c for c in df.columns if c != "_line")
+        raise SourceFileError(
+            [SourceError(name, f"pakollinen sarake puuttuu (löytyi: {found})", line=1, column=c) for c in missing]
+        )
+    for c in expected:
+        if c not in df.columns:
+            df[c] = ""
+
+
+def parse_numbers(values: pd.Series, *, percent: bool = False) -> tuple[pd.Series, pd.Series]:
+    """Parse Finnish-formatted numbers; return (floats, mask of unparseable non-empty cells).
+
+    Accepts decimal comma or point, thousands separated by spaces or no-break
+    spaces, minus as `-`, `−` or `–`, and (with percent) a trailing `%`.
+    Numbers already numeric (from XLSX) pass through.
+    """
+    numeric = pd.to_numeric(values.where(values.map(lambda v: isinstance(v, (int, float)))), errors="coerce")
+    text = values.astype(str).str.strip()
+    if percent:
+        text = text.str.replace(r"\s*%$", "", regex=True)
+    text = text.str.replace(_GROUP_SPACES, "", regex=True).str.replace(_MINUSES, "-", regex=True).str.replace(",", ".")
+    valid = text.str.fullmatch(_NUMBER.pattern)
+    parsed = pd.to_numeric(text.where(valid), errors="coerce")
+    result = numeric.fillna(parsed).astype("float64")
+    empty = text.eq("") | values.isna()
+    bad = result.isna() & ~empty
+    return result, bad
+
+
+def errors_from_mask(df: pd.DataFrame, mask: pd.Series, name: str, column: str, message: str) -> list[SourceError]:
+    return [SourceError(name, message, line=int(l), column=column) for l in df.loc[mask, "_line"].head(20)]
