@@ -60,6 +60,10 @@ class Extract:
         return "ok"
 
 
+# The ledger's amount is kept in whole cents from the extract stage on.
+LEDGER_RENAMES = {"amount": "amount_cents"}
+
+
 def to_report_sign(sap_amount: pd.Series) -> pd.Series:
     """SAP (debit positive) to the report's convention (revenues positive, expenses negative)."""
     return -sap_amount
@@ -118,7 +122,7 @@ def ledger_month(path: Path) -> tuple[pd.DataFrame, list[SourceError]]:
     errors += errors_from_mask(df, wrong & df["year"].notna(), name, "Kuukausi", f"rivi ei kuulu tiedoston kauteen {expected_month}/{expected_year}")
     if errors:
         return df, errors
-    df["amount_cents"] = np.round(df.pop("amount") * 100).astype("int64")
+    df[LEDGER_RENAMES["amount"]] = np.round(df.pop("amount") * 100).astype("int64")
     df["account"] = df["account"].astype(str)
     df["year"] = df["year"].astype("int64")
     df["month"] = df["month"].astype("int64")
@@ -185,7 +189,7 @@ def _account_lines(accts: np.ndarray) -> dict[str, str | None]:
 
 
 def _empty(source_id: str) -> pd.DataFrame:
-    cols = [c.field for c in sources()[source_id].columns] + ["_line"]
+    cols = [c.field for c in sources()[source_id].columns] + ["_line", "_file"]
     return pd.DataFrame({c: pd.Series(dtype="object") for c in cols})
 
 
@@ -211,6 +215,7 @@ def extract_result_budget(extracts: Path, year: int) -> Extract:
     errors += errors_from_mask(df, canon.isna() & df["area"].ne(""), path.name, "Palvelukokonaisuus", "tuntematon palvelukokonaisuus")
     errors += errors_from_mask(df, ~df["line"].isin(src.lines), path.name, "Rivi", "rivin pitää olla Tulot, Menot tai Toimintakate")
     df["area"] = canon.astype("string[pyarrow]")
+    df["_file"] = path.name
     return Extract(src.id, df, [FileInfo(path.name, str(path), sha256_of(path), len(df), str(year))], errors)
 
 
@@ -228,6 +233,7 @@ def extract_council_budget(extracts: Path, year: int) -> Extract:
     errors += errors_from_mask(df, ~df["item"].isin(known), path.name, "Talousarviokohta", "tuntematon talousarviokohta")
     errors += errors_from_mask(df, ~df["line"].isin(src.lines), path.name, "Rivi", "tuntematon rivi")
     df["binding"] = df["binding"].str.casefold().isin(["kyllä", "kylla", "k", "x", "1", "true"])
+    df["_file"] = path.name
     return Extract(src.id, df, [FileInfo(path.name, str(path), sha256_of(path), len(df), str(year))], errors)
 
 

@@ -100,6 +100,7 @@ def read_delimited(path: Path, expected: list[str], required: list[str]) -> pd.D
         line = _line_of_parser_error(str(exc))
         raise SourceFileError([SourceError(name, "rivin sarakemäärä ei vastaa otsikkoriviä", line=line)]) from None
     df.columns = [str(c).strip().lstrip("\ufeff") for c in df.columns]
+    df = df.fillna("")
     df["_line"] = df.index + header_line + 2
     values = df.drop(columns="_line")
     df = df[values.apply(lambda s: s.str.strip().ne("")).any(axis=1)].reset_index(drop=True)

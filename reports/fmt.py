@@ -1,0 +1,70 @@
+"""Finnish typography for the report: Babel's fi_FI plus the conventions of published tables.
+
+Thousands are grouped with a no-break space, decimals use a comma, the minus is
+U+2212, percentages read `4,6 %` and dates `31.8.2024`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+
+from babel.dates import format_date
+from babel.numbers import format_decimal
+
+LOCALE = "fi_FI"
+MINUS = "\u2212"
+NBSP = "\u00a0"
+MISSING = "–"
+
+
+def _missing(value: float | None) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def number(value: float | None, decimals: int = 0) -> str:
+    """`−2 691 055` / `1 234,5`; a value that rounds to zero has no sign."""
+    if _missing(value):
+        return MISSING
+    value = round(float(value), decimals)
+    if value == 0:
+        value = 0.0
+    pattern = "#,##0" + ("." + "0" * decimals if decimals else "")
+    return format_decimal(value, pattern, locale=LOCALE).replace("-", MINUS)
+
+
+def thousands(eur: float | None, decimals: int = 0) -> str:
+    """Euros shown in 1 000 €."""
+    return MISSING if _missing(eur) else number(eur / 1000, decimals)
+
+
+def pct(value: float | None, decimals: int = 1) -> str:
+    """`4,6 %` (value already in percent)."""
+    return MISSING if _missing(value) else f"{number(value, decimals)}{NBSP}%"
+
+
+def millions(eur: float | None, decimals: int = 1) -> str:
+    """`2 691,1 milj. euroa`."""
+    return MISSING if _missing(eur) else f"{number(eur / 1e6, decimals)}{NBSP}milj.{NBSP}euroa"
+
+
+def date(d: dt.date) -> str:
+    return format_date(d, "d.M.yyyy", locale=LOCALE)
+
+
+def month_name(month: int) -> str:
+    return format_date(dt.date(2000, month, 1), "LLLL", locale=LOCALE)
+
+
+def period(year: int, month: int) -> str:
+    """`tammi–elokuu 2024` for a year to date, `tammikuu 2024` for January alone."""
+    last = month_name(month)
+    if month == 1:
+        return f"{last} {year}"
+    first = month_name(1).removesuffix("kuu")
+    return f"{first}–{last} {year}"
+
+
+def month_end(year: int, month: int) -> dt.date:
+    nxt = dt.date(year + (month == 12), month % 12 + 1, 1)
+    return nxt - dt.timedelta(days=1)

@@ -1,0 +1,122 @@
+"""Budget follow-up: year-to-date actuals, the year-end forecast and the budget table.
+
+Forecast method (docs/methods.md): for each service and line (Tulot, Menot),
+the year-end forecast is the year-to-date actual plus the previous year's
+remaining months scaled by this year's pace against the previous year:
+
+    forecast = ytd + prev_rest * (ytd / prev_ytd)
+
+so a service running 3 % above last year's pace keeps that pace for the rest of
+the year, following last year's monthly profile (holiday pay in June, the July
+dip, December's peak). Where the previous year is missing or not comparable
+(no previous year-to-date, opposite sign, pace outside 0.5-2), the remaining
+months are taken as they were last year (`ytd + prev_rest`), and with no
+previous year at all the year-to-date is extrapolated linearly. The method used
+is kept per row. In December the forecast is the actual.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from tasks.contracts import structure
+
+KEYS = ["area", "service", "line"]
+
+
+def service_forecast(monthly: pd.DataFrame, year: int, month: int) -> pd.DataFrame:
+    """Per area, service and line: ytd, previous year's ytd and total, forecast (all €)."""
+    m = monthly.assign(eur=monthly["cents"] / 100)
+    cur = m[(m["year"] == year) & (m["month"] <= month)].groupby(KEYS)["eur"].sum().rename("ytd")
+    prev = m[m["year"] == year - 1]
+    prev_ytd = prev[prev["month"] <= month].groupby(KEYS)["eur"].sum().rename("prev_ytd")
+    prev_total = prev.groupby(KEYS)["eur"].sum().rename("prev_total")
+    df = pd.concat([cur, prev_ytd, prev_total], axis=1).fillna(0.0).reset_index()
+    prev_rest = df["prev_total"] - df["prev_ytd"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pace = df["ytd"] / df["prev_ytd"]
+    comparable = df["prev_ytd"].ne(0) & pace.between(0.5, 2.0)
+    has_prev = df["prev_total"].ne(0)
+    df["forecast"] = np.select(
+        [month >= 12, comparable, has_prev],
+        [df["ytd"], df["ytd"] + prev_rest * pace, df["ytd"] + prev_rest],
+        default=df["ytd"] * 12 / month,
+    )
+    df["method"] = np.select(
+        [month >= 12, comparable, has_prev], ["toteuma", "edellisen vuoden profiili", "edellisen vuoden loppuvuosi"], default="lineaarinen"
+    )
+    return df
+
+
+def with_margin(df: pd.DataFrame, value_cols: list[str]) -> pd.DataFrame:
+    """Add Toimintakate rows (Tulot + Menot) for every area and service."""
+    margin = df.groupby(["area", "service"], as_index=False)[value_cols].sum(min_count=1)
+    margin["line"] = "Toimintakate"
+    return pd.concat([df, margin], ignore_index=True)
+
+
+def budget_by_service(result_budget: pd.DataFrame, council_budget: pd.DataFrame, year: int) -> pd.DataFrame:
+    """TB per area, service and line in €, for every unit of the structure.
+
+    Areas that are their own single service take the area's total rows; areas
+    whose budget is the council's (HUS) take their budget item's TA lines.
+    """
+    st = structure()
+    rb = result_budget
+    rows = []
+    for area in st.areas:
+        if area.budget_from_council:
+            ta = council_budget[(council_budget["item"] == area.budget_item) & (council_budget["version"] == f"TA {year}")]
+            lines = {"Tulot": "Toimintatulot", "Menot": "Toimintamenot", "Toimintakate": "Toimintakate"}
+            for line, ta_line in lines.items():
+                v = ta.loc[ta["line"] == ta_line, "amount"]
+                rows.append((area.name, area.services[0].name, line, float(v.sum()) * 1000 if len(v) else np.nan))
+            continue
+        own = st.has_own_services(area)
+        for s in area.services:
+            part = rb[(rb["area"] == area.name) & (rb["service"] == (s.name if own else ""))]
+            for line in ("Tulot", "Menot", "Toimintakate"):
+                v = part.loc[part["line"] == line, "tb"]
+                rows.append((area.name, s.name, line, float(v.iloc[0]) * 1000 if len(v) else np.nan))
+    return pd.DataFrame(rows, columns=["area", "service", "line", "tb"])
+
+
+def budget_table(forecast: pd.DataFrame, budget: pd.DataFrame) -> pd.DataFrame:
+    """TB, actual, actual-%, forecast, deviation € and % for every service, area and the sector.
+
+    Deviation is forecast − TB in the report's sign, so a positive deviation of
+    the operating margin is an underrun (better than budget).
+    """
+    fc = with_margin(forecast[KEYS + ["ytd", "forecast"]], ["ytd", "forecast"])
+    df = budget.merge(fc, on=KEYS, how="outer")
+    df["level"] = "service"
+    areas = df.groupby(["area", "line"], as_index=False)[["tb", "ytd", "forecast"]].sum(min_count=1).assign(service="", level="area")
+    sector = df.groupby(["line"], as_index=False)[["tb", "ytd", "forecast"]].sum(min_count=1).assign(area="", service="", level="sector")
+    out = pd.concat([df, areas, sector], ignore_index=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["ytd_pct"] = (out["ytd"] / out["tb"] * 100).where(out["tb"].fillna(0).ne(0))
+        out["deviation"] = out["forecast"] - out["tb"]
+        out["deviation_pct"] = (out["deviation"] / out["tb"].abs() * 100).where(out["tb"].fillna(0).ne(0))
+    order_area = {a.name: i for i, a in enumerate(structure().areas)}
+    order_service = {s.name: i for i, s in enumerate(structure().services)}
+    out["_a"] = out["area"].map(order_area).fillna(len(order_area))
+    out["_s"] = out["service"].map(order_service).fillna(-1)
+    out["_l"] = out["line"].map({"Tulot": 0, "Menot": 1, "Toimintakate": 2})
+    out = out.sort_values(["_a", "_s", "_l"]).drop(columns=["_a", "_s", "_l"]).reset_index(drop=True)
+    return out
+
+
+def cumulative_profile(monthly: pd.DataFrame, budget_margin: float, year: int, month: int) -> pd.DataFrame:
+    """Sector operating margin per month: cumulative actual and the budget's cumulative profile (€).
+
+    The budget profile spreads the sector's TB over the months as the previous
+    year's actuals were spread (linear where there is no previous year).
+    """
+    m = monthly[monthly["line"].isin(["Tulot", "Menot"])]
+    by_month = m.groupby(["year", "month"])["cents"].sum() / 100
+    prev = by_month.get(year - 1, pd.Series(dtype=float)).reindex(range(1, 13)) if (year - 1) in by_month.index.get_level_values(0) else None
+    share = (prev / prev.sum()).to_numpy() if prev is not None and prev.notna().all() and prev.sum() != 0 else np.full(12, 1 / 12)
+    cur = by_month.get(year, pd.Series(dtype=float)).reindex(range(1, 13)) if year in by_month.index.get_level_values(0) else pd.Series(np.nan, index=range(1, 13))
+    actual = cur.cumsum().where(cur.index <= month)
+    return pd.DataFrame({"month": range(1, 13), "actual": actual.to_numpy(), "budget": np.cumsum(share) * budget_margin})
