@@ -189,7 +189,8 @@ def _account_lines(accts: np.ndarray) -> dict[str, str | None]:
 
 
 def _empty(source_id: str) -> pd.DataFrame:
-    cols = [c.field for c in sources()[source_id].columns] + ["_line", "_file"]
+    renames = LEDGER_RENAMES if source_id == "ledger" else {}
+    cols = [renames.get(c.field, c.field) for c in sources()[source_id].columns] + ["_line", "_file"]
     return pd.DataFrame({c: pd.Series(dtype="object") for c in cols})
 
 

@@ -1,18 +1,18 @@
 """Budget follow-up: year-to-date actuals, the year-end forecast and the budget table.
 
 Forecast method (docs/methods.md): for each service and line (Tulot, Menot),
-the year-end forecast is the year-to-date actual plus the previous year's
-remaining months scaled by this year's pace against the previous year:
+the year-end forecast is the year-to-date actual plus the remaining months as
+the previous year's monthly profile predicts them:
 
-    forecast = ytd + prev_rest * (ytd / prev_ytd)
+    share    = prev_ytd / prev_total          (last year's share of the year by now)
+    forecast = ytd + ytd * (1 - share) / share = ytd / share
 
-so a service running 3 % above last year's pace keeps that pace for the rest of
-the year, following last year's monthly profile (holiday pay in June, the July
-dip, December's peak). Where the previous year is missing or not comparable
-(no previous year-to-date, opposite sign, pace outside 0.5-2), the remaining
-months are taken as they were last year (`ytd + prev_rest`), and with no
-previous year at all the year-to-date is extrapolated linearly. The method used
-is kept per row. In December the forecast is the actual.
+so the holiday pay of June, the July dip and December's peak are carried over,
+and a service whose level changed (a transfer, a new unit) is projected at its
+new level. Where the previous year gives no usable profile (no previous year,
+nothing by now last year, or a share outside 5-100 %), the year-to-date is
+extrapolated linearly. The method used is kept per row. In December the
+forecast is the actual.
 """
 
 from __future__ import annotations
@@ -33,19 +33,13 @@ def service_forecast(monthly: pd.DataFrame, year: int, month: int) -> pd.DataFra
     prev_ytd = prev[prev["month"] <= month].groupby(KEYS)["eur"].sum().rename("prev_ytd")
     prev_total = prev.groupby(KEYS)["eur"].sum().rename("prev_total")
     df = pd.concat([cur, prev_ytd, prev_total], axis=1).fillna(0.0).reset_index()
-    prev_rest = df["prev_total"] - df["prev_ytd"]
     with np.errstate(divide="ignore", invalid="ignore"):
-        pace = df["ytd"] / df["prev_ytd"]
-    comparable = df["prev_ytd"].ne(0) & pace.between(0.5, 2.0)
-    has_prev = df["prev_total"].ne(0)
+        share = df["prev_ytd"] / df["prev_total"]
+    usable = df["prev_total"].ne(0) & share.between(0.05, 1.0)
     df["forecast"] = np.select(
-        [month >= 12, comparable, has_prev],
-        [df["ytd"], df["ytd"] + prev_rest * pace, df["ytd"] + prev_rest],
-        default=df["ytd"] * 12 / month,
+        [month >= 12, usable], [df["ytd"], df["ytd"] / share.where(usable, 1.0)], default=df["ytd"] * 12 / month
     )
-    df["method"] = np.select(
-        [month >= 12, comparable, has_prev], ["toteuma", "edellisen vuoden profiili", "edellisen vuoden loppuvuosi"], default="lineaarinen"
-    )
+    df["method"] = np.select([month >= 12, usable], ["toteuma", "edellisen vuoden kuukausiprofiili"], default="lineaarinen")
     return df
 
 

@@ -1,0 +1,103 @@
+"""Shared fixtures: a generated sample, a temporary Prefect server, a PostgreSQL server.
+
+Nothing here writes into the working tree: every path is a pytest temporary folder.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+# Prefect's home and logging for the whole test session, set before Prefect is imported.
+_PREFECT_HOME = tempfile.mkdtemp(prefix="katsaus-prefect-")
+os.environ["PREFECT_HOME"] = _PREFECT_HOME
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+
+
+@pytest.fixture(scope="session")
+def sample_dir(tmp_path_factory) -> Path:
+    """The 2024 sample extracts, generated once per session (read-only by convention)."""
+    from tasks.sample import sample_extracts
+
+    out = tmp_path_factory.mktemp("sample")
+    sample_extracts(2024, out)
+    return out
+
+
+@pytest.fixture
+def extracts(sample_dir, tmp_path) -> Path:
+    """A private copy of the sample that a test may break."""
+    dst = tmp_path / "extracts"
+    shutil.copytree(sample_dir, dst)
+    return dst
+
+
+@pytest.fixture(scope="session")
+def prefect_server():
+    """A real temporary Prefect server for the flow tests (its start-up takes ~15-30 s)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=180):
+        yield
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _pg_bin() -> Path | None:
+    for candidate in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
+        if (candidate / "initdb").exists():
+            return candidate
+    return None
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A real PostgreSQL server on loopback, started from the Debian binaries (`make test` installs them)."""
+    pg = _pg_bin()
+    if pg is None:
+        pytest.fail("PostgreSQL server binaries are missing: run `make test`, which installs them")
+    # Directly under /tmp: pytest's own folders are private to root, and the server runs as postgres.
+    data = Path(tempfile.mkdtemp(prefix="katsaus-pg-"))
+    user = []
+    if os.geteuid() == 0:
+        # initdb refuses to run as root: hand the folder to the postgres system user.
+        shutil.chown(data, "postgres")
+        user = ["runuser", "-u", "postgres", "--"]
+    port = _free_port()
+    subprocess.run([*user, str(pg / "initdb"), "-D", str(data), "-U", "katsaus", "-A", "trust", "--no-sync"], check=True, capture_output=True)
+    log = data / "server.log"
+    subprocess.run(
+        [*user, str(pg / "pg_ctl"), "-D", str(data), "-l", str(log), "-w", "-t", "60", "-o", f"-p {port} -k {data} -c listen_addresses=127.0.0.1", "start"],
+        check=True, capture_output=True,
+    )
+    try:
+        url = f"postgresql+psycopg://katsaus@127.0.0.1:{port}/postgres"
+        from sqlalchemy import create_engine, text
+
+        deadline = time.time() + 30
+        while True:
+            try:
+                with create_engine(url).connect() as c:
+                    c.execute(text("select 1"))
+                break
+            except Exception:
+                if time.time() > deadline:
+                    raise
+                time.sleep(0.5)
+        yield url
+    finally:
+        subprocess.run([*user, str(pg / "pg_ctl"), "-D", str(data), "-m", "fast", "stop"], capture_output=True)
+        shutil.rmtree(data, ignore_errors=True)

@@ -1,0 +1,77 @@
+import pandas as pd
+import pytest
+from sqlalchemy import func, inspect, select
+
+from tasks import warehouse as wh
+
+
+def ledger_rows(n, amount=100):
+    return pd.DataFrame({
+        "year": 2024, "month": 8, "area": "Pelastuslaitos", "service": "Riskienhallinta",
+        "cost_centre": [f"1402{i:03d}" for i in range(n)], "account": "4000", "account_name": "Palkat",
+        "line": "Menot", "amount_cents": amount, "_line": range(2, n + 2), "_file": "x.csv",
+    })
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine(request, tmp_path):
+    url = f"sqlite:///{tmp_path / 'w.db'}" if request.param == "sqlite" else request.getfixturevalue("postgres_url")
+    e = wh.engine_for(url)
+    if request.param == "postgresql":
+        wh.Base.metadata.drop_all(e)
+        with e.begin() as c:
+            c.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
+    wh.migrate(e)
+    yield e
+    e.dispose()
+
+
+def count(engine, period=None):
+    with engine.connect() as c:
+        q = select(func.count()).select_from(wh.LedgerRow).join(wh.LoadBatch)
+        if period:
+            q = q.where(wh.LoadBatch.period == period)
+        return c.execute(q).scalar_one()
+
+
+def test_migrations_create_the_schema(engine):
+    tables = set(inspect(engine).get_table_names())
+    assert {"load_batch", "ledger_actual", "result_budget", "council_budget", "alembic_version"} <= tables
+
+
+def test_rerun_replaces_the_period_never_duplicates(engine):
+    wh.load_period(engine, "ledger", "2024-08", "x.csv", "a" * 64, ledger_rows(5), "run1")
+    wh.load_period(engine, "ledger", "2024-07", "y.csv", "c" * 64, ledger_rows(2), "run1")
+    b = wh.load_period(engine, "ledger", "2024-08", "x.csv", "b" * 64, ledger_rows(3, 7), "run2")
+    assert count(engine, "2024-08") == 3 and count(engine, "2024-07") == 2
+    monthly = wh.ledger_monthly(engine, [b.id])
+    assert monthly["cents"].tolist() == [21] and monthly["rows"].tolist() == [3]
+    with engine.connect() as c:
+        batches = c.execute(select(wh.LoadBatch.period, wh.LoadBatch.run_id, wh.LoadBatch.sha256, wh.LoadBatch.rows).order_by(wh.LoadBatch.period)).all()
+    assert [tuple(r) for r in batches] == [("2024-07", "run1", "c" * 64, 2), ("2024-08", "run2", "b" * 64, 3)]
+
+
+def test_same_file_again_reuses_its_batch(engine):
+    first = wh.load_period(engine, "ledger", "2024-08", "x.csv", "a" * 64, ledger_rows(4), "run1")
+    again = wh.load_period(engine, "ledger", "2024-08", "x.csv", "a" * 64, ledger_rows(4), "run2")
+    assert again.reused and again.id == first.id and again.run_id == "run1"
+    assert count(engine) == 4
+
+
+def test_failed_load_leaves_the_previous_period_intact(engine):
+    wh.load_period(engine, "ledger", "2024-08", "x.csv", "a" * 64, ledger_rows(5), "run1")
+    broken = ledger_rows(4)
+    broken.loc[3, "area"] = None  # NOT NULL violated on the last row
+    with pytest.raises(Exception):
+        wh.load_period(engine, "ledger", "2024-08", "x.csv", "b" * 64, broken, "run2")
+    assert count(engine, "2024-08") == 5
+    with engine.connect() as c:
+        assert c.execute(select(wh.LoadBatch.run_id)).scalars().all() == ["run1"]
+
+
+def test_area_totals_are_summed_in_sql(engine):
+    b = wh.load_period(engine, "ledger", "2024-08", "x.csv", "a" * 64, ledger_rows(3, -250), "run1")
+    totals = wh.ledger_area_totals(engine, [b.id])
+    assert totals.to_dict("records") == [{"area": "Pelastuslaitos", "cents": -750}]
+    by_batch = wh.ledger_totals_by_batch(engine, [b.id])
+    assert by_batch.to_dict("records") == [{"file": "x.csv", "rows": 3, "cents": -750}]
