@@ -9,7 +9,7 @@ VENV := .venv
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | sha256sum | cut -c1-12)
 export PREFECT_HOME ?= $(CURDIR)/var/prefect
 
-.PHONY: demo test install sysdeps lock bench clean
+.PHONY: demo test install sysdeps lock clean
 
 demo: install
 	$(VENV)/bin/katsaus demo
@@ -32,6 +32,7 @@ sysdeps:
 	@missing=""; \
 	command -v pdftoppm >/dev/null || missing="$$missing poppler-utils"; \
 	ldconfig -p | grep -q libpangoft2-1.0 || missing="$$missing libpango-1.0-0 libpangoft2-1.0-0"; \
+	ldconfig -p | grep -q libharfbuzz-subset || missing="$$missing libharfbuzz-subset0"; \
 	fc-list 2>/dev/null | grep -q DejaVuSans || missing="$$missing fonts-dejavu-core"; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	if [ -n "$$missing" ]; then \
@@ -44,9 +45,6 @@ sysdeps:
 # Regenerate the pinned lock after changing pyproject.toml (needs uv).
 lock:
 	uv pip compile pyproject.toml --extra dev --python-version 3.11 -o requirements.lock
-
-bench: install
-	$(VENV)/bin/python bench/run.py
 
 clean:
 	rm -rf var out

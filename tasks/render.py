@@ -107,7 +107,8 @@ def report_context(inp: ReportInputs) -> dict:
     t = inp.table
     margin = t[t["line"].eq("Toimintakate")]
     sector_lines = t[t["level"].eq("sector")]
-    sector_margin = margin[margin["level"].eq("sector")].iloc[0].to_dict() if (margin["level"] == "sector").any() else {}
+    sector_rows = _records(margin[margin["level"].eq("sector")])
+    sector_margin = sector_rows[0] if sector_rows else {}
     areas = []
     for area in st.areas:
         rows = margin[margin["area"].eq(area.name)]

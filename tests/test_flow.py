@@ -1,0 +1,158 @@
+"""Integration: the whole flow on the generated sample, on a real temporary Prefect server."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import re
+import subprocess
+import uuid
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from pypdf import PdfReader
+
+from flows import cli
+from flows.report import RunParams, report_flow
+from reports import fmt
+
+pytestmark = pytest.mark.usefixtures("prefect_server")
+DATE = dt.date(2024, 9, 20)
+
+
+def run(extracts: Path, tmp: Path, **kw) -> Path:
+    params = RunParams(period="2024-08", kind="forecast", extracts=str(extracts), out=str(tmp / "out"),
+                       warehouse=f"sqlite:///{tmp / 'w.db'}", report_date=DATE, **kw)
+    return Path(report_flow(params)["report_dir"])
+
+
+def reference_ledger_total(extracts: Path, year: int, months: range) -> float:
+    """The sector's operating margin (€, report sign) read from the raw files with nothing of katsaus."""
+    total = 0.0
+    for m in months:
+        raw = (extracts / f"talous_toteuma_{year}{m:02d}.csv").read_bytes()
+        text = raw.decode("utf-8-sig") if raw.startswith(b"\xef\xbb\xbf") else raw.decode("cp1252")
+        for line in text.splitlines()[1:]:
+            if line.strip():
+                amount = line.split(";")[-1].replace("\u00a0", "").replace("\u2212", "-").replace(",", ".")
+                total -= float(amount)  # SAP sign to report sign
+    return total
+
+
+@pytest.fixture(scope="module")
+def full_run(sample_dir, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("run")
+    return run(sample_dir, tmp), tmp
+
+
+def test_report_figures_match_the_samples_known_totals(full_run, sample_dir):
+    report, _ = full_run
+    html = (report / "report.html").read_text(encoding="utf-8")
+    ytd = reference_ledger_total(sample_dir, 2024, range(1, 9))
+    assert f"<td>{fmt.thousands(ytd)}</td>" in html
+    assert f"Toimialan toimintakate oli tammi–elokuu 2024 {fmt.millions(ytd)}" in html
+    # TB: the sheet's area totals plus HUS's council budget (1 000 €).
+    sheet = pd.read_csv(sample_dir / "tulosbudjetti_2024.csv", sep=";", encoding="cp1252", dtype=str, keep_default_na=False)
+    areas = sheet[(sheet["Palvelu"] == "") & (sheet["Rivi"] == "Toimintakate")]
+    council = pd.read_csv(sample_dir / "talousarvio_2024.csv", sep=";", dtype=str)
+    hus = council[(council["Talousarviokohta"] == "HUS-yhtymä") & (council["Versio"] == "TA 2024") & (council["Rivi"] == "Toimintakate")]
+    tb = areas["TB"].str.replace(" ", "").astype(int).sum() + int(hus["Summa"].iloc[0])
+    assert f'<tr class="total"><th scope="row">Toimintakate</th><td>{fmt.number(tb)}</td>' in html
+    assert "Kaupunginvaltuustoon nähden sitova taso on toimintakate \u22122\u00a0691,1\u00a0milj.\u00a0euroa" in html
+    assert "LUONNOS" in html and "3. toteutumisennuste 2024" in html and "20.9.2024" in html
+
+
+def test_every_service_of_the_structure_is_in_the_table(full_run):
+    from tasks.contracts import structure
+
+    html = (full_run[0] / "report.html").read_text(encoding="utf-8")
+    for s in structure().services:
+        assert f">{s.name}</th>".replace("&", "&amp;") in html or f">{s.area}</th>" in html
+
+
+def test_reconciliation_csv_follows_the_contract(full_run):
+    raw = (full_run[0] / "reconciliation.csv").read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")
+    df = pd.read_csv(full_run[0] / "reconciliation.csv", sep=";", encoding="utf-8-sig", dtype=str, keep_default_na=False)
+    assert list(df.columns) == ["check", "unit", "line", "column", "stated", "computed", "difference", "status"]
+    assert set(df["status"]) <= {"ok", "deviation"}
+    assert not df["stated"].str.contains(r"\.").any()  # decimal comma, no thousands separator
+    # The sample is consistent: the only deviation may be the forecast against the binding level.
+    dev = df[df["status"] == "deviation"]
+    assert dev[["check", "column"]].values.tolist() in ([], [["sitova_taso", "ennuste"]])
+    assert {"paakirja_kontrolli", "tb_toimintakate", "ta_toimiala_kohdat", "sitova_taso"} <= set(df["check"])
+    ctl = df[(df["check"] == "paakirja_kontrolli") & (df["column"] == "Rivimaara")]
+    assert len(ctl) == 20  # 12 + 8 ledger files
+
+
+def test_manifest_traces_every_input(full_run, sample_dir):
+    m = json.loads((full_run[0] / "manifest.json").read_text(encoding="utf-8"))
+    uuid.UUID(m["prefect_flow_run_id"])
+    files = {i["file"]: i for i in m["inputs"]}
+    assert len(files) == 22
+    for name, entry in files.items():
+        assert entry["sha256"] == hashlib.sha256((sample_dir / name).read_bytes()).hexdigest()
+        assert entry["batch_id"] is not None and entry["status"] == "ok"
+    assert files["talous_toteuma_202408.csv"]["rows"] == len((sample_dir / "talous_toteuma_202408.csv").read_text(encoding="utf-8-sig").strip().splitlines()) - 1
+    assert {"prefect", "great-expectations", "pandas", "weasyprint"} <= set(m["software"])
+    outs = {o["file"] for o in m["outputs"]}
+    assert {"report.html", "report.pdf", "reconciliation.csv"} <= outs
+
+
+def test_pdf_reads_right(full_run, tmp_path):
+    pdf = full_run[0] / "report.pdf"
+    reader = PdfReader(pdf)
+    text = "\n".join(p.extract_text() for p in reader.pages)
+    for words in ("LUONNOS", "Tiivistelmä", "Talouden toteutuminen", "Liite 1. Täsmäytys", "Liite 2. Lähteet ja menetelmät", "tammi–elokuu 2024"):
+        assert words in text
+    assert 5 <= len(reader.pages) <= 12
+    subprocess.run(["pdftoppm", "-png", "-r", "30", "-f", "1", "-l", "3", str(pdf), str(tmp_path / "p")], check=True)
+    pages = sorted(tmp_path.glob("p-*.png"))
+    assert len(pages) == 3
+    from PIL import Image
+
+    for page in pages:
+        lo, hi = Image.open(page).convert("L").getextrema()
+        assert lo < 100 and hi > 240  # ink on paper, not a blank page
+
+
+def test_quality_results_are_written(full_run):
+    q = full_run[0] / "quality"
+    summary = json.loads((q / "summary.json").read_text(encoding="utf-8"))
+    assert {s["source"]: s["status"] for s in summary} == {"ledger": "ok", "result_budget": "ok", "council_budget": "ok"}
+    assert all(s["checks"] == s["passed"] > 0 for s in summary)
+    assert "Expectation" in (q / "data_docs" / "index.html").read_text(encoding="utf-8")
+
+
+def test_same_inputs_give_the_same_report(full_run, sample_dir, tmp_path):
+    first, _ = full_run
+    second = run(sample_dir, tmp_path)
+    for name in ("report.html", "report.pdf", "reconciliation.csv"):
+        assert (first / name).read_bytes() == (second / name).read_bytes(), name
+
+
+def test_missing_source_is_reported_and_strict_fails(extracts, tmp_path, capsys):
+    (extracts / "talousarvio_2024.csv").unlink()
+    args = ["run", "--period", "2024-08", "--kind", "forecast", "--extracts", str(extracts), "--out", str(tmp_path / "out"),
+            "--warehouse", f"sqlite:///{tmp_path / 'w.db'}", "--report-date", "2024-09-20"]
+    assert cli.main(args) == 0
+    html = (tmp_path / "out" / "2024-08-forecast" / "report.html").read_text(encoding="utf-8")
+    assert "Talousarvio: tieto puuttuu" in html
+    assert "Talouden toteuma" in html and "Toimiala yhteensä" in html  # the rest is reported
+    assert cli.main(args + ["--strict"]) == 2
+    assert "--strict" in capsys.readouterr().err
+
+
+def test_failed_source_is_not_used_and_says_where(extracts, tmp_path):
+    path = extracts / "talous_toteuma_202405.csv"
+    lines = path.read_text(encoding="utf-8-sig").splitlines()
+    lines[7] = re.sub(r";[^;]*$", ";12,3x", lines[7])
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8-sig")
+    report = run(extracts, tmp_path)
+    html = (report / "report.html").read_text(encoding="utf-8")
+    assert "Talouden toteuma: virheellinen, ei käytetty – talous_toteuma_202405.csv, rivi 8, sarake Summa: arvo ei ole luku" in html
+    m = json.loads((report / "manifest.json").read_text(encoding="utf-8"))
+    assert all(i["batch_id"] is None for i in m["inputs"] if i["source"] == "ledger")
+    assert "Talouden toteumaa ei voida arvioida" in html
