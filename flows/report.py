@@ -175,6 +175,7 @@ def report_flow(params: RunParams) -> dict:
         sources=statuses,
         approved_by=params.approve_as,
         binding_level=finance["binding_level"],
+        forecast_methods=finance["forecast"]["method"].value_counts().sort_index(),
     )
     render_report(inputs, stage)
     batch_of = {(b.source, b.file_name): b for b in batches}

@@ -59,6 +59,7 @@ class ReportInputs:
     reconciliation: pd.DataFrame
     sources: list[dict]
     approved_by: str | None = None
+    forecast_methods: pd.Series | None = None
     binding_level: float | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -70,7 +71,7 @@ def report_title(kind: str, month: int) -> str:
     return title
 
 
-def cumulative_chart_png(profile: pd.DataFrame, year: int) -> str:
+def cumulative_chart_png(profile: pd.DataFrame, year: int, forecast: float | None = None) -> str:
     """Cumulative net expenses, actual against the budget profile, in millions of euros.
 
     Returned as a PNG data URI (no timestamps in it, so reruns give the same bytes)."""
@@ -84,6 +85,10 @@ def cumulative_chart_png(profile: pd.DataFrame, year: int) -> str:
     months = profile["month"]
     ax.plot(months, -profile["budget"] / 1e6, color="#7a7a7a", linestyle="--", linewidth=1.5, label="Tulosbudjetti, kumulatiivinen profiili")
     ax.plot(months, -profile["actual"] / 1e6, color="#0000bf", marker="o", markersize=3, linewidth=2, label=f"Toteuma {year}")
+    if forecast is not None and pd.notna(forecast):
+        last = profile["actual"].last_valid_index()
+        ax.plot([months[last], 12], [-profile["actual"][last] / 1e6, -forecast / 1e6], color="#0000bf", linestyle=":", linewidth=1.5)
+        ax.plot([12], [-forecast / 1e6], color="#0000bf", marker="D", markersize=5, linestyle="none", label="Ennuste vuoden lopussa")
     ax.set_xticks(range(1, 13), [fmt.month_name(m)[:3] for m in range(1, 13)])
     ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: fmt.number(v, 0)))
     ax.set_ylabel("Nettomenot, milj. €")
@@ -95,6 +100,17 @@ def cumulative_chart_png(profile: pd.DataFrame, year: int) -> str:
     fig.savefig(buf, format="png", dpi=200, metadata={"Software": None})
     plt.close(fig)
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _measure(check: str, column: str) -> str:
+    """The unit of a reconciliation row: budgets in 1 000 €, the ledger in euros, counts in rows."""
+    if column == "Rivimaara":
+        return "riviä"
+    if check.startswith("paakirja"):
+        return "€"
+    if column == "Muutos_pct":
+        return "%-yks."
+    return "1 000 €"
 
 
 def _records(df: pd.DataFrame) -> list[dict]:
@@ -126,6 +142,12 @@ def report_context(inp: ReportInputs) -> dict:
         .reset_index()
     )
     checks["title"] = checks["check"].map(CHECK_TITLES_FI).fillna(checks["check"])
+    deviations = deviations.assign(
+        title=deviations["check"].map(CHECK_TITLES_FI).fillna(deviations["check"]),
+        measure=[_measure(c, col) for c, col in zip(deviations["check"], deviations["column"])],
+        decimals=[0 if col == "Rivimaara" else (2 if c.startswith("paakirja") else 1) for c, col in zip(deviations["check"], deviations["column"])],
+    )
+    methods = inp.forecast_methods.rename_axis("method").reset_index(name="count") if inp.forecast_methods is not None else pd.DataFrame()
     missing = [s for s in inp.sources if s["status"] != "ok"]
     return {
         "board": st.board,
@@ -142,9 +164,11 @@ def report_context(inp: ReportInputs) -> dict:
         "sector_margin": sector_margin,
         "binding_level": inp.binding_level,
         "areas": areas,
-        "chart": cumulative_chart_png(inp.profile, inp.year) if inp.profile["actual"].notna().any() else None,
+        "chart": cumulative_chart_png(inp.profile, inp.year, sector_margin.get("forecast")) if inp.profile["actual"].notna().any() else None,
         "checks": _records(checks),
-        "deviations": _records(deviations.assign(title=deviations["check"].map(CHECK_TITLES_FI))),
+        "deviations": _records(deviations),
+        "max_deviations": 60,
+        "methods": _records(methods),
         "sources": inp.sources,
         "missing_sources": missing,
         "ledger_title": sources()["ledger"].title,
