@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 # Spaces that appear as thousands separators in Finnish exports.
@@ -148,7 +149,11 @@ def parse_numbers(values: pd.Series, *, percent: bool = False) -> tuple[pd.Serie
     spaces, minus as `-`, `−` or `–`, and (with percent) a trailing `%`.
     Numbers already numeric (from XLSX) pass through.
     """
-    numeric = pd.to_numeric(values.where(values.map(lambda v: isinstance(v, (int, float)))), errors="coerce")
+    if values.dtype == object:
+        # Only spreadsheet cells (object columns, small files) can hold real numbers.
+        numeric = pd.to_numeric(values.where(values.map(lambda v: isinstance(v, (int, float)))), errors="coerce")
+    else:
+        numeric = pd.Series(np.nan, index=values.index)
     text = values.astype(str).str.strip()
     if percent:
         text = text.str.replace(r"\s*%$", "", regex=True)

@@ -110,7 +110,7 @@ def _measure(check: str, column: str) -> str:
         return "€"
     if column == "Muutos_pct":
         return "%-yks."
-    return "1 000 €"
+    return "1\u00a0000\u00a0€"
 
 
 def _records(df: pd.DataFrame) -> list[dict]:

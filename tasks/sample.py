@@ -23,24 +23,14 @@ SEED_FILE = Path(__file__).parent / "samples" / "budget_2024.yaml"
 # Share of a service's annual revenues and expenses per account.
 REVENUE_MIX = {"3000": 0.30, "3050": 0.05, "3100": 0.45, "3200": 0.10, "3400": 0.10}
 EXPENSE_MIX = {"4000": 0.42, "4100": 0.10, "4300": 0.20, "4400": 0.10, "4500": 0.06, "4700": 0.02, "4800": 0.08, "4900": 0.02}
-# Payments to the HUS joint authority are purchases of services only.
-HUS_MIX = {"4300": 1.0}
+# Payments to a joint authority budgeted by the council (HUS) are purchases of services.
+COUNCIL_ITEM_MIX = {"4300": 1.0}
 # Monthly profile: salaries have holiday pay in June and the summer dip in July;
 # purchases dip in summer and peak in December; revenues follow activity.
 SALARY_PROFILE = np.array([1.0, 0.97, 1.0, 0.99, 1.0, 1.12, 0.72, 0.93, 1.02, 1.03, 1.02, 1.05])
 PURCHASE_PROFILE = np.array([0.95, 0.96, 1.0, 1.0, 1.01, 0.98, 0.88, 0.92, 1.02, 1.04, 1.05, 1.19])
 REVENUE_PROFILE = np.array([1.02, 1.02, 1.04, 1.0, 1.0, 0.96, 0.82, 0.92, 1.04, 1.06, 1.05, 1.07])
 FLAT_PROFILE = np.ones(12)
-
-
-def _profile(account: str, service: str) -> np.ndarray:
-    if service == "HUS-yhtymä":
-        return FLAT_PROFILE
-    if account.startswith(("40", "41")):
-        return SALARY_PROFILE
-    if account.startswith("3"):
-        return REVENUE_PROFILE
-    return PURCHASE_PROFILE
 
 
 def _seed(*parts: object) -> int:
@@ -154,16 +144,17 @@ def ledger_frame(seed: dict, year: int, scale: int = 1) -> pd.DataFrame:
     """Monthly ledger rows (SAP sign, euros with cents) for one year, vectorised."""
     targets = annual_targets(seed, year)
     names = dict(accounts().accounts)
+    # Areas budgeted by the council (HUS) are paid as purchases of services only.
+    council = targets["area"].isin([a.name for a in structure().areas if a.budget_from_council])
     parts = []
-    for mix_name, mix, col in (("rev", REVENUE_MIX, "tulot"), ("exp", EXPENSE_MIX, "menot")):
-        m = pd.DataFrame({"account": list(mix), "share": list(mix.values())})
-        p = targets.merge(m, how="cross")
-        hus = p["service"].eq("HUS-yhtymä")
-        if col == "menot":
-            p = pd.concat([p[~hus], targets[targets["service"].eq("HUS-yhtymä")].assign(account="4300", share=1.0)])
-        else:
-            p = p[~hus]
+    for rows, mix, col in (
+        (targets[~council], REVENUE_MIX, "tulot"),
+        (targets[~council], EXPENSE_MIX, "menot"),
+        (targets[council], COUNCIL_ITEM_MIX, "menot"),
+    ):
+        p = rows.merge(pd.DataFrame({"account": list(mix), "share": list(mix.values())}), how="cross")
         p["annual"] = p[col] * p["share"]
+        p["council"] = col == "menot" and mix is COUNCIL_ITEM_MIX
         parts.append(p[p["annual"].ne(0)])
     lines = pd.concat(parts, ignore_index=True)
     # Cost centres: 2-4 per service, times scale.
@@ -175,10 +166,12 @@ def ledger_frame(seed: dict, year: int, scale: int = 1) -> pd.DataFrame:
     weights = rng.gamma(4.0, size=len(lines))
     lines["annual"] = lines["annual"] * weights / lines.assign(w=weights).groupby(["code", "account"])["w"].transform("sum")
     months = np.arange(1, 13)
-    profiles = np.stack([_profile(a, s) for a, s in zip(lines["account"], lines["service"])]) if len(lines) < 50_000 else None
-    if profiles is None:
-        kind = np.where(lines["service"].eq("HUS-yhtymä"), 3, np.where(lines["account"].str.match(r"4[01]"), 0, np.where(lines["account"].str.startswith("3"), 2, 1)))
-        profiles = np.stack([SALARY_PROFILE, PURCHASE_PROFILE, REVENUE_PROFILE, FLAT_PROFILE])[kind]
+    # Profile per line: 0 salaries, 1 purchases, 2 revenues, 3 flat (HUS).
+    kind = np.select(
+        [lines["council"], lines["account"].str.match(r"4[01]"), lines["account"].str.startswith("3")],
+        [3, 0, 2], default=1,
+    )
+    profiles = np.stack([SALARY_PROFILE, PURCHASE_PROFILE, REVENUE_PROFILE, FLAT_PROFILE])[kind]
     profiles = profiles / profiles.sum(axis=1, keepdims=True)
     noise = rng.normal(1.0, 0.03, size=profiles.shape)
     monthly = lines["annual"].to_numpy()[:, None] * profiles * noise

@@ -1,0 +1,62 @@
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+
+from tasks import render
+from tasks.reconcile import COLUMNS
+
+
+def inputs(**kw):
+    table = pd.DataFrame({
+        "area": ["Pelastuslaitos", "Pelastuslaitos", ""], "service": ["Riskienhallinta", "", ""],
+        "line": ["Toimintakate"] * 3, "level": ["service", "area", "sector"],
+        "tb": [-4_607_000.0, -4_607_000.0, -4_607_000.0], "ytd": [-3_000_000.0] * 3, "forecast": [-4_500_000.0] * 3,
+        "ytd_pct": [65.1] * 3, "deviation": [107_000.0] * 3, "deviation_pct": [2.3] * 3,
+    })
+    profile = pd.DataFrame({"month": range(1, 13), "actual": [-400_000.0 * m if m <= 8 else np.nan for m in range(1, 13)],
+                            "budget": [-384_000.0 * m for m in range(1, 13)]})
+    rec = pd.DataFrame([["tb_toimintakate", "Riskienhallinta", "Toimintakate", "TB", -4597.0, -4607.0, -10.0, "deviation"]], columns=COLUMNS)
+    sources = [{"source": "ledger", "title": "Talouden toteuma", "status": "failed", "status_fi": "virheellinen, ei käytetty",
+                "files_text": "<script>alert(1)</script>.csv", "rows": 0, "checks": 0, "passed": 0,
+                "errors": ["x.csv, rivi 2, sarake Summa: <b>arvo</b> ei ole luku"], "reason": "x.csv: <b>arvo</b>"}]
+    base = dict(year=2024, month=8, kind="forecast", report_date=dt.date(2024, 9, 20), table=table, profile=profile,
+                reconciliation=rec, sources=sources, binding_level=-4_600.0)
+    base.update(kw)
+    return render.ReportInputs(**base)
+
+
+def test_html_is_autoescaped():
+    html = render.report_html(render.report_context(inputs()))
+    assert "<script>alert(1)</script>" not in html and "&lt;script&gt;" in html
+    assert "<b>arvo</b>" not in html and "&lt;b&gt;arvo&lt;/b&gt;" in html
+
+
+def test_cover_title_period_and_draft_mark():
+    html = render.report_html(render.report_context(inputs()))
+    assert "3. toteutumisennuste 2024" in html and "tammi–elokuu 2024" in html and "20.9.2024" in html
+    assert "LUONNOS" in html
+    approved = render.report_html(render.report_context(inputs(approved_by="Maija Meikäläinen", kind="monthly")))
+    assert "LUONNOS" not in approved and "Hyväksytty, hyväksyjä Maija Meikäläinen" in approved
+    assert "Kuukausiraportti 2024" in approved
+
+
+def test_deviation_listed_with_its_unit_and_failed_source_explained():
+    html = render.report_html(render.report_context(inputs()))
+    assert "Tulosbudjetti: toimintakate = tulot + menot" in html
+    assert "<td>\u22124\u00a0597,0</td><td>\u22124\u00a0607,0</td><td>\u221210,0</td><td class=\"text\">1\u00a0000\u00a0€</td>" in html
+    assert "Talouden toteuma: virheellinen, ei käytetty" in html
+
+
+def test_binding_level_breach_is_said_in_the_summary():
+    html = render.report_html(render.report_context(inputs()))
+    # Forecast −4 500 000 € is within the binding level −4 600 000 €.
+    assert "Ennusteen mukaan sitova taso alittuu 0,1\u00a0milj.\u00a0euroa" in html
+    worse = inputs(binding_level=-4_400.0)
+    assert "<strong>Ennusteen mukaan sitova taso ylittyy 0,1\u00a0milj.\u00a0euroa.</strong>" in render.report_html(render.report_context(worse))
+
+
+def test_chart_is_deterministic_png():
+    p = inputs().profile
+    a, b = render.cumulative_chart_png(p, 2024, -4_500_000.0), render.cumulative_chart_png(p, 2024, -4_500_000.0)
+    assert a == b and a.startswith("data:image/png;base64,")
