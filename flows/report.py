@@ -56,16 +56,21 @@ def source_statuses(extracted: dict[str, Extract], quality: dict[str, SourceQual
         q = quality.get(sid)
         status = e.status if e.status != "ok" else (q.status if q else "ok")
         errors = [str(x) for x in e.errors] + (q.failures if q else [])
-        reason = errors[0] if errors else ("puuttuvat tiedostot: " + ", ".join(e.missing) if e.missing and status == "missing" else "")
-        if e.missing and status == "ok" and sid == "ledger":
-            reason = "puuttuvat tiedostot: " + ", ".join(e.missing)
+        if errors:
+            reason = errors[0]
+        elif e.required_missing:
+            reason = "puuttuvat tiedostot: " + _files_text(e.required_missing)
+        elif e.missing:
+            reason = "puuttuvat edellisen vuoden tiedostot, ennuste lasketaan tasaisella jakaumalla: " + _files_text(e.missing)
+        else:
+            reason = ""
         out.append({
             "source": sid,
             "title": sources()[sid].title,
             "status": status,
             "status_fi": render.SOURCE_STATUS_FI[status],
             "files": [f.name for f in e.files],
-            "files_text": _files_text([f.name for f in e.files]) or ", ".join(e.missing) or "–",
+            "files_text": _files_text([f.name for f in e.files]) or _files_text(e.missing) or "–",
             "rows": sum(f.rows for f in e.files),
             "checks": q.checks if q else 0,
             "passed": q.passed if q else 0,

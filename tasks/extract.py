@@ -14,6 +14,7 @@ place; everything downstream of the extract stage uses the report convention.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -50,12 +51,14 @@ class Extract:
     files: list[FileInfo] = field(default_factory=list)
     errors: list[SourceError] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
+    # Files without which the period cannot be reported (e.g. a month of this year's ledger).
+    required_missing: list[str] = field(default_factory=list)
 
     @property
     def status(self) -> str:
         if self.errors:
             return "failed"
-        if not self.files:
+        if not self.files or self.required_missing:
             return "missing"
         return "ok"
 
@@ -148,10 +151,11 @@ def extract_ledger(extracts: Path, year: int, month: int) -> tuple[Extract, pd.D
     Returns the extract (amounts in cents, report sign) and a frame of control
     facts per file: stated and counted rows, stated and computed sums (SAP sign).
     """
-    frames, files, errors, missing, controls = [], [], [], [], []
+    frames, files, errors, missing, required, controls = [], [], [], [], [], []
     for y, m, path in ledger_files(extracts, year, month):
         if path is None:
-            missing.append(sources()["ledger"].file_name(y, m))
+            # Last year's months only shape the forecast; this year's make the actuals.
+            (required if y == year else missing).append(sources()["ledger"].file_name(y, m))
             continue
         try:
             df, errs = ledger_month(path)
@@ -180,7 +184,7 @@ def extract_ledger(extracts: Path, year: int, month: int) -> tuple[Extract, pd.D
     if not frame.empty:
         # Account ranges come from the chart of accounts: the line each row rolls up to.
         frame["line"] = frame["account"].map(_account_lines(frame["account"].unique()))
-    return Extract("ledger", frame, files, errors, missing), pd.DataFrame(controls)
+    return Extract("ledger", frame, files, errors, missing + required, required), pd.DataFrame(controls)
 
 
 def _account_lines(accts: np.ndarray) -> dict[str, str | None]:
@@ -202,40 +206,47 @@ def _find(extracts: Path, src: Source, year: int) -> Path | None:
     return None
 
 
-def extract_result_budget(extracts: Path, year: int) -> Extract:
-    """The approved result budget sheet (CSV or XLSX), area names in canonical spelling."""
-    src = sources()["result_budget"]
+def _extract_yearly(extracts: Path, source_id: str, year: int, refine: Callable[[pd.DataFrame, str], list[SourceError]]) -> Extract:
+    """Read a source kept as one file per year; `refine` checks and completes the typed frame."""
+    src = sources()[source_id]
     path = _find(extracts, src, year)
     if path is None:
-        return Extract(src.id, _empty(src.id), missing=[src.file_name(year)])
+        return Extract(src.id, _empty(src.id), missing=[src.file_name(year)], required_missing=[src.file_name(year)])
     try:
         df, errors = _typed(_read(path, src), src, path.name)
     except SourceFileError as exc:
         return Extract(src.id, _empty(src.id), errors=exc.errors)
-    canon = df["area"].map(lambda a: structure().canonical_area(str(a)))
-    errors += errors_from_mask(df, canon.isna() & df["area"].ne(""), path.name, "Palvelukokonaisuus", "tuntematon palvelukokonaisuus")
-    errors += errors_from_mask(df, ~df["line"].isin(src.lines), path.name, "Rivi", "rivin pitää olla Tulot, Menot tai Toimintakate")
-    df["area"] = canon.astype("string[pyarrow]")
+    errors += refine(df, path.name)
     df["_file"] = path.name
     return Extract(src.id, df, [FileInfo(path.name, str(path), sha256_of(path), len(df), str(year))], errors)
+
+
+def extract_result_budget(extracts: Path, year: int) -> Extract:
+    """The approved result budget sheet (CSV or XLSX), area names in canonical spelling."""
+    lines = sources()["result_budget"].lines
+
+    def refine(df: pd.DataFrame, name: str) -> list[SourceError]:
+        canon = df["area"].map(lambda a: structure().canonical_area(str(a)))
+        errors = errors_from_mask(df, canon.isna() & df["area"].ne(""), name, "Palvelukokonaisuus", "tuntematon palvelukokonaisuus")
+        errors += errors_from_mask(df, ~df["line"].isin(lines), name, "Rivi", f"rivin pitää olla {', '.join(lines[:-1])} tai {lines[-1]}")
+        df["area"] = canon.astype("string[pyarrow]")
+        return errors
+
+    return _extract_yearly(extracts, "result_budget", year, refine)
 
 
 def extract_council_budget(extracts: Path, year: int) -> Extract:
     """The council budget in long form, `binding` true on the line binding towards the council."""
-    src = sources()["council_budget"]
-    path = _find(extracts, src, year)
-    if path is None:
-        return Extract(src.id, _empty(src.id), missing=[src.file_name(year)])
-    try:
-        df, errors = _typed(_read(path, src), src, path.name)
-    except SourceFileError as exc:
-        return Extract(src.id, _empty(src.id), errors=exc.errors)
-    known = {structure().sector, *structure().budget_items}
-    errors += errors_from_mask(df, ~df["item"].isin(known), path.name, "Talousarviokohta", "tuntematon talousarviokohta")
-    errors += errors_from_mask(df, ~df["line"].isin(src.lines), path.name, "Rivi", "tuntematon rivi")
-    df["binding"] = df["binding"].str.casefold().isin(["kyllä", "kylla", "k", "x", "1", "true"])
-    df["_file"] = path.name
-    return Extract(src.id, df, [FileInfo(path.name, str(path), sha256_of(path), len(df), str(year))], errors)
+    lines = sources()["council_budget"].lines
+
+    def refine(df: pd.DataFrame, name: str) -> list[SourceError]:
+        known = {structure().sector, *structure().budget_items}
+        errors = errors_from_mask(df, ~df["item"].isin(known), name, "Talousarviokohta", "tuntematon talousarviokohta")
+        errors += errors_from_mask(df, ~df["line"].isin(lines), name, "Rivi", "tuntematon rivi")
+        df["binding"] = df["binding"].str.casefold().isin(["kyllä", "kylla", "k", "x", "1", "true"])
+        return errors
+
+    return _extract_yearly(extracts, "council_budget", year, refine)
 
 
 @task(name="extract", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)

@@ -104,3 +104,14 @@ def test_council_budget_binding_flag_and_missing_file(sample_dir, tmp_path):
     assert bind[["item", "version", "line", "amount"]].values.tolist() == [["Sosiaali-, terveys- ja pelastustoimi", "TA 2024", "Toimintakate", -2691055.0]]
     missing = extract_council_budget(tmp_path, 2024)
     assert missing.status == "missing" and missing.missing == ["talousarvio_2024.csv"]
+
+
+def test_missing_month_of_this_year_makes_the_ledger_missing(sample_dir, tmp_path):
+    for p in sample_dir.glob("talous_toteuma_2024*"):
+        if p.stem[-2:] != "05":
+            (tmp_path / p.name).write_bytes(p.read_bytes())
+    e, _ = extract_ledger(tmp_path, 2024, 8)
+    assert e.status == "missing"
+    assert e.required_missing == ["talous_toteuma_202405.csv"]
+    # Last year's months are missing too, but they only shape the forecast.
+    assert len(e.missing) == 13
