@@ -183,3 +183,19 @@ def test_binding_level_breach_and_allocation():
     assert by.loc["ennuste", "difference"] == pytest.approx(-19_945)
     within = table.assign(forecast=[-1_870_000_000.0, -810_000_000.0, -2_680_000_000.0])
     assert rc.binding_level_checks(council(), within, 2024).set_index("column").loc["ennuste", "status"] == "ok"
+
+
+def test_large_ledger_sums_are_compared_without_float_noise():
+    stated = -5_357_195_146.57
+    out = rc.rows("paakirja_toimiala", "x", "Toimintakate", "Summa", [stated], [stated + 1e-6], 0)
+    assert out["status"].tolist() == ["ok"]
+    assert rc.rows("paakirja_toimiala", "x", "Toimintakate", "Summa", [stated], [stated + 0.01], 0)["status"].tolist() == ["deviation"]
+
+
+def test_binding_level_without_actuals_compares_only_the_allocation():
+    table = pd.DataFrame({
+        "area": ["A", ""], "service": ["", ""], "line": ["Toimintakate"] * 2, "level": ["area", "sector"],
+        "tb": [-2_691_055_000.0] * 2, "ytd": [np.nan] * 2, "forecast": [np.nan] * 2,
+    })
+    out = rc.binding_level_checks(council(), table, 2024)
+    assert out[["column", "status"]].values.tolist() == [["TB", "ok"]]
