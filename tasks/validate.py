@@ -21,7 +21,7 @@ from prefect.cache_policies import NO_CACHE
 
 SUITES = Path(__file__).resolve().parent.parent / "expectations"
 
-# Plain-Finnish description of a failed expectation, by type.
+# Plain-Finnish description of a failed expectation, by type; a suite's `meta.fi` overrides it.
 MESSAGES_FI = {
     "expect_table_columns_to_match_set": "sarakkeet eivät vastaa tietosopimusta",
     "expect_column_values_to_not_be_null": "sarakkeessa {column} on tyhjiä arvoja",
@@ -30,17 +30,22 @@ MESSAGES_FI = {
     "expect_column_values_to_match_regex": "sarakkeen {column} arvon muoto on virheellinen",
     "expect_column_values_to_be_in_set": "sarakkeessa {column} on tuntematon arvo",
     "expect_compound_columns_to_be_unique": "avain ({columns}) toistuu",
+    "expect_column_pair_values_to_be_equal": "sarakkeiden {column_A} ja {column_B} arvot eivät täsmää",
+    "expect_column_values_to_not_contain_hetu": "sarakkeessa {column} on henkilötunnus",
 }
+PII_EXPECTATION = "expect_column_values_to_not_contain_hetu"
+NO_ROW_BAND = {"file_rows_min": 0, "file_rows_max": 10**12}
 
 
 @dataclass
 class SourceQuality:
     source: str
-    status: str  # ok, failed (a critical expectation failed), missing, unreadable
+    status: str  # ok, failed (a critical expectation failed: quarantined), missing
     checks: int = 0
     passed: int = 0
     warnings: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
+    personal_data: bool = False
 
     @property
     def usable(self) -> bool:
@@ -48,33 +53,57 @@ class SourceQuality:
 
 
 def validation_frame(source: str, frame: pd.DataFrame) -> pd.DataFrame:
-    """The frame the suite sees: the typed extract plus derived columns some checks need."""
+    """The frame the suite sees: the typed extract plus columns derived for checks of meaning."""
+    from tasks.contracts import structure
+
     if source == "ledger":
-        return frame.assign(account_number=pd.to_numeric(frame["account"], errors="coerce"))
+        codes = {s.name: s.code for s in structure().services}
+        areas = {s.name: s.area for s in structure().services}
+        return frame.assign(
+            account_number=pd.to_numeric(frame["account"], errors="coerce"),
+            row_period=frame["year"] * 100 + frame["month"],
+            file_period=pd.to_numeric(frame["_file"].str.extract(r"(\d{6})\.\w+$")[0], errors="coerce"),
+            cost_centre_service=frame["cost_centre"].str[:4],
+            service_code=frame["service"].map(codes),
+            area_of_service=frame["service"].map(areas),
+            file_rows=frame.groupby("_file")["_line"].transform("size"),
+        )
+    if source == "result_budget":
+        return frame.assign(unit_lines=frame.groupby(["area", "service"], dropna=False)["line"].transform("nunique"))
     return frame
 
 
+def _where(res: dict, n: int) -> str:
+    """Where the failing rows are: `file rivi N`, in either of GX's index formats."""
+    where = []
+    for item in res.get("partial_unexpected_index_list") or []:
+        if isinstance(item, dict):
+            files, lines = item.get("_file"), item.get("_line")
+            if isinstance(lines, list):  # exclude_unexpected_values: lists of index values
+                where += [f"{f} rivi {l}" for f, l in zip(files or [""] * len(lines), lines)]
+            else:
+                where.append(f"{files} rivi {lines}")
+    return ", ".join(where[:5]) + (" …" if n > 5 else "")
+
+
 def describe_failure(result: dict) -> str:
-    """One line in Finnish: what failed, on how many rows and on which input lines."""
+    """One line in Finnish: what failed, on how many rows and on which input lines; never a value."""
     cfg = result["expectation_config"]
     kwargs = cfg["kwargs"]
     names = input_column_names()
-    text = MESSAGES_FI.get(cfg["type"], cfg["type"]).format(
+    template = (cfg.get("meta") or {}).get("fi") or MESSAGES_FI.get(cfg["type"], cfg["type"])
+    text = template.format(
         column=names.get(kwargs.get("column", ""), kwargs.get("column", "")),
         columns=", ".join(names.get(c, c) for c in kwargs.get("column_list", [])),
+        column_A=names.get(kwargs.get("column_A", ""), kwargs.get("column_A", "")),
+        column_B=names.get(kwargs.get("column_B", ""), kwargs.get("column_B", "")),
     )
     res = result.get("result") or {}
     n = res.get("unexpected_count")
     if n:
-        where = [
-            f"{i.get('_file')} rivi {i.get('_line')}"
-            for i in (res.get("partial_unexpected_index_list") or [])
-            if isinstance(i, dict)
-        ]
         text += f" ({n} {'rivi' if n == 1 else 'riviä'}"
-        if where:
-            text += ": " + ", ".join(where[:5]) + (" …" if n > 5 else "")
-        text += ")"
+        where = _where(res, n)
+        text += f": {where})" if where else ")"
     return text
 
 
@@ -85,15 +114,34 @@ def input_column_names() -> dict[str, str]:
 
     names = {c.field: c.name for s in sources().values() for c in s.columns}
     names.update({new: names[old] for old, new in LEDGER_RENAMES.items()})
-    names["account_number"] = names["account"]
+    names.update({
+        "account_number": names["account"], "row_period": "Vuosi ja Kuukausi", "file_period": "tiedoston nimen kausi",
+        "cost_centre_service": names["cost_centre"], "service_code": names["service"], "area_of_service": "palvelun palvelukokonaisuus",
+        "file_rows": "rivimäärä", "unit_lines": "Rivi",
+    })
     return names
 
 
-def run_suites(frames: dict[str, pd.DataFrame], quality_dir: Path) -> dict[str, SourceQuality]:
-    """Validate each frame with its committed suite; write results and Data Docs to `quality_dir`."""
+def pii_scan(source: str, frame: pd.DataFrame) -> pd.DataFrame:
+    """Personal identity codes in the source's text columns (positions and masked forms only)."""
+    from tasks.contracts import sources
+    from tasks.pii import hetu_findings
+
+    text = [c.field for c in sources()[source].columns if c.type == "str"]
+    return hetu_findings(frame, text)
+
+
+def run_suites(frames: dict[str, pd.DataFrame], quality_dir: Path, parameters: dict[str, dict] | None = None) -> dict[str, SourceQuality]:
+    """Validate each frame with its committed suite; write results and Data Docs to `quality_dir`.
+
+    A source with a personal identity code is validated with a result format
+    that keeps no values at all, so Data Docs and result files can carry none.
+    """
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    import tasks.gx_custom  # noqa: F401  (registers the custom expectations)
 
     quality_dir.mkdir(parents=True, exist_ok=True)
     out: dict[str, SourceQuality] = {}
@@ -102,6 +150,7 @@ def run_suites(frames: dict[str, pd.DataFrame], quality_dir: Path) -> dict[str, 
         ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
         datasource = ctx.data_sources.add_pandas("katsaus")
         for source, frame in frames.items():
+            pii = pii_scan(source, frame)
             suite_doc = json.loads((SUITES / f"{source}.json").read_text(encoding="utf-8"))
             suite = ctx.suites.add(gx.ExpectationSuite(**suite_doc))
             batch_def = datasource.add_dataframe_asset(source).add_batch_definition_whole_dataframe("period")
@@ -115,16 +164,28 @@ def run_suites(frames: dict[str, pd.DataFrame], quality_dir: Path) -> dict[str, 
                         "result_format": "SUMMARY",
                         "unexpected_index_column_names": ["_file", "_line"],
                         "partial_unexpected_count": 20,
+                        "exclude_unexpected_values": not pii.empty,
                     },
                 )
             )
-            result = checkpoint.run(batch_parameters={"dataframe": validation_frame(source, frame)})
+            result = checkpoint.run(
+                batch_parameters={"dataframe": validation_frame(source, frame)},
+                expectation_parameters={**NO_ROW_BAND, **(parameters or {}).get(source, {})},
+            )
             vr = next(iter(result.run_results.values())).to_json_dict()
             (quality_dir / f"{source}.json").write_text(json.dumps(vr, indent=1, ensure_ascii=False, default=str), encoding="utf-8")
-            q = SourceQuality(source, "ok", checks=len(vr["results"]))
+            q = SourceQuality(source, "ok", checks=len(vr["results"]), personal_data=not pii.empty)
             for r in vr["results"]:
                 if r["success"]:
                     q.passed += 1
+                elif r["expectation_config"]["type"] == PII_EXPECTATION:
+                    col = r["expectation_config"]["kwargs"]["column"]
+                    hits = pii[pii["column"] == col]
+                    where = ", ".join(f"{f} rivi {l}" for f, l in zip(hits["file"].head(5), hits["line"].head(5)))
+                    q.failures.append(
+                        f"sarakkeessa {input_column_names().get(col, col)} on henkilötunnus ({len(hits)} "
+                        f"{'rivi' if len(hits) == 1 else 'riviä'}: {where}; muoto {hits['masked'].iloc[0] if len(hits) else '******-****'})"
+                    )
                 elif r["expectation_config"].get("severity", "critical") == "critical":
                     q.failures.append(describe_failure(r))
                 else:
@@ -146,6 +207,6 @@ def quality_summary(statuses: list[dict], quality_dir: Path) -> None:
 
 
 @task(name="validate", cache_policy=NO_CACHE)
-def validate_sources(frames: dict[str, pd.DataFrame], quality_dir: Path) -> dict[str, SourceQuality]:
+def validate_sources(frames: dict[str, pd.DataFrame], quality_dir: Path, parameters: dict[str, dict] | None = None) -> dict[str, SourceQuality]:
     """Run the suites of the sources that were read; sources not read are judged by the caller."""
-    return run_suites(frames, quality_dir)
+    return run_suites(frames, quality_dir, parameters)
