@@ -9,7 +9,10 @@ never rebuilds a suite at run time. Run again only to change a suite:
 Severity: `critical` stops (quarantines) the source for the period; `warning`
 is carried into the report. `meta.fi` is the plain-Finnish description a
 controller reads when the expectation fails. Some expectations look at columns
-the validate stage derives (`tasks.validate.validation_frame`).
+the validate stage derives (`tasks.validate.validation_frame`). Reference
+tables (`ref_<name>`, from `tasks.contracts.reference_values`) and the latest
+allowed date (`latest_date`) are suite parameters given at run time
+(`tasks.validate.suite_parameters`), so no suite copies the structure.
 """
 
 from __future__ import annotations
@@ -26,7 +29,6 @@ from tasks.extract import LEDGER_RENAMES
 from tasks.gx_custom import ExpectColumnValuesToNotContainHetu
 
 HERE = Path(__file__).parent
-ROW_BAND = {"min_value": {"$PARAMETER": "file_rows_min"}, "max_value": {"$PARAMETER": "file_rows_max"}}
 
 
 def _id(source: str, n: int) -> str:
@@ -45,40 +47,93 @@ def _common(source: str) -> list:
     text = [c.field for c in sources()[source].columns if c.type == "str"]
     return [
         gxe.ExpectTableColumnsToMatchSet(column_set=_fields(source) + ["_line", "_file"], exact_match=False),
-        *[ExpectColumnValuesToNotContainHetu(column=f, meta={"fi": f"sarakkeessa {{column}} on henkilötunnus"}) for f in text],
+        *[ExpectColumnValuesToNotContainHetu(column=f, meta={"fi": "sarakkeessa {column} on henkilötunnus"}) for f in text],
         *[gxe.ExpectColumnValuesToNotBeNull(column=f) for f in _fields(source, required_only=True)],
     ]
+
+
+def _columns(source: str) -> list:
+    """Checks of meaning declared on the contract's columns: ranges, codes, references, formats."""
+    out = []
+    for c in sources()[source].columns:
+        if c.min is not None or c.max is not None:
+            out.append(gxe.ExpectColumnValuesToBeBetween(column=c.field, min_value=c.min, max_value=c.max))
+        if c.plausible_max is not None:
+            out.append(gxe.ExpectColumnValuesToBeBetween(
+                column=c.field, max_value=c.plausible_max, severity="warning",
+                meta={"fi": f"sarakkeen {{column}} arvo on epätavallisen suuri (yli {c.plausible_max:g})"},
+            ))
+        if c.values:
+            out.append(gxe.ExpectColumnValuesToBeInSet(column=c.field, value_set=list(c.values)))
+        if c.ref:
+            # The reference table is given at run time: the structure lives in one place.
+            out.append(gxe.ExpectColumnValuesToBeInSet(column=c.field, value_set={"$PARAMETER": f"ref_{c.ref}"}, meta={"fi": "sarakkeessa {column} on tuntematon arvo (ei rakenteessa)"}))
+        if c.pattern:
+            out.append(gxe.ExpectColumnValuesToMatchRegex(column=c.field, regex=c.pattern))
+    return out
+
+
+def _rows(source: str) -> list:
+    """Checks across columns and rows: parts within wholes, unique keys, the file's period, the row band."""
+    src = sources()[source]
+    out = [
+        gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+            column_A=whole, column_B=part, or_equal=True, ignore_row_if="either_value_is_missing",
+            meta={"fi": f"{src.column(part).name} on suurempi kuin {src.column(whole).name}"},
+        )
+        for part, whole in src.parts
+    ]
+    keys = src.key_fields
+    if source == "ledger":
+        keys = ["year", "month", "cost_centre", "account"]
+    if len(keys) == 1:
+        out.append(gxe.ExpectColumnValuesToBeUnique(column=keys[0], meta={"fi": "tunniste {column} toistuu"}))
+    elif keys:
+        out.append(gxe.ExpectCompoundColumnsToBeUnique(column_list=keys))
+    if src.period == "month":
+        out.append(gxe.ExpectColumnPairValuesToBeEqual(column_A="row_period", column_B="file_period", meta={"fi": "rivi ei kuulu tiedoston nimen kauteen"}))
+        out.append(gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+            column_A="file_rows", column_B="row_band_min", or_equal=True, ignore_row_if="either_value_is_missing", severity="warning",
+            meta={"fi": "kuukauden rivimäärä on pienempi kuin aiempien kausien perusteella odotettu"},
+        ))
+        out.append(gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+            column_A="row_band_max", column_B="file_rows", or_equal=True, ignore_row_if="either_value_is_missing", severity="warning",
+            meta={"fi": "kuukauden rivimäärä on suurempi kuin aiempien kausien perusteella odotettu"},
+        ))
+    elif "year" in _fields(source):
+        out.append(gxe.ExpectColumnPairValuesToBeEqual(column_A="year", column_B="file_period", meta={"fi": "rivin vuosi ei ole tiedoston nimen vuosi"}))
+    if src.date:
+        # Dates after the run's day cannot be real events; the bound is a suite parameter.
+        out.append(gxe.ExpectColumnValuesToBeBetween(column=src.date, max_value={"$PARAMETER": "latest_date"}, meta={"fi": "sarakkeen {column} päivämäärä on tulevaisuudessa"}))
+    return out
+
+
+def generic_suite(source: str) -> list:
+    return [*_common(source), *_columns(source), *_rows(source)]
 
 
 def ledger_suite() -> list:
     lo = min(r[0] for r in accounts().ranges.values())
     hi = max(r[1] for r in accounts().ranges.values())
     return [
-        *_common("ledger"),
+        *generic_suite("ledger"),
         gxe.ExpectColumnValuesToBeOfType(column="amount_cents", type_="int64"),
-        gxe.ExpectColumnValuesToBeBetween(column="month", min_value=1, max_value=12),
-        gxe.ExpectColumnPairValuesToBeEqual(column_A="row_period", column_B="file_period", meta={"fi": "rivi ei kuulu tiedoston nimen kauteen"}),
         gxe.ExpectColumnValuesToMatchRegex(column="account", regex=r"^\d{4}$"),
         gxe.ExpectColumnValuesToBeBetween(column="account_number", min_value=lo, max_value=hi, meta={"fi": "tili ei ole toimintatulo- tai toimintamenotili"}),
-        gxe.ExpectColumnValuesToBeInSet(column="area", value_set=[a.name for a in structure().areas]),
-        gxe.ExpectColumnValuesToBeInSet(column="service", value_set=[s.name for s in structure().services]),
         gxe.ExpectColumnPairValuesToBeEqual(column_A="area", column_B="area_of_service", ignore_row_if="either_value_is_missing", meta={"fi": "palvelu ei kuulu ilmoitettuun palvelukokonaisuuteen"}),
         gxe.ExpectColumnPairValuesToBeEqual(column_A="cost_centre_service", column_B="service_code", ignore_row_if="either_value_is_missing", meta={"fi": "kustannuspaikka ei kuulu ilmoitettuun palveluun"}),
-        gxe.ExpectCompoundColumnsToBeUnique(column_list=["year", "month", "cost_centre", "account"]),
         gxe.ExpectColumnValuesToNotBeNull(column="account_name", severity="warning", meta={"fi": "tilin nimi puuttuu"}),
-        gxe.ExpectColumnValuesToBeBetween(column="file_rows", **ROW_BAND, severity="warning", meta={"fi": "kuukauden rivimäärä poikkeaa aiempien kausien vaihteluvälistä"}),
     ]
 
 
 def result_budget_suite() -> list:
     src = sources()["result_budget"]
     return [
-        *_common("result_budget"),
+        *generic_suite("result_budget"),
         gxe.ExpectColumnValuesToBeInSet(column="line", value_set=list(src.lines)),
-        gxe.ExpectColumnValuesToBeInSet(column="area", value_set=[a.name for a in structure().sheet_areas], meta={"fi": "tuntematon palvelukokonaisuus"}),
-        gxe.ExpectColumnValuesToBeInSet(column="service", value_set=["", *(s.name for s in structure().services)], meta={"fi": "tuntematon palvelu"}),
+        gxe.ExpectColumnValuesToBeInSet(column="area", value_set={"$PARAMETER": "ref_sheet_areas"}, meta={"fi": "tuntematon palvelukokonaisuus"}),
+        gxe.ExpectColumnValuesToBeInSet(column="service", value_set={"$PARAMETER": "ref_services_or_empty"}, meta={"fi": "tuntematon palvelu"}),
         gxe.ExpectColumnValuesToBeOfType(column="tb", type_="float64"),
-        gxe.ExpectCompoundColumnsToBeUnique(column_list=["area", "service", "line"]),
         gxe.ExpectColumnValuesToBeBetween(column="unit_lines", min_value=len(src.lines), max_value=len(src.lines), meta={"fi": f"yksiköltä puuttuu jokin riveistä {', '.join(src.lines)}"}),
     ]
 
@@ -86,15 +141,23 @@ def result_budget_suite() -> list:
 def council_budget_suite() -> list:
     src = sources()["council_budget"]
     return [
-        *_common("council_budget"),
+        *generic_suite("council_budget"),
         gxe.ExpectColumnValuesToBeInSet(column="line", value_set=list(src.lines)),
-        gxe.ExpectColumnValuesToBeInSet(column="item", value_set=[structure().sector, *structure().budget_items], meta={"fi": "tuntematon talousarviokohta"}),
         gxe.ExpectColumnValuesToBeOfType(column="amount", type_="float64"),
-        gxe.ExpectCompoundColumnsToBeUnique(column_list=["item", "version", "line"]),
     ]
 
 
-SUITES = {"ledger": ledger_suite, "result_budget": result_budget_suite, "council_budget": council_budget_suite}
+SPECIFIC = {"ledger": ledger_suite, "result_budget": result_budget_suite, "council_budget": council_budget_suite}
+
+
+def suite_builders() -> dict:
+    """One suite per source the reports read."""
+    from tasks.extract import reported_sources
+
+    return {sid: SPECIFIC.get(sid, lambda sid=sid: generic_suite(sid)) for sid in reported_sources()}
+
+
+SUITES = suite_builders()
 
 
 def main() -> None:

@@ -20,9 +20,9 @@ from tasks import forecast as fc
 from tasks import reconcile as rc
 from tasks import render, warehouse
 from tasks.contracts import settings, sources
-from tasks.extract import Extract, extract_sources
-from tasks.outputs import manifest, mask_url, publish, spreadsheet_csv, staging_dir, write_json
-from tasks.validate import SourceQuality, quality_summary, validate_sources
+from tasks.extract import Extract, extract_sources, files_frame
+from tasks.outputs import input_entries, manifest, mask_url, publish, spreadsheet_csv, staging_dir, write_json
+from tasks.validate import SourceQuality, quality_summary, row_bands, suite_parameters, validate_sources
 
 HELSINKI = ZoneInfo("Europe/Helsinki")
 
@@ -75,6 +75,7 @@ def source_statuses(extracted: dict[str, Extract], quality: dict[str, SourceQual
             "checks": q.checks if q else 0,
             "passed": q.passed if q else 0,
             "errors": errors,
+            "warnings": q.warnings if q else [],
             "missing": e.missing,
             "reason": reason,
         })
@@ -153,9 +154,13 @@ def report_flow(params: RunParams) -> dict:
 
     extracted, controls = extract_sources(extracts, params.year, params.month)
     readable = {sid: e.frame for sid, e in extracted.items() if e.status == "ok"}
-    quality = validate_sources(readable, stage / "quality") if readable else {}
+    history = warehouse.warehouse_history(params.warehouse)
+    bands = row_bands(files_frame(extracted), history, settings()["row_band_margin"])
+    today = dt.datetime.now(HELSINKI).date()
+    quality = validate_sources(readable, stage / "quality", suite_parameters(today), bands) if readable else {}
     statuses = source_statuses(extracted, quality)
     quality_summary(statuses, stage / "quality")
+    warehouse.store_validation(params.warehouse, run_id, params.period, params.kind, statuses)
     usable = {s["source"] for s in statuses if s["status"] == "ok"}
 
     loads = []
@@ -183,16 +188,7 @@ def report_flow(params: RunParams) -> dict:
         forecast_methods=finance["forecast"]["method"].value_counts().sort_index(),
     )
     render_report(inputs, stage)
-    batch_of = {(b.source, b.file_name): b for b in batches}
-    inputs_manifest = [
-        {
-            "source": sid, "file": f.name, "sha256": f.sha256, "rows": f.rows, "period": f.period,
-            "status": next(s["status"] for s in statuses if s["source"] == sid),
-            "batch_id": batch_of[(sid, f.name)].id if (sid, f.name) in batch_of else None,
-            "loaded_by_run": batch_of[(sid, f.name)].run_id if (sid, f.name) in batch_of else None,
-        }
-        for sid, e in extracted.items() for f in e.files
-    ]
+    inputs_manifest = input_entries(extracted, statuses, batches, controls)
     write_json(
         manifest(
             {

@@ -27,6 +27,7 @@ from tasks.parsing import (
     SourceError,
     SourceFileError,
     errors_from_mask,
+    parse_datetimes,
     parse_numbers,
     read_delimited,
     read_xlsx,
@@ -84,40 +85,67 @@ def _typed(df: pd.DataFrame, src: Source, name: str) -> tuple[pd.DataFrame, list
     out = pd.DataFrame({"_line": df["_line"].astype("int64")})
     for col in src.columns:
         values = df[col.name]
-        if col.type in ("money", "pct", "int"):
+        if col.numeric:
             parsed, bad = parse_numbers(values, percent=col.type == "pct")
             errors += errors_from_mask(df, bad, name, col.name, "arvo ei ole luku")
             if col.type == "int":
                 frac = parsed.notna() & (parsed % 1 != 0)
                 errors += errors_from_mask(df, frac, name, col.name, "arvon pitää olla kokonaisluku")
-            if col.required:
-                empty = parsed.isna() & ~bad
-                errors += errors_from_mask(df, empty, name, col.name, "pakollinen arvo puuttuu")
-            out[col.field] = parsed
+                parsed = parsed.where(~frac).astype("Int64")
+        elif col.type in ("date", "datetime"):
+            parsed, bad = parse_datetimes(values, with_time=col.type == "datetime")
+            errors += errors_from_mask(df, bad, name, col.name, "päivämäärä ei ole muotoa 31.8.2024 tai 2024-08-31")
         else:
-            text = values.astype(str).str.strip()
-            if col.required:
-                errors += errors_from_mask(df, text.eq(""), name, col.name, "pakollinen arvo puuttuu")
-            out[col.field] = text.astype("string[pyarrow]")
+            parsed = values.astype(str).str.strip().astype("string[pyarrow]")
+            bad = parsed.eq("")
+        if col.required:
+            missing = (parsed.isna() | parsed.astype(str).eq("")) & ~bad if col.numeric or col.type in ("date", "datetime") else bad
+            errors += errors_from_mask(df, missing, name, col.name, "pakollinen arvo puuttuu")
+        out[col.field] = parsed
     return out, errors
 
 
-def ledger_files(extracts: Path, year: int, month: int) -> list[tuple[int, int, Path | None]]:
-    """The ledger files a report for `year-month` needs: the previous year whole, this year to `month`."""
-    src = sources()["ledger"]
-    wanted = [(year - 1, m) for m in range(1, 13)] + [(year, m) for m in range(1, month + 1)]
+@dataclass(frozen=True)
+class PeriodFile:
+    """One file a run looks for: its period, its path if it exists, and whether it is required."""
+
+    period: str
+    name: str
+    path: Path | None
+    required: bool
+
+
+def period_files(extracts: Path, src: Source, year: int, month: int) -> list[PeriodFile]:
+    """The files a report for `year-month` reads of one source.
+
+    Monthly sources: January of `year - history_years` up to `month`; yearly
+    sources: `year - history_years` up to `year`. With `expect: all` every
+    period of the report's own year is required; earlier years only shape
+    forecasts and trends.
+    """
+    first = year - src.history_years
+    if src.period == "month":
+        wanted = [(y, m) for y in range(first, year + 1) for m in range(1, 13) if (y, m) <= (year, month)]
+    else:
+        wanted = [(y, 12) for y in range(first, year + 1)]
     out = []
     for y, m in wanted:
-        p = extracts / src.file_name(y, m)
-        out.append((y, m, p if p.exists() else None))
+        path = _find(extracts, src, y, m)
+        label = f"{y}-{m:02d}" if src.period == "month" else str(y)
+        out.append(PeriodFile(label, src.file_name(y, m), path, src.expect == "all" and y == year))
     return out
 
 
+def read_typed(path: Path, src: Source) -> tuple[pd.DataFrame, list[SourceError]]:
+    """One file parsed and typed, or its errors; raises SourceFileError when it cannot be read at all."""
+    df, errors = _typed(_read(path, src), src, path.name)
+    df["_file"] = path.name
+    return df, errors
+
+
 def ledger_month(path: Path) -> tuple[pd.DataFrame, list[SourceError]]:
-    """One monthly ledger file plus its control file, checked row count and sum."""
-    src = sources()["ledger"]
-    name = path.name
-    df, errors = _typed(_read(path, src), src, name)
+    """One monthly ledger file, amounts in whole cents (SAP sign still)."""
+    df, errors = read_typed(path, sources()["ledger"])
     if errors:
         return df, errors
     df[LEDGER_RENAMES["amount"]] = np.round(df.pop("amount") * 100).astype("int64")
@@ -146,15 +174,16 @@ def extract_ledger(extracts: Path, year: int, month: int) -> tuple[Extract, pd.D
     Returns the extract (amounts in cents, report sign) and a frame of control
     facts per file: stated and counted rows, stated and computed sums (SAP sign).
     """
+    src = sources()["ledger"]
     frames, files, errors, missing, required, controls = [], [], [], [], [], []
-    for y, m, path in ledger_files(extracts, year, month):
-        if path is None:
+    for pf in period_files(extracts, src, year, month):
+        if pf.path is None:
             # Last year's months only shape the forecast; this year's make the actuals.
-            (required if y == year else missing).append(sources()["ledger"].file_name(y, m))
+            (required if pf.required else missing).append(pf.name)
             continue
         try:
-            df, errs = ledger_month(path)
-            ctl_path = path.with_suffix(".ctl")
+            df, errs = ledger_month(pf.path)
+            ctl_path = pf.path.with_suffix(".ctl")
             ctl_rows, ctl_cents = ledger_control(ctl_path)
         except SourceFileError as exc:
             errors += exc.errors
@@ -164,17 +193,19 @@ def extract_ledger(extracts: Path, year: int, month: int) -> tuple[Extract, pd.D
             continue
         controls.append(
             {
-                "file": path.name,
+                "file": pf.name,
                 "stated_rows": ctl_rows,
                 "rows": len(df),
                 "stated_cents": ctl_cents,
                 "cents": int(df["amount_cents"].sum()),
+                "control_file": ctl_path.name,
+                "control_sha256": sha256_of(ctl_path),
+                "period": pf.period,
             }
         )
         df["amount_cents"] = to_report_sign(df["amount_cents"])
-        df["_file"] = path.name
         frames.append(df)
-        files.append(FileInfo(path.name, str(path), sha256_of(path), len(df), f"{y}-{m:02d}"))
+        files.append(FileInfo(pf.name, str(pf.path), sha256_of(pf.path), len(df), pf.period))
     frame = pd.concat(frames, ignore_index=True) if frames else _empty("ledger")
     if not frame.empty:
         # Account ranges come from the chart of accounts: the line each row rolls up to.
@@ -188,59 +219,107 @@ def _account_lines(accts: np.ndarray) -> dict[str, str | None]:
 
 
 def _empty(source_id: str) -> pd.DataFrame:
+    src = sources()[source_id]
     renames = LEDGER_RENAMES if source_id == "ledger" else {}
-    cols = [renames.get(c.field, c.field) for c in sources()[source_id].columns] + ["_line", "_file"]
-    return pd.DataFrame({c: pd.Series(dtype="object") for c in cols})
+    cols = [renames.get(c.field, c.field) for c in src.columns] + ["_line", "_file"]
+    if src.date:
+        cols += ["year", "month"]
+    return pd.DataFrame({c: pd.Series(dtype="object") for c in dict.fromkeys(cols)})
 
 
-def _find(extracts: Path, src: Source, year: int) -> Path | None:
+def _find(extracts: Path, src: Source, year: int, month: int = 12) -> Path | None:
     for pattern in (src.file, *src.alternatives):
-        p = extracts / pattern.format(year=year, month=12)
+        p = extracts / pattern.format(year=year, month=month)
         if p.exists():
             return p
     return None
 
 
-def _extract_yearly(extracts: Path, source_id: str, year: int, refine: Callable[[pd.DataFrame], None]) -> Extract:
-    """Read a source kept as one file per year; `refine` completes the typed frame in place."""
+def _canonical_areas(df: pd.DataFrame) -> None:
+    # Area names in any letter case map to the structure's spelling; unknown ones stay
+    # as written for the suite to report.
+    canon = df["area"].map(lambda a: structure().canonical_area(str(a)))
+    df["area"] = canon.fillna(df["area"]).astype("string[pyarrow]")
+
+
+def _binding_flag(df: pd.DataFrame) -> None:
+    df["binding"] = df["binding"].str.casefold().isin(["kyllä", "kylla", "k", "x", "1", "true"])
+
+
+# Source-specific completion of a typed frame, in place (everything else is generic).
+REFINE: dict[str, Callable[[pd.DataFrame], None]] = {
+    "result_budget": _canonical_areas,
+    "council_budget": _binding_flag,
+}
+
+
+def _event_period(df: pd.DataFrame, date_field: str) -> None:
+    """Rows of an event source are placed in a period by their date."""
+    stamp = pd.to_datetime(df[date_field])
+    df["year"] = stamp.dt.year.astype("Int64")
+    df["month"] = stamp.dt.month.astype("Int64")
+
+
+def extract_source(extracts: Path, source_id: str, year: int, month: int) -> Extract:
+    """Read every file of one source the period needs (any source but the ledger).
+
+    A file that cannot be read or has a bad cell makes the whole source
+    `failed` for the period (never half a period); a required file that is
+    absent makes it `missing`.
+    """
     src = sources()[source_id]
-    path = _find(extracts, src, year)
-    if path is None:
-        return Extract(src.id, _empty(src.id), missing=[src.file_name(year)], required_missing=[src.file_name(year)])
-    try:
-        df, errors = _typed(_read(path, src), src, path.name)
-    except SourceFileError as exc:
-        return Extract(src.id, _empty(src.id), errors=exc.errors)
-    refine(df)
-    df["_file"] = path.name
-    return Extract(src.id, df, [FileInfo(path.name, str(path), sha256_of(path), len(df), str(year))], errors)
+    frames, files, errors, missing, required = [], [], [], [], []
+    for pf in period_files(extracts, src, year, month):
+        if pf.path is None:
+            (required if pf.required else missing).append(pf.name)
+            continue
+        try:
+            df, errs = read_typed(pf.path, src)
+        except SourceFileError as exc:
+            errors += exc.errors
+            continue
+        if errs:
+            errors += errs
+            continue
+        if src.date:
+            _event_period(df, src.date)
+        REFINE.get(source_id, lambda _: None)(df)
+        frames.append(df)
+        files.append(FileInfo(pf.name, str(pf.path), sha256_of(pf.path), len(df), pf.period))
+    if src.expect == "any":
+        # A period without a file had nothing to report; only an empty window is missing.
+        required, missing = ([], []) if files or errors else (missing, [])
+    frame = pd.concat(frames, ignore_index=True) if frames else _empty(source_id)
+    return Extract(source_id, frame, files, errors, missing + required, required)
 
 
 def extract_result_budget(extracts: Path, year: int) -> Extract:
     """The approved result budget sheet (CSV or XLSX), area names in canonical spelling."""
-    def refine(df: pd.DataFrame) -> None:
-        # Area names in any letter case map to the structure's spelling; unknown ones stay
-        # as written for the suite to report.
-        canon = df["area"].map(lambda a: structure().canonical_area(str(a)))
-        df["area"] = canon.fillna(df["area"]).astype("string[pyarrow]")
-
-    return _extract_yearly(extracts, "result_budget", year, refine)
+    return extract_source(extracts, "result_budget", year, 12)
 
 
 def extract_council_budget(extracts: Path, year: int) -> Extract:
     """The council budget in long form, `binding` true on the line binding towards the council."""
-    def refine(df: pd.DataFrame) -> None:
-        df["binding"] = df["binding"].str.casefold().isin(["kyllä", "kylla", "k", "x", "1", "true"])
+    return extract_source(extracts, "council_budget", year, 12)
 
-    return _extract_yearly(extracts, "council_budget", year, refine)
+
+def files_frame(extracted: dict[str, Extract]) -> pd.DataFrame:
+    """Every file read in this run: `source`, `file`, `period`, `rows`."""
+    rows = [(sid, f.name, f.period, f.rows) for sid, e in extracted.items() for f in e.files]
+    return pd.DataFrame(rows, columns=["source", "file", "period", "rows"])
+
+
+def reported_sources() -> list[str]:
+    """Every source a report reads, in the contract's order (control files go with the ledger)."""
+    return [sid for sid in sources() if sid != "ledger_control"]
 
 
 @task(name="extract", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
 def extract_sources(extracts: Path, year: int, month: int) -> tuple[dict[str, Extract], pd.DataFrame]:
-    """Read every financial source of the period (I/O: retried on transient failures)."""
+    """Read every source of the period (I/O: retried on transient failures)."""
     ledger, controls = extract_ledger(extracts, year, month)
-    return {
-        "ledger": ledger,
-        "result_budget": extract_result_budget(extracts, year),
-        "council_budget": extract_council_budget(extracts, year),
-    }, controls
+    out = {"ledger": ledger}
+    for sid in reported_sources():
+        if sid != "ledger":
+            out[sid] = extract_source(extracts, sid, year, month)
+    return out, controls

@@ -57,6 +57,27 @@ def mask_url(url: str) -> str:
         return "?"
 
 
+def input_entries(extracted: dict, statuses: list[dict], batches: list, controls: pd.DataFrame) -> list[dict]:
+    """Every input file of the run: source, SHA-256, rows, period, status and the warehouse batch holding it."""
+    status = {s["source"]: s["status"] for s in statuses}
+    batch_of = {(b.source, b.file_name): b for b in batches}
+    out = []
+    for sid, e in extracted.items():
+        for f in e.files:
+            b = batch_of.get((sid, f.name))
+            out.append({
+                "source": sid, "file": f.name, "sha256": f.sha256, "rows": f.rows, "period": f.period,
+                "status": status[sid], "batch_id": b.id if b else None, "loaded_by_run": b.run_id if b else None,
+            })
+    for c in controls.to_dict("records") if not controls.empty else []:
+        # Control files are read and checked, never loaded: they have no batch.
+        out.append({
+            "source": "ledger_control", "file": c["control_file"], "sha256": c["control_sha256"], "rows": 1,
+            "period": c["period"], "status": status.get("ledger", "ok"), "batch_id": None, "loaded_by_run": None,
+        })
+    return out
+
+
 def manifest(run: dict, inputs: list[dict], outputs_dir: Path) -> dict:
     files = sorted(p for p in outputs_dir.rglob("*") if p.is_file() and p.name != "manifest.json")
     return {

@@ -168,3 +168,35 @@ def parse_numbers(values: pd.Series, *, percent: bool = False) -> tuple[pd.Serie
 
 def errors_from_mask(df: pd.DataFrame, mask: pd.Series, name: str, column: str, message: str) -> list[SourceError]:
     return [SourceError(name, message, line=int(l), column=column) for l in df.loc[mask, "_line"].head(20)]
+
+
+# ISO (2024-08-31, 2024-08-31 14:05[:09] or with T) and Finnish (31.8.2024, 31.8.2024 14:05[:09] or 14.05).
+_ISO_DATE = r"(?P<y>\d{4})-(?P<m>\d{1,2})-(?P<d>\d{1,2})"
+_FI_DATE = r"(?P<d>\d{1,2})\.(?P<m>\d{1,2})\.(?P<y>\d{4})"
+_TIME = r"(?:[ T](?P<H>\d{1,2})[:.](?P<M>\d{2})(?:[:.](?P<S>\d{2}))?)?"
+
+
+def parse_datetimes(values: pd.Series, *, with_time: bool) -> tuple[pd.Series, pd.Series]:
+    """Parse dates (or date-times) written the ISO or the Finnish way; return (timestamps, bad mask).
+
+    Vectorised: both forms are matched with regular expressions and assembled
+    with `pd.to_datetime`, so impossible dates (31.2.2024) are bad, not shifted.
+    A date-time column accepts a bare date as midnight.
+    """
+    text = values.astype(str).str.strip()
+    time = _TIME if with_time else ""
+    parts = text.str.extract(rf"^{_ISO_DATE}{time}$")
+    fi = text.str.extract(rf"^{_FI_DATE}{time}$")
+    parts = parts.fillna(fi)
+    frame = pd.DataFrame({
+        "year": pd.to_numeric(parts["y"], errors="coerce"),
+        "month": pd.to_numeric(parts["m"], errors="coerce"),
+        "day": pd.to_numeric(parts["d"], errors="coerce"),
+    })
+    if with_time:
+        for unit, col in (("hour", "H"), ("minute", "M"), ("second", "S")):
+            frame[unit] = pd.to_numeric(parts[col], errors="coerce").fillna(0)
+    parsed = pd.to_datetime(frame, errors="coerce")
+    empty = text.eq("") | values.isna()
+    bad = parsed.isna() & ~empty
+    return parsed, bad

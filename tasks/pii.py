@@ -21,11 +21,10 @@ CHECK_CHARS = np.array(list("0123456789ABCDEFHJKLMNPRSTUVWXY"))
 PATTERN = rf"(?<![0-9A-Za-z])(\d{{2}})(\d{{2}})(\d{{2}})([{CENTURY_SIGNS.replace('-', '')}\-])(\d{{3}})([0-9A-Y])(?![0-9A-Za-z])"
 
 
-def hetu_signs(values: pd.Series) -> pd.Series:
-    """The century sign of the first valid code in each value, empty where there is none (vectorised)."""
-    text = values.astype("string").fillna("")
+def _signs_of_distinct(text: pd.Series) -> pd.Series:
+    """Century sign of the first valid code in each of a few distinct texts."""
     found = text.str.extractall(PATTERN)
-    signs = pd.Series("", index=values.index, dtype="string")
+    signs = pd.Series("", index=text.index, dtype="string")
     if found.empty:
         return signs
     day, month = found[0].astype(int), found[1].astype(int)
@@ -34,6 +33,24 @@ def hetu_signs(values: pd.Series) -> pd.Series:
     first = found.loc[valid, 3].groupby(level=0).first()
     signs.loc[first.index] = first.to_numpy()
     return signs
+
+
+def hetu_signs(values: pd.Series) -> pd.Series:
+    """The century sign of the first valid code in each value, empty where there is none (vectorised).
+
+    Text columns of extracts repeat a few values millions of times (areas,
+    services, account names), so the pattern runs over the distinct values only.
+    """
+    text = values.astype("string").fillna("")
+    distinct = pd.Series(text.unique(), dtype="string")
+    signs = _signs_of_distinct(distinct)
+    hits = signs[signs.ne("")]
+    out = pd.Series("", index=values.index, dtype="string")
+    if not hits.empty:
+        by_text = pd.Series(hits.to_numpy(), index=distinct[hits.index].to_numpy())
+        found = text.isin(by_text.index)
+        out[found] = text[found].map(by_text).to_numpy()
+    return out
 
 
 def hetu_rows(values: pd.Series) -> pd.Series:

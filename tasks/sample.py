@@ -1,8 +1,8 @@
 """Deterministic sample extracts modelled on the 2024 plan in the seeds.
 
 `sample_extracts(year, out, scale)` writes, for `year` and the year before:
-monthly ledger files with control files, the approved result budget sheet and
-the council budget. Same arguments, same bytes. The files deliberately vary in
+monthly ledger files with control files, the approved result budget sheet,
+the council budget and the operational sources (`tasks.sample_operational`). Same arguments, same bytes. The files deliberately vary in
 the ways real exports do (encodings, thousands separators, minus signs) so the
 loaders are exercised by the demo itself.
 """
@@ -17,6 +17,7 @@ import pandas as pd
 import yaml
 
 from tasks.contracts import accounts, sources, structure
+from tasks.sample_operational import write_operational
 
 SEED_FILE = Path(__file__).parent / "samples" / "budget_2024.yaml"
 
@@ -272,4 +273,4 @@ def sample_extracts(year: int, out: Path, scale: int = 1) -> list[Path]:
     written = [write_result_budget(out, seed), write_council_budget(out, seed)]
     for y in (year - 1, year):
         written += write_ledger(out, ledger_frame(seed, y, scale), y, year)
-    return written
+    return written + write_operational(out, year, scale)

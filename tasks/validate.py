@@ -8,6 +8,7 @@ per source, a summary and the built Data Docs site.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import shutil
@@ -34,7 +35,6 @@ MESSAGES_FI = {
     "expect_column_values_to_not_contain_hetu": "sarakkeessa {column} on henkilötunnus",
 }
 PII_EXPECTATION = "expect_column_values_to_not_contain_hetu"
-NO_ROW_BAND = {"file_rows_min": 0, "file_rows_max": 10**12}
 
 
 @dataclass
@@ -52,25 +52,74 @@ class SourceQuality:
         return self.status == "ok"
 
 
-def validation_frame(source: str, frame: pd.DataFrame) -> pd.DataFrame:
-    """The frame the suite sees: the typed extract plus columns derived for checks of meaning."""
-    from tasks.contracts import structure
+def validation_frame(source: str, frame: pd.DataFrame, bands: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The frame the suite sees: the typed extract plus columns derived for checks of meaning.
 
+    Every source with a year (and month) gets `row_period` and `file_period`
+    (the period its file name states); monthly sources get `file_rows` and the
+    band of row counts learned from earlier periods (`bands`, per file).
+    """
+    from tasks.contracts import sources, structure
+
+    src = sources()[source]
+    derived: dict[str, pd.Series] = {}
+    if "year" in frame:
+        stamp = frame["_file"].astype(str).str.extract(r"(\d{4,6})\.\w+$")[0]
+        derived["file_period"] = pd.to_numeric(stamp, errors="coerce")
+        if src.period == "month":
+            derived["row_period"] = frame["year"].astype("float64") * 100 + frame["month"].astype("float64")
+            derived["file_rows"] = frame.groupby("_file", observed=True)["_line"].transform("size")
+            b = (bands if bands is not None else pd.DataFrame(columns=["file", "lo", "hi"])).set_index("file")
+            derived["row_band_min"] = frame["_file"].map(b["lo"]).astype("float64")
+            derived["row_band_max"] = frame["_file"].map(b["hi"]).astype("float64")
     if source == "ledger":
         codes = {s.name: s.code for s in structure().services}
         areas = {s.name: s.area for s in structure().services}
-        return frame.assign(
+        derived.update(
             account_number=pd.to_numeric(frame["account"], errors="coerce"),
-            row_period=frame["year"] * 100 + frame["month"],
-            file_period=pd.to_numeric(frame["_file"].str.extract(r"(\d{6})\.\w+$")[0], errors="coerce"),
             cost_centre_service=frame["cost_centre"].str[:4],
             service_code=frame["service"].map(codes),
             area_of_service=frame["service"].map(areas),
-            file_rows=frame.groupby("_file")["_line"].transform("size"),
         )
     if source == "result_budget":
-        return frame.assign(unit_lines=frame.groupby(["area", "service"], dropna=False)["line"].transform("nunique"))
-    return frame
+        derived["unit_lines"] = frame.groupby(["area", "service"], dropna=False)["line"].transform("nunique")
+    return frame.assign(**derived)
+
+
+def suite_parameters(today: dt.date) -> dict:
+    """Run-time values of the suites' parameters: the reference tables and the latest allowed date."""
+    from tasks.contracts import reference_values
+
+    refs = reference_values()
+    params = {f"ref_{name}": values for name, values in refs.items()}
+    params["ref_services_or_empty"] = ["", *refs["services"]]
+    # A full timestamp: GX compares date-times, and an event of this very day is allowed.
+    params["latest_date"] = f"{today.isoformat()}T23:59:59"
+    return params
+
+
+def row_bands(files: pd.DataFrame, history: pd.DataFrame, margin: float, min_periods: int = 3, window: int = 12) -> pd.DataFrame:
+    """The band of row counts each monthly file is expected to fall in, learned from earlier periods.
+
+    `files`: this run's files (`source`, `file`, `period`, `rows`); `history`:
+    row counts the warehouse holds from earlier loads (`source`, `period`,
+    `rows`). For each file, the counts of up to `window` earlier periods of
+    the same source (this run's files first, then the warehouse's) give
+    [min × (1 − margin), max × (1 + margin)]; with fewer than `min_periods`
+    earlier periods there is no band (NaN).
+    """
+    known = pd.concat([files[["source", "period", "rows"]], history[["source", "period", "rows"]]], ignore_index=True)
+    known = known.drop_duplicates(["source", "period"], keep="first").sort_values(["source", "period"])
+    pairs = files[["source", "file", "period"]].merge(known, on="source", suffixes=("", "_earlier"))
+    earlier = pairs[pairs["period_earlier"] < pairs["period"]].sort_values("period_earlier")
+    last = earlier.groupby("file").tail(window)
+    agg = last.groupby("file")["rows"].agg(["min", "max", "count"])
+    enough = agg["count"] >= min_periods
+    out = pd.DataFrame({
+        "lo": (agg["min"] * (1 - margin)).where(enough),
+        "hi": (agg["max"] * (1 + margin)).where(enough),
+    }).reindex(files["file"])
+    return out.rename_axis("file").reset_index()
 
 
 def _where(res: dict, n: int) -> str:
@@ -117,7 +166,8 @@ def input_column_names() -> dict[str, str]:
     names.update({
         "account_number": names["account"], "row_period": "Vuosi ja Kuukausi", "file_period": "tiedoston nimen kausi",
         "cost_centre_service": names["cost_centre"], "service_code": names["service"], "area_of_service": "palvelun palvelukokonaisuus",
-        "file_rows": "rivimäärä", "unit_lines": "Rivi",
+        "file_rows": "rivimäärä", "row_band_min": "odotettu vähimmäisrivimäärä", "row_band_max": "odotettu enimmäisrivimäärä",
+        "unit_lines": "Rivi",
     })
     return names
 
@@ -131,7 +181,7 @@ def pii_scan(source: str, frame: pd.DataFrame) -> pd.DataFrame:
     return hetu_findings(frame, text)
 
 
-def run_suites(frames: dict[str, pd.DataFrame], quality_dir: Path, parameters: dict[str, dict] | None = None) -> dict[str, SourceQuality]:
+def run_suites(frames: dict[str, pd.DataFrame], quality_dir: Path, parameters: dict, bands: pd.DataFrame | None = None) -> dict[str, SourceQuality]:
     """Validate each frame with its committed suite; write results and Data Docs to `quality_dir`.
 
     A source with a personal identity code is validated with a result format
@@ -169,8 +219,8 @@ def run_suites(frames: dict[str, pd.DataFrame], quality_dir: Path, parameters: d
                 )
             )
             result = checkpoint.run(
-                batch_parameters={"dataframe": validation_frame(source, frame)},
-                expectation_parameters={**NO_ROW_BAND, **(parameters or {}).get(source, {})},
+                batch_parameters={"dataframe": validation_frame(source, frame, bands)},
+                expectation_parameters=parameters,
             )
             vr = next(iter(result.run_results.values())).to_json_dict()
             (quality_dir / f"{source}.json").write_text(json.dumps(vr, indent=1, ensure_ascii=False, default=str), encoding="utf-8")
@@ -207,6 +257,6 @@ def quality_summary(statuses: list[dict], quality_dir: Path) -> None:
 
 
 @task(name="validate", cache_policy=NO_CACHE)
-def validate_sources(frames: dict[str, pd.DataFrame], quality_dir: Path, parameters: dict[str, dict] | None = None) -> dict[str, SourceQuality]:
+def validate_sources(frames: dict[str, pd.DataFrame], quality_dir: Path, parameters: dict, bands: pd.DataFrame | None = None) -> dict[str, SourceQuality]:
     """Run the suites of the sources that were read; sources not read are judged by the caller."""
-    return run_suites(frames, quality_dir, parameters)
+    return run_suites(frames, quality_dir, parameters, bands)

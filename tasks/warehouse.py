@@ -12,6 +12,7 @@ is never duplicated and never half-loaded.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,11 +22,14 @@ from prefect.cache_policies import NO_CACHE
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    Date,
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     String,
+    Text,
     create_engine,
     delete,
     func,
@@ -33,6 +37,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from tasks.contracts import Source, sources
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -101,7 +107,54 @@ class CouncilBudgetRow(Base):
     source_line: Mapped[int] = mapped_column(Integer)
 
 
-FACTS = {"ledger": LedgerRow, "result_budget": ResultBudgetRow, "council_budget": CouncilBudgetRow}
+class ValidationResult(Base):
+    """One source's validation in one run: the history of data quality per source and period."""
+
+    __tablename__ = "validation_result"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(String(64))
+    period: Mapped[str] = mapped_column(String(7))
+    kind: Mapped[str] = mapped_column(String(20))
+    source: Mapped[str] = mapped_column(String(40))
+    status: Mapped[str] = mapped_column(String(20))
+    checks: Mapped[int] = mapped_column(Integer)
+    passed: Mapped[int] = mapped_column(Integer)
+    warnings: Mapped[int] = mapped_column(Integer)
+    failures: Mapped[int] = mapped_column(Integer)
+    messages: Mapped[str] = mapped_column(Text)
+    validated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (Index("ix_validation_result_source_period", "source", "period"),)
+
+
+# Contract types to column types of the operational tables.
+COLUMN_TYPES = {"int": Integer, "str": String, "money": Float, "decimal": Float, "pct": Float, "date": Date, "datetime": DateTime}
+
+
+def _operational_model(src: Source) -> type[Base]:
+    """The fact table of an operational source, its columns read from the contract.
+
+    Every row keeps its batch (lineage) and its line in the input file; event
+    sources also keep the year and month their date places them in.
+    """
+    attrs: dict = {
+        "__tablename__": src.table,
+        "__doc__": f"{src.title}: one row per input row, as the contract declares it.",
+        "id": mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+        "batch_id": mapped_column(ForeignKey("load_batch.id"), index=True, nullable=False),
+        "source_line": mapped_column(Integer, nullable=False),
+    }
+    for c in src.columns:
+        attrs[c.field] = mapped_column(COLUMN_TYPES[c.type](), nullable=not c.required)
+    if src.date:
+        attrs["year"] = mapped_column(Integer, nullable=False)
+        attrs["month"] = mapped_column(Integer, nullable=False)
+    name = "".join(part.title() for part in src.id.split("_")) + "Row"
+    return type(name, (Base,), attrs)
+
+
+OPERATIONAL = {sid: _operational_model(src) for sid, src in sources().items() if src.operational}
+FACTS = {"ledger": LedgerRow, "result_budget": ResultBudgetRow, "council_budget": CouncilBudgetRow, **OPERATIONAL}
 
 
 def engine_for(url: str) -> Engine:
@@ -210,6 +263,60 @@ def read_facts(engine: Engine, source: str, batch_ids: list[int]) -> pd.DataFram
     with engine.connect() as conn:
         res = conn.execute(select(*cols).where(model.batch_id.in_(batch_ids)).order_by(model.id))
         return pd.DataFrame(res.all(), columns=_fact_columns(model))
+
+
+def row_count_history(engine: Engine) -> pd.DataFrame:
+    """Rows of every loaded period per source (`source`, `period`, `rows`): what earlier runs saw."""
+    lb = LoadBatch
+    with engine.connect() as conn:
+        res = conn.execute(select(lb.source, lb.period, lb.rows))
+        return pd.DataFrame(res.all(), columns=["source", "period", "rows"])
+
+
+def record_validation(engine: Engine, run_id: str, period: str, kind: str, statuses: list[dict]) -> None:
+    """Keep each source's validation outcome of this run: the quality history per source and period."""
+    now = dt.datetime.now(dt.UTC)
+    rows = [
+        {
+            "run_id": run_id, "period": period, "kind": kind, "source": s["source"], "status": s["status"],
+            "checks": s["checks"], "passed": s["passed"], "warnings": len(s["warnings"]), "failures": len(s["errors"]),
+            "messages": json.dumps({"errors": s["errors"], "warnings": s["warnings"]}, ensure_ascii=False),
+            "validated_at": now,
+        }
+        for s in statuses
+    ]
+    with engine.begin() as conn:
+        conn.execute(ValidationResult.__table__.insert(), rows)
+
+
+def validation_history(engine: Engine, source: str | None = None) -> pd.DataFrame:
+    """Every stored validation outcome, newest first (optionally of one source)."""
+    t = ValidationResult
+    stmt = select(t.run_id, t.period, t.kind, t.source, t.status, t.checks, t.passed, t.warnings, t.failures, t.validated_at).order_by(t.id.desc())
+    if source:
+        stmt = stmt.where(t.source == source)
+    with engine.connect() as conn:
+        return pd.DataFrame(conn.execute(stmt).all(), columns=["run_id", "period", "kind", "source", "status", "checks", "passed", "warnings", "failures", "validated_at"])
+
+
+@task(name="warehouse-history", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
+def warehouse_history(url: str) -> pd.DataFrame:
+    """Row counts of earlier loads, for the learned row-count bands (I/O: retried)."""
+    engine = engine_for(url)
+    try:
+        migrate(engine)
+        return row_count_history(engine)
+    finally:
+        engine.dispose()
+
+
+@task(name="record-validation", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
+def store_validation(url: str, run_id: str, period: str, kind: str, statuses: list[dict]) -> None:
+    engine = engine_for(url)
+    try:
+        record_validation(engine, run_id, period, kind, statuses)
+    finally:
+        engine.dispose()
 
 
 @task(name="load-warehouse", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)

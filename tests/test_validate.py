@@ -1,10 +1,11 @@
+import datetime as dt
 import json
 
 import pandas as pd
 
 from expectations.create_suites import SUITES
 from tasks.extract import extract_council_budget, extract_ledger, extract_result_budget
-from tasks.validate import SUITES as SUITE_DIR, run_suites
+from tasks.validate import SUITES as SUITE_DIR, run_suites, suite_parameters
 
 
 def test_committed_suites_match_the_contracts():
@@ -29,7 +30,7 @@ def test_sample_passes_and_planted_errors_fail_with_their_place(sample_dir, tmp_
         "result_budget": extract_result_budget(sample_dir, 2024).frame,
         "council_budget": extract_council_budget(sample_dir, 2024).frame,
     }
-    q = run_suites(frames, tmp_path / "quality")
+    q = run_suites(frames, tmp_path / "quality", suite_parameters(dt.date(2024, 9, 20)))
     assert q["result_budget"].status == q["council_budget"].status == "ok"
     assert q["ledger"].status == "failed"
     text = " | ".join(q["ledger"].failures)

@@ -34,6 +34,7 @@ class Area:
     budget_item: str
     services: tuple[Service, ...]
     budget_from_council: bool = False
+    has_staff: bool = True
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,19 @@ class Column:
     field: str
     type: str
     required: bool
+    min: float | None = None
+    max: float | None = None
+    plausible_max: float | None = None
+    values: tuple[str, ...] = ()
+    ref: str | None = None
+    pattern: str | None = None
+
+    @property
+    def numeric(self) -> bool:
+        return self.type in NUMERIC_TYPES
+
+
+NUMERIC_TYPES = ("int", "money", "decimal", "pct")
 
 
 @dataclass(frozen=True)
@@ -86,8 +100,12 @@ class Source:
     file: str
     columns: tuple[Column, ...]
     key: tuple[str, ...] = ()
-    glob: str | None = None
     period: str | None = None
+    expect: str = "all"
+    history_years: int = 0
+    date: str | None = None
+    table: str | None = None
+    parts: tuple[tuple[str, str], ...] = ()
     unit_eur: int = 1
     lines: tuple[str, ...] = ()
     alternatives: tuple[str, ...] = ()
@@ -95,6 +113,18 @@ class Source:
     @property
     def names(self) -> list[str]:
         return [c.name for c in self.columns]
+
+    @property
+    def operational(self) -> bool:
+        """A source of the indicators (its own warehouse table), not of the finances."""
+        return self.table is not None
+
+    def column(self, field_name: str) -> Column:
+        return next(c for c in self.columns if c.field == field_name)
+
+    @property
+    def key_fields(self) -> list[str]:
+        return [next(c.field for c in self.columns if c.name == k) for k in self.key]
 
     @property
     def renames(self) -> dict[str, str]:
@@ -133,6 +163,7 @@ def structure() -> Structure:
             name=a["name"],
             budget_item=a["budget_item"],
             budget_from_council=bool(a.get("budget_from_council", False)),
+            has_staff=bool(a.get("has_staff", True)),
             services=tuple(Service(str(s["code"]), s["name"], a["name"]) for s in a["services"]),
         )
         for a in raw["areas"]
@@ -164,15 +195,63 @@ def sources() -> dict[str, Source]:
             id=sid,
             title=s["title"],
             file=s["file"],
-            glob=s.get("glob"),
             period=s.get("period"),
+            expect=s.get("expect", "all"),
+            history_years=int(s.get("history_years", 0)),
+            date=s.get("date"),
+            table=s.get("table"),
+            parts=tuple(tuple(p) for p in s.get("parts", ())),
             unit_eur=int(s.get("unit_eur", 1)),
             lines=tuple(s.get("lines", ())),
             alternatives=tuple(s.get("alternatives", ())),
             key=tuple(s.get("key", ())),
-            columns=tuple(Column(c["name"], c["field"], c["type"], bool(c["required"])) for c in s["columns"]),
+            columns=tuple(
+                Column(
+                    c["name"], c["field"], c["type"], bool(c["required"]),
+                    min=c.get("min"), max=c.get("max"), plausible_max=c.get("plausible_max"),
+                    values=tuple(c.get("values", ())), ref=c.get("ref"), pattern=c.get("pattern"),
+                )
+                for c in s["columns"]
+            ),
         )
     return out
+
+
+@dataclass(frozen=True)
+class AssessmentUnit:
+    name: str
+    service: str
+
+
+@cache
+def health_stations() -> tuple[str, ...]:
+    return tuple(_yaml("structure.yaml")["health_stations"]["names"])
+
+
+@cache
+def assessment_units() -> tuple[AssessmentUnit, ...]:
+    return tuple(AssessmentUnit(u["name"], u["service"]) for u in _yaml("structure.yaml")["assessment_units"])
+
+
+def reference_values() -> dict[str, list[str]]:
+    """The reference tables a source column may point to with `ref:`, by name.
+
+    The suites receive these at run time (as suite parameters `ref_<name>`), so
+    the structure is declared once, here, and never copied into a suite.
+    """
+    from tasks.contracts.catalog import catalog
+
+    st = structure()
+    return {
+        "areas": [a.name for a in st.areas],
+        "staffed_areas": [a.name for a in st.areas if a.has_staff],
+        "sheet_areas": [a.name for a in st.sheet_areas],
+        "services": [s.name for s in st.services],
+        "budget_items": [st.sector, *st.budget_items],
+        "health_stations": list(health_stations()),
+        "assessment_units": [u.name for u in assessment_units()],
+        "manual_indicators": [i.id for i in catalog().indicators if i.source == "manual"],
+    }
 
 
 @cache
