@@ -368,7 +368,8 @@ def test_unexpected_shape_is_refused(replay):
 
 
 def test_task_returns_an_empty_comparison_when_the_api_is_down():
-    assert sotkanet_task_options() == (0, NO_CACHE)
+    # Retries belong to the client; the task is not retried or cached by Prefect.
+    assert (sk.sotkanet_comparison.retries, sk.sotkanet_comparison.cache_policy) == (0, NO_CACHE)
     url = closed_port_url()
     cmp = sk.sotkanet_comparison.fn(2024, [1552], config=config(url, retries=1))
     assert cmp.frame.empty and list(cmp.frame.columns) == sk.COLUMNS
@@ -377,10 +378,6 @@ def test_task_returns_an_empty_comparison_when_the_api_is_down():
         f"Vertailutieto suurimpiin kaupunkeihin puuttuu: THL Sotkanet ei vastannut "
         f"({urlsplit(url).netloc}: yhteyttä palvelimeen ei saatu (2 yritystä))."
     ]
-
-
-def sotkanet_task_options():
-    return sk.sotkanet_comparison.retries, sk.sotkanet_comparison.cache_policy
 
 
 def test_task_passes_the_comparison_through(replay, tmp_path):
