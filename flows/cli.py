@@ -55,7 +55,7 @@ def _params(args: argparse.Namespace, **overrides):
 
     values = {
         "period": args.period, "kind": args.kind, "extracts": args.extracts, "out": args.out,
-        "warehouse": args.warehouse, "approve_as": args.approve_as, "deliver": not args.no_deliver,
+        "warehouse": args.warehouse, "cache_dir": args.cache_dir, "approve_as": args.approve_as, "deliver": not args.no_deliver,
         "strict": args.strict, "report_date": args.report_date,
     }
     values.update(overrides)
@@ -88,6 +88,7 @@ def _add_run_options(p: argparse.ArgumentParser, *, demo: bool = False) -> None:
     p.add_argument("--out", default="out")
     p.add_argument("--warehouse", default=f"sqlite:///{DEFAULT_VAR.resolve() / 'warehouse.db'}")
     p.add_argument("--archive", default=str(DEFAULT_VAR / "archive"))
+    p.add_argument("--cache-dir", default=str(DEFAULT_VAR / "cache"), help="välimuistikansio (THL Sotkanetin vastaukset)")
     p.add_argument("--no-deliver", action="store_true", help="älä toimita raporttia")
     p.add_argument("--approve-as", default=None, help="hyväksyjän nimi (ilman odotusta)")
     p.add_argument("--strict", action="store_true", help="puuttuva tai virheellinen lähde on virhe")

@@ -68,3 +68,21 @@ def period(year: int, month: int) -> str:
 def month_end(year: int, month: int) -> dt.date:
     nxt = dt.date(year + (month == 12), month % 12 + 1, 1)
     return nxt - dt.timedelta(days=1)
+
+
+# Units whose numbers read without a unit after them.
+BARE_UNITS = ("NPS",)
+# Milestones are 0 (not yet) or 1 (done).
+MILESTONE_UNIT = "valmis"
+
+
+def measure(value: float | None, unit: str, decimals: int = 0) -> str:
+    """An indicator's value in its unit: `97,8 %`, `0,15 vrk`, `−5`, `724 henkilöä`, `valmis`."""
+    if _missing(value):
+        return MISSING
+    if unit == "%":
+        return pct(value, decimals)
+    if unit == MILESTONE_UNIT:
+        return "valmis" if value >= 1 else "kesken"
+    text = number(value, decimals)
+    return text if unit in BARE_UNITS else f"{text}{NBSP}{unit}"

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from prefect import task
+from prefect.cache_policies import NO_CACHE
 
 from tasks.contracts import structure
 
@@ -114,3 +116,29 @@ def cumulative_profile(monthly: pd.DataFrame, budget_margin: float, year: int, m
     cur = by_month.get(year, pd.Series(dtype=float)).reindex(range(1, 13)) if year in by_month.index.get_level_values(0) else pd.Series(np.nan, index=range(1, 13))
     actual = cur.cumsum().where(cur.index <= month)
     return pd.DataFrame({"month": range(1, 13), "actual": actual.to_numpy(), "budget": np.cumsum(share) * budget_margin})
+
+
+def finance(data: dict[str, pd.DataFrame], year: int, month: int, council_version: str) -> dict:
+    """The budget follow-up of the period: forecast per service, the budget table, the cumulative profile and the binding level."""
+    monthly, rb, cb = data["monthly"], data["result_budget"], data["council_budget"]
+    forecast = service_forecast(monthly, year, month)
+    budget = budget_by_service(rb, cb, year)
+    table = budget_table(forecast, budget)
+    sector_tb = table.loc[table["level"].eq("sector") & table["line"].eq("Toimintakate"), "tb"]
+    profile = cumulative_profile(monthly, float(sector_tb.iloc[0]) if len(sector_tb) else float("nan"), year, month)
+    binding = cb.loc[cb["binding"].astype(bool) & cb["version"].eq(council_version), "amount"] if not cb.empty else pd.Series(dtype=float)
+    return {
+        "forecast": forecast,
+        "budget": budget,
+        "table": table,
+        "profile": profile,
+        "binding_level": float(binding.iloc[0]) if len(binding) else None,
+        "methods": forecast["method"].value_counts().sort_index(),
+    }
+
+
+@task(name="compute-finance", cache_policy=NO_CACHE)
+def compute_finance(data: dict, year: int, month: int) -> dict:
+    from tasks.contracts import settings
+
+    return finance(data, year, month, settings()["council_version"].format(year=year))

@@ -34,6 +34,11 @@ def spreadsheet_csv(df: pd.DataFrame, path: Path) -> None:
     path.write_bytes(out.to_csv(sep=";", index=False, lineterminator="\r\n").encode("utf-8-sig"))
 
 
+def indicators_csv_rows(results: pd.DataFrame) -> pd.DataFrame:
+    """indicators.csv per DESIGN.md: one row per indicator; a suppressed actual is left empty."""
+    return results[["id", "name", "unit", "baseline", "target", "actual", "forecast", "status"]]
+
+
 SOFTWARE = ["katsaus", "prefect", "pandas", "pyarrow", "sqlalchemy", "alembic", "great-expectations", "jinja2", "babel", "weasyprint", "matplotlib", "openpyxl"]
 
 

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from prefect import task
+from prefect.cache_policies import NO_CACHE
 
 from tasks.contracts import settings, structure
 
@@ -170,3 +172,26 @@ def binding_level_checks(cb: pd.DataFrame, table: pd.DataFrame, year: int) -> pd
     fc["status"] = np.where(fc["computed"] >= fc["stated"], "ok", "deviation")
     out.append(fc)
     return pd.concat(out, ignore_index=True)
+
+
+def reconciliation(data: dict, controls: pd.DataFrame, fin: dict, year: int) -> pd.DataFrame:
+    """Every check whose inputs are there, as rows of reconciliation.csv."""
+    monthly, rb, cb = data["monthly"], data["result_budget"], data["council_budget"]
+    checks = [ledger_control_checks(controls)]
+    if not rb.empty:
+        checks.append(result_budget_checks(rb))
+    if not cb.empty:
+        checks.append(council_budget_checks(cb))
+    if not monthly.empty:
+        checks.append(ledger_rollup_checks(monthly, data["area_totals"], data["loaded"], controls))
+        if not rb.empty:
+            checks.append(ledger_structure_checks(monthly, fin["budget"]))
+    if not cb.empty and not rb.empty:
+        checks.append(binding_level_checks(cb, fin["table"], year))
+    found = [c for c in checks if not c.empty]
+    return pd.concat(found, ignore_index=True) if found else pd.DataFrame(columns=COLUMNS)
+
+
+@task(name="reconcile", cache_policy=NO_CACHE)
+def reconcile(data: dict, controls: pd.DataFrame, fin: dict, year: int) -> pd.DataFrame:
+    return reconciliation(data, controls, fin, year)

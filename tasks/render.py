@@ -15,9 +15,12 @@ import io
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
+from prefect import task
+from prefect.cache_policies import NO_CACHE
 
 from reports import fmt
 from tasks.contracts import settings, sources, structure
@@ -25,11 +28,6 @@ from tasks.contracts import settings, sources, structure
 TEMPLATES = Path(__file__).resolve().parent.parent / "reports" / "templates"
 
 KIND_TITLES = {"monthly": "Kuukausiraportti", "forecast": "Toteutumisennuste", "annual": "Toimintakertomus"}
-SOURCE_STATUS_FI = {
-    "ok": "käytetty",
-    "missing": "tieto puuttuu",
-    "failed": "virheellinen, ei käytetty",
-}
 CHECK_TITLES_FI = {
     "tb_toimintakate": "Tulosbudjetti: toimintakate = tulot + menot",
     "tb_palvelut_yhteensa": "Tulosbudjetti: palvelukokonaisuus = palvelujen summa",
@@ -62,6 +60,10 @@ class ReportInputs:
     forecast_methods: pd.Series | None = None
     binding_level: float | None = None
     notes: list[str] = field(default_factory=list)
+    # tasks.indicators.goals_and_tables: results, charts, goals, tables by source
+    indicators: dict | None = None
+    # tasks.sotkanet.Comparison with the largest cities
+    comparison: object | None = None
 
 
 def report_title(kind: str, month: int) -> str:
@@ -100,6 +102,130 @@ def cumulative_chart_png(profile: pd.DataFrame, year: int, forecast: float | Non
     fig.savefig(buf, format="png", dpi=200, metadata={"Software": None})
     plt.close(fig)
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+# CSS class of each assessment (colour is never the only cue: the text is always there).
+STATUS_CLASS = {"toteutuu": "met", "riski": "risk", "ei toteudu": "missed", "ei arvioitavissa": "unknown"}
+SUPPRESSED = ".."
+COLOURS = {"value": "#0000bf", "limit": "#8a8a8a", "target": "#007a3d", "signal": "#b00020"}
+
+
+def _axis_decimals(ticks) -> int:
+    """Decimals that tell the y-axis ticks apart: 0,15 and 0,20 need two."""
+    steps = [b - a for a, b in zip(ticks, ticks[1:]) if b > a]
+    step = min(steps) if steps else 1.0
+    return max(0, -int(np.floor(np.log10(step) + 1e-9)))
+
+
+def indicator_chart_png(chart: pd.DataFrame, row: dict, year: int) -> str | None:
+    """A small trend chart of one indicator: its series, the control chart's centre and limits,
+    the target and the signals (red). Yearly indicators show one point per year; months
+    without a value (between survey rounds) are gaps on the time axis."""
+    if chart is None or chart.empty or chart["value"].notna().sum() < 2 or row["unit"] == fmt.MILESTONE_UNIT:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    matplotlib.rcParams.update({"font.family": "DejaVu Sans", "font.size": 6.5})
+    c = chart.dropna(subset=["value"]).sort_values(["year", "month"]).reset_index(drop=True)
+    yearly = row["kind"] == "annual"
+    first = int(c["year"].min())
+    x = c["year"].astype(int).to_numpy() if yearly else ((c["year"].astype(int) - first) * 12 + c["month"].astype(int) - 1).to_numpy()
+    fig, ax = plt.subplots(figsize=(3.1, 1.25))
+    ax.plot(x, c["value"], color=COLOURS["value"], marker="o", markersize=2.2, linewidth=1.2)
+    if "centre" in c and c["centre"].notna().any():
+        ax.plot(x, c["centre"], color=COLOURS["limit"], linewidth=0.8, linestyle="--")
+        ax.plot(x, c["ucl"], color=COLOURS["limit"], linewidth=0.6, linestyle=":")
+        ax.plot(x, c["lcl"], color=COLOURS["limit"], linewidth=0.6, linestyle=":")
+        signal = (c["beyond"] | c["run"]).to_numpy()
+        ax.plot(x[signal], c.loc[signal, "value"], color=COLOURS["signal"], marker="o", markersize=3.2, linestyle="none")
+    # A yearly total's target is not a monthly level: it is not drawn on a monthly chart.
+    if row.get("target") is not None and not pd.isna(row["target"]) and row["kind"] != "total":
+        ax.axhline(row["target"], color=COLOURS["target"], linewidth=0.9, linestyle=(0, (4, 2)))
+    if yearly:
+        ax.set_xticks(x, [str(v) for v in x])
+    else:
+        years = range(first, int(c["year"].max()) + 1)
+        ax.set_xticks([(y - first) * 12 for y in years], [f"{fmt.month_name(1)[:5]} {y}" for y in years])
+        ax.set_xlim(-0.5, max(x.max(), (int(c["year"].max()) - first) * 12) + 0.5)
+    if int(row["decimals"]) == 0:
+        # Counts and whole days: whole-number ticks only.
+        ax.yaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True, nbins=5))
+    decimals = _axis_decimals(list(ax.get_yticks()))
+    ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: fmt.number(v, decimals)))
+    ax.tick_params(length=2, pad=1.5)
+    ax.grid(axis="y", color="#e4e4e4", linewidth=0.5)
+    ax.spines[["top", "right"]].set_visible(False)
+    fig.tight_layout(pad=0.3)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=220, metadata={"Software": None})
+    plt.close(fig)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _value(v: float | None, row: dict) -> str:
+    return fmt.measure(None if v is None or pd.isna(v) else float(v), row["unit"], int(row["decimals"]))
+
+
+def indicator_view(row: dict, chart: pd.DataFrame | None, year: int) -> dict:
+    """One indicator as the report shows it: texts already formatted, the chart drawn."""
+    baseline = row["baseline"]
+    has_baseline = baseline is not None and not pd.isna(baseline)
+    return {
+        **row,
+        "baseline_fi": f"{_value(baseline, row)} ({row['baseline_period']})" if has_baseline else (row["baseline_text"] or fmt.MISSING),
+        "actual_fi": SUPPRESSED if row["suppressed"] else _value(row["actual"], row),
+        "forecast_fi": SUPPRESSED if row["suppressed"] else _value(row["forecast"], row),
+        "status_class": STATUS_CLASS[row["status"]],
+        "chart": indicator_chart_png(chart, row, year),
+    }
+
+
+def goals_context(ind: dict, year: int) -> dict:
+    """Goals with their indicators, the unit tables of their sources, and the counts by assessment."""
+    from tasks.contracts.catalog import catalog
+    from tasks.indicators import STATUSES, status_counts
+
+    results = {r["id"]: r for r in _records(ind["results"])}
+    tables = ind.get("tables", {})
+    goals = []
+    for g in _records(ind["goals"]):
+        views = [indicator_view(results[i], ind["charts"].get(i), year) for i in g["indicators"]]
+        own = [catalog().indicator(i).source for i in g["indicators"]]
+        goals.append({
+            **g, "status_class": STATUS_CLASS[g["status"]], "views": views,
+            "tables": [src for src in dict.fromkeys(own) if src in tables and src != "personnel"],
+        })
+    counts = status_counts(ind["goals"])
+    return {
+        "goals": goals,
+        "goal_counts": [{"status": s, "count": counts[s], "class": STATUS_CLASS[s]} for s in STATUSES],
+        "binding_goals": int(ind["goals"]["binding"].sum()),
+        "unit_tables": {k: _records(v) for k, v in tables.items()},
+        "turnover": next((indicator_view(results[i], None, year) for i in results if catalog().indicator(i).source == "personnel"), None),
+    }
+
+
+def comparison_context(comparison) -> dict:
+    """The comparison with the largest cities: one row per THL indicator, one column per city."""
+    from tasks.sotkanet import sotkanet_settings
+
+    if comparison is None:
+        return {"available": False, "problems": [], "rows": [], "cities": []}
+    cities = list(sotkanet_settings().cities)
+    frame = comparison.frame
+    rows = []
+    for (iid, title), part in frame.groupby(["indicator_id", "indicator"], sort=False):
+        by_city = part.set_index("city")
+        unit = part["unit"].dropna().iloc[0] if part["unit"].notna().any() else ""
+        rows.append({
+            "indicator": title, "unit": unit,
+            "cells": [fmt.number(float(by_city.loc[c, "value"]), 1) if c in by_city.index and pd.notna(by_city.loc[c, "value"]) else fmt.MISSING for c in cities],
+            "years": sorted({int(y) for y in part["year"].dropna()}),
+        })
+    return {"available": bool(rows), "problems": list(comparison.problems), "rows": rows, "cities": cities}
 
 
 def _measure(check: str, column: str) -> str:
@@ -157,6 +283,8 @@ def report_context(inp: ReportInputs) -> dict:
         "year": inp.year,
         "period": fmt.period(inp.year, inp.month),
         "period_end": fmt.date(fmt.month_end(inp.year, inp.month)),
+        "period_month_now": f"{fmt.month_name(inp.month)} {inp.year}",
+        "period_month_prev": f"{fmt.month_name(inp.month)} {inp.year - 1}",
         "report_date": fmt.date(inp.report_date),
         "draft": inp.approved_by is None,
         "approved_by": inp.approved_by,
@@ -174,6 +302,9 @@ def report_context(inp: ReportInputs) -> dict:
         "ledger_title": sources()["ledger"].title,
         "notes": inp.notes,
         "threshold": settings()["small_count_threshold"],
+        "suppressed_mark": SUPPRESSED,
+        **(goals_context(inp.indicators, inp.year) if inp.indicators else {"goals": [], "goal_counts": [], "unit_tables": {}, "turnover": None, "binding_goals": 0}),
+        "comparison": comparison_context(inp.comparison),
     }
 
 
@@ -193,3 +324,11 @@ def report_pdf(html: str, path: Path) -> None:
     from weasyprint import HTML
 
     HTML(string=html, base_url=str(TEMPLATES)).write_pdf(path, pdf_variant="pdf/ua-1", uncompressed_pdf=False)
+
+
+@task(name="render-report", cache_policy=NO_CACHE)
+def render_report(inputs: ReportInputs, stage: Path) -> None:
+    """report.html and report.pdf into the run's staging folder."""
+    html = report_html(report_context(inputs))
+    (stage / "report.html").write_text(html, encoding="utf-8")
+    report_pdf(html, stage / "report.pdf")

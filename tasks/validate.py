@@ -20,7 +20,16 @@ import pandas as pd
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from tasks.contracts import sources
+
 SUITES = Path(__file__).resolve().parent.parent / "expectations"
+
+# How a source's status reads in the report.
+SOURCE_STATUS_FI = {
+    "ok": "käytetty",
+    "missing": "tieto puuttuu",
+    "failed": "virheellinen, ei käytetty",
+}
 
 # Plain-Finnish description of a failed expectation, by type; a suite's `meta.fi` overrides it.
 MESSAGES_FI = {
@@ -209,7 +218,8 @@ def run_suites(frames: dict[str, pd.DataFrame], quality_dir: Path, parameters: d
                 gx.Checkpoint(
                     name=source,
                     validation_definitions=[vd],
-                    actions=[gx.checkpoint.UpdateDataDocsAction(name="data_docs")],
+                    # Data Docs are built once for all sources at the end, not after each.
+                    actions=[],
                     result_format={
                         "result_format": "SUMMARY",
                         "unexpected_index_column_names": ["_file", "_line"],
@@ -243,11 +253,51 @@ def run_suites(frames: dict[str, pd.DataFrame], quality_dir: Path, parameters: d
             if q.failures:
                 q.status = "failed"
             out[source] = q
+        ctx.build_data_docs()
         site = Path(tmp) / "gx" / "uncommitted" / "data_docs" / "local_site"
         if site.exists():
             shutil.rmtree(quality_dir / "data_docs", ignore_errors=True)
             shutil.copytree(site, quality_dir / "data_docs")
     return out
+
+
+def source_statuses(extracted: dict, quality: dict[str, SourceQuality]) -> list[dict]:
+    """One entry per source for the report and manifest: files, rows, status and why."""
+    out = []
+    for sid, e in extracted.items():
+        q = quality.get(sid)
+        status = e.status if e.status != "ok" else (q.status if q else "ok")
+        errors = [str(x) for x in e.errors] + (q.failures if q else [])
+        if errors:
+            reason = errors[0]
+        elif e.required_missing:
+            reason = "puuttuvat tiedostot: " + _files_text(e.required_missing)
+        elif e.missing:
+            reason = "edellisen vuoden tiedostoja puuttuu, ennuste ja vertailu edelliseen vuoteen ovat vajaita: " + _files_text(e.missing)
+        else:
+            reason = ""
+        out.append({
+            "source": sid,
+            "title": sources()[sid].title,
+            "status": status,
+            "status_fi": SOURCE_STATUS_FI[status],
+            "files": [f.name for f in e.files],
+            "files_text": _files_text([f.name for f in e.files]) or _files_text(e.missing) or "–",
+            "rows": sum(f.rows for f in e.files),
+            "checks": q.checks if q else 0,
+            "passed": q.passed if q else 0,
+            "errors": errors,
+            "warnings": q.warnings if q else [],
+            "missing": e.missing,
+            "reason": reason,
+        })
+    return out
+
+
+def _files_text(names: list[str]) -> str:
+    if len(names) <= 2:
+        return ", ".join(names)
+    return f"{names[0]} … {names[-1]} ({len(names)} tiedostoa)"
 
 
 def quality_summary(statuses: list[dict], quality_dir: Path) -> None:

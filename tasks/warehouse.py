@@ -257,6 +257,57 @@ def ledger_totals_by_batch(engine: Engine, batch_ids: list[int]) -> pd.DataFrame
         return pd.DataFrame(conn.execute(stmt).all(), columns=["file", "rows", "cents"])
 
 
+def load_plan(extracted: dict, usable: set[str]) -> list[tuple[str, str, str, str, pd.DataFrame]]:
+    """(source, period, file, sha256, rows) of every file of the usable sources: one batch each."""
+    plan = []
+    for sid in sorted(usable):
+        e = extracted[sid]
+        by_file = dict(tuple(e.frame.groupby("_file", sort=False, observed=True))) if len(e.files) > 1 else {}
+        for f in e.files:
+            plan.append((sid, f.period, f.name, f.sha256, by_file.get(f.name, e.frame)))
+    return plan
+
+
+def batch_ids(batches: list[Batch]) -> dict[str, list[int]]:
+    """The run's own batches per source: reports read nothing else."""
+    return {s: [b.id for b in batches if b.source == s] for s in FACTS}
+
+
+# Small operational tables the report shows by unit; event sources are only read aggregated.
+UNIT_TABLES = ("personnel", "personnel_plan", "access", "assessments")
+
+
+def reporting_data(engine: Engine, batches: list[Batch]) -> dict:
+    """Everything the report computes from, read from the run's batches with set-based queries."""
+    from tasks.contracts.catalog import catalog
+    from tasks.indicators import FORMULAS, indicator_data
+
+    ids = batch_ids(batches)
+    return {
+        "monthly": ledger_monthly(engine, ids["ledger"]),
+        "area_totals": ledger_area_totals(engine, ids["ledger"]),
+        "loaded": ledger_totals_by_batch(engine, ids["ledger"]),
+        "result_budget": read_facts(engine, "result_budget", ids["result_budget"]),
+        "council_budget": read_facts(engine, "council_budget", ids["council_budget"]),
+        **{sid: read_facts(engine, sid, ids[sid]) for sid in UNIT_TABLES},
+        "indicator_data": {
+            ind.id: indicator_data(engine, ind, ids[ind.source])
+            for ind in catalog().indicators
+            if FORMULAS[ind.formula].build is not None and ids.get(ind.source)
+        },
+    }
+
+
+@task(name="read-warehouse", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
+def read_reporting_data(url: str, batches: list[Batch]) -> dict:
+    """The run's own batches read back from the warehouse (I/O: retried)."""
+    engine = engine_for(url)
+    try:
+        return reporting_data(engine, batches)
+    finally:
+        engine.dispose()
+
+
 def read_facts(engine: Engine, source: str, batch_ids: list[int]) -> pd.DataFrame:
     model = FACTS[source]
     cols = [getattr(model, c) for c in _fact_columns(model)]

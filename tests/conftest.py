@@ -101,3 +101,20 @@ def postgres_url():
     finally:
         subprocess.run([*user, str(pg / "pg_ctl"), "-D", str(data), "-m", "fast", "stop"], capture_output=True)
         shutil.rmtree(data, ignore_errors=True)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def sotkanet_replay():
+    """THL Sotkanet for every test: recorded answers replayed on loopback (the internet is not reachable)."""
+    from tests.sotkanet_replay import start_replay
+
+    replay, server, url = start_replay()
+    previous = os.environ.get("KATSAUS_SOTKANET_URL")
+    os.environ["KATSAUS_SOTKANET_URL"] = url
+    yield replay
+    server.shutdown()
+    server.server_close()
+    if previous is None:
+        os.environ.pop("KATSAUS_SOTKANET_URL", None)
+    else:
+        os.environ["KATSAUS_SOTKANET_URL"] = previous

@@ -24,7 +24,7 @@ DATE = dt.date(2024, 9, 20)
 
 def run(extracts: Path, tmp: Path, **kw) -> Path:
     params = RunParams(period="2024-08", kind="forecast", extracts=str(extracts), out=str(tmp / "out"),
-                       warehouse=f"sqlite:///{tmp / 'w.db'}", report_date=DATE, **kw)
+                       warehouse=f"sqlite:///{tmp / 'w.db'}", cache_dir=str(tmp / "cache"), report_date=DATE, **kw)
     return Path(report_flow(params)["report_dir"])
 
 
@@ -108,9 +108,10 @@ def test_pdf_reads_right(full_run, tmp_path):
     pdf = full_run[0] / "report.pdf"
     reader = PdfReader(pdf)
     text = "\n".join(p.extract_text() for p in reader.pages)
-    for words in ("LUONNOS", "Tiivistelmä", "Talouden toteutuminen", "Liite 1. Täsmäytys", "Liite 2. Lähteet ja menetelmät", "tammi–elokuu 2024"):
+    for words in ("LUONNOS", "Tiivistelmä", "Talouden toteutuminen", "Sitovat toiminnan tavoitteet", "Henkilöstö",
+                  "Liite 1. Täsmäytys", "Liite 2. Tietojen laatu", "Liite 3. Lähteet ja menetelmät", "tammi–elokuu 2024"):
         assert words in text
-    assert 5 <= len(reader.pages) <= 12
+    assert 10 <= len(reader.pages) <= 24
     subprocess.run(["pdftoppm", "-png", "-r", "30", "-f", "1", "-l", "3", str(pdf), str(tmp_path / "p")], check=True)
     pages = sorted(tmp_path.glob("p-*.png"))
     assert len(pages) == 3
@@ -142,7 +143,7 @@ def test_same_inputs_give_the_same_report(full_run, sample_dir, tmp_path):
 def test_missing_source_is_reported_and_strict_fails(extracts, tmp_path, capsys):
     (extracts / "talousarvio_2024.csv").unlink()
     args = ["run", "--period", "2024-08", "--kind", "forecast", "--extracts", str(extracts), "--out", str(tmp_path / "out"),
-            "--warehouse", f"sqlite:///{tmp_path / 'w.db'}", "--report-date", "2024-09-20"]
+            "--warehouse", f"sqlite:///{tmp_path / 'w.db'}", "--cache-dir", str(tmp_path / "cache"), "--report-date", "2024-09-20"]
     assert cli.main(args) == 0
     html = (tmp_path / "out" / "2024-08-forecast" / "report.html").read_text(encoding="utf-8")
     assert "Talousarvio: tieto puuttuu" in html
@@ -162,3 +163,41 @@ def test_failed_source_is_not_used_and_says_where(extracts, tmp_path):
     m = json.loads((report / "manifest.json").read_text(encoding="utf-8"))
     assert all(i["batch_id"] is None for i in m["inputs"] if i["source"] == "ledger")
     assert "Talouden toteumaa ei voida arvioida" in html
+
+
+def test_every_section_is_filled(full_run):
+    """Goals with every indicator assessed, staffing against plan, the city comparison, data quality."""
+    from tasks.contracts.catalog import catalog
+
+    html = (full_run[0] / "report.html").read_text(encoding="utf-8")
+    for g in catalog().goals:
+        assert g.name in html, g.name
+    assert html.count('<figure class="trend">') >= 10  # the monthly indicators' trend charts
+    assert "Henkilöstömäärä palvelukokonaisuuksittain ja henkilöstösuunnitelma 2024" in html
+    assert "Vertailu suurimpiin kaupunkeihin (THL Sotkanet)" in html and "<th scope=\"col\">Tampere</th>" in html
+    assert "Palvelutarpeen arvioinnit yksiköittäin, tammi–elokuu 2024" in html
+    assert "Hoitoonpääsy terveysasemittain" in html
+    assert "Sitovia toiminnan tavoitteita on 4." in html
+
+
+def test_indicators_csv_follows_the_contract(full_run, sample_dir):
+    from tasks.contracts.catalog import catalog
+
+    raw = (full_run[0] / "indicators.csv").read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")
+    df = pd.read_csv(full_run[0] / "indicators.csv", sep=";", encoding="utf-8-sig", dtype=str, keep_default_na=False)
+    assert list(df.columns) == ["id", "name", "unit", "baseline", "target", "actual", "forecast", "status"]
+    assert df["id"].tolist() == [i.id for i in catalog().indicators]
+    assert set(df["status"]) <= {"toteutuu", "riski", "ei toteudu", "ei arvioitavissa"}
+    # Every indicator of the full sample is assessable, and some goals are met and some are not.
+    assert "ei arvioitavissa" not in set(df["status"]) and {"toteutuu", "ei toteudu"} <= set(df["status"])
+    assert not df["actual"].str.contains(r"\.").any()  # decimal comma
+    # The turnover of the sample, recomputed from the raw files: leavers over the average permanent staff.
+    leavers = permanent = 0.0
+    for m in range(1, 9):
+        p = pd.read_csv(sample_dir / f"henkilosto_2024{m:02d}.csv", sep=";", encoding="utf-8-sig")
+        leavers += p["Vakituisista_lahteneet"].sum()
+        permanent += p["Vakituiset"].sum()
+    turnover = leavers / (permanent / 8) * 12 / 8 * 100
+    row = df.set_index("id").loc["lahtovaihtuvuus"]
+    assert float(row["actual"].replace(",", ".")) == pytest.approx(turnover, abs=1e-4)  # four decimals in the CSV

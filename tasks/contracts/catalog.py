@@ -19,6 +19,14 @@ CATALOG = Path(__file__).resolve().parents[2] / "reports" / "indicators.yaml"
 
 OPS = {">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operator.lt}
 FREQUENCIES = ("monthly", "semiannual", "annual")
+# The keys each part may have: a misspelt key (or a comma splitting a text in a
+# YAML flow mapping) is an error, not a silently ignored field.
+KEYS = {
+    "goal": {"id", "binding", "name", "theme", "actions", "indicators"},
+    "indicator": {"id", "name", "unit", "decimals", "direction", "baseline", "target", "risk_band", "source", "formula", "params", "frequency"},
+    "baseline": {"value", "period", "text", "from_data"},
+    "target": {"value", "op", "deadline", "text"},
+}
 
 
 @dataclass(frozen=True)
@@ -62,7 +70,6 @@ class Indicator:
     formula: str
     frequency: str
     params: dict[str, Any] = field(default_factory=dict, hash=False)
-    sotkanet: tuple[int, ...] = ()
     goal: str = ""
 
     @property
@@ -110,22 +117,34 @@ def _indicator(raw: dict, goal: str) -> Indicator:
         formula=raw["formula"],
         frequency=raw["frequency"],
         params=dict(raw.get("params") or {}),
-        sotkanet=tuple(raw.get("sotkanet") or ()),
         goal=goal,
     )
+
+
+def _unknown_keys(raw: dict) -> list[str]:
+    out = []
+    for g in raw["goals"]:
+        out += [f"goal {g.get('id')}: unknown key {k}" for k in set(g) - KEYS["goal"]]
+    for i in raw["indicators"]:
+        out += [f"{i.get('id')}: unknown key {k}" for k in set(i) - KEYS["indicator"]]
+        for part in ("baseline", "target"):
+            out += [f"{i.get('id')}: unknown {part} key {k}" for k in set(i.get(part) or {}) - KEYS[part]]
+    return out
 
 
 def parse_catalog(raw: dict) -> Catalog:
     """Build and check a catalog from its YAML document."""
     from tasks.contracts import sources
 
+    problems = _unknown_keys(raw)
+    if problems:
+        raise CatalogError("indicator catalog: " + "; ".join(problems))
     goal_of = {i: g["id"] for g in raw["goals"] for i in g["indicators"]}
     indicators = tuple(_indicator(i, goal_of.get(i["id"], "")) for i in raw["indicators"])
     goals = tuple(
         Goal(g["id"], bool(g["binding"]), g["name"], g["theme"], tuple(g["actions"]), tuple(g["indicators"]))
         for g in raw["goals"]
     )
-    problems = []
     ids = [i.id for i in indicators]
     if len(set(ids)) != len(ids):
         problems.append("indicator ids repeat")
