@@ -64,7 +64,9 @@ PDF_NAME = "report.pdf"
 SUMS_NAME = "SHA256SUMS"
 METADATA_NAME = "metadata.json"
 _RESERVED_FILES = frozenset({SUMS_NAME, METADATA_NAME})
-_RESERVED_METADATA = frozenset({"period", "kind", "version", "fingerprint", "created_at", "files", "previous_version", "previous_fingerprint"})
+_RESERVED_METADATA = frozenset(
+    {"period", "kind", "version", "fingerprint", "created_at", "files", "previous_version", "previous_fingerprint"}
+)
 _VERSION_DIR = re.compile(r"^v([1-9][0-9]*)$")
 _PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 _SAFE_FILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -577,6 +579,7 @@ def board_message(
     msg["X-Katsaus-Report"] = f"{period}-{kind} v{number}"
     msg["X-Katsaus-Fingerprint"] = version.fingerprint
     msg.set_content(body)
+    msg["Content-Language"] = "fi"  # after set_content, which clears Content-* headers
     msg.add_attachment(pdf_bytes, maintype="application", subtype="pdf", filename=attachment)
     return msg
 
@@ -599,13 +602,13 @@ def board_body(
     lines = ["Hyvä vastaanottaja,", ""]
     if version > 1:
         lines += [
-            f"liitteenä on hyväksytyn raportin korjattu versio {version}. Se korvaa aiemmin toimitetun version {replaces}.",
+            f"Liitteenä on hyväksytyn raportin korjattu versio {version}. Se korvaa aiemmin toimitetun version {replaces}.",
             "",
             "Muutokset edelliseen versioon:",
             *([f"– {c}" for c in changes] or ["– muutoksia ei ole eritelty"]),
         ]
     else:
-        lines.append("liitteenä on hyväksytty raportti PDF-tiedostona.")
+        lines.append("Liitteenä on hyväksytty raportti PDF-tiedostona.")
     lines += [
         "",
         f"Lautakunta: {board}",
@@ -635,7 +638,7 @@ def operator_alert(settings: SmtpSettings, *, flow_run_name: str, reason: str, r
     body = "\n".join([
         "Hei,",
         "",
-        f"ajastettu katsaus-ajo {flow_run_name} epäonnistui.",
+        f"Ajastettu katsaus-ajo {flow_run_name} epäonnistui.",
         "",
         f"Syy: {_clean_reason(reason, settings)}",
         "",
@@ -646,6 +649,7 @@ def operator_alert(settings: SmtpSettings, *, flow_run_name: str, reason: str, r
     msg = _base_message(settings, f"katsaus-ajo epäonnistui: {flow_run_name}", settings.ops_mail_to)
     msg["Message-ID"] = make_msgid("katsaus-alert", domain=_mail_domain(settings))
     msg.set_content(body)
+    msg["Content-Language"] = "fi"
     return msg
 
 
@@ -655,7 +659,6 @@ def _base_message(settings: SmtpSettings, subject: str, to: tuple[str, ...]) -> 
     msg["From"] = settings.mail_from
     msg["To"] = ", ".join(to)
     msg["Date"] = format_datetime(dt.datetime.now(HELSINKI))
-    msg["Content-Language"] = "fi"
     msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-replies to a machine
     return msg
 
@@ -710,7 +713,9 @@ class DeliveryResult:
 
 
 @dataclass(frozen=True)
-class _Failure:
+class SmtpFailure:
+    """Why one SMTP attempt failed (Finnish, no secrets) and whether another attempt may succeed."""
+
     reason: str
     transient: bool
 
@@ -739,7 +744,7 @@ def _reply_text(reply: bytes | str) -> str:
     return text if len(text) <= 200 else text[:200] + " …"
 
 
-def classify_failure(exc: BaseException, settings: SmtpSettings) -> _Failure:
+def classify_failure(exc: BaseException, settings: SmtpSettings) -> SmtpFailure:
     """A Finnish reason for an SMTP failure and whether trying again may help (4xx, network) or not (5xx, TLS)."""
     where = f"{settings.host}:{settings.port}"
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
@@ -747,9 +752,9 @@ def classify_failure(exc: BaseException, settings: SmtpSettings) -> _Failure:
         detail = "; ".join(f"{addr} ({code} {_reply_text(text)})" for addr, (code, text) in exc.recipients.items())
         transient = all(400 <= c < 500 for c in codes)
         verb = "ei juuri nyt hyväksynyt vastaanottajia" if transient else "hylkäsi vastaanottajat"
-        failure = _Failure(f"SMTP-palvelin {verb}: {detail}", transient)
+        failure = SmtpFailure(f"SMTP-palvelin {verb}: {detail}", transient)
     elif isinstance(exc, smtplib.SMTPAuthenticationError):
-        failure = _Failure(
+        failure = SmtpFailure(
             f"kirjautuminen SMTP-palvelimelle {where} epäonnistui ({exc.smtp_code} {_reply_text(exc.smtp_error)}); "
             "tarkista KATSAUS_SMTP_USER ja salasana",
             400 <= exc.smtp_code < 500,
@@ -757,39 +762,39 @@ def classify_failure(exc: BaseException, settings: SmtpSettings) -> _Failure:
     elif isinstance(exc, smtplib.SMTPResponseException):
         code, text = exc.smtp_code, _reply_text(exc.smtp_error)
         if 400 <= code < 500:
-            failure = _Failure(f"SMTP-palvelin vastasi tilapäisellä virheellä: {code} {text}", True)
+            failure = SmtpFailure(f"SMTP-palvelin vastasi tilapäisellä virheellä: {code} {text}", True)
         else:
-            failure = _Failure(f"SMTP-palvelin hylkäsi viestin: {code} {text}", False)
+            failure = SmtpFailure(f"SMTP-palvelin hylkäsi viestin: {code} {text}", False)
     elif isinstance(exc, smtplib.SMTPNotSupportedError):
-        failure = _Failure(f"SMTP-palvelin {where} ei tue asetusten edellyttämää STARTTLS-salausta tai kirjautumista", False)
+        failure = SmtpFailure(f"SMTP-palvelin {where} ei tue asetusten edellyttämää STARTTLS-salausta tai kirjautumista", False)
     elif isinstance(exc, smtplib.SMTPServerDisconnected) and isinstance(exc.__context__, TimeoutError):
         # smtplib turns a read timeout into "Connection unexpectedly closed: timed out".
-        failure = _Failure(f"SMTP-palvelin {where} ei vastannut {_seconds_fi(settings.timeout)} sekunnin kuluessa", True)
+        failure = SmtpFailure(f"SMTP-palvelin {where} ei vastannut {_seconds_fi(settings.timeout)} sekunnin kuluessa", True)
     elif isinstance(exc, smtplib.SMTPServerDisconnected):
-        failure = _Failure(f"SMTP-palvelin {where} katkaisi yhteyden", True)
+        failure = SmtpFailure(f"SMTP-palvelin {where} katkaisi yhteyden", True)
     elif isinstance(exc, ssl.SSLCertVerificationError):
-        failure = _Failure(
+        failure = SmtpFailure(
             f"SMTP-palvelimen {where} TLS-varmennetta ei voitu todentaa ({exc.verify_message}); "
             "tarkista varmenne tai KATSAUS_SMTP_CA_FILE",
             False,
         )
     elif isinstance(exc, ssl.SSLEOFError):
-        failure = _Failure(f"SMTP-palvelin {where} katkaisi TLS-yhteyden", True)
+        failure = SmtpFailure(f"SMTP-palvelin {where} katkaisi TLS-yhteyden", True)
     elif isinstance(exc, ssl.SSLError):
-        failure = _Failure(f"TLS-yhteyden muodostus SMTP-palvelimelle {where} epäonnistui ({exc.reason or 'tuntematon syy'})", False)
+        failure = SmtpFailure(f"TLS-yhteyden muodostus SMTP-palvelimelle {where} epäonnistui ({exc.reason or 'tuntematon syy'})", False)
     elif isinstance(exc, TimeoutError):
-        failure = _Failure(f"SMTP-palvelin {where} ei vastannut {_seconds_fi(settings.timeout)} sekunnin kuluessa", True)
+        failure = SmtpFailure(f"SMTP-palvelin {where} ei vastannut {_seconds_fi(settings.timeout)} sekunnin kuluessa", True)
     elif isinstance(exc, ConnectionRefusedError):
-        failure = _Failure(f"SMTP-palvelin {where} ei ota yhteyksiä vastaan (yhteys evätty)", True)
+        failure = SmtpFailure(f"SMTP-palvelin {where} ei ota yhteyksiä vastaan (yhteys evätty)", True)
     elif isinstance(exc, socket.gaierror):
-        failure = _Failure(f"SMTP-palvelimen nimeä {settings.host} ei voitu selvittää", True)
+        failure = SmtpFailure(f"SMTP-palvelimen nimeä {settings.host} ei voitu selvittää", True)
     elif isinstance(exc, OSError):
-        failure = _Failure(f"verkkovirhe yhteydessä SMTP-palvelimeen {where}: {exc.strerror or type(exc).__name__}", True)
+        failure = SmtpFailure(f"verkkovirhe yhteydessä SMTP-palvelimeen {where}: {exc.strerror or type(exc).__name__}", True)
     elif isinstance(exc, smtplib.SMTPException):
-        failure = _Failure(f"SMTP-virhe yhteydessä palvelimeen {where} ({type(exc).__name__})", False)
+        failure = SmtpFailure(f"SMTP-virhe yhteydessä palvelimeen {where} ({type(exc).__name__})", False)
     else:
-        failure = _Failure(f"odottamaton virhe sähköpostin lähetyksessä ({type(exc).__name__})", False)
-    return _Failure(_redact(failure.reason, settings), failure.transient)
+        failure = SmtpFailure(f"odottamaton virhe sähköpostin lähetyksessä ({type(exc).__name__})", False)
+    return SmtpFailure(_redact(failure.reason, settings), failure.transient)
 
 
 def _envelope_recipients(message: EmailMessage) -> list[str]:
@@ -853,7 +858,7 @@ def _send_with_retries(
     message: EmailMessage,
     retries: int,
     backoff_seconds: float,
-    on_failure: Callable[[_Failure], None] | None = None,
+    on_failure: Callable[[SmtpFailure], None] | None = None,
 ) -> tuple[int, dict[str, tuple[int, bytes]]]:
     """Send, retrying transient failures with exponential backoff; returns (attempts, refused).
 
@@ -883,7 +888,10 @@ def _send_with_retries(
                 reason=failure.reason, attempts=attempt,
             ) from (None if known else error)
         delay = backoff_seconds * 2 ** (attempt - 1)
-        logger.warning("Sähköpostin lähetys epäonnistui (yritys %d/%d): %s. Uusi yritys %s s kuluttua.", attempt, total, failure.reason, _seconds_fi(delay))
+        logger.warning(
+            "Sähköpostin lähetys epäonnistui (yritys %d/%d): %s. Uusi yritys %s s kuluttua.",
+            attempt, total, failure.reason, _seconds_fi(delay),
+        )
         time.sleep(delay)
     raise AssertionError("unreachable")
 
@@ -969,7 +977,7 @@ def deliver_once(
         if not isinstance(exc, DeliveryInProgress):
             _finish(engine, claim, status="failed", last_error=exc.reason)
         raise
-    note = "; ".join(f"{addr} hylkäsi ({code} {_reply_text(text)})" for addr, (code, text) in refused.items()) or None
+    note = "; ".join(f"vastaanottaja hylättiin: {addr} ({code} {_reply_text(text)})" for addr, (code, text) in refused.items()) or None
     _finish(engine, claim, status="sent", last_error=note)
     if note:
         logger.warning("Raportti %s-%s v%d lähetettiin, mutta osa vastaanottajista hylättiin: %s", period, kind, version, note)
@@ -977,7 +985,10 @@ def deliver_once(
     return DeliveryResult("sent", attempts, message_id, tuple(refused))
 
 
-def _claim(engine: Engine, period: str, kind: str, version: int, fingerprint: str, message_id: str, recipients: list[str], lease_seconds: float) -> _Claim:
+def _claim(
+    engine: Engine, period: str, kind: str, version: int, fingerprint: str, message_id: str, recipients: list[str], lease_seconds: float,
+) -> _Claim:
+    """Own the ledger row of this version, or learn that it was sent already."""
     t = Delivery.__table__
     key = (t.c.period == period, t.c.kind == kind, t.c.version == version)
     values = {"fingerprint": fingerprint, "message_id": message_id, "recipients": ", ".join(recipients)}
@@ -1057,10 +1068,3 @@ def _finish(engine: Engine, claim: _Claim, *, status: Literal["sent", "failed"],
                 raise
             time.sleep(0.5 * 2**attempt)
 
-
-__all__ = [
-    "ArchiveConflict", "ArchiveError", "ArchivedVersion", "DeliveryConflict", "DeliveryFailed", "DeliveryInProgress",
-    "DeliveryResult", "SmtpConfigError", "SmtpSettings", "archive_report", "board_message", "classify_failure",
-    "deliver_once", "latest_version", "operator_alert", "pdf_file_name", "publish_to_folder", "report_message_id",
-    "send_alert", "smtp_settings", "verify_archive",
-]

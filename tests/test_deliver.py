@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import email
 import email.policy
@@ -20,10 +21,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 from sqlalchemy import select
 
+from reports import fmt
 from tasks import deliver as d
 from tasks import warehouse as wh
 
@@ -32,6 +35,8 @@ BOARD = "Sosiaali-, terveys- ja pelastuslautakunta"
 TITLE = "3. toteutumisennuste 2024"
 PERIOD_TEXT = "tammi–elokuu 2024"
 APPROVED_AT = dt.datetime(2024, 8, 31, 9, 30, tzinfo=dt.UTC)
+# As the flow formats them: no-break spaces in numbers, U+2212 minus.
+SUMMARY = [f"Toimintakate tammi–elokuu 2024: {fmt.millions(-1_812_412_000)}", f"Ennuste alittaa talousarvion {fmt.millions(12_300_000)}"]
 
 
 # --- helpers and fixtures ------------------------------------------------------
@@ -62,6 +67,7 @@ class Recorder:
         self.rcpt_replies: list[str] = []
         self.data_replies: list[str] = []
         self.logins: list[tuple[bytes, bool]] = []
+        self.data_delay = 0.0
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if self.rcpt_replies:
@@ -70,6 +76,7 @@ class Recorder:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        await asyncio.sleep(self.data_delay)
         if self.data_replies:
             return self.data_replies.pop(0)
         self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content))
@@ -157,7 +164,7 @@ def message_for(settings: d.SmtpSettings, version: d.ArchivedVersion, changes: l
     return d.board_message(
         settings, board=BOARD, title=TITLE, period_text=PERIOD_TEXT, version=version, pdf=version.pdf,
         approved_by="Maija Meikäläinen", approved_at=APPROVED_AT,
-        summary_lines=["Toimintakate tammi–elokuussa −1 812,4 milj. euroa", "Ennuste alittaa talousarvion 12,3 milj. eurolla"],
+        summary_lines=SUMMARY,
         changes=changes or [],
     )
 
@@ -174,7 +181,7 @@ def ledger(engine) -> list:
 
 
 def body_of(msg) -> str:
-    return msg.get_body(("plain",)).get_content()
+    return msg.get_body(("plain",)).get_content().replace("\r\n", "\n")  # CRLF after the SMTP trip
 
 
 # --- archive -----------------------------------------------------------------
@@ -391,10 +398,11 @@ def test_board_message_in_finnish_with_the_pdf(tmp_path):
     msg = message_for(settings, v1)
     assert msg["Subject"] == "Sosiaali-, terveys- ja pelastuslautakunta: 3. toteutumisennuste 2024, tammi–elokuu 2024"
     assert msg["To"] == "sihteeri@stadi.example, kirjaamo@stadi.example"
+    assert msg.get_body(("plain",))["Content-Language"] == "fi" and msg["Auto-Submitted"] == "auto-generated"
     body = body_of(msg)
     pdf_hash = hashlib.sha256(v1.pdf.read_bytes()).hexdigest()
-    for text in ["Hyvä vastaanottaja,", "liitteenä on hyväksytty raportti PDF-tiedostona.", f"Lautakunta: {BOARD}",
-                 "Kausi: tammi–elokuu 2024", "– Toimintakate tammi–elokuussa −1 812,4 milj. euroa",
+    for text in ["Hyvä vastaanottaja,\n\nLiitteenä on hyväksytty raportti PDF-tiedostona.", f"Lautakunta: {BOARD}",
+                 "Kausi: tammi–elokuu 2024", "– Toimintakate tammi–elokuu 2024: \u22121\u00a0812,4\u00a0milj.\u00a0euroa",
                  "Hyväksyjä: Maija Meikäläinen, 31.8.2024", "Arkistoversio: 1", f"SHA-256-tarkistussumma: {pdf_hash}"]:
         assert text in body
     assert "Korjattu" not in body and "korvaa" not in body
@@ -423,13 +431,13 @@ def test_corrected_version_says_what_changed_and_what_it_replaces(tmp_path):
 
 
 def test_operator_alert(tmp_path):
-    settings = settings_for(25, password=d.SecretStr(PASSWORD), user="katsaus")
+    settings = settings_for(25, password=SecretStr(PASSWORD), user="katsaus")
     reason = f"Tietovarasto ei vastaa (salasana {PASSWORD})\nTraceback (most recent call last):\n  File x.py"
     msg = d.operator_alert(settings, flow_run_name="vihainen-kettu", reason=reason, run_url="http://prefect.local/runs/flow-run/123")
     assert msg["Subject"] == "katsaus-ajo epäonnistui: vihainen-kettu"
     assert msg["To"] == "yllapito@stadi.example"
     body = body_of(msg)
-    assert "ajastettu katsaus-ajo vihainen-kettu epäonnistui." in body
+    assert "Ajastettu katsaus-ajo vihainen-kettu epäonnistui." in body
     assert "Syy: Tietovarasto ei vastaa (salasana ***)" in body
     assert "Ajo Prefectissä: http://prefect.local/runs/flow-run/123" in body
     assert PASSWORD not in msg.as_string() and "Traceback" not in body
@@ -456,6 +464,7 @@ def test_delivers_once_then_already_sent(engine, smtp_server, tmp_path):
     [att] = list(msg.iter_attachments())
     assert att.get_filename() == "2024-08-toteutumisennuste-v1.pdf" and att.get_content() == v1.pdf.read_bytes()
     assert "Hyväksyjä: Maija Meikäläinen, 31.8.2024" in body_of(msg)
+    assert f"– {SUMMARY[0]}\n– {SUMMARY[1]}\n" in body_of(msg)  # no-break spaces survive the trip
 
     second = deliver(engine, settings, v1)
     assert (second.status, second.attempts, second.message_id) == ("already_sent", 0, first.message_id)
@@ -561,26 +570,49 @@ def test_partly_refused_recipients_still_count_as_sent(sqlite_engine, smtp_serve
     assert result.status == "sent" and result.refused == ("sihteeri@stadi.example",)
     assert smtp_server.handler.received[0].rcpt_tos == ["kirjaamo@stadi.example"]
     [row] = ledger(sqlite_engine)
-    assert row.status == "sent" and "sihteeri@stadi.example hylkäsi (550" in row.last_error
+    assert row.status == "sent" and "vastaanottaja hylättiin: sihteeri@stadi.example (550" in row.last_error
 
 
-def test_a_fresh_claim_of_another_run_blocks_a_stale_one_is_taken_over(sqlite_engine, smtp_server, tmp_path):
+def test_a_fresh_claim_of_another_run_blocks_a_stale_one_is_taken_over(engine, smtp_server, tmp_path):
     v1 = archive(tmp_path / "archive", tmp_path, "f1")
     settings = settings_for(smtp_server.port)
     t = wh.Delivery.__table__
-    with sqlite_engine.begin() as c:
+    with engine.begin() as c:
         c.execute(t.insert().values(
             period="2024-08", kind="forecast", version=1, fingerprint="f1", message_id="<x>", recipients="x", status="pending",
             attempts=0, created_at=dt.datetime.now(dt.UTC), claimed_at=dt.datetime.now(dt.UTC), claim_token="other-run",
         ))
     with pytest.raises(d.DeliveryInProgress, match="käynnissä toisessa ajossa"):
-        deliver(sqlite_engine, settings, v1)
+        deliver(engine, settings, v1)
     assert smtp_server.handler.received == []
     # The other run died long ago (lease expired): this run takes over and sends.
-    result = deliver(sqlite_engine, settings, v1, lease_seconds=0)
+    result = deliver(engine, settings, v1, lease_seconds=0)
     assert result.status == "sent" and len(smtp_server.handler.received) == 1
-    [row] = ledger(sqlite_engine)
+    [row] = ledger(engine)
     assert row.status == "sent" and row.claim_token is None
+
+
+def test_two_runs_at_once_send_one_email(engine, smtp_server, tmp_path):
+    v1 = archive(tmp_path / "archive", tmp_path, "f1")
+    settings = settings_for(smtp_server.port)
+    smtp_server.handler.data_delay = 0.5  # both runs are inside deliver_once at the same time
+    outcomes: list[str] = []
+
+    def run() -> None:
+        try:
+            outcomes.append(deliver(engine, settings, v1).status)
+        except d.DeliveryInProgress:
+            outcomes.append("in progress")
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(30)
+    assert len(smtp_server.handler.received) == 1
+    assert sorted(outcomes) in (["already_sent", "sent"], ["in progress", "sent"])
+    [row] = ledger(engine)
+    assert (row.status, row.attempts) == ("sent", 1)
 
 
 def test_sent_version_with_other_content_is_a_conflict(sqlite_engine, smtp_server, tmp_path):
@@ -672,7 +704,7 @@ def test_wrong_password_fails_permanently_without_showing_it(sqlite_engine, tls,
     caplog.set_level(logging.DEBUG)
     v1 = archive(tmp_path / "archive", tmp_path, "f1")
     wrong = "VaaraSalasana-1"
-    settings = settings_for(tls_server.port, starttls=True, user="katsaus", password=d.SecretStr(wrong), ca_file=tls.ca_file)
+    settings = settings_for(tls_server.port, starttls=True, user="katsaus", password=SecretStr(wrong), ca_file=tls.ca_file)
     with pytest.raises(d.DeliveryFailed) as err:
         deliver(sqlite_engine, settings, v1)
     assert err.value.attempts == 1 and "kirjautuminen SMTP-palvelimelle" in str(err.value) and "535" in str(err.value)
@@ -684,7 +716,7 @@ def test_wrong_password_fails_permanently_without_showing_it(sqlite_engine, tls,
 
 def test_untrusted_certificate_is_a_permanent_failure(sqlite_engine, tls_server, tmp_path):
     v1 = archive(tmp_path / "archive", tmp_path, "f1")
-    settings = settings_for(tls_server.port, starttls=True, user="katsaus", password=d.SecretStr(PASSWORD))  # no CA file
+    settings = settings_for(tls_server.port, starttls=True, user="katsaus", password=SecretStr(PASSWORD))  # no CA file
     with pytest.raises(d.DeliveryFailed, match="TLS-varmennetta ei voitu todentaa") as err:
         deliver(sqlite_engine, settings, v1, backoff_seconds=5.0)
     assert err.value.attempts == 1
