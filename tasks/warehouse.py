@@ -22,6 +22,7 @@ from prefect.cache_policies import NO_CACHE
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    CheckConstraint,
     Date,
     DateTime,
     Float,
@@ -30,6 +31,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    UniqueConstraint,
     create_engine,
     delete,
     func,
@@ -105,6 +107,37 @@ class CouncilBudgetRow(Base):
     amount: Mapped[float] = mapped_column(Float)
     binding: Mapped[bool] = mapped_column(Boolean)
     source_line: Mapped[int] = mapped_column(Integer)
+
+
+class Delivery(Base):
+    """One e-mail delivery of an archived report version: the ledger that makes it exactly once.
+
+    `status` is `pending` while a run holds the claim (`claim_token`, `claimed_at`),
+    `sent` once the SMTP server accepted the message and `failed` after the last
+    attempt failed; `attempts` counts SMTP attempts over all runs. `last_error`
+    is a Finnish reason without secrets.
+    """
+
+    __tablename__ = "delivery"
+    __table_args__ = (
+        UniqueConstraint("period", "kind", "version", name="uq_delivery_period_kind_version"),
+        CheckConstraint("status IN ('pending', 'sent', 'failed')", name="ck_delivery_status"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    period: Mapped[str] = mapped_column(String(7))
+    kind: Mapped[str] = mapped_column(String(20))
+    version: Mapped[int] = mapped_column(Integer)
+    fingerprint: Mapped[str] = mapped_column(String(128))
+    message_id: Mapped[str] = mapped_column(String(255))
+    recipients: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(10))
+    attempts: Mapped[int] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    claimed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    claim_token: Mapped[str | None] = mapped_column(String(32))
+
 
 
 class ValidationResult(Base):

@@ -118,3 +118,19 @@ def sotkanet_replay():
         os.environ.pop("KATSAUS_SOTKANET_URL", None)
     else:
         os.environ["KATSAUS_SOTKANET_URL"] = previous
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine(request, tmp_path):
+    """A migrated warehouse on SQLite and on the real PostgreSQL server (each test runs on both)."""
+    from tasks import warehouse as wh
+
+    url = f"sqlite:///{tmp_path / 'w.db'}" if request.param == "sqlite" else request.getfixturevalue("postgres_url")
+    e = wh.engine_for(url)
+    if request.param == "postgresql":
+        wh.Base.metadata.drop_all(e)
+        with e.begin() as c:
+            c.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
+    wh.migrate(e)
+    yield e
+    e.dispose()
