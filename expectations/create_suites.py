@@ -24,7 +24,7 @@ from pathlib import Path
 import great_expectations as gx
 import great_expectations.expectations as gxe
 
-from tasks.contracts import accounts, sources, structure
+from tasks.contracts import accounts, sources
 from tasks.extract import LEDGER_RENAMES
 from tasks.gx_custom import ExpectColumnValuesToNotContainHetu
 

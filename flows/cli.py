@@ -1,4 +1,4 @@
-"""`katsaus` command line: demo, run, sample.
+"""`katsaus` command line: demo, run, sample, serve, backfill, deployments.
 
 Messages for people are in Finnish; a failure prints what went wrong and where,
 never a traceback.
@@ -9,10 +9,13 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 DEFAULT_VAR = Path("var")
+LOCAL_API = "http://127.0.0.1:{port}/api"
 
 
 def _prefect_home() -> None:
@@ -32,6 +35,15 @@ def cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
+DELIVERY_FI = {
+    "draft": "luonnos, ei toimitettu",
+    "rejected": "hylätty, ei toimitettu",
+    "sent": "lähetetty lautakunnalle",
+    "already_sent": "sama versio on jo toimitettu, ei lähetetty uudelleen",
+    "skipped": "arkistoitu, sähköpostia ei lähetetty",
+}
+
+
 def _run(params) -> int:
     from flows.report import report_flow
 
@@ -44,6 +56,13 @@ def _run(params) -> int:
         print(f"Huom: lähde {s}: {st}", file=sys.stderr)
     if result["deviations"]:
         print(f"Täsmäytyksessä {result['deviations']} poikkeamaa: {report / 'reconciliation.csv'}")
+    d = result["delivery"]
+    text = DELIVERY_FI.get(d["status"], d["status"])
+    if "version" in d:
+        text += f" (arkistoversio {d['version']})"
+    if d.get("reason"):
+        text += f": {d['reason']}"
+    print(f"Toimitus: {text}")
     if bad and params.strict:
         print("Keskeytetään (--strict): kaikkia lähteitä ei voitu käyttää.", file=sys.stderr)
         return 2
@@ -53,10 +72,16 @@ def _run(params) -> int:
 def _params(args: argparse.Namespace, **overrides):
     from flows.report import RunParams
 
+    deliver = not args.no_deliver
+    if deliver and not args.approve_as and not os.environ.get("PREFECT_API_URL"):
+        # With Prefect's temporary server there is no UI to approve in: the run makes a draft.
+        print("Luonnos: hyväksyntää ei voi pyytää ilman Prefect-palvelinta (käytä --approve-as NIMI tai PREFECT_API_URL).")
+        deliver = False
     values = {
         "period": args.period, "kind": args.kind, "extracts": args.extracts, "out": args.out,
-        "warehouse": args.warehouse, "cache_dir": args.cache_dir, "approve_as": args.approve_as, "deliver": not args.no_deliver,
-        "strict": args.strict, "report_date": args.report_date,
+        "warehouse": args.warehouse, "cache_dir": args.cache_dir, "archive": args.archive, "publish_dir": args.publish,
+        "approve_as": args.approve_as, "deliver": deliver, "force": args.force, "strict": args.strict,
+        "report_date": args.report_date, "approval_timeout_hours": args.approval_timeout_hours,
     }
     values.update(overrides)
     return RunParams(**{k: v for k, v in values.items() if v is not None})
@@ -80,19 +105,119 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return _run(_params(args))
 
 
+def _defaults(args: argparse.Namespace) -> dict:
+    """Deployment parameters from the command line: absolute paths, so workers find them."""
+    out = {
+        "extracts": str(Path(args.extracts).resolve()), "out": str(Path(args.out).resolve()),
+        "warehouse": args.warehouse, "cache_dir": str(Path(args.cache_dir).resolve()),
+        "archive": str(Path(args.archive).resolve()),
+    }
+    if args.publish:
+        out["publish_dir"] = str(Path(args.publish).resolve())
+    return out
+
+
+def _local_server(port: int) -> subprocess.Popen:
+    """Prefect's server on loopback with its home in var/prefect: the UI where controllers rerun and approve."""
+    import httpx
+
+    server = subprocess.Popen(
+        [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    api = LOCAL_API.format(port=port)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{api}/health", timeout=2).status_code == 200:
+                return server
+        except httpx.HTTPError:
+            pass
+        if server.poll() is not None:
+            break
+        time.sleep(1)
+    server.terminate()
+    raise RuntimeError(f"Prefect-palvelin ei käynnistynyt porttiin {port}")
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Serve the scheduled deployments; without PREFECT_API_URL on a local Prefect server of our own."""
+    server = None
+    if not os.environ.get("PREFECT_API_URL"):
+        server = _local_server(args.port)
+        os.environ["PREFECT_API_URL"] = LOCAL_API.format(port=args.port)
+        print(f"Prefect-käyttöliittymä: http://127.0.0.1:{args.port}")
+    try:
+        from prefect import serve
+
+        from deployments import runner_deployments
+        from flows.report import report_flow
+
+        deployments = runner_deployments(report_flow, _defaults(args))
+        print("Ajastetut raportit: " + ", ".join(d.name for d in deployments))
+        serve(*deployments, print_starting_message=False)
+        return 0
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(timeout=30)
+
+
+def cmd_backfill(args: argparse.Namespace) -> int:
+    """Create the runs of a range of periods on the Prefect server; repeating it creates nothing new."""
+    if not os.environ.get("PREFECT_API_URL"):
+        print("Virhe: backfill tarvitsee Prefect-palvelimen (PREFECT_API_URL), jolla raportit on otettu käyttöön (katsaus serve).", file=sys.stderr)
+        return 2
+    from deployments import backfill_runs
+
+    created = backfill_runs(args.kind, args.first, args.last)
+    for period, run_name, new in created:
+        print(f"{period}: {'luotiin ajo' if new else 'ajo on jo olemassa'} {run_name}")
+    print(f"Uusia ajoja {sum(1 for *_, new in created if new)}, olemassa olevia {sum(1 for *_, new in created if not new)}.")
+    return 0
+
+
+def cmd_deployments(args: argparse.Namespace) -> int:
+    from deployments import next_runs, prefect_yaml, schedules
+
+    if args.write:
+        Path(args.write).write_text(prefect_yaml({}), encoding="utf-8")
+        print(f"Kirjoitettiin {args.write}")
+        return 0
+    for d in schedules().deployments:
+        runs = ", ".join(r.strftime("%d.%m.%Y %H:%M") for r in next_runs(d.cron, 3))
+        print(f"{d.name} ({d.kind}): {d.cron} {schedules().timezone}; seuraavat: {runs}")
+    return 0
+
+
 def _add_run_options(p: argparse.ArgumentParser, *, demo: bool = False) -> None:
     p.add_argument("--period", default="2024-08" if demo else None, required=not demo, help="raportointikauden viimeinen kuukausi, VVVV-KK")
     p.add_argument("--kind", default="forecast" if demo else "monthly", choices=["monthly", "forecast", "annual"])
     if not demo:
         p.add_argument("--extracts", default=str(DEFAULT_VAR / "extracts"))
+    _add_place_options(p)
+    p.add_argument("--no-deliver", action="store_true", help="älä pyydä hyväksyntää äläkä toimita raporttia")
+    p.add_argument("--approve-as", default=None, help="hyväksyjän nimi (hyväksyy ilman odotusta)")
+    p.add_argument("--force", action="store_true", help="lataa lähteet uudelleen, vaikka tiedostot eivät ole muuttuneet")
+    p.add_argument("--strict", action="store_true", help="puuttuva tai virheellinen lähde on virhe")
+    p.add_argument("--report-date", type=dt.date.fromisoformat, default=None, help="raportin päivämäärä VVVV-KK-PP")
+    p.add_argument("--approval-timeout-hours", type=float, default=None, help="kuinka kauan hyväksyntää odotetaan")
+
+
+def _add_place_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="out")
     p.add_argument("--warehouse", default=f"sqlite:///{DEFAULT_VAR.resolve() / 'warehouse.db'}")
     p.add_argument("--archive", default=str(DEFAULT_VAR / "archive"))
     p.add_argument("--cache-dir", default=str(DEFAULT_VAR / "cache"), help="välimuistikansio (THL Sotkanetin vastaukset)")
-    p.add_argument("--no-deliver", action="store_true", help="älä toimita raporttia")
-    p.add_argument("--approve-as", default=None, help="hyväksyjän nimi (ilman odotusta)")
-    p.add_argument("--strict", action="store_true", help="puuttuva tai virheellinen lähde on virhe")
-    p.add_argument("--report-date", type=dt.date.fromisoformat, default=None, help="raportin päivämäärä VVVV-KK-PP")
+    p.add_argument("--publish", default=None, help="julkaisukansio hyväksytylle PDF:lle")
+
+
+def _period(text: str) -> str:
+    try:
+        dt.date.fromisoformat(text + "-01")
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"kauden pitää olla muotoa VVVV-KK: {text}") from None
+    return text
 
 
 def parser() -> argparse.ArgumentParser:
@@ -109,6 +234,19 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.add_argument("--scale", type=int, default=1)
     p.set_defaults(func=cmd_sample)
+    p = sub.add_parser("serve", help="ajastetut raportit paikallisessa Prefectissä")
+    p.add_argument("--extracts", default=str(DEFAULT_VAR / "extracts"))
+    _add_place_options(p)
+    p.add_argument("--port", type=int, default=4200, help="paikallisen Prefect-palvelimen portti")
+    p.set_defaults(func=cmd_serve)
+    p = sub.add_parser("backfill", help="luo ajot kausivälille (toistaminen ei luo uusia)")
+    p.add_argument("--from", dest="first", type=_period, required=True)
+    p.add_argument("--to", dest="last", type=_period, required=True)
+    p.add_argument("--kind", default="monthly", choices=["monthly", "forecast", "annual"])
+    p.set_defaults(func=cmd_backfill)
+    p = sub.add_parser("deployments", help="ajastukset ja niiden seuraavat ajot; --write kirjoittaa prefect.yaml-tiedoston")
+    p.add_argument("--write", metavar="TIEDOSTO", default=None)
+    p.set_defaults(func=cmd_deployments)
     return ap
 
 

@@ -1,10 +1,18 @@
 """The report flow: one Prefect flow run per period and kind, a task per stage.
 
-The flow only composes stages; their logic lives in `tasks/`.
+Three phases. Build: extract, validate, load, reconcile, forecast, assess the
+goals and render the draft (LUONNOS), publish it with its Prefect artifacts.
+Approval: the run pauses for a controller's decision in the Prefect UI
+(approver, approve or reject, comment), or `approve_as` approves it headless.
+Deliver: the final report (the approval on its cover) is published, archived
+immutably and e-mailed to the board exactly once per version. The writes of one
+period and kind are serialised by a warehouse lock, so two runs never
+interleave them. The flow only composes stages; their logic lives in `tasks/`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from pathlib import Path
 from typing import Literal
@@ -12,36 +20,50 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 from prefect import flow
+from prefect.exceptions import FlowPauseTimeout
+from prefect.flow_runs import pause_flow_run
+from prefect.input import RunInput
 from prefect.runtime import flow_run
 from pydantic import BaseModel, Field
 
+from deployments import scheduled_period
+from reports import fmt
 from tasks import render, warehouse
-from tasks.render import render_report
-from tasks.contracts import settings
+from tasks.contracts import settings, structure
+from tasks.deliver import alert_operators, archive_version, deliver_report
 from tasks.extract import extract_sources, files_frame
 from tasks.forecast import compute_finance
 from tasks.indicators import compute_indicators
-from tasks.outputs import indicators_csv_rows, input_entries, manifest, mask_url, publish, spreadsheet_csv, staging_dir, write_json
+from tasks.outputs import indicators_csv_rows, input_entries, manifest, mask_url, publish, restage, spreadsheet_csv, staging_dir, write_json
 from tasks.reconcile import reconcile
+from tasks.render import render_report
 from tasks.sotkanet import sotkanet_comparison
+from tasks.summary import changes, deviation_rows, key_figures, publish_artifacts, quality_markdown, summary_lines, summary_markdown
 from tasks.validate import quality_summary, row_bands, source_statuses, suite_parameters, validate_sources
 
 HELSINKI = ZoneInfo("Europe/Helsinki")
 
 
 class RunParams(BaseModel):
-    """Parameters of a report run (the Prefect UI shows these as a validated form)."""
+    """Parameters of a report run: the Prefect UI shows these as a validated form."""
 
-    period: str = Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="Raportointikauden viimeinen kuukausi, VVVV-KK")
-    kind: Literal["monthly", "forecast", "annual"] = "monthly"
+    period: str | None = Field(
+        None, pattern=r"^\d{4}-(0[1-9]|1[0-2])$",
+        description="Raportointikauden viimeinen kuukausi, VVVV-KK. Tyhjä: ajastuksen päivää edeltävä kuukausi.",
+    )
+    kind: Literal["monthly", "forecast", "annual"] = Field("monthly", description="Raportin laji: kuukausiraportti, toteutumisennuste tai toimintakertomus")
     extracts: str = Field("var/extracts", description="Lähdetiedostojen kansio")
     out: str = Field("out", description="Tuloskansio")
     warehouse: str = Field("sqlite:///var/warehouse.db", description="Tietovaraston SQLAlchemy-osoite")
     cache_dir: str = Field("var/cache", description="Välimuistikansio (THL Sotkanetin vastaukset)")
+    archive: str = Field("var/archive", description="Hyväksyttyjen raporttien arkisto")
+    publish_dir: str | None = Field(None, description="Julkaisukansio, johon hyväksytty PDF kopioidaan")
     report_date: dt.date | None = Field(None, description="Raportin päivämäärä (oletus: tänään)")
-    approve_as: str | None = Field(None, description="Hyväksyjän nimi; ilman sitä raportti on luonnos")
-    deliver: bool = False
-    strict: bool = False
+    approve_as: str | None = Field(None, description="Hyväksyjän nimi: hyväksyy ilman odotusta (ajo ilman käyttöliittymää)")
+    deliver: bool = Field(True, description="Pyydä hyväksyntä ja toimita hyväksytty raportti lautakunnalle")
+    force: bool = Field(False, description="Lataa lähteet tietovarastoon uudelleen, vaikka tiedostot eivät ole muuttuneet")
+    strict: bool = Field(False, description="Puuttuva tai virheellinen lähde on virhe")
+    approval_timeout_hours: float = Field(72.0, gt=0, description="Kuinka kauan hyväksyntää odotetaan (tuntia)")
 
     @property
     def year(self) -> int:
@@ -52,68 +74,167 @@ class RunParams(BaseModel):
         return int(self.period[5:])
 
 
-@flow(name="katsaus-report", log_prints=True)
-def report_flow(params: RunParams) -> dict:
-    """Extract, validate, load, reconcile, forecast, assess the goals and render one period's board report."""
-    run_id = flow_run.get_id() or "local"
-    extracts, out = Path(params.extracts), Path(params.out)
-    final = out / f"{params.period}-{params.kind}"
+class Approval(RunInput):
+    """The controller's decision, asked in the Prefect UI when the draft is ready."""
+
+    approver: str = Field(min_length=1, description="Hyväksyjän nimi")
+    decision: Literal["hyväksy", "hylkää"] = Field(description="Toimitetaanko raportti lautakunnalle")
+    comment: str = Field("", description="Huomautus: näkyy hyväksytyn raportin kannessa tai hylkäyksen syynä")
+
+
+@dataclasses.dataclass
+class Built:
+    """What the build phase leaves for approval and delivery."""
+
+    inputs: render.ReportInputs
+    final: Path
+    fingerprint: str
+    figures: dict
+    statuses: list[dict]
+    checks: pd.DataFrame
+    manifest_run: dict
+    input_entries: list[dict]
+    markdown: str
+    quality: str
+    deviations: list[dict]
+
+
+def with_period(params: RunParams) -> RunParams:
+    """A scheduled run has no period: it reports the month before its scheduled day."""
+    if params.period:
+        return params
+    when = flow_run.get_scheduled_start_time() or dt.datetime.now(HELSINKI)
+    return params.model_copy(update={"period": scheduled_period(when)})
+
+
+def run_url(run_id: str) -> str | None:
+    """The run's page in the Prefect UI, when a UI is configured."""
+    from prefect.settings import PREFECT_UI_URL
+
+    base = PREFECT_UI_URL.value()
+    return f"{base.rstrip('/')}/runs/flow-run/{run_id}" if base else None
+
+
+def notify_operators(flow, run, state) -> None:
+    """A failed deployment run (scheduled or started from the UI) is e-mailed to the operators."""
+    if getattr(run, "deployment_id", None) is None:
+        return  # a run from the command line reports its failure there
+    print(alert_operators(run.name, state.message or "tuntematon syy", run_url(str(run.id))))
+
+
+def build(p: RunParams, run_id: str) -> Built:
+    """Extract, validate, load, compute and render the draft; publish it."""
+    extracts, out = Path(p.extracts), Path(p.out)
+    final = out / f"{p.period}-{p.kind}"
     out.mkdir(parents=True, exist_ok=True)
     stage = staging_dir(final, run_id)
 
-    extracted, controls = extract_sources(extracts, params.year, params.month)
+    extracted, controls = extract_sources(extracts, p.year, p.month)
     readable = {sid: e.frame for sid, e in extracted.items() if e.status == "ok"}
-    history = warehouse.warehouse_history(params.warehouse)
+    history = warehouse.warehouse_history(p.warehouse)
     bands = row_bands(files_frame(extracted), history, settings()["row_band_margin"])
     today = dt.datetime.now(HELSINKI).date()
     quality = validate_sources(readable, stage / "quality", suite_parameters(today), bands) if readable else {}
     statuses = source_statuses(extracted, quality)
     quality_summary(statuses, stage / "quality")
-    warehouse.store_validation(params.warehouse, run_id, params.period, params.kind, statuses)
+    warehouse.store_validation(p.warehouse, run_id, p.period, p.kind, statuses)
     usable = {s["source"] for s in statuses if s["status"] == "ok"}
 
-    batches = warehouse.load_warehouse(params.warehouse, warehouse.load_plan(extracted, usable), run_id)
-    data = warehouse.read_reporting_data(params.warehouse, batches)
-    fin = compute_finance(data, params.year, params.month)
-    checks = reconcile(data, controls if "ledger" in usable else pd.DataFrame(), fin, params.year)
-    goals = compute_indicators(data, statuses, fin, params.year, params.month)
-    comparison = sotkanet_comparison(params.year, cache_dir=Path(params.cache_dir) / "sotkanet")
+    batches = warehouse.load_warehouse(p.warehouse, warehouse.load_plan(extracted, usable), run_id, p.force)
+    data = warehouse.read_reporting_data(p.warehouse, batches)
+    fin = compute_finance(data, p.year, p.month)
+    checks = reconcile(data, controls if "ledger" in usable else pd.DataFrame(), fin, p.year)
+    goals = compute_indicators(data, statuses, fin, p.year, p.month)
+    comparison = sotkanet_comparison(p.year, cache_dir=Path(p.cache_dir) / "sotkanet")
+    for problem in comparison.problems:
+        print(problem)
 
     spreadsheet_csv(checks, stage / "reconciliation.csv")
     spreadsheet_csv(indicators_csv_rows(goals["results"]), stage / "indicators.csv")
     inputs = render.ReportInputs(
-        year=params.year,
-        month=params.month,
-        kind=params.kind,
-        report_date=params.report_date or today,
-        table=fin["table"],
-        profile=fin["profile"],
-        reconciliation=checks,
-        sources=statuses,
-        approved_by=params.approve_as,
-        binding_level=fin["binding_level"],
-        forecast_methods=fin["methods"],
-        indicators=goals,
-        comparison=comparison,
+        year=p.year, month=p.month, kind=p.kind, report_date=p.report_date or today,
+        table=fin["table"], profile=fin["profile"], reconciliation=checks, sources=statuses,
+        binding_level=fin["binding_level"], forecast_methods=fin["methods"], indicators=goals, comparison=comparison,
     )
-    render_report(inputs, stage)
-    write_json(
-        manifest(
-            {
-                "period": params.period, "kind": params.kind, "prefect_flow_run_id": run_id,
-                "report_date": inputs.report_date.isoformat(), "approved_by": params.approve_as,
-                "extracts": str(extracts.resolve()), "warehouse": mask_url(params.warehouse),
-                "sources": [{k: s[k] for k in ("source", "status", "rows", "checks", "passed", "missing", "errors", "warnings")} for s in statuses],
-                "deviations": int((checks["status"] == "deviation").sum()),
-            },
-            input_entries(extracted, statuses, batches, controls),
-            stage,
-        ),
-        stage / "manifest.json",
-    )
-    publish(stage, final)
-    return {
-        "report_dir": str(final),
-        "sources": {s["source"]: s["status"] for s in statuses},
+    fingerprint = render_report(inputs, stage)
+    run_facts = {
+        "period": p.period, "kind": p.kind, "prefect_flow_run_id": run_id, "report_date": inputs.report_date.isoformat(),
+        "content_fingerprint": fingerprint, "extracts": str(extracts.resolve()), "warehouse": mask_url(p.warehouse),
+        "sources": [{k: s[k] for k in ("source", "status", "rows", "checks", "passed", "missing", "errors", "warnings")} for s in statuses],
         "deviations": int((checks["status"] == "deviation").sum()),
     }
+    entries = input_entries(extracted, statuses, batches, controls)
+    write_json(manifest({**run_facts, "approval": None}, entries, stage), stage / "manifest.json")
+    publish(stage, final)
+
+    figures = key_figures(fin, goals, statuses, checks)
+    title = f"{render.report_title(p.kind, p.month)} {p.year}"
+    period_text = fmt.period(p.year, p.month)
+    return Built(
+        inputs=inputs, final=final, fingerprint=fingerprint, figures=figures, statuses=statuses, checks=checks,
+        manifest_run=run_facts, input_entries=entries,
+        markdown=summary_markdown(figures, title, period_text, statuses, checks, final / "report.pdf"),
+        quality=quality_markdown(statuses, period_text), deviations=deviation_rows(fin["table"]),
+    )
+
+
+def approval(p: RunParams, built: Built) -> Approval:
+    """Approved headless by `approve_as`, or the controller's answer in the UI (the run waits)."""
+    if p.approve_as:
+        return Approval(approver=p.approve_as, decision="hyväksy", comment="")
+    print(f"Luonnos valmis: {built.final / 'report.pdf'}. Odotetaan hyväksyntää Prefectin käyttöliittymässä.")
+    try:
+        return pause_flow_run(wait_for_input=Approval, timeout=int(p.approval_timeout_hours * 3600), poll_interval=5, key="approval")
+    except FlowPauseTimeout:
+        raise RuntimeError(f"Hyväksyntää ei saatu {p.approval_timeout_hours:g} tunnin kuluessa; raporttia ei toimitettu.") from None
+
+
+def deliver(p: RunParams, built: Built, answer: Approval, run_id: str) -> dict:
+    """Publish the final report, archive it and e-mail it to the board exactly once per version."""
+    approved_at = dt.datetime.now(HELSINKI)
+    stage = restage(built.final, run_id)
+    inputs = dataclasses.replace(built.inputs, approved_by=answer.approver, approved_at=approved_at, approval_comment=answer.comment)
+    render_report(inputs, stage)
+    approval_facts = {"approved_by": answer.approver, "approved_at": approved_at.isoformat(), "comment": answer.comment}
+    write_json(manifest({**built.manifest_run, "approval": approval_facts}, built.input_entries, stage), stage / "manifest.json")
+    publish(stage, built.final)
+    version = archive_version(
+        p.archive, p.period, p.kind, str(built.final), built.fingerprint,
+        {"figures": built.figures, "approval": approval_facts, "prefect_flow_run_id": run_id},
+    )
+    previous = version.previous.metadata.get("figures") if version.new and version.previous else None
+    return deliver_report(
+        p.warehouse, version, board=structure().board, title=f"{render.report_title(p.kind, p.month)} {p.year}",
+        period_text=fmt.period(p.year, p.month), approved_by=answer.approver, approved_at=approved_at,
+        summary_lines=summary_lines(built.figures), changes=changes(previous, built.figures) if previous else [],
+        publish_dir=p.publish_dir,
+    )
+
+
+@flow(name="katsaus-report", log_prints=True, on_failure=[notify_operators])
+def report_flow(params: RunParams) -> dict:
+    """Build the period's board report, ask for approval, then archive and deliver it exactly once."""
+    run_id = str(flow_run.get_id() or "local")
+    p = with_period(params)
+    lock = f"{p.period}-{p.kind}"
+    with warehouse.period_lock(p.warehouse, lock, run_id):
+        built = build(p, run_id)
+    publish_artifacts(p.period, p.kind, built.markdown, built.quality, built.deviations, (built.final / "report.pdf").resolve().as_uri(), "luonnos")
+    result = {
+        "report_dir": str(built.final), "period": p.period, "kind": p.kind, "fingerprint": built.fingerprint,
+        "sources": {s["source"]: s["status"] for s in built.statuses},
+        "deviations": int((built.checks["status"] == "deviation").sum()),
+        "delivery": {"status": "draft", "reason": "toimitusta ei pyydetty"},
+    }
+    if not p.deliver:
+        return result
+    answer = approval(p, built)
+    if answer.decision != "hyväksy":
+        reason = f"hylätty ({answer.approver}){': ' + answer.comment if answer.comment else ''}"
+        print(f"Raporttia ei toimitettu: {reason}")
+        return {**result, "delivery": {"status": "rejected", "reason": reason}}
+    with warehouse.period_lock(p.warehouse, lock, run_id):
+        delivery = deliver(p, built, answer, run_id)
+    publish_artifacts(p.period, p.kind, built.markdown, built.quality, built.deviations, (built.final / "report.pdf").resolve().as_uri(), "hyväksytty")
+    print(f"Toimitus: {delivery['status']}, versio {delivery['version']}")
+    return {**result, "delivery": delivery}

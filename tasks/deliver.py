@@ -14,7 +14,8 @@ Finnish message with the PDF attached and a deterministic Message-ID, and
 warehouse's `delivery` table as its ledger. `operator_alert` and `send_alert`
 tell operators about a failed scheduled run.
 
-Everything here is a plain function; Prefect task wrappers belong to the flow.
+Everything here is a plain function; the thin Prefect tasks at the end
+(`archive_version`, `deliver_report`) are what the flow calls.
 Messages for people are Finnish and never carry credentials or tracebacks.
 """
 
@@ -44,6 +45,8 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo
 
+from prefect import task
+from prefect.cache_policies import NO_CACHE
 from pydantic import SecretStr
 from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Connection, Engine, Row
@@ -1068,3 +1071,56 @@ def _finish(engine: Engine, claim: _Claim, *, status: Literal["sent", "failed"],
                 raise
             time.sleep(0.5 * 2**attempt)
 
+
+
+# ---------------------------------------------------------------------------
+# Prefect tasks: the flow's thin wrappers
+# ---------------------------------------------------------------------------
+
+# Files of a published report that the archive keeps.
+ARCHIVED_FILES = ("report.pdf", "report.html", "indicators.csv", "reconciliation.csv", "manifest.json")
+
+
+@task(name="archive-report", retries=1, retry_delay_seconds=5, cache_policy=NO_CACHE)
+def archive_version(archive_root: str, period: str, kind: str, report_dir: str, fingerprint: str, metadata: dict) -> ArchivedVersion:
+    """The approved report into the immutable archive: a new version only when its content changed."""
+    folder = Path(report_dir)
+    files = {name: folder / name for name in ARCHIVED_FILES if (folder / name).exists()}
+    return archive_report(Path(archive_root), period, kind, files, fingerprint, metadata)
+
+
+@task(name="deliver-report", cache_policy=NO_CACHE)
+def deliver_report(
+    warehouse_url: str, version: ArchivedVersion, *, board: str, title: str, period_text: str,
+    approved_by: str, approved_at: dt.datetime, summary_lines: list[str], changes: list[str], publish_dir: str | None = None,
+) -> dict:
+    """E-mail the archived version to the board, exactly once (retries are deliver_once's own)."""
+    from tasks.warehouse import engine_for, migrate
+
+    published = str(publish_to_folder(version, Path(publish_dir))) if publish_dir else None
+    settings = smtp_settings()
+    if settings is None:
+        return {"status": "skipped", "reason": "SMTP-asetuksia ei ole (KATSAUS_SMTP_HOST)", "version": version.version, "published": published}
+    message = board_message(
+        settings, board=board, title=title, period_text=period_text, version=version, pdf=version.pdf,
+        approved_by=approved_by, approved_at=approved_at, summary_lines=summary_lines, changes=changes,
+    )
+    engine = engine_for(warehouse_url)
+    try:
+        migrate(engine)
+        result = deliver_once(engine, settings, message, period=version.period, kind=version.kind, version=version.version, fingerprint=version.fingerprint)
+    finally:
+        engine.dispose()
+    return {"status": result.status, "attempts": result.attempts, "message_id": result.message_id, "version": version.version, "published": published}
+
+
+def alert_operators(flow_run_name: str, reason: str, run_url: str | None) -> str:
+    """E-mail the operators that a run failed; returns what happened, in Finnish (never raises)."""
+    try:
+        settings = smtp_settings()
+        if settings is None or not settings.ops_mail_to:
+            return "ylläpidolle ei lähetetty ilmoitusta: SMTP-asetuksia tai KATSAUS_OPS_MAIL_TO-vastaanottajia ei ole"
+        send_alert(settings, operator_alert(settings, flow_run_name=flow_run_name, reason=reason, run_url=run_url))
+        return "ylläpidolle lähetettiin ilmoitus"
+    except Exception as exc:  # an alert must never hide the failure it reports
+        return f"ilmoitus ylläpidolle epäonnistui: {exc}"

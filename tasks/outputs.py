@@ -104,6 +104,14 @@ def staging_dir(final: Path, run_id: str) -> Path:
     return stage
 
 
+def restage(final: Path, run_id: str) -> Path:
+    """A staging folder holding a copy of the published outputs, to be changed and published again."""
+    stage = final.parent / f".{final.name}.partial-{run_id}"
+    shutil.rmtree(stage, ignore_errors=True)
+    shutil.copytree(final, stage)
+    return stage
+
+
 def publish(stage: Path, final: Path) -> Path:
     """Swap the finished staging folder in place of the previous run's outputs."""
     old = final.parent / f".{final.name}.old-{os.getpid()}"

@@ -57,6 +57,8 @@ class ReportInputs:
     reconciliation: pd.DataFrame
     sources: list[dict]
     approved_by: str | None = None
+    approved_at: dt.datetime | None = None
+    approval_comment: str = ""
     forecast_methods: pd.Series | None = None
     binding_level: float | None = None
     notes: list[str] = field(default_factory=list)
@@ -208,6 +210,9 @@ def goals_context(ind: dict, year: int) -> dict:
     }
 
 
+COMPARISON_MISSING = "Vertailutieto suurimpiin kaupunkeihin puuttuu: THL Sotkanetin tietoja ei saatu raporttia laadittaessa."
+
+
 def comparison_context(comparison) -> dict:
     """The comparison with the largest cities: one row per THL indicator, one column per city."""
     from tasks.sotkanet import sotkanet_settings
@@ -225,7 +230,11 @@ def comparison_context(comparison) -> dict:
             "cells": [fmt.number(float(by_city.loc[c, "value"]), 1) if c in by_city.index and pd.notna(by_city.loc[c, "value"]) else fmt.MISSING for c in cities],
             "years": sorted({int(y) for y in part["year"].dropna()}),
         })
-    return {"available": bool(rows), "problems": list(comparison.problems), "rows": rows, "cities": cities}
+    if not rows:
+        # Why the service failed (host, attempts) is for the log; the board reads one stable sentence,
+        # so an outage of another kind does not make a new version of the same report.
+        return {"available": False, "problems": [COMPARISON_MISSING], "rows": [], "cities": cities}
+    return {"available": True, "problems": list(comparison.problems), "rows": rows, "cities": cities}
 
 
 def _measure(check: str, column: str) -> str:
@@ -288,6 +297,8 @@ def report_context(inp: ReportInputs) -> dict:
         "report_date": fmt.date(inp.report_date),
         "draft": inp.approved_by is None,
         "approved_by": inp.approved_by,
+        "approved_at": fmt.date(inp.approved_at.date()) if inp.approved_at else None,
+        "approval_comment": inp.approval_comment,
         "sector_lines": _records(sector_lines),
         "sector_margin": sector_margin,
         "binding_level": inp.binding_level,
@@ -326,9 +337,24 @@ def report_pdf(html: str, path: Path) -> None:
     HTML(string=html, base_url=str(TEMPLATES)).write_pdf(path, pdf_variant="pdf/ua-1", uncompressed_pdf=False)
 
 
+# What a report says does not depend on the day it was printed or on who approved it.
+VOLATILE = ("report_date", "draft", "approved_by", "approved_at", "approval_comment", "css")
+
+
+def content_fingerprint(context: dict) -> str:
+    """SHA-256 of the report's content: the context without its date and approval stamp."""
+    import hashlib
+    import json
+
+    content = {k: v for k, v in context.items() if k not in VOLATILE}
+    return hashlib.sha256(json.dumps(content, sort_keys=True, ensure_ascii=False, default=str).encode("utf-8")).hexdigest()
+
+
 @task(name="render-report", cache_policy=NO_CACHE)
-def render_report(inputs: ReportInputs, stage: Path) -> None:
-    """report.html and report.pdf into the run's staging folder."""
-    html = report_html(report_context(inputs))
+def render_report(inputs: ReportInputs, stage: Path) -> str:
+    """report.html and report.pdf into the run's staging folder; returns the content fingerprint."""
+    context = report_context(inputs)
+    html = report_html(context)
     (stage / "report.html").write_text(html, encoding="utf-8")
     report_pdf(html, stage / "report.pdf")
+    return content_fingerprint(context)

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +40,7 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from tasks.contracts import Source, sources
@@ -140,6 +143,20 @@ class Delivery(Base):
 
 
 
+class RunLock(Base):
+    """A run's hold on one period and kind while it writes: two runs never interleave their writes.
+
+    The lock expires (`expires_at`) so that a run that died does not block the
+    period for ever; a live run holds it only while it writes.
+    """
+
+    __tablename__ = "run_lock"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    run_id: Mapped[str] = mapped_column(String(64))
+    acquired_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
 class ValidationResult(Base):
     """One source's validation in one run: the history of data quality per source and period."""
 
@@ -224,17 +241,18 @@ def _fact_columns(model: type[Base]) -> list[str]:
     return [c.name for c in model.__table__.columns if c.name not in ("id", "batch_id")]
 
 
-def load_period(engine: Engine, source: str, period: str, file_name: str, sha256: str, frame: pd.DataFrame, run_id: str) -> Batch:
+def load_period(engine: Engine, source: str, period: str, file_name: str, sha256: str, frame: pd.DataFrame, run_id: str, force: bool = False) -> Batch:
     """Replace one source's period with `frame`, atomically.
 
     A file already loaded with the same SHA-256 is not loaded again: its batch
-    is reused, so reruns are cheap and the lineage stays that of the first load.
+    is reused, so reruns are cheap and the lineage stays that of the first load
+    (`force` loads it again all the same).
     """
     model = FACTS[source]
     with engine.begin() as conn:
         lb = LoadBatch.__table__
         existing = conn.execute(select(lb).where(lb.c.source == source, lb.c.period == period)).all()
-        if len(existing) == 1 and existing[0].sha256 == sha256 and existing[0].file_name == file_name:
+        if not force and len(existing) == 1 and existing[0].sha256 == sha256 and existing[0].file_name == file_name:
             b = existing[0]
             return Batch(b.id, source, period, b.file_name, b.sha256, b.rows, b.run_id, True)
         old_ids = [r.id for r in existing]
@@ -349,6 +367,65 @@ def read_facts(engine: Engine, source: str, batch_ids: list[int]) -> pd.DataFram
         return pd.DataFrame(res.all(), columns=_fact_columns(model))
 
 
+class LockTimeout(RuntimeError):
+    """Another run held the period for longer than this run would wait."""
+
+
+def try_lock(engine: Engine, name: str, run_id: str, lease: dt.timedelta) -> bool:
+    """Take the lock `name` for `run_id` if it is free, expired or already ours; True when taken."""
+    now = dt.datetime.now(dt.UTC)
+    t = RunLock.__table__
+    with engine.begin() as conn:
+        took = conn.execute(
+            t.update()
+            .where(t.c.name == name, (t.c.expires_at < now) | (t.c.run_id == run_id))
+            .values(run_id=run_id, acquired_at=now, expires_at=now + lease)
+        ).rowcount
+        if took:
+            return True
+    try:
+        with engine.begin() as conn:
+            conn.execute(t.insert().values(name=name, run_id=run_id, acquired_at=now, expires_at=now + lease))
+        return True
+    except IntegrityError:
+        return False  # another run holds it
+
+
+def release_lock(engine: Engine, name: str, run_id: str) -> None:
+    t = RunLock.__table__
+    with engine.begin() as conn:
+        conn.execute(t.delete().where(t.c.name == name, t.c.run_id == run_id))
+
+
+def lock_holder(engine: Engine, name: str) -> str | None:
+    t = RunLock.__table__
+    with engine.connect() as conn:
+        return conn.execute(select(t.c.run_id).where(t.c.name == name)).scalar_one_or_none()
+
+
+@contextmanager
+def period_lock(url: str, name: str, run_id: str, wait: dt.timedelta = dt.timedelta(minutes=30), lease: dt.timedelta = dt.timedelta(hours=2), poll: float = 1.0):
+    """Hold the warehouse lock `name` (a period and kind) while the block writes.
+
+    Waits up to `wait` for another run to finish; then raises LockTimeout with a
+    Finnish message naming the run that holds the period.
+    """
+    engine = engine_for(url)
+    try:
+        migrate(engine)
+        deadline = time.monotonic() + wait.total_seconds()
+        while not try_lock(engine, name, run_id, lease):
+            if time.monotonic() > deadline:
+                raise LockTimeout(f"kausi {name} on toisen ajon ({lock_holder(engine, name)}) käsittelyssä; yritä myöhemmin uudelleen")
+            time.sleep(poll)
+        try:
+            yield
+        finally:
+            release_lock(engine, name, run_id)
+    finally:
+        engine.dispose()
+
+
 def row_count_history(engine: Engine) -> pd.DataFrame:
     """Rows of every loaded period per source (`source`, `period`, `rows`): what earlier runs saw."""
     lb = LoadBatch
@@ -404,11 +481,11 @@ def store_validation(url: str, run_id: str, period: str, kind: str, statuses: li
 
 
 @task(name="load-warehouse", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
-def load_warehouse(url: str, loads: list[tuple[str, str, str, str, pd.DataFrame]], run_id: str) -> list[Batch]:
+def load_warehouse(url: str, loads: list[tuple[str, str, str, str, pd.DataFrame]], run_id: str, force: bool = False) -> list[Batch]:
     """Migrate the schema and load each (source, period, file, sha256, frame) atomically (I/O: retried)."""
     engine = engine_for(url)
     try:
         migrate(engine)
-        return [load_period(engine, s, p, f, h, df, run_id) for s, p, f, h, df in loads]
+        return [load_period(engine, s, p, f, h, df, run_id, force) for s, p, f, h, df in loads]
     finally:
         engine.dispose()

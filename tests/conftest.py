@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.smtp_recorder import smtp_server  # noqa: F401  (a fixture: a real SMTP server on loopback)
+
 # Prefect's home and logging for the whole test session, set before Prefect is imported.
 _PREFECT_HOME = tempfile.mkdtemp(prefix="katsaus-prefect-")
 os.environ["PREFECT_HOME"] = _PREFECT_HOME

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
-import email
-import email.policy
 import hashlib
 import json
 import logging
@@ -22,13 +19,12 @@ from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult
 from sqlalchemy import select
 
 from reports import fmt
 from tasks import deliver as d
 from tasks import warehouse as wh
+from tests.smtp_recorder import Recorder, Smtp, free_port, make_controller
 
 PASSWORD = "Sal@sana-äö-7f3c9e"  # non-ASCII on purpose: smtplib alone cannot send it
 BOARD = "Sosiaali-, terveys- ja pelastuslautakunta"
@@ -40,75 +36,6 @@ SUMMARY = [f"Toimintakate tammi–elokuu 2024: {fmt.millions(-1_812_412_000)}", 
 
 
 # --- helpers and fixtures ------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@dataclass
-class Received:
-    mail_from: str
-    rcpt_tos: list[str]
-    data: bytes
-
-    @property
-    def message(self) -> email.message.EmailMessage:
-        return email.message_from_bytes(self.data, policy=email.policy.default)
-
-
-class Recorder:
-    """aiosmtpd handler that stores accepted envelopes; scripted replies make RCPT or DATA fail."""
-
-    def __init__(self) -> None:
-        self.received: list[Received] = []
-        self.rcpt_replies: list[str] = []
-        self.data_replies: list[str] = []
-        self.logins: list[tuple[bytes, bool]] = []
-        self.data_delay = 0.0
-
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-        if self.rcpt_replies:
-            return self.rcpt_replies.pop(0)
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server, session, envelope):
-        await asyncio.sleep(self.data_delay)
-        if self.data_replies:
-            return self.data_replies.pop(0)
-        self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content))
-        return "250 Message accepted for delivery"
-
-    def authenticator(self, server, session, envelope, mechanism, auth_data):
-        ok = auth_data.login == b"katsaus" and auth_data.password == PASSWORD.encode()
-        self.logins.append((auth_data.login, ok))
-        return AuthResult(success=ok, handled=False)  # handled=False: the server replies 235 or 535
-
-
-@dataclass
-class Smtp:
-    port: int
-    handler: Recorder
-    controller: Controller
-
-
-def make_controller(handler: Recorder, port: int, **kw) -> Controller:
-    return Controller(handler, hostname="127.0.0.1", port=port, **kw)
-
-
-@pytest.fixture
-def smtp_server():
-    handler = Recorder()
-    port = free_port()
-    controller = make_controller(handler, port)
-    controller.start()
-    try:
-        yield Smtp(port, handler, controller)
-    finally:
-        controller.stop()
 
 
 def settings_for(port: int, **kw) -> d.SmtpSettings:
@@ -663,7 +590,7 @@ def tls(tmp_path_factory) -> Tls:
 
 @pytest.fixture
 def tls_server(tls):
-    handler = Recorder()
+    handler = Recorder(PASSWORD)
     port = free_port()
     controller = make_controller(handler, port, tls_context=tls.server_context, require_starttls=True,
                                  authenticator=handler.authenticator, auth_required=True)

@@ -1,0 +1,165 @@
+"""The report's deployments: schedules declared once in `schedules.yaml`.
+
+`runner_deployments` builds them for `katsaus serve` (the local Prefect, no
+work pool); `prefect_yaml` writes the same deployments for a process work pool
+(`prefect deploy --all` on a Prefect server with workers). A scheduled run
+carries no period: the flow reports the month before its scheduled day
+(`scheduled_period`), so a schedule, a rerun from the UI and a backfill run the
+same code with the same parameters model.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import yaml
+
+HERE = Path(__file__).parent
+FLOW_NAME = "katsaus-report"
+ENTRYPOINT = "flows/report.py:report_flow"
+
+
+@dataclass(frozen=True)
+class DeploymentSpec:
+    name: str
+    kind: str
+    description: str
+    cron: str
+
+
+@dataclass(frozen=True)
+class Schedules:
+    timezone: str
+    work_pool: str
+    deployments: tuple[DeploymentSpec, ...]
+
+    def for_kind(self, kind: str) -> DeploymentSpec:
+        return next(d for d in self.deployments if d.kind == kind)
+
+
+@cache
+def schedules(path: Path = HERE / "schedules.yaml") -> Schedules:
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return Schedules(
+        timezone=raw["timezone"],
+        work_pool=raw["work_pool"],
+        deployments=tuple(DeploymentSpec(d["name"], d["kind"], d["description"], d["cron"]) for d in raw["deployments"]),
+    )
+
+
+def deployment_name(kind: str) -> str:
+    """`flow/deployment`, the name `run_deployment` and the CLI use."""
+    return f"{FLOW_NAME}/{schedules().for_kind(kind).name}"
+
+
+def scheduled_period(when: dt.datetime, timezone: str | None = None) -> str:
+    """The period a run scheduled at `when` reports: the month before, in Helsinki time."""
+    local = when.astimezone(ZoneInfo(timezone or schedules().timezone))
+    first = local.date().replace(day=1)
+    last_month = first - dt.timedelta(days=1)
+    return f"{last_month.year}-{last_month.month:02d}"
+
+
+def run_parameters(kind: str, defaults: dict[str, Any]) -> dict[str, Any]:
+    """The deployment's parameters: the flow's single `params` model, without a period."""
+    return {"params": {**defaults, "kind": kind}}
+
+
+def runner_deployments(flow, defaults: dict[str, Any]) -> list:
+    """Every deployment on its Helsinki-time cron schedule, for `serve` on the local Prefect."""
+    from prefect.schedules import Cron
+
+    s = schedules()
+    return [
+        flow.to_deployment(
+            name=d.name,
+            schedules=[Cron(d.cron, timezone=s.timezone)],
+            parameters=run_parameters(d.kind, defaults),
+            description=d.description,
+            tags=["katsaus", d.kind],
+        )
+        for d in s.deployments
+    ]
+
+
+def prefect_yaml(defaults: dict[str, Any]) -> str:
+    """prefect.yaml for a Prefect server with a process work pool: the same deployments as `serve`."""
+    s = schedules()
+    doc = {
+        "name": "katsaus",
+        "prefect-version": "3.8.8",
+        # Workers run the flows from a checkout of this repository with its .venv.
+        "pull": [{"prefect.deployments.steps.set_working_directory": {"directory": "{{ $KATSAUS_HOME }}"}}],
+        "deployments": [
+            {
+                "name": d.name,
+                "description": d.description,
+                "entrypoint": ENTRYPOINT,
+                "tags": ["katsaus", d.kind],
+                "parameters": run_parameters(d.kind, defaults),
+                "schedules": [{"cron": d.cron, "timezone": s.timezone, "active": True}],
+                "work_pool": {"name": s.work_pool, "work_queue_name": "default"},
+            }
+            for d in s.deployments
+        ],
+    }
+    header = "# Generated from deployments/schedules.yaml by `katsaus deployments --write`; do not edit by hand.\n"
+    return header + yaml.safe_dump(doc, allow_unicode=True, sort_keys=False, width=120)
+
+
+def backfill_periods(first: str, last: str) -> list[str]:
+    """Every month from `first` to `last` (YYYY-MM), inclusive."""
+    y, m = int(first[:4]), int(first[5:])
+    out = []
+    while (y, m) <= (int(last[:4]), int(last[5:])):
+        out.append(f"{y}-{m:02d}")
+        y, m = (y + 1, 1) if m == 12 else (y, m + 1)
+    return out
+
+
+def backfill_key(kind: str, period: str) -> str:
+    """The idempotency key of a backfill run: the same period and kind never gets a second run."""
+    return f"katsaus-backfill-{kind}-{period}"
+
+
+def next_runs(cron: str, n: int, after: dt.datetime | None = None, timezone: str | None = None) -> list[dt.datetime]:
+    """The next `n` run times of a cron schedule, computed by Prefect's own scheduler code, in local time."""
+    import asyncio
+
+    from prefect.server.schemas.schedules import CronSchedule
+
+    tz = timezone or schedules().timezone
+    schedule = CronSchedule(cron=cron, timezone=tz)
+    dates = asyncio.run(schedule.get_dates(n=n, start=after or dt.datetime.now(ZoneInfo(tz))))
+    return [d.astimezone(ZoneInfo(tz)) for d in dates]
+
+
+def backfill_runs(kind: str, first: str, last: str) -> list[tuple[str, str, bool]]:
+    """Create a run of the kind's deployment for every period from `first` to `last`.
+
+    Each run carries an idempotency key of its kind and period, so asking again
+    returns the existing run instead of creating another. Parameters are the
+    deployment's own with the period filled in, as a rerun from the UI would
+    have them. Returns (period, run name, created now) per period.
+    """
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
+
+    out = []
+    with get_client(sync_client=True) as client:
+        deployment = client.read_deployment_by_name(deployment_name(kind))
+        base = dict((deployment.parameters or {}).get("params", {}))
+        existing = {r.idempotency_key for r in client.read_flow_runs(deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment.id])))}
+        for period in backfill_periods(first, last):
+            key = backfill_key(kind, period)
+            run = client.create_flow_run_from_deployment(
+                deployment.id, parameters={"params": {**base, "kind": kind, "period": period}},
+                idempotency_key=key, name=f"{schedules().for_kind(kind).name}-{period}",
+            )
+            out.append((period, run.name, key not in existing))
+    return out

@@ -1,0 +1,85 @@
+"""A real SMTP server on loopback (aiosmtpd) that records what it accepts; shared by the tests."""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import email.policy
+import socket
+from dataclasses import dataclass
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Received:
+    mail_from: str
+    rcpt_tos: list[str]
+    data: bytes
+
+    @property
+    def message(self) -> email.message.EmailMessage:
+        return email.message_from_bytes(self.data, policy=email.policy.default)
+
+
+class Recorder:
+    """aiosmtpd handler that stores accepted envelopes; scripted replies make RCPT or DATA fail."""
+
+    def __init__(self, password: str | None = None) -> None:
+        self.password = password
+        self.received: list[Received] = []
+        self.rcpt_replies: list[str] = []
+        self.data_replies: list[str] = []
+        self.logins: list[tuple[bytes, bool]] = []
+        self.data_delay = 0.0
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if self.rcpt_replies:
+            return self.rcpt_replies.pop(0)
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        await asyncio.sleep(self.data_delay)
+        if self.data_replies:
+            return self.data_replies.pop(0)
+        self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content))
+        return "250 Message accepted for delivery"
+
+    def authenticator(self, server, session, envelope, mechanism, auth_data):
+        ok = auth_data.login == b"katsaus" and self.password is not None and auth_data.password == self.password.encode()
+        self.logins.append((auth_data.login, ok))
+        return AuthResult(success=ok, handled=False)  # handled=False: the server replies 235 or 535
+
+
+@dataclass
+class Smtp:
+    port: int
+    handler: Recorder
+    controller: Controller
+
+
+def make_controller(handler: Recorder, port: int, **kw) -> Controller:
+    return Controller(handler, hostname="127.0.0.1", port=port, **kw)
+
+
+@pytest.fixture
+def smtp_server():
+    handler = Recorder()
+    port = free_port()
+    controller = make_controller(handler, port)
+    controller.start()
+    try:
+        yield Smtp(port, handler, controller)
+    finally:
+        controller.stop()
+
+
