@@ -38,7 +38,7 @@ from tasks.outputs import indicators_csv_rows, input_entries, manifest, mask_url
 from tasks.reconcile import reconcile
 from tasks.render import render_report
 from tasks.sotkanet import sotkanet_comparison
-from tasks.summary import changes, deviation_rows, key_figures, publish_artifacts, quality_markdown, summary_lines, summary_markdown
+from tasks.summary import changes, deviation_rows, key_figures, publish_artifacts, quality_markdown, record_decision, summary_lines, summary_markdown
 from tasks.validate import quality_summary, row_bands, source_statuses, suite_parameters, validate_sources
 
 HELSINKI = ZoneInfo("Europe/Helsinki")
@@ -186,7 +186,9 @@ def approval(p: RunParams, built: Built) -> Approval:
     try:
         return pause_flow_run(wait_for_input=Approval, timeout=int(p.approval_timeout_hours * 3600), poll_interval=5, key="approval")
     except FlowPauseTimeout:
-        raise RuntimeError(f"Hyväksyntää ei saatu {p.approval_timeout_hours:g} tunnin kuluessa; raporttia ei toimitettu.") from None
+        reason = f"Hyväksyntää ei saatu {p.approval_timeout_hours:g} tunnin kuluessa; raporttia ei toimitettu."
+        record_decision(p.period, p.kind, f"# Ei hyväksyntää\n\n{reason}")
+        raise RuntimeError(reason) from None
 
 
 def deliver(p: RunParams, built: Built, answer: Approval, run_id: str) -> dict:
@@ -232,9 +234,11 @@ def report_flow(params: RunParams) -> dict:
     if answer.decision != "hyväksy":
         reason = f"hylätty ({answer.approver}){': ' + answer.comment if answer.comment else ''}"
         print(f"Raporttia ei toimitettu: {reason}")
+        record_decision(p.period, p.kind, f"# Hylätty\n\nHylkääjä: {answer.approver}\n\nPerustelu: {answer.comment or '–'}\n\nRaporttia ei toimitettu.")
         return {**result, "delivery": {"status": "rejected", "reason": reason}}
     with warehouse.period_lock(p.warehouse, lock, run_id):
         delivery = deliver(p, built, answer, run_id)
     publish_artifacts(p.period, p.kind, built.markdown, built.quality, built.deviations, (built.final / "report.pdf").resolve().as_uri(), "hyväksytty")
+    record_decision(p.period, p.kind, f"# Hyväksytty\n\nHyväksyjä: {answer.approver}\n\nHuomautus: {answer.comment or '–'}\n\nToimitus: {delivery['status']}, arkistoversio {delivery['version']}.")
     print(f"Toimitus: {delivery['status']}, versio {delivery['version']}")
     return {**result, "delivery": delivery}

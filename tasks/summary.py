@@ -164,3 +164,14 @@ def publish_artifacts(period: str, kind: str, markdown: str, quality: str, devia
     if deviations:
         create_table_artifact(deviations, key=artifact_key(period, kind, "poikkeamat"), description="Talouden poikkeamat tulosbudjetista")
     create_link_artifact(report_url, link_text="Raportti (PDF)", key=artifact_key(period, kind, "raportti"), description=f"Raportti ({stage})")
+
+
+def record_decision(period: str, kind: str, text: str) -> None:
+    """The controller's decision (or why there was none) as a markdown artifact of the run.
+
+    A plain call, not a task: after an approval wait has timed out the run is
+    still paused, and Prefect starts no task in a paused run.
+    """
+    from prefect.artifacts import create_markdown_artifact
+
+    create_markdown_artifact(text, key=artifact_key(period, kind, "hyvaksynta"), description="Hyväksyntä")
