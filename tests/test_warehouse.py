@@ -76,3 +76,47 @@ def test_migrations_match_the_models(engine):
     with engine.connect() as c:
         assert compare_metadata(MigrationContext.configure(c), wh.Base.metadata) == []
         assert c.exec_driver_sql("SELECT version_num FROM alembic_version").scalar_one() == ScriptDirectory.from_config(cfg).get_current_head()
+
+
+def test_a_second_run_waits_for_the_period_lock_and_a_dead_runs_lock_expires(engine, tmp_path):
+    import datetime as dt
+    import threading
+    import time
+
+    url = engine.url.render_as_string(hide_password=False)
+    order = []
+
+    def holder():
+        with wh.period_lock(url, "2024-08-forecast", "run-a", poll=0.05):
+            order.append("a in")
+            time.sleep(0.6)
+            order.append("a out")
+
+    t = threading.Thread(target=holder)
+    t.start()
+    time.sleep(0.2)
+    with wh.period_lock(url, "2024-08-forecast", "run-b", poll=0.05):
+        order.append("b in")
+    t.join()
+    assert order == ["a in", "a out", "b in"]  # never interleaved
+    # Another period is not held up at all; a held period times out with a message naming the holder.
+    assert wh.try_lock(engine, "2024-07-forecast", "run-c", dt.timedelta(hours=1))
+    with pytest.raises(wh.LockTimeout, match="kausi 2024-07-forecast on toisen ajon \\(run-c\\) käsittelyssä"):
+        with wh.period_lock(url, "2024-07-forecast", "run-d", wait=dt.timedelta(seconds=0.3), poll=0.05):
+            pass
+    # A lock whose lease has run out (its run died) is taken over.
+    assert wh.try_lock(engine, "2024-06-forecast", "dead", dt.timedelta(seconds=-1))
+    assert wh.try_lock(engine, "2024-06-forecast", "alive", dt.timedelta(hours=1))
+    assert wh.lock_holder(engine, "2024-06-forecast") == "alive"
+
+
+def test_validation_outcomes_are_kept_as_history(engine):
+    statuses = [
+        {"source": "ledger", "status": "ok", "checks": 26, "passed": 26, "warnings": [], "errors": []},
+        {"source": "feedback", "status": "failed", "checks": 15, "passed": 14, "warnings": ["w"], "errors": ["sarakkeessa Avoin_palaute on henkilötunnus"]},
+    ]
+    wh.record_validation(engine, "run1", "2024-08", "forecast", statuses)
+    wh.record_validation(engine, "run2", "2024-08", "forecast", [{**statuses[1], "status": "ok", "passed": 15, "errors": []}])
+    history = wh.validation_history(engine, "feedback")
+    assert history[["run_id", "status", "passed", "failures", "warnings"]].values.tolist() == [["run2", "ok", 15, 0, 1], ["run1", "failed", 14, 1, 1]]
+    assert len(wh.validation_history(engine)) == 3
