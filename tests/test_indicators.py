@@ -1,4 +1,5 @@
-"""Indicators: each formula on small hand-computed data, the status rules at their edges, the control chart's signals."""
+"""Indicators: each formula on small hand-computed data (in SQLite and PostgreSQL), the status rules at their edges,
+the control chart's signals."""
 
 from __future__ import annotations
 
@@ -23,14 +24,6 @@ def indicator(formula: str, source: str, params: dict | None = None, **kw) -> In
     )
     base.update(kw)
     return Indicator(**base)
-
-
-@pytest.fixture
-def engine(tmp_path):
-    e = wh.engine_for(f"sqlite:///{tmp_path / 'w.db'}")
-    wh.migrate(e)
-    yield e
-    e.dispose()
 
 
 def load(engine, source: str, rows: list[dict]) -> list[int]:
