@@ -115,11 +115,30 @@ def run_url(run_id: str) -> str | None:
     return f"{base.rstrip('/')}/runs/flow-run/{run_id}" if base else None
 
 
+def decision_text(run_id) -> str | None:
+    """The reason the run itself recorded (its decision artifact), if it recorded one."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    with get_client(sync_client=True) as client:
+        found = client.read_artifacts(artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run_id])))
+    texts = [a.data for a in found if a.key and a.key.endswith("-hyvaksynta")]
+    return texts[-1].replace("#", "").strip() if texts else None
+
+
 def notify_operators(flow, run, state) -> None:
-    """A failed deployment run (scheduled or started from the UI) is e-mailed to the operators."""
+    """A failed deployment run (scheduled or started from the UI) is e-mailed to the operators.
+
+    The final state's message may be Prefect's own (an expired approval wait is
+    failed by Prefect), so the reason the run recorded is added to it.
+    """
     if getattr(run, "deployment_id", None) is None:
         return  # a run from the command line reports its failure there
-    print(alert_operators(run.name, state.message or "tuntematon syy", run_url(str(run.id))))
+    reason = state.message or "tuntematon syy"
+    recorded = decision_text(run.id)
+    if recorded and recorded.splitlines()[-1] not in reason:
+        reason = f"{reason}\n\n{recorded}"
+    print(alert_operators(run.name, reason, run_url(str(run.id))))
 
 
 def build(p: RunParams, run_id: str) -> Built:
@@ -186,7 +205,8 @@ def approval(p: RunParams, built: Built) -> Approval:
     try:
         return pause_flow_run(wait_for_input=Approval, timeout=int(p.approval_timeout_hours * 3600), poll_interval=5, key="approval")
     except FlowPauseTimeout:
-        reason = f"Hyväksyntää ei saatu {p.approval_timeout_hours:g} tunnin kuluessa; raporttia ei toimitettu."
+        hours = f"{p.approval_timeout_hours:g}".replace(".", ",")
+        reason = f"Hyväksyntää ei saatu {hours} tunnin kuluessa; raporttia ei toimitettu."
         record_decision(p.period, p.kind, f"# Ei hyväksyntää\n\n{reason}")
         raise RuntimeError(reason) from None
 
