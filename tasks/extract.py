@@ -138,9 +138,23 @@ def period_files(extracts: Path, src: Source, year: int, month: int) -> list[Per
 
 def read_typed(path: Path, src: Source) -> tuple[pd.DataFrame, list[SourceError]]:
     """One file parsed and typed, or its errors; raises SourceFileError when it cannot be read at all."""
-    df, errors = _typed(_read(path, src), src, path.name)
+    df, errors = _typed(_read_safely(path, src), src, path.name)
     df["_file"] = path.name
     return df, errors
+
+
+def _read_safely(path: Path, src: Source) -> pd.DataFrame:
+    """`_read`, with any parser failure turned into a SourceError: one odd file must not stop the run.
+
+    I/O errors (OSError) pass, so the extract task's retries see them. The
+    exception's own text is not shown: it may quote the file's content.
+    """
+    try:
+        return _read(path, src)
+    except (SourceFileError, OSError):
+        raise
+    except Exception as exc:
+        raise SourceFileError([SourceError(path.name, f"tiedostoa ei voitu lukea ({type(exc).__name__})")]) from None
 
 
 def ledger_month(path: Path) -> tuple[pd.DataFrame, list[SourceError]]:
@@ -160,7 +174,7 @@ def ledger_control(path: Path) -> tuple[int, int]:
     src = sources()["ledger_control"]
     if not path.exists():
         raise SourceFileError([SourceError(path.name, "kontrollitiedosto puuttuu")])
-    df, errors = _typed(_read(path, src), src, path.name)
+    df, errors = _typed(_read_safely(path, src), src, path.name)
     if errors:
         raise SourceFileError(errors)
     if len(df) != 1:

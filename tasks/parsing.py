@@ -57,16 +57,77 @@ def sha256_of(path: Path) -> str:
     return h.hexdigest()
 
 
+# Formats that arrive renamed as `.csv`, by their first bytes, as people know them.
+_SIGNATURES = (
+    (b"%PDF", "PDF-asiakirja"),
+    (b"PK\x03\x04", "Excel-työkirja (XLSX) tai muu ZIP-paketti"),
+    (b"\xd0\xcf\x11\xe0", "vanhan Excel-muodon (XLS) työkirja"),
+    (b"\x89PNG", "PNG-kuva"),
+    (b"\xff\xd8\xff", "JPEG-kuva"),
+    (b"GIF8", "GIF-kuva"),
+    (b"\x1f\x8b", "gzip-pakattu tiedosto"),
+)
+_WIDE_BOMS = ((b"\xff\xfe\x00\x00", "UTF-32"), (b"\x00\x00\xfe\xff", "UTF-32"), (b"\xff\xfe", "UTF-16"), (b"\xfe\xff", "UTF-16"))
+# UTF-8's ä, ö, å, é (0xC3 …) and dashes, quotes and minus (0xE2 …): in a file that is not valid UTF-8
+# as a whole they mean mixed encodings (Windows-1252 would read them as Ã¤ or â€“).
+_UTF8_SEQUENCE = re.compile(rb"\xc3[\x80-\xbf]|\xe2[\x80-\x88][\x80-\xbf]")
+_SAVE_AS = "tallenna se UTF-8- tai Windows-1252-merkistöön"
+
+
 def decode_text(raw: bytes, name: str) -> str:
-    """UTF-8 (with or without BOM) or, failing that, Windows-1252."""
+    """UTF-8 (with or without BOM) or, failing that, Windows-1252.
+
+    Anything else is a `SourceFileError` that says what the file is and, for
+    a byte that cannot be decoded, its line and column.
+    """
     if not raw.strip():
         raise SourceFileError([SourceError(name, "tiedosto on tyhjä")])
-    if b"\x00" in raw[:4096]:
-        raise SourceFileError([SourceError(name, "tiedosto ei ole tekstimuotoinen CSV-tiedosto")])
+    for signature, what in _SIGNATURES:
+        if raw.startswith(signature):
+            raise SourceFileError([SourceError(name, f"tiedosto ei ole tekstimuotoinen CSV-tiedosto vaan {what}")])
+    for bom, encoding in _WIDE_BOMS:
+        if raw.startswith(bom):
+            raise SourceFileError([SourceError(name, f"tiedosto on {encoding}-merkistössä; {_SAVE_AS}")])
+    nul = raw.find(b"\x00")
+    if nul >= 0:
+        head = raw[:4096]
+        if max(head[0::2].count(0), head[1::2].count(0)) > 0.9 * (len(head) // 2):
+            raise SourceFileError([SourceError(name, f"tiedosto on ilmeisesti UTF-16-merkistössä; {_SAVE_AS}")])
+        if nul < 4096 and head.count(0) > len(head) // 10:
+            raise SourceFileError([SourceError(name, "tiedosto ei ole tekstimuotoinen CSV-tiedosto")])
+        # NULs after text: a transfer or a write that broke off.
+        raise SourceFileError([SourceError(
+            name, "rivillä on NUL-merkkejä: tiedosto on vioittunut tai sen kirjoittaminen on keskeytynyt", line=raw.count(b"\n", 0, nul) + 1,
+        )])
     try:
         return raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
+    except UnicodeDecodeError as utf8_error:
+        if _UTF8_SEQUENCE.search(raw):
+            pos = utf8_error.start
+            raise SourceFileError([SourceError(
+                name, f"tiedostossa on sekaisin UTF-8- ja Windows-1252-merkistöä; {_SAVE_AS} kokonaan",
+                line=raw.count(b"\n", 0, pos) + 1, column=_column_at(raw, pos),
+            )]) from None
+    try:
         return raw.decode("cp1252", errors="strict")
+    except UnicodeDecodeError as exc:
+        pos = exc.start
+        raise SourceFileError([SourceError(
+            name, f"merkistö ei ole UTF-8 eikä Windows-1252 (tavu 0x{raw[pos]:02X}); {_SAVE_AS}",
+            line=raw.count(b"\n", 0, pos) + 1, column=_column_at(raw, pos),
+        )]) from None
+
+
+def _column_at(raw: bytes, pos: int) -> str | None:
+    """The header name of the field holding byte `pos` (unquoted fields; None when it cannot be told)."""
+    header = raw.lstrip().split(b"\n", 1)[0].decode("latin-1").lstrip("\u00ef\u00bb\u00bf").rstrip("\r")
+    delim = sniff_delimiter(header)
+    start = raw.rfind(b"\n", 0, pos) + 1
+    if start == 0:
+        return None
+    index = raw[start:pos].count(delim.encode())
+    names = header.split(delim)
+    return _shown(names[index]) if index < len(names) else None
 
 
 def sniff_delimiter(header: str) -> str:
@@ -128,6 +189,21 @@ def read_xlsx(path: Path, expected: list[str], required: list[str]) -> pd.DataFr
             df[c] = df[c].map(lambda v: "" if v is None or (isinstance(v, float) and pd.isna(v)) else v)
     check_columns(df, name, expected, required)
     return df
+
+
+# How much of a header name a message shows.
+_SHOWN_CHARS = 40
+
+
+def _shown(column: str) -> str:
+    """A header name as a message shows it: personal identity codes masked, shortened, an empty one named so."""
+    from tasks.pii import mask_codes
+
+    column = str(column).strip().lstrip("\ufeff")
+    if not column or re.fullmatch(r"Unnamed: \d+(\.\d+)?", column):
+        return "(nimetön)"
+    column = mask_codes(column)
+    return column if len(column) <= _SHOWN_CHARS else column[: _SHOWN_CHARS - 1] + "…"
 
 
 def check_columns(df: pd.DataFrame, name: str, expected: list[str], required: list[str]) -> None:
