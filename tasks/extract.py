@@ -26,7 +26,9 @@ from tasks.contracts import Source, accounts, sources, structure
 from tasks.parsing import (
     SourceError,
     SourceFileError,
+    date_shaped,
     errors_from_mask,
+    excess_decimals,
     parse_datetimes,
     parse_numbers,
     read_delimited,
@@ -88,17 +90,26 @@ def _typed(df: pd.DataFrame, src: Source, name: str) -> tuple[pd.DataFrame, list
         if col.numeric:
             parsed, bad = parse_numbers(values, percent=col.type == "pct")
             errors += errors_from_mask(df, bad, name, col.name, "arvo ei ole luku")
+            if col.type == "money":
+                # Euros have cents at most: `23.339` is a thousands separator, not 23,339 €.
+                over = excess_decimals(values, 2) & ~bad
+                errors += errors_from_mask(df, over, name, col.name, "arvossa on yli kaksi desimaalia (piste tuhaterottimena?)")
+                parsed, bad = parsed.where(~over), bad | over
             if col.type == "int":
                 frac = parsed.notna() & (parsed % 1 != 0)
                 errors += errors_from_mask(df, frac, name, col.name, "arvon pitää olla kokonaisluku")
-                parsed = parsed.where(~frac).astype("Int64")
+                parsed, bad = parsed.where(~frac).astype("Int64"), bad | frac
         elif col.type in ("date", "datetime"):
-            parsed, bad = parse_datetimes(values, with_time=col.type == "datetime")
-            errors += errors_from_mask(df, bad, name, col.name, "päivämäärä ei ole muotoa 31.8.2024 tai 2024-08-31")
+            with_time = col.type == "datetime"
+            parsed, bad = parse_datetimes(values, with_time=with_time)
+            impossible = bad & date_shaped(values, with_time=with_time)
+            errors += errors_from_mask(df, impossible, name, col.name, "päivämäärää ei ole olemassa")
+            errors += errors_from_mask(df, bad & ~impossible, name, col.name, "päivämäärä ei ole muotoa 31.8.2024 tai 2024-08-31")
         else:
             parsed = values.astype(str).str.strip().astype("string[pyarrow]")
             bad = parsed.eq("")
         if col.required:
+            # A cell already reported as bad is not reported again as missing.
             missing = (parsed.isna() | parsed.astype(str).eq("")) & ~bad if col.numeric or col.type in ("date", "datetime") else bad
             errors += errors_from_mask(df, missing, name, col.name, "pakollinen arvo puuttuu")
         out[col.field] = parsed

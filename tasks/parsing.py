@@ -342,6 +342,15 @@ def parse_numbers(values: pd.Series, *, percent: bool = False) -> tuple[pd.Serie
     return result, bad
 
 
+def excess_decimals(values: pd.Series, decimals: int) -> pd.Series:
+    """Text cells with more than `decimals` decimals (spreadsheet numbers, from XLSX, are not text and pass)."""
+    text = values.astype(str).str.strip().str.replace(_GROUP_SPACES, "", regex=True)
+    over = text.str.contains(rf"[.,]\d{{{decimals + 1},}}$", regex=True)
+    if values.dtype == object:
+        over &= values.map(lambda v: isinstance(v, str)).astype(bool)
+    return over.fillna(False).astype(bool)
+
+
 def errors_from_mask(df: pd.DataFrame, mask: pd.Series, name: str, column: str | None, message: str) -> list[SourceError]:
     return [SourceError(name, message, line=int(l), column=column) for l in df.loc[mask, "_line"].head(20)]
 
@@ -378,3 +387,9 @@ def parse_datetimes(values: pd.Series, *, with_time: bool) -> tuple[pd.Series, p
     return parsed, bad
 
 
+def date_shaped(values: pd.Series, *, with_time: bool) -> pd.Series:
+    """Values written like a date (or date-time) of either form, whether or not the day exists."""
+    shape = r"(?:\d{4}-\d{1,2}-\d{1,2}|\d{1,2}\.\d{1,2}\.\d{4})"
+    if with_time:
+        shape += r"(?:[ T]\d{1,2}[:.]\d{2}(?:[:.]\d{2})?)?"
+    return values.astype(str).str.strip().str.fullmatch(shape).fillna(False).astype(bool)
