@@ -29,6 +29,7 @@ from tasks.parsing import (
     date_shaped,
     errors_from_mask,
     excess_decimals,
+    extra_columns,
     parse_datetimes,
     parse_numbers,
     read_delimited,
@@ -55,6 +56,8 @@ class Extract:
     missing: list[str] = field(default_factory=list)
     # Files without which the period cannot be reported (e.g. a month of this year's ledger).
     required_missing: list[str] = field(default_factory=list)
+    # Problems that do not stop the source (e.g. a column the contract does not know).
+    warnings: list[SourceError] = field(default_factory=list)
 
     @property
     def status(self) -> str:
@@ -147,11 +150,16 @@ def period_files(extracts: Path, src: Source, year: int, month: int) -> list[Per
     return out
 
 
-def read_typed(path: Path, src: Source) -> tuple[pd.DataFrame, list[SourceError]]:
-    """One file parsed and typed, or its errors; raises SourceFileError when it cannot be read at all."""
-    df, errors = _typed(_read_safely(path, src), src, path.name)
+def read_typed(path: Path, src: Source) -> tuple[pd.DataFrame, list[SourceError], list[SourceError]]:
+    """One file parsed and typed: (rows, errors, warnings); raises SourceFileError when it cannot be read at all."""
+    raw = _read_safely(path, src)
+    warnings = [
+        SourceError(path.name, "sarake ei kuulu tietosopimukseen, sitä ei käytetty", line=1, column=c)
+        for c in extra_columns(raw, src.names)
+    ]
+    df, errors = _typed(raw, src, path.name)
     df["_file"] = path.name
-    return df, errors
+    return df, errors, warnings
 
 
 def _read_safely(path: Path, src: Source) -> pd.DataFrame:
@@ -168,16 +176,16 @@ def _read_safely(path: Path, src: Source) -> pd.DataFrame:
         raise SourceFileError([SourceError(path.name, f"tiedostoa ei voitu lukea ({type(exc).__name__})")]) from None
 
 
-def ledger_month(path: Path) -> tuple[pd.DataFrame, list[SourceError]]:
-    """One monthly ledger file, amounts in whole cents (SAP sign still)."""
-    df, errors = read_typed(path, sources()["ledger"])
+def ledger_month(path: Path) -> tuple[pd.DataFrame, list[SourceError], list[SourceError]]:
+    """One monthly ledger file, amounts in whole cents (SAP sign still): (rows, errors, warnings)."""
+    df, errors, warnings = read_typed(path, sources()["ledger"])
     if errors:
-        return df, errors
+        return df, errors, warnings
     df[LEDGER_RENAMES["amount"]] = np.round(df.pop("amount") * 100).astype("int64")
     df["account"] = df["account"].astype(str)
     df["year"] = df["year"].astype("int64")
     df["month"] = df["month"].astype("int64")
-    return df, errors
+    return df, errors, warnings
 
 
 def ledger_control(path: Path) -> tuple[int, int]:
@@ -200,19 +208,20 @@ def extract_ledger(extracts: Path, year: int, month: int) -> tuple[Extract, pd.D
     facts per file: stated and counted rows, stated and computed sums (SAP sign).
     """
     src = sources()["ledger"]
-    frames, files, errors, missing, required, controls = [], [], [], [], [], []
+    frames, files, errors, missing, required, controls, warnings = [], [], [], [], [], [], []
     for pf in period_files(extracts, src, year, month):
         if pf.path is None:
             # Last year's months only shape the forecast; this year's make the actuals.
             (required if pf.required else missing).append(pf.name)
             continue
         try:
-            df, errs = ledger_month(pf.path)
+            df, errs, warns = ledger_month(pf.path)
             ctl_path = pf.path.with_suffix(".ctl")
             ctl_rows, ctl_cents = ledger_control(ctl_path)
         except SourceFileError as exc:
             errors += exc.errors
             continue
+        warnings += warns
         if errs:
             errors += errs
             continue
@@ -235,7 +244,8 @@ def extract_ledger(extracts: Path, year: int, month: int) -> tuple[Extract, pd.D
     if not frame.empty:
         # Account ranges come from the chart of accounts: the line each row rolls up to.
         frame["line"] = frame["account"].map(_account_lines(frame["account"].unique()))
-    return Extract("ledger", frame, files, errors, missing + required, required), pd.DataFrame(controls)
+    return Extract("ledger", frame, files, errors, missing + required, required, warnings), pd.DataFrame(controls)
+
 
 
 def _account_lines(accts: np.ndarray) -> dict[str, str | None]:
@@ -293,16 +303,17 @@ def extract_source(extracts: Path, source_id: str, year: int, month: int) -> Ext
     absent makes it `missing`.
     """
     src = sources()[source_id]
-    frames, files, errors, missing, required = [], [], [], [], []
+    frames, files, errors, missing, required, warnings = [], [], [], [], [], []
     for pf in period_files(extracts, src, year, month):
         if pf.path is None:
             (required if pf.required else missing).append(pf.name)
             continue
         try:
-            df, errs = read_typed(pf.path, src)
+            df, errs, warns = read_typed(pf.path, src)
         except SourceFileError as exc:
             errors += exc.errors
             continue
+        warnings += warns
         if errs:
             errors += errs
             continue
@@ -315,7 +326,7 @@ def extract_source(extracts: Path, source_id: str, year: int, month: int) -> Ext
         # A period without a file had nothing to report; only an empty window is missing.
         required, missing = ([], []) if files or errors else (missing, [])
     frame = pd.concat(frames, ignore_index=True) if frames else _empty(source_id)
-    return Extract(source_id, frame, files, errors, missing + required, required)
+    return Extract(source_id, frame, files, errors, missing + required, required, warnings)
 
 
 def extract_result_budget(extracts: Path, year: int) -> Extract:

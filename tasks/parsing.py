@@ -318,6 +318,18 @@ def check_columns(df: pd.DataFrame, name: str, expected: list[str], required: li
             df[c] = ""
 
 
+def extra_columns(df: pd.DataFrame, expected: list[str]) -> list[str]:
+    """Columns the contract does not know, as messages show them; an unnamed empty one (a trailing delimiter) does not count."""
+    out = []
+    for c in df.columns:
+        if c == "_line" or c in expected:
+            continue
+        if _shown(c) == "(nimetön)" and df[c].astype(str).str.strip().eq("").all():
+            continue
+        out.append(_shown(c))
+    return out
+
+
 def parse_numbers(values: pd.Series, *, percent: bool = False) -> tuple[pd.Series, pd.Series]:
     """Parse Finnish-formatted numbers; return (floats, mask of unparseable non-empty cells).
 
