@@ -225,6 +225,12 @@ def extract_ledger(extracts: Path, year: int, month: int) -> tuple[Extract, pd.D
         if errs:
             errors += errs
             continue
+        mismatch = control_mismatch(pf.name, ctl_path.name, len(df), ctl_rows, int(df["amount_cents"].sum()), ctl_cents)
+        if mismatch:
+            # The control file is the transfer's proof of completeness: a month that does not
+            # match it is incomplete or altered, and is not used (like a month without one).
+            errors += mismatch
+            continue
         controls.append(
             {
                 "file": pf.name,
@@ -246,6 +252,20 @@ def extract_ledger(extracts: Path, year: int, month: int) -> tuple[Extract, pd.D
         frame["line"] = frame["account"].map(_account_lines(frame["account"].unique()))
     return Extract("ledger", frame, files, errors, missing + required, required, warnings), pd.DataFrame(controls)
 
+
+def control_mismatch(name: str, ctl_name: str, rows: int, stated_rows: int, cents: int, stated_cents: int) -> list[SourceError]:
+    """The ledger file's row count and sum (cents, SAP sign) against its control file's, in Finnish."""
+    from reports.fmt import number
+
+    out = []
+    if rows != stated_rows:
+        out.append(SourceError(name, f"tietorivejä on {rows}, mutta kontrollitiedoston {ctl_name} Rivimaara on {stated_rows} (tiedostosta puuttuu rivejä tai siinä on ylimääräisiä)"))
+    if cents != stated_cents:
+        out.append(SourceError(
+            name, f"Summa-sarakkeen summa on {number(cents / 100, 2)} €, mutta kontrollitiedoston {ctl_name} Summa_yhteensa on "
+            f"{number(stated_cents / 100, 2)} € (ero {number((cents - stated_cents) / 100, 2)} €)",
+        ))
+    return out
 
 
 def _account_lines(accts: np.ndarray) -> dict[str, str | None]:
