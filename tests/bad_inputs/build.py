@@ -14,9 +14,12 @@ the test itself at run time, not kept here.
 
 from __future__ import annotations
 
+import datetime as dt
 import io
+import re
 import shutil
 import tempfile
+import zipfile
 from decimal import Decimal
 from pathlib import Path
 
@@ -108,9 +111,18 @@ def xlsx_bytes(sheet_rows: list[list], merges: list[str]) -> bytes:
         ws.append(row)
     for rng in merges:
         ws.merge_cells(rng)
+    # Fixed times inside and on the zip entries, so rebuilding gives the same bytes.
+    wb.properties.created = wb.properties.modified = dt.datetime(2024, 1, 2, 8, 0)
     buf = io.BytesIO()
     wb.save(buf)
-    return buf.getvalue()
+    out = io.BytesIO()
+    with zipfile.ZipFile(buf) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            data = src.read(info.filename)
+            if info.filename == "docProps/core.xml":  # openpyxl stamps the save time here
+                data = re.sub(rb"(<dcterms:modified[^>]*>)[^<]*", rb"\g<1>2024-01-02T08:00:00Z", data)
+            dst.writestr(zipfile.ZipInfo(info.filename, date_time=(2024, 1, 2, 8, 0, 0)), data, zipfile.ZIP_DEFLATED)
+    return out.getvalue()
 
 
 def build(s: Sample) -> None:
@@ -134,6 +146,11 @@ def build(s: Sample) -> None:
     write("bom_in_middle", "henkilosto_202405.csv",
           "\ufeff" + lines_text(personnel[:3]) + "\ufeff" + lines_text([personnel[0], *personnel[3:]]), "utf-8")
 
+    mixed = ledger_month(s)
+    # A month assembled from two systems: the last rows were appended from a Windows-1252 export.
+    write("mixed_encoding", LEDGER, ("\ufeff" + lines_text(mixed[:9])).encode("utf-8") + lines_text(mixed[9:]).encode("cp1252"))
+    write("mixed_encoding", LEDGER_CTL, control(mixed))
+
     # --- not a CSV at all ----------------------------------------------------------
     write("png_as_csv", "hoitoonpaasy_202405.csv", _png())
     write("pdf_as_csv", "palvelutarpeen_arvioinnit_202405.csv", _pdf())
@@ -151,6 +168,10 @@ def build(s: Sample) -> None:
     # A unit name with a comma left unquoted in a comma-delimited file.
     assessments[2] = assessments[2].replace('"', "")
     write("unquoted_comma", "palvelutarpeen_arvioinnit_202405.csv", lines_text(assessments), "utf-8")
+    # Every data row ends with a delimiter, the header does not: valid, the empty last field is dropped.
+    write("trailing_delimiter", "hoitoonpaasy_202405.csv", lines_text([access[0], *[l + ";" for l in access[1:]]], "\r\n"), "cp1252")
+    # Comma as delimiter but decimal commas left unquoted: every row has one field too many.
+    write("comma_delimiter_decimal_comma", "muovipakkaukset_202405.csv", lines_text([l.replace(";", ",") for l in plastic]), "utf-8")
     write("empty_file", "henkilosto_202405.csv", b"")
     write("header_only", "hoitoonpaasy_202405.csv", lines_text(access[:1], "\r\n"), "cp1252")
     feedback = s.lines("asiakaspalaute_202405.csv", 40)
