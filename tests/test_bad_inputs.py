@@ -134,7 +134,9 @@ def test_case_is_caught_with_its_place(case, sample_dir, tmp_path):
     messages = status["errors"] + status["warnings"]
     if case["status"] == "failed":
         message = expected_message(case, status["errors"])
+        # The reason the report shows first points at the bad file, not at an innocent neighbour.
         assert status["reason"] == status["errors"][0]
+        assert re.search(r"[\w.-]+\.(?:csv|ctl|xlsx)", status["reason"]).group(0) == case.get("names", case_file_names(case)[0])
         assert len(message) < 400, "a message is a line for a person, not a dump of the file"
     elif case.get("message"):
         expected_message(case, status["warnings"])
