@@ -105,7 +105,9 @@ def _typed(df: pd.DataFrame, src: Source, name: str) -> tuple[pd.DataFrame, list
         elif col.type in ("date", "datetime"):
             with_time = col.type == "datetime"
             parsed, bad = parse_datetimes(values, with_time=with_time)
-            impossible = bad & date_shaped(values, with_time=with_time)
+            impossible = pd.Series(False, index=values.index)
+            if bad.any():  # only the bad cells need telling apart
+                impossible[bad] = date_shaped(values[bad], with_time=with_time)
             errors += errors_from_mask(df, impossible, name, col.name, "päivämäärää ei ole olemassa")
             errors += errors_from_mask(df, bad & ~impossible, name, col.name, "päivämäärä ei ole muotoa 31.8.2024 tai 2024-08-31")
         else:

@@ -356,8 +356,8 @@ def parse_numbers(values: pd.Series, *, percent: bool = False) -> tuple[pd.Serie
 
 def excess_decimals(values: pd.Series, decimals: int) -> pd.Series:
     """Text cells with more than `decimals` decimals (spreadsheet numbers, from XLSX, are not text and pass)."""
-    text = values.astype(str).str.strip().str.replace(_GROUP_SPACES, "", regex=True)
-    over = text.str.contains(rf"[.,]\d{{{decimals + 1},}}$", regex=True)
+    # Only the end of the cell matters: no need to remove the thousands spaces first.
+    over = values.astype(str).str.contains(rf"[.,]\d{{{decimals + 1},}}\s*$", regex=True)
     if values.dtype == object:
         over &= values.map(lambda v: isinstance(v, str)).astype(bool)
     return over.fillna(False).astype(bool)
