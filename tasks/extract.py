@@ -26,7 +26,10 @@ from tasks.contracts import Source, accounts, sources, structure
 from tasks.parsing import (
     SourceError,
     SourceFileError,
+    date_shaped,
     errors_from_mask,
+    excess_decimals,
+    extra_columns,
     parse_datetimes,
     parse_numbers,
     read_delimited,
@@ -53,6 +56,8 @@ class Extract:
     missing: list[str] = field(default_factory=list)
     # Files without which the period cannot be reported (e.g. a month of this year's ledger).
     required_missing: list[str] = field(default_factory=list)
+    # Problems that do not stop the source (e.g. a column the contract does not know).
+    warnings: list[SourceError] = field(default_factory=list)
 
     @property
     def status(self) -> str:
@@ -88,17 +93,28 @@ def _typed(df: pd.DataFrame, src: Source, name: str) -> tuple[pd.DataFrame, list
         if col.numeric:
             parsed, bad = parse_numbers(values, percent=col.type == "pct")
             errors += errors_from_mask(df, bad, name, col.name, "arvo ei ole luku")
+            if col.type == "money":
+                # Euros have cents at most: `23.339` is a thousands separator, not 23,339 €.
+                over = excess_decimals(values, 2) & ~bad
+                errors += errors_from_mask(df, over, name, col.name, "arvossa on yli kaksi desimaalia (piste tuhaterottimena?)")
+                parsed, bad = parsed.where(~over), bad | over
             if col.type == "int":
                 frac = parsed.notna() & (parsed % 1 != 0)
                 errors += errors_from_mask(df, frac, name, col.name, "arvon pitää olla kokonaisluku")
-                parsed = parsed.where(~frac).astype("Int64")
+                parsed, bad = parsed.where(~frac).astype("Int64"), bad | frac
         elif col.type in ("date", "datetime"):
-            parsed, bad = parse_datetimes(values, with_time=col.type == "datetime")
-            errors += errors_from_mask(df, bad, name, col.name, "päivämäärä ei ole muotoa 31.8.2024 tai 2024-08-31")
+            with_time = col.type == "datetime"
+            parsed, bad = parse_datetimes(values, with_time=with_time)
+            impossible = pd.Series(False, index=values.index)
+            if bad.any():  # only the bad cells need telling apart
+                impossible[bad] = date_shaped(values[bad], with_time=with_time)
+            errors += errors_from_mask(df, impossible, name, col.name, "päivämäärää ei ole olemassa")
+            errors += errors_from_mask(df, bad & ~impossible, name, col.name, "päivämäärä ei ole muotoa 31.8.2024 tai 2024-08-31")
         else:
             parsed = values.astype(str).str.strip().astype("string[pyarrow]")
             bad = parsed.eq("")
         if col.required:
+            # A cell already reported as bad is not reported again as missing.
             missing = (parsed.isna() | parsed.astype(str).eq("")) & ~bad if col.numeric or col.type in ("date", "datetime") else bad
             errors += errors_from_mask(df, missing, name, col.name, "pakollinen arvo puuttuu")
         out[col.field] = parsed
@@ -136,23 +152,42 @@ def period_files(extracts: Path, src: Source, year: int, month: int) -> list[Per
     return out
 
 
-def read_typed(path: Path, src: Source) -> tuple[pd.DataFrame, list[SourceError]]:
-    """One file parsed and typed, or its errors; raises SourceFileError when it cannot be read at all."""
-    df, errors = _typed(_read(path, src), src, path.name)
+def read_typed(path: Path, src: Source) -> tuple[pd.DataFrame, list[SourceError], list[SourceError]]:
+    """One file parsed and typed: (rows, errors, warnings); raises SourceFileError when it cannot be read at all."""
+    raw = _read_safely(path, src)
+    warnings = [
+        SourceError(path.name, "sarake ei kuulu tietosopimukseen, sitä ei käytetty", line=1, column=c)
+        for c in extra_columns(raw, src.names)
+    ]
+    df, errors = _typed(raw, src, path.name)
     df["_file"] = path.name
-    return df, errors
+    return df, errors, warnings
 
 
-def ledger_month(path: Path) -> tuple[pd.DataFrame, list[SourceError]]:
-    """One monthly ledger file, amounts in whole cents (SAP sign still)."""
-    df, errors = read_typed(path, sources()["ledger"])
+def _read_safely(path: Path, src: Source) -> pd.DataFrame:
+    """`_read`, with any parser failure turned into a SourceError: one odd file must not stop the run.
+
+    I/O errors (OSError) pass, so the extract task's retries see them. The
+    exception's own text is not shown: it may quote the file's content.
+    """
+    try:
+        return _read(path, src)
+    except (SourceFileError, OSError):
+        raise
+    except Exception as exc:
+        raise SourceFileError([SourceError(path.name, f"tiedostoa ei voitu lukea ({type(exc).__name__})")]) from None
+
+
+def ledger_month(path: Path) -> tuple[pd.DataFrame, list[SourceError], list[SourceError]]:
+    """One monthly ledger file, amounts in whole cents (SAP sign still): (rows, errors, warnings)."""
+    df, errors, warnings = read_typed(path, sources()["ledger"])
     if errors:
-        return df, errors
+        return df, errors, warnings
     df[LEDGER_RENAMES["amount"]] = np.round(df.pop("amount") * 100).astype("int64")
     df["account"] = df["account"].astype(str)
     df["year"] = df["year"].astype("int64")
     df["month"] = df["month"].astype("int64")
-    return df, errors
+    return df, errors, warnings
 
 
 def ledger_control(path: Path) -> tuple[int, int]:
@@ -160,7 +195,7 @@ def ledger_control(path: Path) -> tuple[int, int]:
     src = sources()["ledger_control"]
     if not path.exists():
         raise SourceFileError([SourceError(path.name, "kontrollitiedosto puuttuu")])
-    df, errors = _typed(_read(path, src), src, path.name)
+    df, errors = _typed(_read_safely(path, src), src, path.name)
     if errors:
         raise SourceFileError(errors)
     if len(df) != 1:
@@ -175,21 +210,28 @@ def extract_ledger(extracts: Path, year: int, month: int) -> tuple[Extract, pd.D
     facts per file: stated and counted rows, stated and computed sums (SAP sign).
     """
     src = sources()["ledger"]
-    frames, files, errors, missing, required, controls = [], [], [], [], [], []
+    frames, files, errors, missing, required, controls, warnings = [], [], [], [], [], [], []
     for pf in period_files(extracts, src, year, month):
         if pf.path is None:
             # Last year's months only shape the forecast; this year's make the actuals.
             (required if pf.required else missing).append(pf.name)
             continue
         try:
-            df, errs = ledger_month(pf.path)
+            df, errs, warns = ledger_month(pf.path)
             ctl_path = pf.path.with_suffix(".ctl")
             ctl_rows, ctl_cents = ledger_control(ctl_path)
         except SourceFileError as exc:
             errors += exc.errors
             continue
+        warnings += warns
         if errs:
             errors += errs
+            continue
+        mismatch = control_mismatch(pf.name, ctl_path.name, len(df), ctl_rows, int(df["amount_cents"].sum()), ctl_cents)
+        if mismatch:
+            # The control file is the transfer's proof of completeness: a month that does not
+            # match it is incomplete or altered, and is not used (like a month without one).
+            errors += mismatch
             continue
         controls.append(
             {
@@ -210,7 +252,22 @@ def extract_ledger(extracts: Path, year: int, month: int) -> tuple[Extract, pd.D
     if not frame.empty:
         # Account ranges come from the chart of accounts: the line each row rolls up to.
         frame["line"] = frame["account"].map(_account_lines(frame["account"].unique()))
-    return Extract("ledger", frame, files, errors, missing + required, required), pd.DataFrame(controls)
+    return Extract("ledger", frame, files, errors, missing + required, required, warnings), pd.DataFrame(controls)
+
+
+def control_mismatch(name: str, ctl_name: str, rows: int, stated_rows: int, cents: int, stated_cents: int) -> list[SourceError]:
+    """The ledger file's row count and sum (cents, SAP sign) against its control file's, in Finnish."""
+    from reports.fmt import number
+
+    out = []
+    if rows != stated_rows:
+        out.append(SourceError(name, f"tietorivejä on {rows}, mutta kontrollitiedoston {ctl_name} Rivimaara on {stated_rows} (tiedostosta puuttuu rivejä tai siinä on ylimääräisiä)"))
+    if cents != stated_cents:
+        out.append(SourceError(
+            name, f"Summa-sarakkeen summa on {number(cents / 100, 2)} €, mutta kontrollitiedoston {ctl_name} Summa_yhteensa on "
+            f"{number(stated_cents / 100, 2)} € (ero {number((cents - stated_cents) / 100, 2)} €)",
+        ))
+    return out
 
 
 def _account_lines(accts: np.ndarray) -> dict[str, str | None]:
@@ -268,16 +325,17 @@ def extract_source(extracts: Path, source_id: str, year: int, month: int) -> Ext
     absent makes it `missing`.
     """
     src = sources()[source_id]
-    frames, files, errors, missing, required = [], [], [], [], []
+    frames, files, errors, missing, required, warnings = [], [], [], [], [], []
     for pf in period_files(extracts, src, year, month):
         if pf.path is None:
             (required if pf.required else missing).append(pf.name)
             continue
         try:
-            df, errs = read_typed(pf.path, src)
+            df, errs, warns = read_typed(pf.path, src)
         except SourceFileError as exc:
             errors += exc.errors
             continue
+        warnings += warns
         if errs:
             errors += errs
             continue
@@ -290,7 +348,7 @@ def extract_source(extracts: Path, source_id: str, year: int, month: int) -> Ext
         # A period without a file had nothing to report; only an empty window is missing.
         required, missing = ([], []) if files or errors else (missing, [])
     frame = pd.concat(frames, ignore_index=True) if frames else _empty(source_id)
-    return Extract(source_id, frame, files, errors, missing + required, required)
+    return Extract(source_id, frame, files, errors, missing + required, required, warnings)
 
 
 def extract_result_budget(extracts: Path, year: int) -> Extract:

@@ -57,56 +57,192 @@ def sha256_of(path: Path) -> str:
     return h.hexdigest()
 
 
+# Formats that arrive renamed as `.csv`, by their first bytes, as people know them.
+_SIGNATURES = (
+    (b"%PDF", "PDF-asiakirja"),
+    (b"PK\x03\x04", "Excel-työkirja (XLSX) tai muu ZIP-paketti"),
+    (b"\xd0\xcf\x11\xe0", "vanhan Excel-muodon (XLS) työkirja"),
+    (b"\x89PNG", "PNG-kuva"),
+    (b"\xff\xd8\xff", "JPEG-kuva"),
+    (b"GIF8", "GIF-kuva"),
+    (b"\x1f\x8b", "gzip-pakattu tiedosto"),
+)
+_WIDE_BOMS = ((b"\xff\xfe\x00\x00", "UTF-32"), (b"\x00\x00\xfe\xff", "UTF-32"), (b"\xff\xfe", "UTF-16"), (b"\xfe\xff", "UTF-16"))
+# UTF-8's ä, ö, å, é (0xC3 …) and dashes, quotes and minus (0xE2 …): in a file that is not valid UTF-8
+# as a whole they mean mixed encodings (Windows-1252 would read them as Ã¤ or â€“).
+_UTF8_SEQUENCE = re.compile(rb"\xc3[\x80-\xbf]|\xe2[\x80-\x88][\x80-\xbf]")
+_SAVE_AS = "tallenna se UTF-8- tai Windows-1252-merkistöön"
+
+
 def decode_text(raw: bytes, name: str) -> str:
-    """UTF-8 (with or without BOM) or, failing that, Windows-1252."""
+    """UTF-8 (with or without BOM) or, failing that, Windows-1252.
+
+    Anything else is a `SourceFileError` that says what the file is and, for
+    a byte that cannot be decoded, its line and column.
+    """
     if not raw.strip():
         raise SourceFileError([SourceError(name, "tiedosto on tyhjä")])
-    if b"\x00" in raw[:4096]:
-        raise SourceFileError([SourceError(name, "tiedosto ei ole tekstimuotoinen CSV-tiedosto")])
+    for signature, what in _SIGNATURES:
+        if raw.startswith(signature):
+            raise SourceFileError([SourceError(name, f"tiedosto ei ole tekstimuotoinen CSV-tiedosto vaan {what}")])
+    for bom, encoding in _WIDE_BOMS:
+        if raw.startswith(bom):
+            raise SourceFileError([SourceError(name, f"tiedosto on {encoding}-merkistössä; {_SAVE_AS}")])
+    nul = raw.find(b"\x00")
+    if nul >= 0:
+        head = raw[:4096]
+        if max(head[0::2].count(0), head[1::2].count(0)) > 0.9 * (len(head) // 2):
+            raise SourceFileError([SourceError(name, f"tiedosto on ilmeisesti UTF-16-merkistössä; {_SAVE_AS}")])
+        if nul < 4096 and head.count(0) > len(head) // 10:
+            raise SourceFileError([SourceError(name, "tiedosto ei ole tekstimuotoinen CSV-tiedosto")])
+        # NULs after text: a transfer or a write that broke off.
+        raise SourceFileError([SourceError(
+            name, "rivillä on NUL-merkkejä: tiedosto on vioittunut tai sen kirjoittaminen on keskeytynyt", line=raw.count(b"\n", 0, nul) + 1,
+        )])
     try:
         return raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
+    except UnicodeDecodeError as utf8_error:
+        if _UTF8_SEQUENCE.search(raw):
+            pos = utf8_error.start
+            raise SourceFileError([SourceError(
+                name, f"tiedostossa on sekaisin UTF-8- ja Windows-1252-merkistöä; {_SAVE_AS} kokonaan",
+                line=raw.count(b"\n", 0, pos) + 1, column=_column_at(raw, pos),
+            )]) from None
+    try:
         return raw.decode("cp1252", errors="strict")
+    except UnicodeDecodeError as exc:
+        pos = exc.start
+        raise SourceFileError([SourceError(
+            name, f"merkistö ei ole UTF-8 eikä Windows-1252 (tavu 0x{raw[pos]:02X}); {_SAVE_AS}",
+            line=raw.count(b"\n", 0, pos) + 1, column=_column_at(raw, pos),
+        )]) from None
+
+
+def _column_at(raw: bytes, pos: int) -> str | None:
+    """The header name of the field holding byte `pos` (unquoted fields; None when it cannot be told)."""
+    header = raw.lstrip().split(b"\n", 1)[0].decode("latin-1").lstrip("\u00ef\u00bb\u00bf").rstrip("\r")
+    delim = sniff_delimiter(header)
+    start = raw.rfind(b"\n", 0, pos) + 1
+    if start == 0:
+        return None
+    index = raw[start:pos].count(delim.encode())
+    names = header.split(delim)
+    return _shown(names[index]) if index < len(names) else None
 
 
 def sniff_delimiter(header: str) -> str:
     return ";" if header.count(";") >= header.count(",") else ","
 
 
+# Longer lines are not records: the line ends are missing (or the file is not a CSV at all).
+MAX_LINE_CHARS = 100_000
+# How many header names a message lists, and how much of each.
+_SHOWN_COLUMNS, _SHOWN_CHARS = 12, 40
+
+
 def read_delimited(path: Path, expected: list[str], required: list[str]) -> pd.DataFrame:
     """Read a CSV into string columns with `_line` holding each row's line number.
 
     Tolerates BOM, Windows-1252, `;` or `,`, blank and empty trailing lines.
-    Checks that every required header is present.
+    Checks the header (a known delimiter, every required column present), that
+    every row has the header's fields, and that there is at least one data row.
     """
     name = path.name
     text = decode_text(path.read_bytes(), name)
     lines = text.splitlines()
+    lengths = np.fromiter(map(len, lines), dtype=np.int64, count=len(lines))
+    too_long = np.flatnonzero(lengths > MAX_LINE_CHARS)
+    if too_long.size:
+        # Checked before parsing: the parser takes minutes over a line of megabytes.
+        i = int(too_long[0])
+        raise SourceFileError([SourceError(
+            name, f"rivi on liian pitkä ({_grouped(lengths[i])} merkkiä, enintään {_grouped(MAX_LINE_CHARS)}): rivinvaihdot puuttuvat "
+            "tai tiedosto ei ole CSV-tiedosto", line=i + 1,
+        )])
     header_line = next((i for i, l in enumerate(lines) if l.strip()), None)
     if header_line is None:
         raise SourceFileError([SourceError(name, "tiedosto on tyhjä")])
-    delim = sniff_delimiter(lines[header_line])
+    header = lines[header_line]
+    if header.count("\t") > header.count(";") + header.count(","):
+        raise SourceFileError([SourceError(
+            name, "sarakkeiden erotin on sarkain; sallitut erottimet ovat puolipiste (;) ja pilkku (,)", line=header_line + 1,
+        )])
+    delim = sniff_delimiter(header)
+    df = _parse(text, name, delim, header_line)
+    df.columns = [str(c).strip().lstrip("\ufeff") for c in df.columns]
+    if not isinstance(df.index, pd.RangeIndex):
+        df = _realign(text, df, name, delim, header_line)
+    values = list(df.columns)
+    df["_line"] = df.index + header_line + 2
+    # keep_default_na=False: an empty field is "", a field the row does not have at all is NaN.
+    absent = df[values].isna()
+    df[values] = df[values].fillna("")
+    blank = df[values].apply(lambda s: s.str.strip().eq("")).all(axis=1)
+    check_columns(df, name, expected, required, line=header_line + 1)
+    short = absent.any(axis=1) & ~blank
+    if short.any():
+        raise SourceFileError(errors_from_mask(df, short, name, None, "rivillä on vähemmän kenttiä kuin otsikkorivillä (rivi on katkennut?)"))
+    df = df[~blank].reset_index(drop=True)
+    repeated = _repeated_headers(df, required)
+    if repeated.any():
+        raise SourceFileError(errors_from_mask(df, repeated, name, None, "otsikkorivi toistuu: tiedostoja on ilmeisesti yhdistetty"))
+    if df.empty:
+        raise SourceFileError([SourceError(name, "tiedostossa ei ole yhtään tietoriviä (vain otsikkorivi)")])
+    return df
+
+
+def _parse(text: str, name: str, delim: str, header_line: int, names: list[str] | None = None) -> pd.DataFrame:
+    """Every field as text: an empty field is "", a field the row does not have is NaN."""
     try:
-        df = pd.read_csv(
+        return pd.read_csv(
             io.StringIO(text),
             sep=delim,
             dtype=str,
             keep_default_na=False,
             skip_blank_lines=False,
-            skiprows=header_line,
+            skiprows=header_line + (names is not None),
+            header=None if names is not None else "infer",
+            names=names,
+            index_col=False if names is not None else None,
             quoting=csv.QUOTE_MINIMAL,
             engine="python",
         )
     except (pd.errors.ParserError, csv.Error) as exc:
         line = _line_of_parser_error(str(exc))
-        raise SourceFileError([SourceError(name, "rivin sarakemäärä ei vastaa otsikkoriviä", line=line)]) from None
-    df.columns = [str(c).strip().lstrip("\ufeff") for c in df.columns]
-    df = df.fillna("")
-    df["_line"] = df.index + header_line + 2
-    values = df.drop(columns="_line")
-    df = df[values.apply(lambda s: s.str.strip().ne("")).any(axis=1)].reset_index(drop=True)
-    check_columns(df, name, expected, required)
-    return df
+        raise SourceFileError([SourceError(name, _TOO_MANY_FIELDS, line=line)]) from None
+
+
+_TOO_MANY_FIELDS = "rivillä on enemmän kenttiä kuin otsikkorivillä (erotinmerkki tekstissä ilman lainausmerkkejä?)"
+
+
+def _realign(text: str, df: pd.DataFrame, name: str, delim: str, header_line: int) -> pd.DataFrame:
+    """Rows with more fields than the header, read again without pandas' implicit index.
+
+    pandas takes the surplus first fields as the index and shifts every value
+    one column to the left (and types the index). Read by position instead:
+    extra fields at the end are dropped when empty (a delimiter ending every
+    data row) and an error otherwise.
+    """
+    names = list(df.columns)
+    extra = [f"_extra{i}" for i in range(df.index.nlevels)]
+    full = _parse(text, name, delim, header_line, names + extra)
+    beyond = full[extra].fillna("").apply(lambda s: s.str.strip().ne("")).any(axis=1)
+    if beyond.any():
+        lines = full.index[beyond] + header_line + 2
+        raise SourceFileError([SourceError(name, _TOO_MANY_FIELDS, line=int(l)) for l in lines[:20]])
+    return full[names]
+
+
+def _grouped(n: int) -> str:
+    return f"{int(n):,}".replace(",", "\u00a0")
+
+
+def _repeated_headers(df: pd.DataFrame, required: list[str]) -> pd.Series:
+    """Rows that repeat the header (two exports concatenated, each with its BOM and header)."""
+    same = pd.Series(bool(required), index=df.index)
+    for c in required:
+        same &= df[c].str.strip().str.lstrip("\ufeff").eq(c)
+    return same
 
 
 def _line_of_parser_error(msg: str) -> int | None:
@@ -126,20 +262,72 @@ def read_xlsx(path: Path, expected: list[str], required: list[str]) -> pd.DataFr
     for c in df.columns:
         if c != "_line":
             df[c] = df[c].map(lambda v: "" if v is None or (isinstance(v, float) and pd.isna(v)) else v)
-    check_columns(df, name, expected, required)
+    try:
+        check_columns(df, name, expected, required)
+    except SourceFileError:
+        merged = _merged_header_cells(path)
+        if merged:
+            raise SourceFileError([SourceError(
+                name, f"otsikkorivillä on yhdistettyjä soluja ({', '.join(merged)}): sarakeotsikoiden pitää olla "
+                f"ensimmäisellä rivillä, yksi kullekin sarakkeelle ({', '.join(expected)})", line=1,
+            )]) from None
+        raise
+    if df.empty:
+        raise SourceFileError([SourceError(name, "tiedostossa ei ole yhtään tietoriviä (vain otsikkorivi)")])
     return df
 
 
-def check_columns(df: pd.DataFrame, name: str, expected: list[str], required: list[str]) -> None:
+def _merged_header_cells(path: Path) -> list[str]:
+    """Merged cells touching the first row of the first sheet (the one pandas reads)."""
+    from openpyxl import load_workbook
+
+    try:
+        ws = load_workbook(path).worksheets[0]
+    except Exception:  # already read once by pandas; a second failure only loses the hint
+        return []
+    return sorted(str(r) for r in ws.merged_cells.ranges if r.min_row == 1)
+
+
+def _shown(column: str) -> str:
+    """A header name as a message shows it: personal identity codes masked, shortened, an empty one named so."""
+    from tasks.pii import mask_codes
+
+    column = str(column).strip().lstrip("\ufeff")
+    if not column or re.fullmatch(r"Unnamed: \d+(\.\d+)?", column):
+        return "(nimetön)"
+    column = mask_codes(column)
+    return column if len(column) <= _SHOWN_CHARS else column[: _SHOWN_CHARS - 1] + "…"
+
+
+def check_columns(df: pd.DataFrame, name: str, expected: list[str], required: list[str], line: int = 1) -> None:
+    """Every required column present. Messages list what was found, masked and shortened: a header
+    row may really be a data row (a file without its header)."""
     missing = [c for c in required if c not in df.columns]
+    if missing and not any(c in df.columns for c in expected):
+        raise SourceFileError([SourceError(
+            name, f"ensimmäinen rivi ei ole otsikkorivi: siinä ei ole yhtään tietosopimuksen sarakkeista {', '.join(expected)}", line=line,
+        )])
     if missing:
-        found = ", ".join(c for c in df.columns if c != "_line")
+        found_names = [c for c in df.columns if c != "_line"]
+        found = ", ".join(_shown(c) for c in found_names[:_SHOWN_COLUMNS]) + (" …" if len(found_names) > _SHOWN_COLUMNS else "")
         raise SourceFileError(
-            [SourceError(name, f"pakollinen sarake puuttuu (löytyi: {found})", line=1, column=c) for c in missing]
+            [SourceError(name, f"pakollinen sarake puuttuu (löytyi: {found})", line=line, column=c) for c in missing]
         )
     for c in expected:
         if c not in df.columns:
             df[c] = ""
+
+
+def extra_columns(df: pd.DataFrame, expected: list[str]) -> list[str]:
+    """Columns the contract does not know, as messages show them; an unnamed empty one (a trailing delimiter) does not count."""
+    out = []
+    for c in df.columns:
+        if c == "_line" or c in expected:
+            continue
+        if _shown(c) == "(nimetön)" and df[c].astype(str).str.strip().eq("").all():
+            continue
+        out.append(_shown(c))
+    return out
 
 
 def parse_numbers(values: pd.Series, *, percent: bool = False) -> tuple[pd.Series, pd.Series]:
@@ -166,7 +354,16 @@ def parse_numbers(values: pd.Series, *, percent: bool = False) -> tuple[pd.Serie
     return result, bad
 
 
-def errors_from_mask(df: pd.DataFrame, mask: pd.Series, name: str, column: str, message: str) -> list[SourceError]:
+def excess_decimals(values: pd.Series, decimals: int) -> pd.Series:
+    """Text cells with more than `decimals` decimals (spreadsheet numbers, from XLSX, are not text and pass)."""
+    # Only the end of the cell matters: no need to remove the thousands spaces first.
+    over = values.astype(str).str.contains(rf"[.,]\d{{{decimals + 1},}}\s*$", regex=True)
+    if values.dtype == object:
+        over &= values.map(lambda v: isinstance(v, str)).astype(bool)
+    return over.fillna(False).astype(bool)
+
+
+def errors_from_mask(df: pd.DataFrame, mask: pd.Series, name: str, column: str | None, message: str) -> list[SourceError]:
     return [SourceError(name, message, line=int(l), column=column) for l in df.loc[mask, "_line"].head(20)]
 
 
@@ -200,3 +397,11 @@ def parse_datetimes(values: pd.Series, *, with_time: bool) -> tuple[pd.Series, p
     empty = text.eq("") | values.isna()
     bad = parsed.isna() & ~empty
     return parsed, bad
+
+
+def date_shaped(values: pd.Series, *, with_time: bool) -> pd.Series:
+    """Values written like a date (or date-time) of either form, whether or not the day exists."""
+    shape = r"(?:\d{4}-\d{1,2}-\d{1,2}|\d{1,2}\.\d{1,2}\.\d{4})"
+    if with_time:
+        shape += r"(?:[ T]\d{1,2}[:.]\d{2}(?:[:.]\d{2})?)?"
+    return values.astype(str).str.strip().str.fullmatch(shape).fillna(False).astype(bool)

@@ -13,6 +13,8 @@ form that keeps only the century sign.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 
@@ -61,6 +63,18 @@ def hetu_rows(values: pd.Series) -> pd.Series:
 def mask(sign: str = "-") -> str:
     """The masked form shown to people: only the century sign remains."""
     return f"******{sign}****"
+
+
+_CODE = re.compile(PATTERN)
+
+
+def mask_codes(text: str) -> str:
+    """`text` with everything shaped like a personal identity code masked, valid checksum or not.
+
+    For messages built from file content (e.g. a header row that is really a
+    data row): a mistyped code is still personal data.
+    """
+    return _CODE.sub(lambda m: mask(m[4]), text)
 
 
 def hetu_findings(df: pd.DataFrame, columns: list[str]) -> pd.DataFrame:

@@ -268,6 +268,7 @@ def source_statuses(extracted: dict, quality: dict[str, SourceQuality]) -> list[
         q = quality.get(sid)
         status = e.status if e.status != "ok" else (q.status if q else "ok")
         errors = [str(x) for x in e.errors] + (q.failures if q else [])
+        warnings = [str(x) for x in e.warnings] + (q.warnings if q else [])
         if errors:
             reason = errors[0]
         elif e.required_missing:
@@ -287,7 +288,7 @@ def source_statuses(extracted: dict, quality: dict[str, SourceQuality]) -> list[
             "checks": q.checks if q else 0,
             "passed": q.passed if q else 0,
             "errors": errors,
-            "warnings": q.warnings if q else [],
+            "warnings": warnings,
             "missing": e.missing,
             "reason": reason,
         })

@@ -70,3 +70,16 @@ def test_empty_and_binary_files_are_clear_errors(tmp_path):
     binary.write_bytes(b"PK\x03\x04\x00\x00binary")
     with pytest.raises(SourceFileError, match="ei ole tekstimuotoinen"):
         read_delimited(binary, COLS, COLS)
+
+
+def test_rows_with_a_field_more_than_the_header_are_read_by_position(tmp_path):
+    """pandas would take the first field as an index and shift every value a column left."""
+    p = tmp_path / "f.csv"
+    p.write_text("A;Summa\n007;1,5;\ny;2;\n", encoding="utf-8")
+    df = read_delimited(p, COLS, COLS)
+    assert df["A"].tolist() == ["007", "y"] and df["Summa"].tolist() == ["1,5", "2"]
+    p.write_text("A;Summa\n007;1;5\ny;2;0\n", encoding="utf-8")
+    with pytest.raises(SourceFileError) as exc:
+        read_delimited(p, COLS, COLS)
+    assert [e.line for e in exc.value.errors] == [2, 3]
+    assert "enemmän kenttiä kuin otsikkorivillä" in str(exc.value)

@@ -39,3 +39,10 @@ def test_findings_name_column_and_line_but_never_the_code():
     assert f[["column", "file", "line"]].values.tolist() == [["Selitys", "f.csv", 3], ["Muu", "f.csv", 4]]
     assert f["masked"].tolist() == [mask("-"), mask("B")]
     assert "131052" not in f.to_csv() and "010100" not in f.to_csv()
+
+
+def test_mask_codes_hides_every_code_shaped_text():
+    from tasks.pii import mask_codes
+
+    # A valid code and one with a wrong check character: both are personal data in a message.
+    assert mask_codes("löytyi: 150583-917P, 010101A123X, 1402001") == "löytyi: ******-****, ******A****, 1402001"

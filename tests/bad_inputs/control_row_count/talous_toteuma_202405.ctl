@@ -1,0 +1,2 @@
+Rivimaara;Summa_yhteensa
+13;104052,34

@@ -1,0 +1,2 @@
+Rivimaara;Summa_yhteensa
+12;80736,44

@@ -1,0 +1,2 @@
+Rivimaara;Summa_yhteensa
+12;104052,34
