@@ -209,50 +209,32 @@ def extract_ledger(extracts: Path, year: int, month: int) -> tuple[Extract, pd.D
     Returns the extract (amounts in cents, report sign) and a frame of control
     facts per file: stated and counted rows, stated and computed sums (SAP sign).
     """
-    src = sources()["ledger"]
-    frames, files, errors, missing, required, controls, warnings = [], [], [], [], [], [], []
-    for pf in period_files(extracts, src, year, month):
-        if pf.path is None:
-            # Last year's months only shape the forecast; this year's make the actuals.
-            (required if pf.required else missing).append(pf.name)
-            continue
-        try:
-            df, errs, warns = ledger_month(pf.path)
-            ctl_path = pf.path.with_suffix(".ctl")
-            ctl_rows, ctl_cents = ledger_control(ctl_path)
-        except SourceFileError as exc:
-            errors += exc.errors
-            continue
-        warnings += warns
+    controls = []
+
+    def read(pf: PeriodFile, src: Source) -> tuple[pd.DataFrame, list[SourceError], list[SourceError]]:
+        df, errs, warns = ledger_month(pf.path)
+        ctl_path = pf.path.with_suffix(".ctl")
+        ctl_rows, ctl_cents = ledger_control(ctl_path)
         if errs:
-            errors += errs
-            continue
+            return df, errs, warns
         mismatch = control_mismatch(pf.name, ctl_path.name, len(df), ctl_rows, int(df["amount_cents"].sum()), ctl_cents)
         if mismatch:
             # The control file is the transfer's proof of completeness: a month that does not
             # match it is incomplete or altered, and is not used (like a month without one).
-            errors += mismatch
-            continue
-        controls.append(
-            {
-                "file": pf.name,
-                "stated_rows": ctl_rows,
-                "rows": len(df),
-                "stated_cents": ctl_cents,
-                "cents": int(df["amount_cents"].sum()),
-                "control_file": ctl_path.name,
-                "control_sha256": sha256_of(ctl_path),
-                "period": pf.period,
-            }
-        )
+            return df, mismatch, warns
+        controls.append({
+            "file": pf.name, "stated_rows": ctl_rows, "rows": len(df), "stated_cents": ctl_cents,
+            "cents": int(df["amount_cents"].sum()), "control_file": ctl_path.name,
+            "control_sha256": sha256_of(ctl_path), "period": pf.period,
+        })
         df["amount_cents"] = to_report_sign(df["amount_cents"])
-        frames.append(df)
-        files.append(FileInfo(pf.name, str(pf.path), sha256_of(pf.path), len(df), pf.period))
-    frame = pd.concat(frames, ignore_index=True) if frames else _empty("ledger")
-    if not frame.empty:
+        return df, [], warns
+
+    extract = extract_source(extracts, "ledger", year, month, read)
+    if not extract.frame.empty:
         # Account ranges come from the chart of accounts: the line each row rolls up to.
-        frame["line"] = frame["account"].map(_account_lines(frame["account"].unique()))
-    return Extract("ledger", frame, files, errors, missing + required, required, warnings), pd.DataFrame(controls)
+        extract.frame["line"] = extract.frame["account"].map(_account_lines(extract.frame["account"].unique()))
+    return extract, pd.DataFrame(controls)
 
 
 def control_mismatch(name: str, ctl_name: str, rows: int, stated_rows: int, cents: int, stated_cents: int) -> list[SourceError]:
@@ -317,12 +299,22 @@ def _event_period(df: pd.DataFrame, date_field: str) -> None:
     df["month"] = stamp.dt.month.astype("Int64")
 
 
-def extract_source(extracts: Path, source_id: str, year: int, month: int) -> Extract:
-    """Read every file of one source the period needs (any source but the ledger).
+def typed_file(pf: PeriodFile, src: Source) -> tuple[pd.DataFrame, list[SourceError], list[SourceError]]:
+    """One file of a source, typed and completed: its rows, errors and warnings."""
+    df, errs, warns = read_typed(pf.path, src)
+    if not errs:
+        if src.date:
+            _event_period(df, src.date)
+        REFINE.get(src.id, lambda _: None)(df)
+    return df, errs, warns
+
+
+def extract_source(extracts: Path, source_id: str, year: int, month: int, read=typed_file) -> Extract:
+    """Read every file of one source the period needs, each with `read` (the ledger brings its own).
 
     A file that cannot be read or has a bad cell makes the whole source
     `failed` for the period (never half a period); a required file that is
-    absent makes it `missing`.
+    absent makes it `missing`. Last year's files only shape forecasts and trends.
     """
     src = sources()[source_id]
     frames, files, errors, missing, required, warnings = [], [], [], [], [], []
@@ -331,7 +323,7 @@ def extract_source(extracts: Path, source_id: str, year: int, month: int) -> Ext
             (required if pf.required else missing).append(pf.name)
             continue
         try:
-            df, errs, warns = read_typed(pf.path, src)
+            df, errs, warns = read(pf, src)
         except SourceFileError as exc:
             errors += exc.errors
             continue
@@ -339,9 +331,6 @@ def extract_source(extracts: Path, source_id: str, year: int, month: int) -> Ext
         if errs:
             errors += errs
             continue
-        if src.date:
-            _event_period(df, src.date)
-        REFINE.get(source_id, lambda _: None)(df)
         frames.append(df)
         files.append(FileInfo(pf.name, str(pf.path), sha256_of(pf.path), len(df), pf.period))
     if src.expect == "any":
