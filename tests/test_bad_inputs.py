@@ -180,13 +180,14 @@ def run_report(extracts: Path, tmp: Path, db: Path, cli_run: bool) -> Path:
         from flows import cli
 
         rc = cli.main(["run", "--period", "2024-08", "--kind", "forecast", "--extracts", str(extracts), "--out", str(out),
-                       "--warehouse", f"sqlite:///{db}", "--cache-dir", str(tmp / "cache"), "--report-date", DATE.isoformat()])
+                       "--warehouse", f"sqlite:///{db}", "--cache-dir", str(tmp / "cache"), "--report-date", DATE.isoformat(),
+                       "--no-deliver"])
         assert rc == 0, "a failed source is marked in the report; the run itself succeeds"
     else:
         from flows.report import RunParams, report_flow
 
         report_flow(RunParams(period="2024-08", kind="forecast", extracts=str(extracts), out=str(out),
-                              warehouse=f"sqlite:///{db}", cache_dir=str(tmp / "cache"), report_date=DATE))
+                              warehouse=f"sqlite:///{db}", cache_dir=str(tmp / "cache"), report_date=DATE, deliver=False))
     return out / "2024-08-forecast"
 
 
