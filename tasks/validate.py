@@ -13,9 +13,11 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from prefect import task
 from prefect.cache_policies import NO_CACHE
@@ -61,34 +63,54 @@ class SourceQuality:
         return self.status == "ok"
 
 
+def _per_distinct(values: pd.Series, fn: Callable[[pd.Series], pd.Series]) -> pd.Series:
+    """`fn` computed on the distinct values of `values` and spread back over the rows.
+
+    Extract columns repeat a few values millions of times (twenty file names, some
+    dozen services, a few thousand cost centres): working on the distinct values
+    keeps regular expressions, dictionary look-ups and Python objects off the rows.
+    A missing value gets a missing result, as `fn` would give it.
+    """
+    codes, uniques = pd.factorize(values)
+    per_value = pd.Series(fn(pd.Series(uniques))).reset_index(drop=True)
+    if (codes < 0).any():
+        per_value = pd.concat([per_value, pd.Series(fn(pd.Series([values[codes < 0].iloc[0]], dtype=values.dtype)))], ignore_index=True)
+        codes = np.where(codes < 0, len(uniques), codes)
+    out = per_value.take(codes)
+    out.index = values.index
+    return out
+
+
 def validation_frame(source: str, frame: pd.DataFrame, bands: pd.DataFrame | None = None) -> pd.DataFrame:
     """The frame the suite sees: the typed extract plus columns derived for checks of meaning.
 
     Every source with a year (and month) gets `row_period` and `file_period`
     (the period its file name states); monthly sources get `file_rows` and the
     band of row counts learned from earlier periods (`bands`, per file).
+    Derived values are computed per distinct file name, account and service
+    (`_per_distinct`), never row by row: a ledger has millions of rows.
     """
     from tasks.contracts import sources, structure
 
     src = sources()[source]
     derived: dict[str, pd.Series] = {}
     if "year" in frame:
-        stamp = frame["_file"].astype(str).str.extract(r"(\d{4,6})\.\w+$")[0]
-        derived["file_period"] = pd.to_numeric(stamp, errors="coerce")
+        files = frame["_file"].astype(str)
+        derived["file_period"] = _per_distinct(files, lambda names: pd.to_numeric(names.str.extract(r"(\d{4,6})\.\w+$")[0], errors="coerce"))
         if src.period == "month":
             derived["row_period"] = frame["year"].astype("float64") * 100 + frame["month"].astype("float64")
             derived["file_rows"] = frame.groupby("_file", observed=True)["_line"].transform("size")
             b = (bands if bands is not None else pd.DataFrame(columns=["file", "lo", "hi"])).set_index("file")
-            derived["row_band_min"] = frame["_file"].map(b["lo"]).astype("float64")
-            derived["row_band_max"] = frame["_file"].map(b["hi"]).astype("float64")
+            derived["row_band_min"] = _per_distinct(files, lambda names: names.map(b["lo"]).astype("float64"))
+            derived["row_band_max"] = _per_distinct(files, lambda names: names.map(b["hi"]).astype("float64"))
     if source == "ledger":
         codes = {s.name: s.code for s in structure().services}
         areas = {s.name: s.area for s in structure().services}
         derived.update(
-            account_number=pd.to_numeric(frame["account"], errors="coerce"),
+            account_number=_per_distinct(frame["account"], lambda accounts: pd.to_numeric(accounts, errors="coerce")),
             cost_centre_service=frame["cost_centre"].str[:4],
-            service_code=frame["service"].map(codes),
-            area_of_service=frame["service"].map(areas),
+            service_code=_per_distinct(frame["service"], lambda names: names.map(codes)),
+            area_of_service=_per_distinct(frame["service"], lambda names: names.map(areas)),
         )
     if source == "result_budget":
         derived["unit_lines"] = frame.groupby(["area", "service"], dropna=False)["line"].transform("nunique")

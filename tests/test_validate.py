@@ -41,3 +41,61 @@ def test_sample_passes_and_planted_errors_fail_with_their_place(sample_dir, tmp_
     saved = json.loads((tmp_path / "quality" / "ledger.json").read_text(encoding="utf-8"))
     assert saved["success"] is False
     assert q["ledger"].checks == len(saved["results"]) and q["ledger"].passed == q["ledger"].checks - 3
+
+
+def _validation_frame_row_by_row(source, frame, bands):
+    """The derived columns as first written, row by row: the reference for the vectorised version."""
+    from tasks.contracts import sources, structure
+
+    derived = {}
+    if "year" not in frame:
+        return frame.assign(unit_lines=frame.groupby(["area", "service"], dropna=False)["line"].transform("nunique")) if source == "result_budget" else frame
+    stamp = frame["_file"].astype(str).str.extract(r"(\d{4,6})\.\w+$")[0]
+    derived["file_period"] = pd.to_numeric(stamp, errors="coerce")
+    if sources()[source].period == "month":
+        derived["row_period"] = frame["year"].astype("float64") * 100 + frame["month"].astype("float64")
+        derived["file_rows"] = frame.groupby("_file", observed=True)["_line"].transform("size")
+        b = bands.set_index("file")
+        derived["row_band_min"] = frame["_file"].map(b["lo"]).astype("float64")
+        derived["row_band_max"] = frame["_file"].map(b["hi"]).astype("float64")
+    if source == "ledger":
+        derived.update(
+            account_number=pd.to_numeric(frame["account"], errors="coerce"),
+            cost_centre_service=frame["cost_centre"].str[:4],
+            service_code=frame["service"].map({s.name: s.code for s in structure().services}),
+            area_of_service=frame["service"].map({s.name: s.area for s in structure().services}),
+        )
+    return frame.assign(**derived)
+
+
+def test_derived_columns_per_distinct_value_equal_the_row_by_row_definition(sample_dir):
+    """validation_frame computes per distinct file, account and service; values and dtypes are unchanged."""
+    from tasks.extract import files_frame
+    from tasks.validate import row_bands, validation_frame
+
+    ledger, _ = extract_ledger(sample_dir, 2024, 3)
+    bands = row_bands(files_frame({"ledger": ledger}), pd.DataFrame(columns=["source", "period", "rows"]), 0.3)
+    clean = ledger.frame
+    broken = clean.copy()
+    broken.loc[1, "account"] = "40A0"  # not a number
+    broken.loc[2, "account"] = pd.NA
+    broken.loc[3, "service"] = "Keksitty palvelu"  # no code, no area
+    broken.loc[4, "service"] = pd.NA
+    broken.loc[5, "cost_centre"] = pd.NA
+    broken.loc[6, "_file"] = "talous_toteuma.csv"  # no period in the name
+    for frame in (clean, broken, clean.iloc[:0]):
+        expected = _validation_frame_row_by_row("ledger", frame, bands)
+        pd.testing.assert_frame_equal(validation_frame("ledger", frame, bands), expected)
+    assert bands["lo"].isna().any() and bands["lo"].notna().any()  # files with and without a band
+
+
+def test_derived_columns_of_every_source_are_unchanged(sample_dir):
+    from tasks.extract import extract_source, files_frame, reported_sources
+    from tasks.validate import row_bands, validation_frame
+
+    extracted = {sid: extract_source(sample_dir, sid, 2024, 8) for sid in reported_sources() if sid != "ledger"}
+    bands = row_bands(files_frame(extracted), pd.DataFrame(columns=["source", "period", "rows"]), 0.3)
+    for sid, e in extracted.items():
+        assert e.status == "ok", sid
+        pd.testing.assert_frame_equal(validation_frame(sid, e.frame, bands), _validation_frame_row_by_row(sid, e.frame, bands), obj=sid)
+
