@@ -101,8 +101,11 @@ def validation_frame(source: str, frame: pd.DataFrame, bands: pd.DataFrame | Non
             derived["row_period"] = frame["year"].astype("float64") * 100 + frame["month"].astype("float64")
             derived["file_rows"] = frame.groupby("_file", observed=True)["_line"].transform("size")
             b = (bands if bands is not None else pd.DataFrame(columns=["file", "lo", "hi"])).set_index("file")
-            derived["row_band_min"] = _per_distinct(files, lambda names: names.map(b["lo"]).astype("float64"))
-            derived["row_band_max"] = _per_distinct(files, lambda names: names.map(b["hi"]).astype("float64"))
+            # A file without a band (too few earlier periods) is not judged: its band is open,
+            # (−∞, ∞), rather than missing, so that GX never copies the whole frame to drop
+            # the rows of such files (ignore_row_if) in each of the band checks' metrics.
+            derived["row_band_min"] = _per_distinct(files, lambda names: names.map(b["lo"]).astype("float64").fillna(-np.inf))
+            derived["row_band_max"] = _per_distinct(files, lambda names: names.map(b["hi"]).astype("float64").fillna(np.inf))
     if source == "ledger":
         codes = {s.name: s.code for s in structure().services}
         areas = {s.name: s.area for s in structure().services}

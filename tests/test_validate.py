@@ -56,8 +56,9 @@ def _validation_frame_row_by_row(source, frame, bands):
         derived["row_period"] = frame["year"].astype("float64") * 100 + frame["month"].astype("float64")
         derived["file_rows"] = frame.groupby("_file", observed=True)["_line"].transform("size")
         b = bands.set_index("file")
-        derived["row_band_min"] = frame["_file"].map(b["lo"]).astype("float64")
-        derived["row_band_max"] = frame["_file"].map(b["hi"]).astype("float64")
+        # No band: open, not missing (the same verdict without GX dropping rows).
+        derived["row_band_min"] = frame["_file"].map(b["lo"]).astype("float64").fillna(float("-inf"))
+        derived["row_band_max"] = frame["_file"].map(b["hi"]).astype("float64").fillna(float("inf"))
     if source == "ledger":
         derived.update(
             account_number=pd.to_numeric(frame["account"], errors="coerce"),
@@ -99,3 +100,22 @@ def test_derived_columns_of_every_source_are_unchanged(sample_dir):
         assert e.status == "ok", sid
         pd.testing.assert_frame_equal(validation_frame(sid, e.frame, bands), _validation_frame_row_by_row(sid, e.frame, bands), obj=sid)
 
+
+def test_row_band_warns_on_the_file_outside_it_and_files_without_a_band_are_not_judged(sample_dir, tmp_path):
+    from tasks.extract import files_frame
+    from tasks.validate import row_bands
+
+    ledger, _ = extract_ledger(sample_dir, 2024, 3)
+    files = files_frame({"ledger": ledger})
+    bands = row_bands(files, pd.DataFrame(columns=["source", "period", "rows"]), 0.3)
+    assert bands["lo"].isna().sum() == 3  # the first three months have no earlier periods
+    rows = files.set_index("file")["rows"]
+    bands.loc[bands["file"] == "talous_toteuma_202402.csv", "lo"] = rows["talous_toteuma_202402.csv"] + 1
+    bands.loc[bands["file"] == "talous_toteuma_202403.csv", "hi"] = rows["talous_toteuma_202403.csv"] - 1
+    q = run_suites({"ledger": ledger.frame}, tmp_path / "quality", suite_parameters(dt.date(2024, 4, 20)), bands)["ledger"]
+    assert q.status == "ok" and not q.failures  # a band is a warning only
+    low, high = sorted(q.warnings, key=lambda w: "suurempi" in w)
+    n_low, n_high = rows["talous_toteuma_202402.csv"], rows["talous_toteuma_202403.csv"]
+    assert low.startswith(f"kuukauden rivimäärä on pienempi kuin aiempien kausien perusteella odotettu ({n_low} riviä: talous_toteuma_202402.csv rivi 2,")
+    assert high.startswith(f"kuukauden rivimäärä on suurempi kuin aiempien kausien perusteella odotettu ({n_high} riviä: talous_toteuma_202403.csv rivi 2,")
+    assert len(q.warnings) == 2
