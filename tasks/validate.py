@@ -63,22 +63,34 @@ class SourceQuality:
         return self.status == "ok"
 
 
-def _per_distinct(values: pd.Series, fn: Callable[[pd.Series], pd.Series]) -> pd.Series:
-    """`fn` computed on the distinct values of `values` and spread back over the rows.
+class _Distinct:
+    """A column as codes into its distinct values, to derive values once per distinct value.
 
     Extract columns repeat a few values millions of times (twenty file names, some
     dozen services, a few thousand cost centres): working on the distinct values
     keeps regular expressions, dictionary look-ups and Python objects off the rows.
-    A missing value gets a missing result, as `fn` would give it.
     """
-    codes, uniques = pd.factorize(values)
-    per_value = pd.Series(fn(pd.Series(uniques))).reset_index(drop=True)
-    if (codes < 0).any():
-        per_value = pd.concat([per_value, pd.Series(fn(pd.Series([values[codes < 0].iloc[0]], dtype=values.dtype)))], ignore_index=True)
-        codes = np.where(codes < 0, len(uniques), codes)
-    out = per_value.take(codes)
-    out.index = values.index
-    return out
+
+    def __init__(self, values: pd.Series):
+        self.values = values
+        self.codes, uniques = pd.factorize(values)
+        self.uniques = pd.Series(uniques)
+
+    def map(self, fn: Callable[[pd.Series], pd.Series]) -> pd.Series:
+        """`fn` of each distinct value, spread over the rows; a missing value gets `fn` of a missing value."""
+        per_value = pd.Series(fn(self.uniques)).reset_index(drop=True)
+        codes = self.codes
+        if (codes < 0).any():
+            missing = self.values[codes < 0].iloc[:1].reset_index(drop=True)
+            per_value = pd.concat([per_value, pd.Series(fn(missing))], ignore_index=True)
+            codes = np.where(codes < 0, len(self.uniques), codes)
+        return pd.Series(per_value.array.take(codes), index=self.values.index)
+
+    def counts(self) -> pd.Series | None:
+        """Rows per distinct value, spread over the rows (None when a value is missing)."""
+        if (self.codes < 0).any():
+            return None
+        return pd.Series(np.bincount(self.codes, minlength=len(self.uniques))[self.codes], index=self.values.index)
 
 
 def validation_frame(source: str, frame: pd.DataFrame, bands: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -88,32 +100,34 @@ def validation_frame(source: str, frame: pd.DataFrame, bands: pd.DataFrame | Non
     (the period its file name states); monthly sources get `file_rows` and the
     band of row counts learned from earlier periods (`bands`, per file).
     Derived values are computed per distinct file name, account and service
-    (`_per_distinct`), never row by row: a ledger has millions of rows.
+    (`_Distinct`), never row by row: a ledger has millions of rows.
     """
     from tasks.contracts import sources, structure
 
     src = sources()[source]
     derived: dict[str, pd.Series] = {}
     if "year" in frame:
-        files = frame["_file"].astype(str)
-        derived["file_period"] = _per_distinct(files, lambda names: pd.to_numeric(names.str.extract(r"(\d{4,6})\.\w+$")[0], errors="coerce"))
+        files = _Distinct(frame["_file"].astype(str))
+        derived["file_period"] = files.map(lambda names: pd.to_numeric(names.str.extract(r"(\d{4,6})\.\w+$")[0], errors="coerce"))
         if src.period == "month":
             derived["row_period"] = frame["year"].astype("float64") * 100 + frame["month"].astype("float64")
-            derived["file_rows"] = frame.groupby("_file", observed=True)["_line"].transform("size")
+            rows = files.counts()
+            derived["file_rows"] = rows if rows is not None else frame.groupby("_file", observed=True)["_line"].transform("size")
             b = (bands if bands is not None else pd.DataFrame(columns=["file", "lo", "hi"])).set_index("file")
             # A file without a band (too few earlier periods) is not judged: its band is open,
             # (−∞, ∞), rather than missing, so that GX never copies the whole frame to drop
             # the rows of such files (ignore_row_if) in each of the band checks' metrics.
-            derived["row_band_min"] = _per_distinct(files, lambda names: names.map(b["lo"]).astype("float64").fillna(-np.inf))
-            derived["row_band_max"] = _per_distinct(files, lambda names: names.map(b["hi"]).astype("float64").fillna(np.inf))
+            derived["row_band_min"] = files.map(lambda names: names.map(b["lo"]).astype("float64").fillna(-np.inf))
+            derived["row_band_max"] = files.map(lambda names: names.map(b["hi"]).astype("float64").fillna(np.inf))
     if source == "ledger":
         codes = {s.name: s.code for s in structure().services}
         areas = {s.name: s.area for s in structure().services}
+        services = _Distinct(frame["service"])
         derived.update(
-            account_number=_per_distinct(frame["account"], lambda accounts: pd.to_numeric(accounts, errors="coerce")),
+            account_number=_Distinct(frame["account"]).map(lambda accounts: pd.to_numeric(accounts, errors="coerce")),
             cost_centre_service=frame["cost_centre"].str[:4],
-            service_code=_per_distinct(frame["service"], lambda names: names.map(codes)),
-            area_of_service=_per_distinct(frame["service"], lambda names: names.map(areas)),
+            service_code=services.map(lambda names: names.map(codes)),
+            area_of_service=services.map(lambda names: names.map(areas)),
         )
     if source == "result_budget":
         derived["unit_lines"] = frame.groupby(["area", "service"], dropna=False)["line"].transform("nunique")
