@@ -86,11 +86,27 @@ class _Distinct:
             codes = np.where(codes < 0, len(self.uniques), codes)
         return pd.Series(per_value.array.take(codes), index=self.values.index)
 
+    def categorical(self, fn: Callable[[pd.Series], pd.Series] | None = None, categories: pd.Index | None = None) -> pd.Series:
+        """The column (or `fn` of it, missing for a missing value) as a categorical over `categories`
+        (default: its own distinct values), built from the codes without touching the rows' text."""
+        per_value = self.uniques if fn is None else pd.Series(fn(self.uniques)).reset_index(drop=True)
+        if categories is None:
+            categories = pd.Index(per_value.dropna().unique())
+        positions = categories.get_indexer(per_value)
+        if ((positions < 0) & per_value.notna().to_numpy()).any():
+            raise ValueError("a value is missing from the categories")
+        codes = np.append(positions, -1)[self.codes]
+        return pd.Series(pd.Categorical.from_codes(codes, categories=categories), index=self.values.index)
+
     def counts(self) -> pd.Series | None:
         """Rows per distinct value, spread over the rows (None when a value is missing)."""
         if (self.codes < 0).any():
             return None
         return pd.Series(np.bincount(self.codes, minlength=len(self.uniques))[self.codes], index=self.values.index)
+
+
+def _shared_categories(*values: pd.Series) -> pd.Index:
+    return pd.Index(pd.concat([v.astype(object) for v in values], ignore_index=True).dropna().unique())
 
 
 def validation_frame(source: str, frame: pd.DataFrame, bands: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -100,14 +116,22 @@ def validation_frame(source: str, frame: pd.DataFrame, bands: pd.DataFrame | Non
     (the period its file name states); monthly sources get `file_rows` and the
     band of row counts learned from earlier periods (`bands`, per file).
     Derived values are computed per distinct file name, account and service
-    (`_Distinct`), never row by row: a ledger has millions of rows.
+    (`_Distinct`), never row by row: a ledger has millions of rows. Text columns
+    are categoricals here (only here: the extract keeps its string columns).
     """
     from tasks.contracts import sources, structure
 
     src = sources()[source]
     derived: dict[str, pd.Series] = {}
+    distinct: dict[str, _Distinct] = {}
+
+    def of(column: str) -> _Distinct:
+        if column not in distinct:
+            distinct[column] = _Distinct(frame[column].astype(str) if column == "_file" else frame[column])
+        return distinct[column]
+
     if "year" in frame:
-        files = _Distinct(frame["_file"].astype(str))
+        files = of("_file")
         derived["file_period"] = files.map(lambda names: pd.to_numeric(names.str.extract(r"(\d{4,6})\.\w+$")[0], errors="coerce"))
         if src.period == "month":
             derived["row_period"] = frame["year"].astype("float64") * 100 + frame["month"].astype("float64")
@@ -122,13 +146,23 @@ def validation_frame(source: str, frame: pd.DataFrame, bands: pd.DataFrame | Non
     if source == "ledger":
         codes = {s.name: s.code for s in structure().services}
         areas = {s.name: s.area for s in structure().services}
-        services = _Distinct(frame["service"])
+        services, centres = of("service"), of("cost_centre")
+        # Columns compared pairwise share their categories (categoricals compare only so).
+        area_names = _shared_categories(of("area").uniques, services.uniques.map(areas))
+        code_names = _shared_categories(centres.uniques.str[:4], services.uniques.map(codes))
         derived.update(
-            account_number=_Distinct(frame["account"]).map(lambda accounts: pd.to_numeric(accounts, errors="coerce")),
-            cost_centre_service=frame["cost_centre"].str[:4],
-            service_code=services.map(lambda names: names.map(codes)),
-            area_of_service=services.map(lambda names: names.map(areas)),
+            account_number=of("account").map(lambda accounts: pd.to_numeric(accounts, errors="coerce")),
+            cost_centre_service=centres.categorical(lambda centres: centres.str[:4], code_names),
+            service_code=services.categorical(lambda names: names.map(codes), code_names),
+            area_of_service=services.categorical(lambda names: names.map(areas), area_names),
+            area=of("area").categorical(categories=area_names),
         )
+    # Text as categoricals: the suite's checks of text (in set, not null, unique keys, the
+    # personal identity code scan) then run on integer codes, not on millions of strings.
+    text = [c.field for c in src.columns if c.type == "str"] + ["_file"]
+    for column in text:
+        if column in frame and column not in derived and isinstance(frame[column].dtype, pd.StringDtype):
+            derived[column] = of(column).categorical()
     if source == "result_budget":
         derived["unit_lines"] = frame.groupby(["area", "service"], dropna=False)["line"].transform("nunique")
     return frame.assign(**derived)
@@ -248,7 +282,8 @@ def run_suites(frames: dict[str, pd.DataFrame], quality_dir: Path, parameters: d
         ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
         datasource = ctx.data_sources.add_pandas("katsaus")
         for source, frame in frames.items():
-            pii = pii_scan(source, frame)
+            checked = validation_frame(source, frame, bands)
+            pii = pii_scan(source, checked)
             suite_doc = json.loads((SUITES / f"{source}.json").read_text(encoding="utf-8"))
             suite = ctx.suites.add(gx.ExpectationSuite(**suite_doc))
             batch_def = datasource.add_dataframe_asset(source).add_batch_definition_whole_dataframe("period")
@@ -268,7 +303,7 @@ def run_suites(frames: dict[str, pd.DataFrame], quality_dir: Path, parameters: d
                 )
             )
             result = checkpoint.run(
-                batch_parameters={"dataframe": validation_frame(source, frame, bands)},
+                batch_parameters={"dataframe": checked},
                 expectation_parameters=parameters,
             )
             vr = next(iter(result.run_results.values())).to_json_dict()

@@ -69,8 +69,18 @@ def _validation_frame_row_by_row(source, frame, bands):
     return frame.assign(**derived)
 
 
+def _assert_same_values(frame, reference, obj="frame"):
+    """Equal to the reference, text columns as categoricals holding the same values."""
+    frame = frame.copy()
+    for c in frame.columns:
+        if isinstance(frame[c].dtype, pd.CategoricalDtype):
+            assert isinstance(reference[c].dtype, pd.StringDtype), c
+            frame[c] = frame[c].astype(reference[c].dtype)
+    pd.testing.assert_frame_equal(frame, reference, obj=obj)
+
+
 def test_derived_columns_per_distinct_value_equal_the_row_by_row_definition(sample_dir):
-    """validation_frame computes per distinct file, account and service; values and dtypes are unchanged."""
+    """validation_frame computes per distinct file, account and service, text as categoricals; values are unchanged."""
     from tasks.extract import files_frame
     from tasks.validate import row_bands, validation_frame
 
@@ -86,7 +96,10 @@ def test_derived_columns_per_distinct_value_equal_the_row_by_row_definition(samp
     broken.loc[6, "_file"] = "talous_toteuma.csv"  # no period in the name
     for frame in (clean, broken, clean.iloc[:0]):
         expected = _validation_frame_row_by_row("ledger", frame, bands)
-        pd.testing.assert_frame_equal(validation_frame("ledger", frame, bands), expected)
+        checked = validation_frame("ledger", frame, bands)
+        _assert_same_values(checked, expected)
+        assert {c for c in checked if isinstance(checked[c].dtype, pd.CategoricalDtype)} == {
+            "area", "service", "cost_centre", "account", "account_name", "_file", "area_of_service", "cost_centre_service", "service_code"}
     assert bands["lo"].isna().any() and bands["lo"].notna().any()  # files with and without a band
 
 
@@ -98,7 +111,7 @@ def test_derived_columns_of_every_source_are_unchanged(sample_dir):
     bands = row_bands(files_frame(extracted), pd.DataFrame(columns=["source", "period", "rows"]), 0.3)
     for sid, e in extracted.items():
         assert e.status == "ok", sid
-        pd.testing.assert_frame_equal(validation_frame(sid, e.frame, bands), _validation_frame_row_by_row(sid, e.frame, bands), obj=sid)
+        _assert_same_values(validation_frame(sid, e.frame, bands), _validation_frame_row_by_row(sid, e.frame, bands), obj=sid)
 
 
 def test_row_band_warns_on_the_file_outside_it_and_files_without_a_band_are_not_judged(sample_dir, tmp_path):
@@ -119,3 +132,30 @@ def test_row_band_warns_on_the_file_outside_it_and_files_without_a_band_are_not_
     assert low.startswith(f"kuukauden rivimäärä on pienempi kuin aiempien kausien perusteella odotettu ({n_low} riviä: talous_toteuma_202402.csv rivi 2,")
     assert high.startswith(f"kuukauden rivimäärä on suurempi kuin aiempien kausien perusteella odotettu ({n_high} riviä: talous_toteuma_202403.csv rivi 2,")
     assert len(q.warnings) == 2
+
+
+def test_text_checks_on_categoricals_name_their_rows_and_the_guard_leaks_nothing(sample_dir, tmp_path):
+    """The suite sees text as categoricals: each check still fails on its rows, named by file and line,
+    and a personal identity code stops the source without its value appearing anywhere."""
+    ledger, _ = extract_ledger(sample_dir, 2024, 2)
+    bad = ledger.frame.copy()
+    where = {i: f"{bad.at[i, '_file']} rivi {bad.at[i, '_line']}" for i in (3, 10, 20, 30, 40, 50)}
+    other_area = next(a for a in bad["area"].unique() if a != bad.at[20, "area"])
+    bad.loc[3, "service"] = "Keksitty palvelu"
+    bad.loc[10, "area"] = "Keksitty alue"
+    bad.loc[20, "area"] = other_area
+    bad.loc[30, "cost_centre"] = "9999001"
+    bad.loc[40, "account_name"] = "soita 131052-308T"
+    bad.loc[50, "account"] = "40A0"
+    q = run_suites({"ledger": bad}, tmp_path / "quality", suite_parameters(dt.date(2024, 3, 20)))["ledger"]
+    assert q.status == "failed" and q.personal_data
+    text = " | ".join(q.failures)
+    assert f"sarakkeessa Palvelu on tuntematon arvo (ei rakenteessa) (1 rivi: {where[3]})" in text
+    assert f"sarakkeessa Palvelukokonaisuus on tuntematon arvo (ei rakenteessa) (1 rivi: {where[10]})" in text
+    assert f"palvelu ei kuulu ilmoitettuun palvelukokonaisuuteen (2 riviä: {where[10]}, {where[20]})" in text
+    assert f"kustannuspaikka ei kuulu ilmoitettuun palveluun (1 rivi: {where[30]})" in text
+    assert f"sarakkeessa Tilin nimi on henkilötunnus (1 rivi: {where[40]}; muoto ******-****)" in text
+    assert f"sarakkeen Tili arvon muoto on virheellinen (1 rivi: {where[50]})" in text
+    for path in (tmp_path / "quality").rglob("*"):
+        if path.is_file():
+            assert "131052" not in path.read_text(encoding="utf-8", errors="replace"), path
