@@ -88,12 +88,20 @@ class PeakRSS:
         return (self.peak - self.start) / 2**20
 
 
+CPU_SECONDS: list[float] = []  # process CPU time of each timed call, in order
+
+
 def timed(fn, *args, **kwargs):
-    """(result, seconds, peak RSS growth in MiB) of one call."""
+    """(result, wall seconds, peak RSS growth in MiB) of one call; its CPU seconds go to CPU_SECONDS.
+
+    The machine may be shared (other jobs on two cores): CPU time, which such jobs
+    disturb less than wall time, is reported beside it."""
     with PeakRSS() as mem:
+        cpu = time.process_time()
         t = time.perf_counter()
         result = fn(*args, **kwargs)
         seconds = time.perf_counter() - t
+        CPU_SECONDS.append(time.process_time() - cpu)
     return result, seconds, mem.growth_mib
 
 
@@ -182,17 +190,19 @@ def compare(name: str, frame: pd.DataFrame, suite: dict, params: dict, bands: pd
     """Great Expectations (as the flow runs it) against the hand-written checks, alternating, `repeat` times."""
     from tasks.validate import run_suites, validation_frame
 
-    gx_t, gx_m, hand_t, hand_m = [], [], [], []
+    gx_t, gx_m, gx_c, hand_t, hand_m, hand_c = [], [], [], [], [], []
     for k in range(repeat):
         quality = tmp / f"quality-{name}-{k}"
         q, s, m = timed(run_suites, {"ledger": frame}, quality, params, bands)
         gx_t.append(s)
         gx_m.append(m)
+        gx_c.append(CPU_SECONDS[-1])
         gx = gx_outcome(quality, suite)
         shutil.rmtree(quality, ignore_errors=True)
         hand, s, m = timed(hand_checks, frame, suite, params, bands)
         hand_t.append(s)
         hand_m.append(m)
+        hand_c.append(CPU_SECONDS[-1])
         agreed = assert_agree(gx, hand, name)
         print(f"  {name} run {k + 1}/{repeat}: GX {gx_t[-1]:.2f} s, hand {hand_t[-1]:.2f} s, "
               f"{agreed['passed']}/{agreed['expectations']} passed, agree", flush=True)
@@ -200,11 +210,16 @@ def compare(name: str, frame: pd.DataFrame, suite: dict, params: dict, bands: pd
     return {
         "rows": len(frame), "outcome": agreed, "status": q["ledger"].status,
         "failures": q["ledger"].failures, "warnings": q["ledger"].warnings,
-        "gx": {**stats(gx_t), "peak_rss_growth_mib": max(gx_m)},
-        "hand": {**stats(hand_t), "peak_rss_growth_mib": max(hand_m)},
+        "gx": {**stats(gx_t), "cpu_median": statistics.median(gx_c), "peak_rss_growth_mib": max(gx_m)},
+        "hand": {**stats(hand_t), "cpu_median": statistics.median(hand_c), "peak_rss_growth_mib": max(hand_m)},
         "ratio_median": statistics.median(gx_t) / statistics.median(hand_t),
+        "ratio_cpu_median": statistics.median(gx_c) / statistics.median(hand_c),
         "derived_columns_s": derive_s,
     }
+
+
+def _loadavg() -> str:
+    return " ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
 def machine() -> dict:
@@ -226,33 +241,36 @@ def table(r: dict) -> str:
         "machine: {cores} cores ({cpu}), {memory_gib} GiB, Python {python}, pandas {pandas}, pyarrow {pyarrow}, "
         "great_expectations {great_expectations}".format(**r["machine"]),
         "",
-        f"| {'stage':<52} | {'median s':>9} | {'min s':>8} | {'rows/s':>11} | {'peak RSS +MiB':>13} |",
-        f"|{'-' * 54}|{'-' * 11}|{'-' * 10}|{'-' * 13}|{'-' * 15}|",
+        f"| {'stage':<52} | {'median s':>9} | {'min s':>8} | {'CPU s':>7} | {'rows/s':>11} | {'peak RSS +MiB':>13} |",
+        f"|{'-' * 54}|{'-' * 11}|{'-' * 10}|{'-' * 9}|{'-' * 13}|{'-' * 15}|",
     ]
 
-    def row(label: str, median: float | None, minimum: float | None = None, n: int | None = None, mem: float | None = None) -> None:
+    def row(label: str, median: float | None, minimum: float | None = None, n: int | None = None, mem: float | None = None, cpu: float | None = None) -> None:
         med = f"{median:9.2f}" if median is not None else " " * 9
         mn = f"{minimum:8.2f}" if minimum is not None else " " * 8
+        c = f"{cpu:7.2f}" if cpu is not None else " " * 7
         rate = f"{n / median:11,.0f}".replace(",", " ") if n and median else " " * 11
         m = f"{mem:13.0f}" if mem is not None else " " * 13
-        lines.append(f"| {label:<52} | {med} | {mn} | {rate} | {m} |")
+        lines.append(f"| {label:<52} | {med} | {mn} | {c} | {rate} | {m} |")
+
+    def note(text: str) -> None:
+        lines.append(f"| {text:<52} | {'':9} | {'':8} | {'':7} | {'':11} | {'':13} |")
 
     st = r["stages"]
     if st.get("generate_s"):
         row("generate sample files (once, then cached)", st["generate_s"])
-    row("extract: parse + type (extract_ledger)", st["extract"]["s"], None, rows, st["extract"]["peak_rss_growth_mib"])
+    row("extract: parse + type (extract_ledger)", st["extract"]["s"], None, rows, st["extract"]["peak_rss_growth_mib"], st["extract"]["cpu_s"])
     row("import great_expectations (once per process)", st["gx_import_s"])
     for name, c in r["scenarios"].items():
         o = c["outcome"]
-        row(f"validate {name}: GX suite (run_suites)", c["gx"]["median"], c["gx"]["min"], c["rows"], c["gx"]["peak_rss_growth_mib"])
-        row(f"validate {name}: same checks by hand", c["hand"]["median"], c["hand"]["min"], c["rows"], c["hand"]["peak_rss_growth_mib"])
-        lines.append(f"| {'  ratio GX / hand (median)':<52} | {c['ratio_median']:8.2f}× | {'':8} | {'':11} | {'':13} |")
+        row(f"validate {name}: GX suite (run_suites)", c["gx"]["median"], c["gx"]["min"], c["rows"], c["gx"]["peak_rss_growth_mib"], c["gx"]["cpu_median"])
+        row(f"validate {name}: same checks by hand", c["hand"]["median"], c["hand"]["min"], c["rows"], c["hand"]["peak_rss_growth_mib"], c["hand"]["cpu_median"])
+        lines.append(f"| {'  ratio GX / hand (median)':<52} | {c['ratio_median']:8.2f}× | {'':8} | {c['ratio_cpu_median']:6.2f}× | {'':11} | {'':13} |")
         row("  of GX: derived columns (validation_frame)", c["derived_columns_s"])
-        outcome = f"  outcome: {o['passed']}/{o['expectations']} passed, {o['unexpected_rows']} bad rows, agree"
-        lines.append(f"| {outcome:<52} | {'':9} | {'':8} | {'':11} | {'':13} |")
+        note(f"  outcome: {o['passed']}/{o['expectations']} passed, {o['unexpected_rows']} bad rows, agree")
     if "load" in st:
-        row("load to SQLite (load_warehouse)", st["load"]["s"], None, rows, st["load"]["peak_rss_growth_mib"])
-    lines += ["", f"process peak RSS (getrusage): {r['max_rss_mib']:.0f} MiB"]
+        row("load to SQLite (load_warehouse)", st["load"]["s"], None, rows, st["load"]["peak_rss_growth_mib"], st["load"]["cpu_s"])
+    lines += ["", f"process peak RSS (getrusage): {r['max_rss_mib']:.0f} MiB; load average at start {r['loadavg_start']}, at end {r['loadavg_end']}"]
     return "\n".join(lines)
 
 
@@ -274,7 +292,7 @@ def main(argv: list[str] | None = None) -> dict:
     from tasks.extract import extract_ledger, files_frame
     from tasks.validate import SUITES, row_bands, suite_parameters
 
-    result: dict = {"scale": args.scale, "period": args.period, "repeat": args.repeat,
+    result: dict = {"scale": args.scale, "period": args.period, "repeat": args.repeat, "loadavg_start": _loadavg(),
                     "when": dt.datetime.now().isoformat(timespec="seconds"), "stages": {}, "scenarios": {}}
     st = result["stages"]
     folder, st["generate_s"] = ledger_extracts(args.data, args.scale, year)
@@ -285,7 +303,7 @@ def main(argv: list[str] | None = None) -> dict:
         raise SystemExit(f"the ledger did not extract: {extract.status} {[str(e) for e in extract.errors[:5]]}")
     frame = extract.frame
     result["rows"] = len(frame)
-    st["extract"] = {"s": s, "peak_rss_growth_mib": m, "files": len(extract.files)}
+    st["extract"] = {"s": s, "cpu_s": CPU_SECONDS[-1], "peak_rss_growth_mib": m, "files": len(extract.files)}
     print(f"extract: {len(frame):,} rows from {len(extract.files)} files in {s:.1f} s", flush=True)
     if len(frame) < args.min_rows:
         print(f"NOTE: {len(frame):,} rows is below {args.min_rows:,}; use a larger --scale", flush=True)
@@ -316,10 +334,11 @@ def main(argv: list[str] | None = None) -> dict:
             url = f"sqlite:///{tmp / 'warehouse.db'}"
             plan = warehouse.load_plan({"ledger": extract}, {"ledger"})
             _, s, m = timed(warehouse.load_warehouse.fn, url, plan, "bench")
-            st["load"] = {"s": s, "peak_rss_growth_mib": m, "db_mib": (tmp / "warehouse.db").stat().st_size / 2**20}
+            st["load"] = {"s": s, "cpu_s": CPU_SECONDS[-1], "peak_rss_growth_mib": m, "db_mib": (tmp / "warehouse.db").stat().st_size / 2**20}
             print(f"load: {s:.1f} s", flush=True)
 
     result["max_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result["loadavg_end"] = _loadavg()
     text = table(result)
     print("\n" + text)
     args.results.mkdir(parents=True, exist_ok=True)
