@@ -159,9 +159,9 @@ def validation_frame(source: str, frame: pd.DataFrame, bands: pd.DataFrame | Non
         )
     # Text as categoricals: the suite's checks of text (in set, not null, unique keys, the
     # personal identity code scan) then run on integer codes, not on millions of strings.
-    text = [c.field for c in src.columns if c.type == "str"] + ["_file"]
-    for column in text:
-        if column in frame and column not in derived and isinstance(frame[column].dtype, pd.StringDtype):
+    # (Every text column: GX copies whole frames to drop rows where a value is missing.)
+    for column in frame.columns:
+        if column not in derived and isinstance(frame[column].dtype, pd.StringDtype):
             derived[column] = of(column).categorical()
     if source == "result_budget":
         derived["unit_lines"] = frame.groupby(["area", "service"], dropna=False)["line"].transform("nunique")
