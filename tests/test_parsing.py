@@ -70,3 +70,59 @@ def test_empty_and_binary_files_are_clear_errors(tmp_path):
     binary.write_bytes(b"PK\x03\x04\x00\x00binary")
     with pytest.raises(SourceFileError, match="ei ole tekstimuotoinen"):
         read_delimited(binary, COLS, COLS)
+
+
+MESSY = {
+    "plain": "A;Summa\nx;1,5\ny;2\n",
+    "bom-crlf-trailing": "\ufeffA;Summa\r\nx;1,5\r\ny;2\r\n\r\n\r\n",
+    "blank-and-empty-rows": "A;Summa\nx;1\n\n;\n   \ny;2\n\n",
+    "header-after-blank-lines": "\n\nA;Summa\nx;1\ny;2\n",
+    "too-few-fields": "A;Summa\nx\ny;2\n",
+    "too-many-fields": "A;Summa\nx;1\ny;2;3\nz;4\n",
+    "too-many-fields-late": "A;Summa\n" + "x;1\n" * 40 + "y;2;3\n",
+    "trailing-delimiter": "A;Summa\nx;1;\ny;2;\n",
+    "quoted": 'A;Summa\n"x;1";"1,5"\n"say ""hi""";2\n',
+    "quoted-line-break": 'A;Summa\n"x\ny";1\nz;2\n',
+    "unclosed-quote": 'A;Summa\n"x;1\ny;2\n',
+    "lone-cr": "A;Summa\rx;1\ry;2\r",
+    "comma": "A,Summa\nx,1\ny,2\n",
+    "spaces-and-nbsp": "A;Summa\n x ;1\u00a0234,5\ny;\u2212 2\n",
+    "duplicate-header": "A;A;Summa\nx;y;1\n",
+    "long-line": "A;Summa\n" + "x" * 200_000 + ";1\n",
+}
+
+
+@pytest.mark.parametrize("text", MESSY.values(), ids=MESSY.keys())
+def test_fast_parser_reads_exactly_what_the_python_parser_reads(tmp_path, monkeypatch, text):
+    """read_delimited uses pandas' C parser on plain files; rows, line numbers and errors
+    (file, line, message) are the python parser's, which reads everything else."""
+    import tasks.parsing as parsing
+
+    p = tmp_path / "talous_toteuma_202401.csv"
+    p.write_bytes(text.encode("utf-8"))
+
+    def read(fast: bool):
+        if not fast:
+            monkeypatch.setattr(parsing, "_parse_plain", lambda *a: None)
+        try:
+            return read_delimited(p, COLS, ["A"])
+        except SourceFileError as exc:
+            return [str(e) for e in exc.errors]
+        except Exception as exc:  # e.g. a trailing delimiter on every row (the first column becomes the index)
+            return [type(exc).__name__, str(exc)]
+        finally:
+            monkeypatch.undo()
+
+    fast, reference = read(True), read(False)
+    if isinstance(reference, list):
+        assert fast == reference
+    else:
+        pd.testing.assert_frame_equal(fast, reference)
+
+
+def test_row_with_a_field_too_many_is_reported_with_its_line(tmp_path):
+    p = tmp_path / "talous_toteuma_202401.csv"
+    p.write_text("A;Summa\n" + "x;1\n" * 40 + "y;2;3\n", encoding="utf-8")
+    with pytest.raises(SourceFileError) as exc:
+        read_delimited(p, COLS, COLS)
+    assert [str(e) for e in exc.value.errors] == ["talous_toteuma_202401.csv, rivi 42: rivin sarakemäärä ei vastaa otsikkoriviä"]
