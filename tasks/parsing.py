@@ -19,6 +19,14 @@ import pandas as pd
 
 # Spaces that appear as thousands separators in Finnish exports.
 _GROUP_SPACES = re.compile(r"[\s\u00a0\u202f\u2009]")
+# The same class spelled out for pandas' string methods, which run pyarrow's regular
+# expressions (RE2) when given a pattern string: RE2's \s is ASCII only, Python's is
+# every character for which str.isspace() holds, listed here (tests/test_parsing.py).
+UNICODE_SPACES = (
+    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005"
+    "\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
+_GROUP_SPACES_CLASS = f"[{UNICODE_SPACES}]"
 _MINUSES = re.compile(r"^[\u2212\u2013-]")
 _NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
 
@@ -175,8 +183,20 @@ def parse_numbers(values: pd.Series, *, percent: bool = False) -> tuple[pd.Serie
 
     Accepts decimal comma or point, thousands separated by spaces or no-break
     spaces, minus as `-`, `−` or `–`, and (with percent) a trailing `%`.
-    Numbers already numeric (from XLSX) pass through.
+    Numbers already numeric (from XLSX) pass through. Text columns are parsed
+    once per distinct value (a year or a month repeats on every row).
     """
+    if values.dtype != object:
+        codes, distinct = pd.factorize(values)
+        if len(distinct) < len(values):
+            parsed, bad = _parse_numbers(pd.Series(distinct, dtype=values.dtype), percent=percent)
+            # A missing value (code -1) is empty: no number, not an error.
+            result = np.append(parsed.to_numpy(dtype="float64"), np.nan)[codes]
+            return pd.Series(result, index=values.index), pd.Series(np.append(bad.to_numpy(dtype=bool), False)[codes], index=values.index)
+    return _parse_numbers(values, percent=percent)
+
+
+def _parse_numbers(values: pd.Series, *, percent: bool = False) -> tuple[pd.Series, pd.Series]:
     if values.dtype == object:
         # Only spreadsheet cells (object columns, small files) can hold real numbers.
         numeric = pd.to_numeric(values.where(values.map(lambda v: isinstance(v, (int, float)))), errors="coerce")
@@ -185,7 +205,7 @@ def parse_numbers(values: pd.Series, *, percent: bool = False) -> tuple[pd.Serie
     text = values.astype(str).str.strip()
     if percent:
         text = text.str.replace(r"\s*%$", "", regex=True)
-    text = text.str.replace(_GROUP_SPACES, "", regex=True).str.replace(_MINUSES, "-", regex=True).str.replace(",", ".")
+    text = text.str.replace(_GROUP_SPACES_CLASS, "", regex=True).str.replace(_MINUSES.pattern, "-", regex=True).str.replace(",", ".")
     valid = text.str.fullmatch(_NUMBER.pattern)
     parsed = pd.to_numeric(text.where(valid), errors="coerce")
     result = numeric.fillna(parsed).astype("float64")

@@ -126,3 +126,36 @@ def test_row_with_a_field_too_many_is_reported_with_its_line(tmp_path):
     with pytest.raises(SourceFileError) as exc:
         read_delimited(p, COLS, COLS)
     assert [str(e) for e in exc.value.errors] == ["talous_toteuma_202401.csv, rivi 42: rivin sarakemäärä ei vastaa otsikkoriviä"]
+
+
+def test_unicode_spaces_are_pythons_whitespace():
+    import re
+    import sys
+
+    from tasks.parsing import UNICODE_SPACES
+
+    assert UNICODE_SPACES == "".join(c for c in map(chr, range(sys.maxunicode + 1)) if c.isspace())
+    assert all(re.fullmatch(r"\s", c) for c in UNICODE_SPACES)
+
+
+def _parse_one(text: str) -> float | None:
+    """The rule of parse_numbers for one text, with Python's re: the reference."""
+    import re
+
+    t = re.sub(r"[\s\u00a0\u202f\u2009]", "", text.strip())
+    t = re.sub(r"^[\u2212\u2013-]", "-", t).replace(",", ".")
+    return float(t) if re.fullmatch(r"-?[0-9]+(\.[0-9]+)?", t) else None
+
+
+def test_parse_numbers_per_distinct_value_with_every_kind_of_space():
+    from tasks.parsing import UNICODE_SPACES
+
+    texts = [f"1{c}234,5" for c in UNICODE_SPACES] + [f"{c}\u22127{c}" for c in UNICODE_SPACES]
+    texts += ["1\u200b234", "12,3,4", "", "  ", "\u2013 5", "--5", "5-", "1 234,5x", "٣"]
+    values = pd.Series(texts * 3, dtype="str")  # repeated: parsed once per distinct value
+    parsed, bad = parse_numbers(values)
+    expected = [_parse_one(t) for t in values]
+    assert [None if pd.isna(v) else v for v in parsed] == expected
+    assert bad.tolist() == [e is None and t.strip() != "" for e, t in zip(expected, values)]
+    unique = pd.Series(texts, dtype="str")  # all distinct: the row-by-row path
+    assert parse_numbers(unique)[0].equals(parsed[: len(texts)].reset_index(drop=True))
