@@ -105,7 +105,10 @@ def read_delimited(path: Path, expected: list[str], required: list[str]) -> pd.D
     df = df.fillna("")
     df["_line"] = df.index + header_line + 2
     values = df.drop(columns="_line")
-    df = df[values.apply(lambda s: s.str.strip().ne("")).any(axis=1)].reset_index(drop=True)
+    filled = values.apply(lambda s: s.str.strip().ne("")).any(axis=1)
+    if not filled.all():  # (a boolean selection copies every column even when it keeps all rows)
+        df = df[filled]
+    df = df.reset_index(drop=True)
     check_columns(df, name, expected, required)
     return df
 
