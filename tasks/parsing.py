@@ -27,6 +27,8 @@ UNICODE_SPACES = (
     "\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
 )
 _GROUP_SPACES_CLASS = f"[{UNICODE_SPACES}]"
+# Characters, not escapes: pandas hands a pattern with `\u` escapes to Python's re, row by row.
+_MINUS_START = "^[\u2212\u2013-]"
 _MINUSES = re.compile(r"^[\u2212\u2013-]")
 _NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
 
@@ -208,7 +210,7 @@ def _parse_numbers(values: pd.Series, *, percent: bool = False) -> tuple[pd.Seri
     text = values.astype(str).str.strip()
     if percent:
         text = text.str.replace(r"\s*%$", "", regex=True)
-    text = text.str.replace(_GROUP_SPACES_CLASS, "", regex=True).str.replace(_MINUSES.pattern, "-", regex=True).str.replace(",", ".")
+    text = text.str.replace(_GROUP_SPACES_CLASS, "", regex=True).str.replace(_MINUS_START, "-", regex=True).str.replace(",", ".")
     valid = text.str.fullmatch(_NUMBER.pattern)
     parsed = pd.to_numeric(text.where(valid), errors="coerce")
     result = numeric.fillna(parsed).astype("float64")
