@@ -69,7 +69,7 @@ def sha256_of(path: Path) -> str:
 
 def decode_text(raw: bytes, name: str) -> str:
     """UTF-8 (with or without BOM) or, failing that, Windows-1252."""
-    if not raw.strip():
+    if not raw or raw.isspace():  # (as `not raw.strip()`, without copying the file)
         raise SourceFileError([SourceError(name, "tiedosto on tyhjä")])
     if b"\x00" in raw[:4096]:
         raise SourceFileError([SourceError(name, "tiedosto ei ole tekstimuotoinen CSV-tiedosto")])
@@ -107,9 +107,11 @@ def read_delimited(path: Path, expected: list[str], required: list[str]) -> pd.D
     df = df.fillna("")
     df["_line"] = df.index + header_line + 2
     values = df.drop(columns="_line")
-    filled = values.apply(lambda s: s.str.strip().ne("")).any(axis=1)
-    if not filled.all():  # (a boolean selection copies every column even when it keeps all rows)
-        df = df[filled]
+    filled = values.apply(lambda s: s.str.strip().ne("")).any(axis=1).to_numpy()
+    kept = np.flatnonzero(filled)
+    # (A boolean selection copies every column: keep all rows, or slice off trailing empty lines.)
+    if len(kept) < len(df):
+        df = df.iloc[: len(kept)] if len(kept) and kept[-1] == len(kept) - 1 else df[filled]
     df = df.reset_index(drop=True)
     check_columns(df, name, expected, required)
     return df
@@ -139,7 +141,7 @@ def _parse_plain(text: str, lines: list[str], delim: str, header_line: int) -> p
     else, and every parse error (the python parser's message names the line),
     goes to the python parser.
     """
-    if '"' in text or "\x00" in text or text.count("\r") != text.count("\r\n"):
+    if '"' in text or "\x00" in text or ("\r" in text and text.count("\r") != text.count("\r\n")):
         return None
     if max(map(len, lines)) > csv.field_size_limit():
         return None
