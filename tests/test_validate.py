@@ -159,3 +159,18 @@ def test_text_checks_on_categoricals_name_their_rows_and_the_guard_leaks_nothing
     for path in (tmp_path / "quality").rglob("*"):
         if path.is_file():
             assert "131052" not in path.read_text(encoding="utf-8", errors="replace"), path
+
+
+def test_great_expectations_is_imported_only_by_the_validate_stage():
+    """Importing the flow, the CLI and every stage module leaves GX unloaded (it is slow to import)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, importlib, pkgutil, tasks, flows.cli, flows.report\n"
+        "for m in pkgutil.iter_modules(tasks.__path__):\n"
+        "    if m.name != 'gx_custom': importlib.import_module('tasks.' + m.name)\n"
+        "print('great_expectations' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
