@@ -105,6 +105,15 @@ class _Distinct:
         return pd.Series(np.bincount(self.codes, minlength=len(self.uniques))[self.codes], index=self.values.index)
 
 
+def _regex_columns(source: str) -> set[str]:
+    """Columns the committed suite of `source` matches against a regular expression."""
+    path = SUITES / f"{source}.json"
+    if not path.exists():
+        return set()
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    return {e["kwargs"]["column"] for e in doc["expectations"] if e["type"] == "expect_column_values_to_match_regex"}
+
+
 def _shared_categories(*values: pd.Series) -> pd.Index:
     return pd.Index(pd.concat([v.astype(object) for v in values], ignore_index=True).dropna().unique())
 
@@ -160,8 +169,11 @@ def validation_frame(source: str, frame: pd.DataFrame, bands: pd.DataFrame | Non
     # Text as categoricals: the suite's checks of text (in set, not null, unique keys, the
     # personal identity code scan) then run on integer codes, not on millions of strings.
     # (Every text column: GX copies whole frames to drop rows where a value is missing.)
+    # A column matched against a regular expression stays text: GX's check would turn the
+    # categorical back into millions of strings first.
+    matched = _regex_columns(source)
     for column in frame.columns:
-        if column not in derived and isinstance(frame[column].dtype, pd.StringDtype):
+        if column not in derived and column not in matched and isinstance(frame[column].dtype, pd.StringDtype):
             derived[column] = of(column).categorical()
     if source == "result_budget":
         derived["unit_lines"] = frame.groupby(["area", "service"], dropna=False)["line"].transform("nunique")
