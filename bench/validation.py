@@ -227,7 +227,10 @@ def machine() -> dict:
     import pyarrow
 
     cpu = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines() if l.startswith("model name")), platform.processor())
+    import tasks
+
     return {
+        "code": str(Path(tasks.__file__).resolve().parent.parent),
         "cores": os.cpu_count(), "cpu": cpu, "memory_gib": round(os.sysconf("SC_PHYS_PAGES") * PAGE / 2**30, 1),
         "python": platform.python_version(), "pandas": pd.__version__, "pyarrow": pyarrow.__version__,
         "great_expectations": gx.__version__, "platform": platform.platform(),
@@ -239,7 +242,7 @@ def table(r: dict) -> str:
     lines = [
         f"katsaus validation benchmark — ledger, {rows:,} rows (scale {r['scale']}, period {r['period']}), {r['when']}".replace(f"{rows:,}", f"{rows:,}".replace(",", " ")),
         "machine: {cores} cores ({cpu}), {memory_gib} GiB, Python {python}, pandas {pandas}, pyarrow {pyarrow}, "
-        "great_expectations {great_expectations}".format(**r["machine"]),
+        "great_expectations {great_expectations}; code from {code}".format(**r["machine"]),
         "",
         f"| {'stage':<52} | {'median s':>9} | {'min s':>8} | {'CPU s':>7} | {'rows/s':>11} | {'peak RSS +MiB':>13} |",
         f"|{'-' * 54}|{'-' * 11}|{'-' * 10}|{'-' * 9}|{'-' * 13}|{'-' * 15}|",
