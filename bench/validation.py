@@ -140,7 +140,8 @@ def plant_errors(frame: pd.DataFrame) -> pd.DataFrame:
     bad.loc[at[4], "account"] = "40A0"  # not four digits
     bad.loc[at[5], "area"] = other_area  # service under the wrong area
     bad.loc[at[6], "cost_centre"] = other_code + "999"  # cost centre of another service
-    bad.loc[at[7], "account_name"] = pd.NA  # warning only
+    # (No missing value: the extract turns an empty cell into "" or an error, never into NA.)
+    bad.loc[at[7], "area"] = "Keksitty palvelukokonaisuus"  # unknown area
     return pd.concat([bad, bad.iloc[[at[8]]]], ignore_index=True)  # duplicated key
 
 
