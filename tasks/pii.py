@@ -43,7 +43,11 @@ def _signs_by_row(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     services, account names), so the pattern runs over the distinct values only
     and no row becomes a Python object.
     """
-    codes, distinct = pd.factorize(values)
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        # Already codes into distinct values (the validation frame's text columns).
+        codes, distinct = values.cat.codes.to_numpy(), values.cat.categories
+    else:
+        codes, distinct = pd.factorize(values)
     signs = _signs_of_distinct(pd.Series(distinct).astype("string"))
     return codes, np.append(signs.to_numpy(dtype=object), "")
 

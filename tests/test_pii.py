@@ -54,3 +54,12 @@ def test_scan_of_distinct_values_keeps_rows_index_and_missing_values():
     assert hetu_signs(values).tolist() == ["-", "", "", "-", "", "", ""]
     df = pd.DataFrame({"t": values.to_numpy(), "_line": range(2, 9), "_file": "f.csv"})
     assert hetu_findings(df, ["t"])[["line", "masked"]].values.tolist() == [[2, mask("-")], [5, mask("-")]]
+
+
+def test_categorical_column_is_scanned_through_its_categories_only_rows_count():
+    """A categorical is scanned by its categories; a code in an unused category flags no row."""
+    unused = "010100B123" + check_char("010100B123X")
+    values = pd.Series(pd.Categorical(["a 131052-308T", None, "b", "a 131052-308T"], categories=[unused, "a 131052-308T", "b"]), index=[5, 6, 7, 9])
+    assert hetu_rows(values).tolist() == [True, False, False, True]
+    assert hetu_rows(values).index.tolist() == [5, 6, 7, 9]
+    assert hetu_signs(values).tolist() == ["-", "", "", "-"]
