@@ -131,7 +131,7 @@ def _parse(text: str, delim: str, header_line: int, engine: str) -> pd.DataFrame
 
 
 def _parse_plain(text: str, lines: list[str], delim: str, header_line: int) -> pd.DataFrame | None:
-    """The C parser (about ten times faster) on a plain file, or None: the python parser decides.
+    """The C parser (several times faster) on a plain file, or None: the python parser decides.
 
     The python parser is the reference. The two agree on plain files: no quote
     character (so no quoted delimiters, line breaks or runaway fields), no NUL,
