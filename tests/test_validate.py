@@ -174,3 +174,11 @@ def test_great_expectations_is_imported_only_by_the_validate_stage():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_gx_still_has_the_batch_fingerprint_threshold_that_run_suites_turns_off():
+    """run_suites sets GX's HASH_THRESHOLD to 0 (no hashing of every cell); after a GX upgrade
+    that renamed it, the setting would silently do nothing and validation would slow down."""
+    from great_expectations.execution_engine import pandas_execution_engine
+
+    assert hasattr(pandas_execution_engine, "HASH_THRESHOLD")
