@@ -9,13 +9,19 @@ VENV := .venv
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | sha256sum | cut -c1-12)
 export PREFECT_HOME ?= $(CURDIR)/var/prefect
 
-.PHONY: demo test install sysdeps lock clean
+.PHONY: demo test bench install sysdeps lock clean
 
 demo: install
 	$(VENV)/bin/katsaus demo
 
 test: install
 	$(VENV)/bin/python -m pytest -q
+
+# Validation benchmark (issue 3): GX suite against the same checks by hand on ~5 M
+# ledger rows; not part of `make test`. Results go to var/bench/results/.
+BENCH_ARGS ?= --scale 270 --repeat 3
+bench: install
+	$(VENV)/bin/python bench/validation.py $(BENCH_ARGS)
 
 install: sysdeps $(STAMP)
 

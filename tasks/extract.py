@@ -114,8 +114,9 @@ def _typed(df: pd.DataFrame, src: Source, name: str) -> tuple[pd.DataFrame, list
             parsed = values.astype(str).str.strip().astype("string[pyarrow]")
             bad = parsed.eq("")
         if col.required:
-            # A cell already reported as bad is not reported again as missing.
-            missing = (parsed.isna() | parsed.astype(str).eq("")) & ~bad if col.numeric or col.type in ("date", "datetime") else bad
+            # A cell already reported as bad is not reported again as missing; a parsed number or
+            # date is missing only as NA (none is written as ""): no text conversion of every value.
+            missing = parsed.isna() & ~bad if col.numeric or col.type in ("date", "datetime") else bad
             errors += errors_from_mask(df, missing, name, col.name, "pakollinen arvo puuttuu")
         out[col.field] = parsed
     return out, errors

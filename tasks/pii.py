@@ -37,27 +37,33 @@ def _signs_of_distinct(text: pd.Series) -> pd.Series:
     return signs
 
 
-def hetu_signs(values: pd.Series) -> pd.Series:
-    """The century sign of the first valid code in each value, empty where there is none (vectorised).
+def _signs_by_row(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Per row: the code of its distinct value (-1 when missing), and per code the century
+    sign of the value's first valid code ("" when none; the last entry is for missing values).
 
     Text columns of extracts repeat a few values millions of times (areas,
-    services, account names), so the pattern runs over the distinct values only.
+    services, account names), so the pattern runs over the distinct values only
+    and no row becomes a Python object.
     """
-    text = values.astype("string").fillna("")
-    distinct = pd.Series(text.unique(), dtype="string")
-    signs = _signs_of_distinct(distinct)
-    hits = signs[signs.ne("")]
-    out = pd.Series("", index=values.index, dtype="string")
-    if not hits.empty:
-        by_text = pd.Series(hits.to_numpy(), index=distinct[hits.index].to_numpy())
-        found = text.isin(by_text.index)
-        out[found] = text[found].map(by_text).to_numpy()
-    return out
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        # Already codes into distinct values (the validation frame's text columns).
+        codes, distinct = values.cat.codes.to_numpy(), values.cat.categories
+    else:
+        codes, distinct = pd.factorize(values)
+    signs = _signs_of_distinct(pd.Series(distinct).astype("string"))
+    return codes, np.append(signs.to_numpy(dtype=object), "")
+
+
+def hetu_signs(values: pd.Series) -> pd.Series:
+    """The century sign of the first valid code in each value, empty where there is none (vectorised)."""
+    codes, signs = _signs_by_row(values)
+    return pd.Series(signs[codes], index=values.index, dtype="string")
 
 
 def hetu_rows(values: pd.Series) -> pd.Series:
     """True for each value that contains a valid personal identity code."""
-    return hetu_signs(values).ne("")
+    codes, signs = _signs_by_row(values)
+    return pd.Series((signs != "")[codes], index=values.index)
 
 
 def mask(sign: str = "-") -> str:
@@ -83,10 +89,11 @@ def hetu_findings(df: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
     for col in columns:
         if col not in df:
             continue
-        signs = hetu_signs(df[col])
-        hits = signs.ne("")
-        if hits.any():
+        codes, signs = _signs_by_row(df[col])
+        if (signs != "").any():
+            hits = (signs != "")[codes]
             lines = df.loc[hits, "_line"] if "_line" in df else pd.Series(df.index[hits] + 1)
             files = df.loc[hits, "_file"] if "_file" in df else pd.Series("", index=lines.index)
-            out.append(pd.DataFrame({"column": col, "file": files.to_numpy(), "line": lines.to_numpy(), "masked": signs[hits].map(mask).to_numpy()}))
+            masked = [mask(sign) for sign in signs[codes[hits]]]
+            out.append(pd.DataFrame({"column": col, "file": files.to_numpy(), "line": lines.to_numpy(), "masked": masked}))
     return pd.concat(out, ignore_index=True) if out else pd.DataFrame(columns=["column", "file", "line", "masked"])

@@ -95,3 +95,28 @@ def test_missing_month_of_this_year_makes_the_ledger_missing(sample_dir, tmp_pat
     assert e.required_missing == ["talous_toteuma_202405.csv"]
     # Last year's months are missing too, but they only shape the forecast.
     assert len(e.missing) == 13
+
+
+def test_missing_required_values_are_errors_with_line_and_column(tmp_path):
+    rows = ROWS + "2024;1;Pelastuslaitos;;1402001;4000;Palkat ja palkkiot;\n" + ";1;Pelastuslaitos;Riskienhallinta;1402001;4100;x;5\n"
+    write_month(tmp_path, 2024, 1, rows, "4;800,25")
+    e, _ = extract_ledger(tmp_path, 2024, 1)
+    assert sorted(str(x) for x in e.errors) == [
+        "talous_toteuma_202401.csv, rivi 4, sarake Palvelu: pakollinen arvo puuttuu",
+        "talous_toteuma_202401.csv, rivi 4, sarake Summa: pakollinen arvo puuttuu",
+        "talous_toteuma_202401.csv, rivi 5, sarake Vuosi: pakollinen arvo puuttuu",
+    ]
+
+
+def test_missing_required_date_is_an_error(sample_dir, tmp_path):
+    from tasks.contracts import sources
+    from tasks.extract import read_typed
+
+    src = next(s for s in sources().values() if s.date)
+    header = ";".join(c.name for c in src.columns)
+    p = tmp_path / src.file_name(2024, 1)
+    cells = ["" if c.field == src.date else ("1" if c.numeric else "x") for c in src.columns]
+    p.write_text(header + "\n" + ";".join(cells) + "\n", encoding="utf-8")
+    _, errors, _ = read_typed(p, src)
+    date_column = next(c.name for c in src.columns if c.field == src.date)
+    assert f"{p.name}, rivi 2, sarake {date_column}: pakollinen arvo puuttuu" in [str(x) for x in errors]

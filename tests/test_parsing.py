@@ -83,3 +83,92 @@ def test_rows_with_a_field_more_than_the_header_are_read_by_position(tmp_path):
         read_delimited(p, COLS, COLS)
     assert [e.line for e in exc.value.errors] == [2, 3]
     assert "enemmän kenttiä kuin otsikkorivillä" in str(exc.value)
+
+
+MESSY = {
+    "plain": "A;Summa\nx;1,5\ny;2\n",
+    "bom-crlf-trailing": "\ufeffA;Summa\r\nx;1,5\r\ny;2\r\n\r\n\r\n",
+    "blank-and-empty-rows": "A;Summa\nx;1\n\n;\n   \ny;2\n\n",
+    "header-after-blank-lines": "\n\nA;Summa\nx;1\ny;2\n",
+    "too-few-fields": "A;Summa\nx\ny;2\n",
+    "too-many-fields": "A;Summa\nx;1\ny;2;3\nz;4\n",
+    "too-many-fields-late": "A;Summa\n" + "x;1\n" * 40 + "y;2;3\n",
+    "trailing-delimiter": "A;Summa\nx;1;\ny;2;\n",
+    "quoted": 'A;Summa\n"x;1";"1,5"\n"say ""hi""";2\n',
+    "quoted-line-break": 'A;Summa\n"x\ny";1\nz;2\n',
+    "unclosed-quote": 'A;Summa\n"x;1\ny;2\n',
+    "lone-cr": "A;Summa\rx;1\ry;2\r",
+    "comma": "A,Summa\nx,1\ny,2\n",
+    "spaces-and-nbsp": "A;Summa\n x ;1\u00a0234,5\ny;\u2212 2\n",
+    "duplicate-header": "A;A;Summa\nx;y;1\n",
+    "long-line": "A;Summa\n" + "x" * 200_000 + ";1\n",
+}
+
+
+@pytest.mark.parametrize("text", MESSY.values(), ids=MESSY.keys())
+def test_fast_parser_reads_exactly_what_the_python_parser_reads(tmp_path, monkeypatch, text):
+    """read_delimited uses pandas' C parser on plain files; rows, line numbers and errors
+    (file, line, message) are the python parser's, which reads everything else."""
+    import tasks.parsing as parsing
+
+    p = tmp_path / "talous_toteuma_202401.csv"
+    p.write_bytes(text.encode("utf-8"))
+
+    def read(fast: bool):
+        if not fast:
+            monkeypatch.setattr(parsing, "_parse_plain", lambda *a: None)
+        try:
+            return read_delimited(p, COLS, ["A"])
+        except SourceFileError as exc:
+            return [str(e) for e in exc.errors]
+        except Exception as exc:  # e.g. a trailing delimiter on every row (the first column becomes the index)
+            return [type(exc).__name__, str(exc)]
+        finally:
+            monkeypatch.undo()
+
+    fast, reference = read(True), read(False)
+    if isinstance(reference, list):
+        assert fast == reference
+    else:
+        pd.testing.assert_frame_equal(fast, reference)
+
+
+def test_row_with_a_field_too_many_is_reported_with_its_line(tmp_path):
+    p = tmp_path / "talous_toteuma_202401.csv"
+    p.write_text("A;Summa\n" + "x;1\n" * 40 + "y;2;3\n", encoding="utf-8")
+    with pytest.raises(SourceFileError) as exc:
+        read_delimited(p, COLS, COLS)
+    assert [str(e) for e in exc.value.errors] == ["talous_toteuma_202401.csv, rivi 42: rivillä on enemmän kenttiä kuin otsikkorivillä (erotinmerkki tekstissä ilman lainausmerkkejä?)"]
+
+
+def test_unicode_spaces_are_pythons_whitespace():
+    import re
+    import sys
+
+    from tasks.parsing import UNICODE_SPACES
+
+    assert UNICODE_SPACES == "".join(c for c in map(chr, range(sys.maxunicode + 1)) if c.isspace())
+    assert all(re.fullmatch(r"\s", c) for c in UNICODE_SPACES)
+
+
+def _parse_one(text: str) -> float | None:
+    """The rule of parse_numbers for one text, with Python's re: the reference."""
+    import re
+
+    t = re.sub(r"[\s\u00a0\u202f\u2009]", "", text.strip())
+    t = re.sub(r"^[\u2212\u2013-]", "-", t).replace(",", ".")
+    return float(t) if re.fullmatch(r"-?[0-9]+(\.[0-9]+)?", t) else None
+
+
+def test_parse_numbers_per_distinct_value_with_every_kind_of_space():
+    from tasks.parsing import UNICODE_SPACES
+
+    texts = [f"1{c}234,5" for c in UNICODE_SPACES] + [f"{c}\u22127{c}" for c in UNICODE_SPACES]
+    texts += ["1\u200b234", "12,3,4", "", "  ", "\u2013 5", "--5", "5-", "1 234,5x", "٣"]
+    values = pd.Series(texts * 3, dtype="str")  # repeated: parsed once per distinct value
+    parsed, bad = parse_numbers(values)
+    expected = [_parse_one(t) for t in values]
+    assert [None if pd.isna(v) else v for v in parsed] == expected
+    assert bad.tolist() == [e is None and t.strip() != "" for e, t in zip(expected, values)]
+    unique = pd.Series(texts, dtype="str")  # all distinct: the row-by-row path
+    assert parse_numbers(unique)[0].equals(parsed[: len(texts)].reset_index(drop=True))
