@@ -125,7 +125,8 @@ def ledger_suite() -> list:
         gxe.ExpectColumnValuesToBeBetween(column="account_number", min_value=lo, max_value=hi, meta={"fi": "tili ei ole toimintatulo- tai toimintamenotili"}),
         gxe.ExpectColumnPairValuesToBeEqual(column_A="area", column_B="area_of_service", ignore_row_if="either_value_is_missing", meta={"fi": "palvelu ei kuulu ilmoitettuun palvelukokonaisuuteen"}),
         gxe.ExpectColumnPairValuesToBeEqual(column_A="cost_centre_service", column_B="service_code", ignore_row_if="either_value_is_missing", meta={"fi": "kustannuspaikka ei kuulu ilmoitettuun palveluun"}),
-        gxe.ExpectColumnValuesToNotBeNull(column="account_name", severity="warning", meta={"fi": "tilin nimi puuttuu"}),
+        # An empty cell is "" (not null) from the loaders: the check looks for the empty value.
+        gxe.ExpectColumnValuesToNotBeInSet(column="account_name", value_set=[""], severity="warning", meta={"fi": "tilin nimi puuttuu"}),
     ]
 
 

@@ -182,3 +182,13 @@ def test_gx_still_has_the_batch_fingerprint_threshold_that_run_suites_turns_off(
     from great_expectations.execution_engine import pandas_execution_engine
 
     assert hasattr(pandas_execution_engine, "HASH_THRESHOLD")
+
+
+def test_an_empty_account_name_is_a_warning_not_a_quarantine(sample_dir, tmp_path):
+    ledger, _ = extract_ledger(sample_dir, 2024, 1)
+    frame = ledger.frame.copy()
+    frame["account_name"] = frame["account_name"].astype("string[pyarrow]")
+    frame.loc[7, "account_name"] = ""
+    q = run_suites({"ledger": frame}, tmp_path / "quality", suite_parameters(dt.date(2024, 9, 20)))["ledger"]
+    assert q.status == "ok" and not q.failures
+    assert any(w.startswith("tilin nimi puuttuu (1 rivi: talous_toteuma_2023") for w in q.warnings), q.warnings
