@@ -157,6 +157,9 @@ def read_delimited(path: Path, expected: list[str], required: list[str]) -> pd.D
     """
     name = path.name
     text = decode_text(path.read_bytes(), name)
+    if "\r" in text and text.count("\r") != text.count("\r\n"):
+        # Lines ended by a lone carriage return (old Mac exports): pandas would read one long row.
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
     lines = text.splitlines()
     lengths = np.fromiter(map(len, lines), dtype=np.int64, count=len(lines))
     too_long = np.flatnonzero(lengths > MAX_LINE_CHARS)
@@ -231,14 +234,14 @@ def _parse_plain(text: str, lines: list[str], delim: str, header_line: int) -> p
     """The C parser (several times faster) on a plain file, or None: the python parser decides.
 
     The python parser is the reference. The two agree on plain files: no quote
-    character (so no quoted delimiters, line breaks or runaway fields), no NUL,
-    no lone carriage return as a line end, no line longer than the python
+    character (so no quoted delimiters, line breaks or runaway fields), no NUL
+    (lone carriage returns are line feeds by now), no line longer than the python
     parser's field limit, and rows that fit the header (with one field more
     than the header, pandas would make the first column an index). Anything
     else, and every parse error (the python parser's message names the line),
     goes to the python parser.
     """
-    if '"' in text or "\x00" in text or ("\r" in text and text.count("\r") != text.count("\r\n")):
+    if '"' in text or "\x00" in text:
         return None
     if max(map(len, lines)) > csv.field_size_limit():
         return None

@@ -172,3 +172,13 @@ def test_parse_numbers_per_distinct_value_with_every_kind_of_space():
     assert bad.tolist() == [e is None and t.strip() != "" for e, t in zip(expected, values)]
     unique = pd.Series(texts, dtype="str")  # all distinct: the row-by-row path
     assert parse_numbers(unique)[0].equals(parsed[: len(texts)].reset_index(drop=True))
+
+
+def test_lines_ended_by_a_lone_carriage_return_are_lines(tmp_path):
+    p = tmp_path / "f.csv"
+    p.write_bytes(b"A;Summa\rx;1\ry;2;3\r")
+    with pytest.raises(SourceFileError) as exc:
+        read_delimited(p, COLS, COLS)
+    assert [e.line for e in exc.value.errors] == [3]  # the row with a field too many, by its line
+    p.write_bytes(b"A;Summa\rx;1\ry;2\r")
+    assert read_delimited(p, COLS, COLS)["Summa"].tolist() == ["1", "2"]
