@@ -24,6 +24,7 @@ from pathlib import Path
 import great_expectations as gx
 import great_expectations.expectations as gxe
 
+from reports.fmt import number
 from tasks.contracts import accounts, sources
 from tasks.extract import LEDGER_RENAMES
 from tasks.gx_custom import ExpectColumnValuesToNotContainHetu
@@ -61,7 +62,7 @@ def _columns(source: str) -> list:
         if c.plausible_max is not None:
             out.append(gxe.ExpectColumnValuesToBeBetween(
                 column=c.field, max_value=c.plausible_max, severity="warning",
-                meta={"fi": f"sarakkeen {{column}} arvo on epätavallisen suuri (yli {c.plausible_max:g})"},
+                meta={"fi": f"sarakkeen {{column}} arvo on epätavallisen suuri (yli {number(c.plausible_max, 0 if float(c.plausible_max).is_integer() else 2)})"},
             ))
         if c.values:
             out.append(gxe.ExpectColumnValuesToBeInSet(column=c.field, value_set=list(c.values)))

@@ -246,7 +246,7 @@ def report_flow(params: RunParams) -> dict:
         "report_dir": str(built.final), "period": p.period, "kind": p.kind, "fingerprint": built.fingerprint,
         "sources": {s["source"]: s["status"] for s in built.statuses},
         "deviations": int((built.checks["status"] == "deviation").sum()),
-        "delivery": {"status": "draft", "reason": "toimitusta ei pyydetty"},
+        "delivery": {"status": "draft"},
     }
     if not p.deliver:
         return result
