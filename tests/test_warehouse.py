@@ -120,3 +120,33 @@ def test_validation_outcomes_are_kept_as_history(engine):
     history = wh.validation_history(engine, "feedback")
     assert history[["run_id", "status", "passed", "failures", "warnings"]].values.tolist() == [["run2", "ok", 15, 0, 1], ["run1", "failed", 14, 1, 1]]
     assert len(wh.validation_history(engine)) == 3
+
+
+def test_rows_come_back_as_they_were_loaded(engine):
+    """Dates, date-times, missing text and reserved words as column names, through the bulk insert."""
+    import datetime as dt
+
+    rescue = pd.DataFrame({
+        "mission_id": ["PEL-1", "PEL-2"], "alarm_time": pd.to_datetime(["2024-08-03 14:22:05", "2024-08-31 23:59:59"]),
+        "risk_class": pd.Series(["I", "IV"], dtype="string[pyarrow]"), "response_s": pd.array([300, 1201], dtype="Int64"),
+        "year": 2024, "month": 8, "_line": [2, 3], "_file": "p.csv",
+    })
+    b = wh.load_period(engine, "rescue", "2024-08", "p.csv", "a" * 64, rescue, "run1")
+    back = wh.read_facts(engine, "rescue", [b.id])
+    assert back["alarm_time"].tolist() == [dt.datetime(2024, 8, 3, 14, 22, 5), dt.datetime(2024, 8, 31, 23, 59, 59)]
+    assert back[["mission_id", "risk_class", "response_s", "source_line"]].values.tolist() == [["PEL-1", "I", 300, 2], ["PEL-2", "IV", 1201, 3]]
+    feedback = pd.DataFrame({
+        "answer_id": ["A1", "A2"], "answer_date": pd.to_datetime(["2024-08-01", "2024-08-02"]), "area": "Pelastuslaitos",
+        "score": pd.array([10, None], dtype="Int64"), "comment": pd.Series(["Hyvä palvelu; kiitos", None], dtype="string[pyarrow]"),
+        "year": 2024, "month": 8, "_line": [2, 3], "_file": "f.csv",
+    })
+    with pytest.raises(Exception):  # score is required: the database refuses the NULL, nothing is loaded
+        wh.load_period(engine, "feedback", "2024-08", "f.csv", "b" * 64, feedback, "run1")
+    feedback["score"] = pd.array([10, 0], dtype="Int64")
+    b = wh.load_period(engine, "feedback", "2024-08", "f.csv", "b" * 64, feedback, "run1")
+    back = wh.read_facts(engine, "feedback", [b.id])
+    assert back["answer_date"].tolist() == [dt.date(2024, 8, 1), dt.date(2024, 8, 2)]
+    assert back["comment"][0] == "Hyvä palvelu; kiitos" and pd.isna(back["comment"][1]) and back["score"].tolist() == [10, 0]
+    homeless = pd.DataFrame({"year": [2023], "group": ["Yksin elävät asunnottomat"], "count": [724], "_line": [2], "_file": "h.csv"})
+    b = wh.load_period(engine, "homelessness", "2023", "h.csv", "c" * 64, homeless, "run1")
+    assert wh.read_facts(engine, "homelessness", [b.id])[["group", "count"]].values.tolist() == [["Yksin elävät asunnottomat", 724]]
