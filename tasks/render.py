@@ -185,20 +185,23 @@ def indicator_view(row: dict, chart: pd.DataFrame | None, year: int) -> dict:
     }
 
 
-def goals_context(ind: dict, year: int) -> dict:
-    """Goals with their indicators, the unit tables of their sources, and the counts by assessment."""
+def goals_context(ind: dict, year: int, sources: list[dict]) -> dict:
+    """Goals with their indicators, the unit tables of their sources (or why one is missing), and the counts by assessment."""
     from tasks.contracts.catalog import catalog
     from tasks.indicators import STATUSES, status_counts
+    from tasks.unit_tables import TABLE_SOURCES
 
     results = {r["id"]: r for r in _records(ind["results"])}
     tables = ind.get("tables", {})
+    status = {s["source"]: s for s in sources}
     goals = []
     for g in _records(ind["goals"]):
         views = [indicator_view(results[i], ind["charts"].get(i), year) for i in g["indicators"]]
-        own = [catalog().indicator(i).source for i in g["indicators"]]
+        own = [src for src in dict.fromkeys(catalog().indicator(i).source for i in g["indicators"]) if src in TABLE_SOURCES and src != "personnel"]
         goals.append({
             **g, "status_class": STATUS_CLASS[g["status"]], "views": views,
-            "tables": [src for src in dict.fromkeys(own) if src in tables and src != "personnel"],
+            "tables": [src for src in own if src in tables],
+            "missing_tables": [status[src] for src in own if src not in tables and src in status],
         })
     counts = status_counts(ind["goals"])
     return {
@@ -314,7 +317,7 @@ def report_context(inp: ReportInputs) -> dict:
         "notes": inp.notes,
         "threshold": settings()["small_count_threshold"],
         "suppressed_mark": SUPPRESSED,
-        **(goals_context(inp.indicators, inp.year) if inp.indicators else {"goals": [], "goal_counts": [], "unit_tables": {}, "turnover": None, "binding_goals": 0}),
+        **(goals_context(inp.indicators, inp.year, inp.sources) if inp.indicators else {"goals": [], "goal_counts": [], "unit_tables": {}, "turnover": None, "binding_goals": 0}),
         "comparison": comparison_context(inp.comparison),
     }
 

@@ -14,6 +14,8 @@ from tasks.contracts import assessment_units, health_stations, settings, structu
 from tasks.indicators import suppress_small
 
 TOTAL = "Yhteensä"
+# The sources that have a table by unit in the report (personnel's is the staffing section's).
+TABLE_SOURCES = ("personnel", "assessments", "access")
 
 
 def _ytd(df: pd.DataFrame, year: int, month: int) -> pd.DataFrame:

@@ -60,3 +60,24 @@ def test_chart_is_deterministic_png():
     p = inputs().profile
     a, b = render.cumulative_chart_png(p, 2024, -4_500_000.0), render.cumulative_chart_png(p, 2024, -4_500_000.0)
     assert a == b and a.startswith("data:image/png;base64,")
+
+
+def test_a_quarantined_source_marks_its_indicators_and_unit_table():
+    from tasks.contracts import sources as contracts
+    from tasks.contracts.catalog import catalog
+    from tasks.indicators import goal_results, indicator_results
+
+    statuses = {sid: "ok" for sid in contracts()}
+    statuses["access"] = "failed"
+    results, charts = indicator_results(catalog(), {}, statuses, {}, 2024, 8)
+    goals = {"results": results, "charts": charts, "goals": goal_results(catalog(), results), "tables": {}}
+    sources = inputs().sources + [{
+        "source": "access", "title": "Hoitoonpääsy terveysasemilla", "status": "failed", "status_fi": "virheellinen, ei käytetty",
+        "files_text": "hoitoonpaasy_202408.csv", "rows": 0, "checks": 19, "passed": 18, "warnings": [],
+        "errors": ["hoitoonpaasy_202408.csv, rivi 4, sarake Terveysasema: tuntematon"], "reason": "hoitoonpaasy_202408.csv, rivi 4: tuntematon",
+    }]
+    html = render.report_html(render.report_context(inputs(indicators=goals, sources=sources)))
+    t3 = results.set_index("id").loc["t3_odotusaika"]
+    assert (t3["status"], t3["reason"]) == ("ei arvioitavissa", "lähde: virheellinen, ei käytetty")
+    assert "Taulukko yksiköittäin puuttuu: Hoitoonpääsy terveysasemilla – virheellinen, ei käytetty (hoitoonpaasy_202408.csv, rivi 4: tuntematon)." in html
+    assert "lähde: virheellinen, ei käytetty" in html
