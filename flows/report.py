@@ -38,7 +38,7 @@ from tasks.outputs import indicators_csv_rows, input_entries, manifest, mask_url
 from tasks.reconcile import reconcile
 from tasks.render import render_report
 from tasks.sotkanet import sotkanet_comparison
-from tasks.summary import changes, deviation_rows, key_figures, publish_artifacts, quality_markdown, record_decision, summary_lines, summary_markdown
+from tasks.summary import changes, deviation_rows, key_figures, publish_artifacts, quality_markdown, record_decision, report_link, summary_lines, summary_markdown
 from tasks.validate import quality_summary, row_bands, source_statuses, suite_parameters, validate_sources
 
 HELSINKI = ZoneInfo("Europe/Helsinki")
@@ -241,7 +241,7 @@ def report_flow(params: RunParams) -> dict:
     lock = f"{p.period}-{p.kind}"
     with warehouse.period_lock(p.warehouse, lock, run_id):
         built = build(p, run_id)
-    publish_artifacts(p.period, p.kind, built.markdown, built.quality, built.deviations, (built.final / "report.pdf").resolve().as_uri(), "luonnos")
+    publish_artifacts(p.period, p.kind, built.markdown, built.quality, built.deviations, report_link(built.final), "luonnos")
     result = {
         "report_dir": str(built.final), "period": p.period, "kind": p.kind, "fingerprint": built.fingerprint,
         "sources": {s["source"]: s["status"] for s in built.statuses},
@@ -258,7 +258,7 @@ def report_flow(params: RunParams) -> dict:
         return {**result, "delivery": {"status": "rejected", "reason": reason}}
     with warehouse.period_lock(p.warehouse, lock, run_id):
         delivery = deliver(p, built, answer, run_id)
-    publish_artifacts(p.period, p.kind, built.markdown, built.quality, built.deviations, (built.final / "report.pdf").resolve().as_uri(), "hyväksytty")
+    publish_artifacts(p.period, p.kind, built.markdown, built.quality, built.deviations, report_link(built.final), "hyväksytty")
     record_decision(p.period, p.kind, f"# Hyväksytty\n\nHyväksyjä: {answer.approver}\n\nHuomautus: {answer.comment or '–'}\n\nToimitus: {delivery['status']}, arkistoversio {delivery['version']}.")
     print(f"Toimitus: {delivery['status']}, versio {delivery['version']}")
     return {**result, "delivery": delivery}

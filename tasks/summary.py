@@ -149,6 +149,17 @@ def deviation_rows(table: pd.DataFrame) -> list[dict]:
     ]
 
 
+def report_link(report_dir: Path, base_url: str | None = None) -> str:
+    """Where the UI's link points: the output folder as the web serves it (`KATSAUS_REPORT_BASE_URL`),
+    or the file itself on this machine."""
+    import os
+
+    base = base_url if base_url is not None else os.environ.get("KATSAUS_REPORT_BASE_URL")
+    if base:
+        return f"{base.rstrip('/')}/{report_dir.name}/report.pdf"
+    return (report_dir / "report.pdf").resolve().as_uri()
+
+
 def artifact_key(period: str, kind: str, what: str) -> str:
     """Prefect artifact keys are lowercase letters, digits and dashes."""
     return f"katsaus-{kind}-{period}-{what}".lower()
