@@ -112,6 +112,9 @@ def hand_checks(frame: pd.DataFrame, suite: dict, params: dict, bands: pd.DataFr
                 allowed = params[allowed["$PARAMETER"]]
             codes, uniques = distinct[col]
             record(e, int(_rows_where(codes, ~uniques.isin(allowed).to_numpy()).sum()))
+        elif t == "expect_column_values_to_not_be_in_set":
+            codes, uniques = distinct[col]
+            record(e, int(_rows_where(codes, uniques.isin(kw["value_set"]).to_numpy()).sum()))
         elif t == "expect_compound_columns_to_be_unique":
             # One integer per key (mixed radix over the columns' codes), then duplicates with keep=False;
             # a missing value is a value of its own, as in DataFrame.duplicated.
