@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import shutil
 from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo
@@ -34,7 +35,7 @@ from tasks.deliver import alert_operators, archive_version, deliver_report
 from tasks.extract import extract_sources, files_frame
 from tasks.forecast import compute_finance
 from tasks.indicators import compute_indicators
-from tasks.outputs import indicators_csv_rows, input_entries, manifest, mask_url, publish, restage, spreadsheet_csv, staging_dir, write_json
+from tasks.outputs import indicators_csv_rows, input_entries, keep_draft, manifest, mask_url, publish, restage, spreadsheet_csv, staging_dir, write_json
 from tasks.reconcile import reconcile
 from tasks.render import render_report
 from tasks.sotkanet import sotkanet_comparison
@@ -88,6 +89,7 @@ class Built:
 
     inputs: render.ReportInputs
     final: Path
+    draft: Path | None
     fingerprint: str
     figures: dict
     statuses: list[dict]
@@ -184,13 +186,14 @@ def build(p: RunParams, run_id: str) -> Built:
     }
     entries = input_entries(extracted, statuses, batches, controls)
     write_json(manifest({**run_facts, "approval": None}, entries, stage), stage / "manifest.json")
+    draft = keep_draft(stage, final, run_id) if p.deliver else None
     publish(stage, final)
 
     figures = key_figures(fin, goals, statuses, checks)
     title = f"{render.report_title(p.kind, p.month)} {p.year}"
     period_text = fmt.period(p.year, p.month)
     return Built(
-        inputs=inputs, final=final, fingerprint=fingerprint, figures=figures, statuses=statuses, checks=checks,
+        inputs=inputs, final=final, draft=draft, fingerprint=fingerprint, figures=figures, statuses=statuses, checks=checks,
         manifest_run=run_facts, input_entries=entries,
         markdown=summary_markdown(figures, title, period_text, statuses, checks, final / "report.pdf"),
         quality=quality_markdown(statuses, period_text), deviations=deviation_rows(fin["table"]),
@@ -214,7 +217,7 @@ def approval(p: RunParams, built: Built) -> Approval:
 def deliver(p: RunParams, built: Built, answer: Approval, run_id: str) -> dict:
     """Publish the final report, archive it and e-mail it to the board exactly once per version."""
     approved_at = dt.datetime.now(HELSINKI)
-    stage = restage(built.final, run_id)
+    stage = restage(built.draft, built.final, run_id)
     inputs = dataclasses.replace(built.inputs, approved_by=answer.approver, approved_at=approved_at, approval_comment=answer.comment)
     render_report(inputs, stage)
     approval_facts = {"approved_by": answer.approver, "approved_at": approved_at.isoformat(), "comment": answer.comment}
@@ -250,14 +253,17 @@ def report_flow(params: RunParams) -> dict:
     }
     if not p.deliver:
         return result
-    answer = approval(p, built)
-    if answer.decision != "hyväksy":
-        reason = f"hylätty ({answer.approver}){': ' + answer.comment if answer.comment else ''}"
-        print(f"Raporttia ei toimitettu: {reason}")
-        record_decision(p.period, p.kind, f"# Hylätty\n\nHylkääjä: {answer.approver}\n\nPerustelu: {answer.comment or '–'}\n\nRaporttia ei toimitettu.")
-        return {**result, "delivery": {"status": "rejected", "reason": reason}}
-    with warehouse.period_lock(p.warehouse, lock, run_id):
-        delivery = deliver(p, built, answer, run_id)
+    try:
+        answer = approval(p, built)
+        if answer.decision != "hyväksy":
+            reason = f"hylätty ({answer.approver}){': ' + answer.comment if answer.comment else ''}"
+            print(f"Raporttia ei toimitettu: {reason}")
+            record_decision(p.period, p.kind, f"# Hylätty\n\nHylkääjä: {answer.approver}\n\nPerustelu: {answer.comment or '–'}\n\nRaporttia ei toimitettu.")
+            return {**result, "delivery": {"status": "rejected", "reason": reason}}
+        with warehouse.period_lock(p.warehouse, lock, run_id):
+            delivery = deliver(p, built, answer, run_id)
+    finally:
+        shutil.rmtree(built.draft, ignore_errors=True)  # this run's private copy of its draft
     publish_artifacts(p.period, p.kind, built.markdown, built.quality, built.deviations, report_link(built.final), "hyväksytty")
     record_decision(p.period, p.kind, f"# Hyväksytty\n\nHyväksyjä: {answer.approver}\n\nHuomautus: {answer.comment or '–'}\n\nToimitus: {delivery['status']}, arkistoversio {delivery['version']}.")
     print(f"Toimitus: {delivery['status']}, versio {delivery['version']}")

@@ -104,11 +104,20 @@ def staging_dir(final: Path, run_id: str) -> Path:
     return stage
 
 
-def restage(final: Path, run_id: str) -> Path:
-    """A staging folder holding a copy of the published outputs, to be changed and published again."""
+def keep_draft(stage: Path, final: Path, run_id: str) -> Path:
+    """A private copy of this run's draft outputs: its final report is built from them, even if
+    another run of the same period publishes its own draft meanwhile."""
+    kept = final.parent / f".{final.name}.draft-{run_id}"
+    shutil.rmtree(kept, ignore_errors=True)
+    shutil.copytree(stage, kept)
+    return kept
+
+
+def restage(draft: Path, final: Path, run_id: str) -> Path:
+    """A staging folder holding a copy of this run's draft outputs, to be changed and published."""
     stage = final.parent / f".{final.name}.partial-{run_id}"
     shutil.rmtree(stage, ignore_errors=True)
-    shutil.copytree(final, stage)
+    shutil.copytree(draft, stage)
     return stage
 
 
