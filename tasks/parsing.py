@@ -246,10 +246,11 @@ def _parse_plain(text: str, lines: list[str], delim: str, header_line: int) -> p
     if max(map(len, lines)) > csv.field_size_limit():
         return None
     # The C parser fills a row's missing last fields with "" (the python parser with NaN, which
-    # tells a cut row from an empty field): without quotes, a row's delimiters are its fields − 1.
-    rows = pd.Series(lines[header_line:], dtype="string[pyarrow]")
-    counts = rows.str.count(re.escape(delim))
-    if (counts.iloc[1:].ne(counts.iloc[0]) & rows.iloc[1:].str.strip().ne("")).any():
+    # tells a cut row from an empty field). Without quotes a row's delimiters are its fields − 1,
+    # and a row with too many fields stops the C parser below, so every non-blank row has the
+    # header's count exactly when the file's total is the header's count times those rows.
+    nonblank = sum(map(bool, map(str.strip, lines)))
+    if text.count(delim) != lines[header_line].count(delim) * nonblank:
         return None
     try:
         df = pd.read_csv(io.StringIO(text), sep=delim, dtype=str, keep_default_na=False, skip_blank_lines=False,
