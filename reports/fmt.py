@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 
 from babel.dates import format_date
 from babel.numbers import format_decimal
@@ -86,3 +87,32 @@ def measure(value: float | None, unit: str, decimals: int = 0) -> str:
         return "valmis" if value >= 1 else "kesken"
     text = number(value, decimals)
     return text if unit in BARE_UNITS else f"{text}{NBSP}{unit}"
+
+
+SOFT_HYPHEN = "\u00ad"
+VOWELS = "aeiouyäöå"
+# A consonant followed by a vowel starts a Finnish syllable (ta-lo, kah-vi, vars-ta).
+_SYLLABLE_START = re.compile(rf"(?=[^{VOWELS}\W\d_][{VOWELS}])", re.IGNORECASE)
+_LONG_WORD = re.compile(r"\b[^\W\d_]{12,}\b")
+
+
+def hyphenable(text: str | None) -> str:
+    """Soft hyphens at the syllable breaks of long words, so narrow table columns break
+    `perus-terveyden-hoitoon` as Finnish does: Pyphen has no Finnish dictionary, and
+    without breaks a long compound runs into the next column. Only the consonant rule
+    is used, so every break it offers is a correct one (compound seams it cannot see
+    are simply not offered); at least three letters stay on either side."""
+    if not text:
+        return text or ""
+
+    def syllables(word: re.Match) -> str:
+        w = word.group(0)
+        if any(c.isupper() for c in w[1:]):  # an acronym such as HYVÄ, not a word
+            return w
+        first_vowel = next(i for i, c in enumerate(w.lower()) if c in VOWELS) if any(c in VOWELS for c in w.lower()) else len(w)
+        # After the first vowel only: a word's opening consonants stay together (stra-te-gi-a).
+        cuts = [m.start() for m in _SYLLABLE_START.finditer(w) if max(3, first_vowel + 1) <= m.start() <= len(w) - 3]
+        parts = [w[i:j] for i, j in zip([0, *cuts], [*cuts, len(w)])]
+        return SOFT_HYPHEN.join(parts)
+
+    return _LONG_WORD.sub(syllables, text)

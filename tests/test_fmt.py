@@ -32,3 +32,16 @@ def test_dates_and_periods_in_finnish():
     assert fmt.period(2024, 1) == "tammikuu 2024"
     assert fmt.period(2024, 12) == "tammi–joulukuu 2024"
     assert fmt.month_end(2024, 2) == dt.date(2024, 2, 29)
+
+
+def test_long_words_get_soft_hyphens_at_finnish_syllable_breaks():
+    shown = lambda text: fmt.hyphenable(text).replace(fmt.SOFT_HYPHEN, "-")  # noqa: E731
+    assert shown("perusterveydenhoitoon alle 0,15 vrk") == "perus-ter-vey-den-hoi-toon alle 0,15 vrk"
+    # a word's opening consonants stay together; three letters at least on either side
+    assert shown("strategiakausi") == "stra-te-gia-kausi"
+    # short words, numbers and acronyms are left as they are
+    assert shown("tuen 98,5 % HYVÄTOIMINTAMALLI") == "tuen 98,5 % HYVÄTOIMINTAMALLI"
+    # removing the soft hyphens gives the text back unchanged
+    text = "Lastensuojelun ja erityisen tuen palvelutarpeen arvioinnit lakisääteisessä ajassa"
+    assert fmt.hyphenable(text).replace(fmt.SOFT_HYPHEN, "") == text
+    assert fmt.hyphenable(None) == ""
