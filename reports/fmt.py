@@ -94,25 +94,50 @@ VOWELS = "aeiouyäöå"
 # A consonant followed by a vowel starts a Finnish syllable (ta-lo, kah-vi, vars-ta).
 _SYLLABLE_START = re.compile(rf"(?=[^{VOWELS}\W\d_][{VOWELS}])", re.IGNORECASE)
 _LONG_WORD = re.compile(r"\b[^\W\d_]{12,}\b")
+# Compound seams the syllable rule cannot see: where the second part starts with a
+# vowel or a consonant cluster, the rule would break talou-sarvio or kaupunkist-rategia.
+# The parts are hyphenated on their own, and the seam is a break (talous-ar-vio).
+COMPOUND_SEAMS = (
+    "talous|arvio", "muutos|ohjelma", "suosittelu|indeksi", "riski|alue", "uudistus|alue",
+    "käyttöön|otto", "etä|asioi", "järjestö|avustu", "kaupunki|strategia", "palvelu|strategia",
+    "kaupunki|uudist", "kaupunki|ympäristö",
+)
+_SEAMS = [(left + right, len(left)) for left, right in (seam.split("|") for seam in COMPOUND_SEAMS)]
+
+
+def _syllable_cuts(part: str) -> list[int]:
+    """Where a word (without seams) may break: before a consonant that starts a syllable,
+    after the word's first vowel (its opening consonants stay together: stra-te-gi-a)."""
+    lower = part.lower()
+    first_vowel = next((i for i, c in enumerate(lower) if c in VOWELS), len(part))
+    return [m.start() for m in _SYLLABLE_START.finditer(part) if m.start() > first_vowel]
+
+
+def _hyphenated_word(word: re.Match) -> str:
+    w = word.group(0)
+    if any(c.isupper() for c in w[1:]):  # an acronym such as HYVÄ, not a word
+        return w
+    lower = w.lower()
+    seams = sorted({at + len_left for stem, len_left in _SEAMS for at in _find_all(lower, stem)})
+    bounds = [0, *seams, len(w)]
+    cuts = set(seams)
+    for start, end in zip(bounds, bounds[1:]):
+        cuts.update(start + c for c in _syllable_cuts(w[start:end]))
+    # at least three letters on either side of a break
+    cuts = sorted(c for c in cuts if 3 <= c <= len(w) - 3)
+    return SOFT_HYPHEN.join(w[i:j] for i, j in zip([0, *cuts], [*cuts, len(w)]))
+
+
+def _find_all(text: str, stem: str) -> list[int]:
+    return [m.start() for m in re.finditer(re.escape(stem), text)]
 
 
 def hyphenable(text: str | None) -> str:
     """Soft hyphens at the syllable breaks of long words, so narrow table columns break
-    `perus-terveyden-hoitoon` as Finnish does: Pyphen has no Finnish dictionary, and
-    without breaks a long compound runs into the next column. Only the consonant rule
-    is used, so every break it offers is a correct one (compound seams it cannot see
-    are simply not offered); at least three letters stay on either side."""
+    `perus-ter-vey-den-hoi-toon` as Finnish does: Pyphen has no Finnish dictionary, and
+    without breaks a long compound runs into the next column. The consonant rule plus
+    the known compound seams above; a break is never offered within three letters of
+    either end."""
     if not text:
         return text or ""
-
-    def syllables(word: re.Match) -> str:
-        w = word.group(0)
-        if any(c.isupper() for c in w[1:]):  # an acronym such as HYVÄ, not a word
-            return w
-        first_vowel = next(i for i, c in enumerate(w.lower()) if c in VOWELS) if any(c in VOWELS for c in w.lower()) else len(w)
-        # After the first vowel only: a word's opening consonants stay together (stra-te-gi-a).
-        cuts = [m.start() for m in _SYLLABLE_START.finditer(w) if max(3, first_vowel + 1) <= m.start() <= len(w) - 3]
-        parts = [w[i:j] for i, j in zip([0, *cuts], [*cuts, len(w)])]
-        return SOFT_HYPHEN.join(parts)
-
-    return _LONG_WORD.sub(syllables, text)
+    return _LONG_WORD.sub(_hyphenated_word, text)

@@ -45,3 +45,12 @@ def test_long_words_get_soft_hyphens_at_finnish_syllable_breaks():
     text = "Lastensuojelun ja erityisen tuen palvelutarpeen arvioinnit lakisääteisessä ajassa"
     assert fmt.hyphenable(text).replace(fmt.SOFT_HYPHEN, "") == text
     assert fmt.hyphenable(None) == ""
+
+
+def test_known_compound_seams_break_between_the_parts():
+    shown = lambda text: fmt.hyphenable(text).replace(fmt.SOFT_HYPHEN, "-")  # noqa: E731
+    # the syllable rule alone would give talou-sarvion and kaupunkist-rategian
+    assert shown("Talousarvion") == "Talous-ar-vion"
+    assert shown("Kaupunkistrategian") == "Kau-pun-ki-stra-te-gian"
+    assert shown("etäasioinnin") == "etä-a-sioin-nin"
+    assert shown("käyttöönotto") == "käyt-töön-otto"
