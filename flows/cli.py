@@ -46,6 +46,7 @@ DELIVERY_FI = {
 
 def _run(params) -> int:
     from flows.report import report_flow
+    from reports import fmt
 
     result = report_flow(params)
     report = Path(result["report_dir"])
@@ -55,7 +56,7 @@ def _run(params) -> int:
     for s, st in bad.items():
         print(f"Huom: lähde {s}: {st}", file=sys.stderr)
     if result["deviations"]:
-        print(f"Täsmäytyksessä {result['deviations']} poikkeamaa: {report / 'reconciliation.csv'}")
+        print(f"Täsmäytyksessä {fmt.count(result['deviations'], 'poikkeama', 'poikkeamaa')}: {report / 'reconciliation.csv'}")
     d = result["delivery"]
     text = DELIVERY_FI.get(d["status"], d["status"])
     if "version" in d:

@@ -34,6 +34,12 @@ def number(value: float | None, decimals: int = 0) -> str:
     return format_decimal(value, pattern, locale=LOCALE).replace("-", MINUS)
 
 
+def count(n: int, one: str, many: str) -> str:
+    """A count with its noun: `1 poikkeama` but `0 poikkeamaa`, `3 poikkeamaa` (Finnish takes
+    the partitive after every numeral but one)."""
+    return f"{number(n)} {one if n == 1 else many}"
+
+
 def thousands(eur: float | None, decimals: int = 0) -> str:
     """Euros shown in 1 000 €."""
     return MISSING if _missing(eur) else number(eur / 1000, decimals)

@@ -733,10 +733,6 @@ def _run_logger() -> logging.Logger | logging.LoggerAdapter:
         return log
 
 
-def _attempts_fi(n: int) -> str:
-    return "1 yritys" if n == 1 else f"{n} yritystä"
-
-
 def _seconds_fi(s: float) -> str:
     return f"{s:g}".replace(".", ",")
 
@@ -887,7 +883,7 @@ def _send_with_retries(
             known = isinstance(error, (smtplib.SMTPException, OSError))
             # An unexpected error keeps its cause for debugging; SMTP errors are fully described already.
             raise DeliveryFailed(
-                f"Sähköpostin lähetys epäonnistui ({_attempts_fi(attempt)}): {failure.reason}.{permanent}",
+                f"Sähköpostin lähetys epäonnistui ({fmt.count(attempt, 'yritys', 'yritystä')}): {failure.reason}.{permanent}",
                 reason=failure.reason, attempts=attempt,
             ) from (None if known else error)
         delay = backoff_seconds * 2 ** (attempt - 1)
@@ -984,7 +980,7 @@ def deliver_once(
     _finish(engine, claim, status="sent", last_error=note)
     if note:
         logger.warning("Raportti %s-%s v%d lähetettiin, mutta osa vastaanottajista hylättiin: %s", period, kind, version, note)
-    logger.info("Raportti %s-%s v%d lähetettiin (%s).", period, kind, version, _attempts_fi(attempts))
+    logger.info("Raportti %s-%s v%d lähetettiin (%s).", period, kind, version, fmt.count(attempts, 'yritys', 'yritystä'))
     return DeliveryResult("sent", attempts, message_id, tuple(refused))
 
 

@@ -324,7 +324,7 @@ def report_context(inp: ReportInputs) -> dict:
 
 def _environment() -> Environment:
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]), trim_blocks=True, lstrip_blocks=True)
-    env.filters.update(t=fmt.thousands, pct=fmt.pct, milj=fmt.millions, num=fmt.number, hyph=fmt.hyphenable)
+    env.filters.update(t=fmt.thousands, pct=fmt.pct, milj=fmt.millions, num=fmt.number, hyph=fmt.hyphenable, count=fmt.count)
     return env
 
 

@@ -40,6 +40,7 @@ import pandas as pd
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from reports import fmt
 from tasks.contracts import settings
 
 ENV_URL = "KATSAUS_SOTKANET_URL"
@@ -119,10 +120,6 @@ class SotkanetUnavailable(Exception):
 
 def _fi_number(x: float) -> str:
     return f"{x:g}".replace(".", ",")
-
-
-def _tries(n: int) -> str:
-    return "1 yritys" if n == 1 else f"{n} yritystä"
 
 
 # --- the client ------------------------------------------------------------------------
@@ -236,7 +233,7 @@ class SotkanetClient:
             except ValueError as exc:
                 # A broken body is not a passing fault: asking again would give the same.
                 raise SotkanetUnavailable(self.host, f"{path}: vastaus ei ollut kelvollista JSONia", status) from exc
-        raise SotkanetUnavailable(self.host, f"{reason} ({_tries(attempts)})") from cause
+        raise SotkanetUnavailable(self.host, f"{reason} ({fmt.count(attempts, 'yritys', 'yritystä')})") from cause
 
     def _cache_file(self, key: str) -> Path | None:
         return self.cache_dir / f"{key}.json" if self.cache_dir is not None else None

@@ -106,7 +106,7 @@ def summary_markdown(figs: dict, title: str, period_text: str, statuses: list[di
     if problems:
         lines += ["", "Virheet (enintään kolme lähdettä kohden):", ""] + [f"- {t}: {e}" for t, e in problems]
     dev = reconciliation[reconciliation["status"] == "deviation"] if len(reconciliation) else reconciliation
-    lines += ["", f"## Täsmäytys: {len(dev)} poikkeamaa", ""]
+    lines += ["", f"## Täsmäytys: {fmt.count(len(dev), 'poikkeama', 'poikkeamaa')}", ""]
     if len(dev):
         lines += ["| Tarkistus | Kohde | Rivi | Sarake | Erotus |", "|---|---|---|---|---:|"]
         lines += [f"| {r['check']} | {r['unit']} | {r['line']} | {r['column']} | {fmt.number(r['difference'], 2)} |" for r in dev.head(30).to_dict("records")]
@@ -121,7 +121,7 @@ def quality_markdown(statuses: list[dict], period_text: str) -> str:
     missing = [s for s in statuses if s["status"] == "missing"]
     lines = [f"# Tietojen laatu, {period_text}", ""]
     lines.append(
-        f"{len(statuses)} lähdettä: {len(statuses) - len(quarantined) - len(missing)} käytetty, "
+        f"{fmt.count(len(statuses), 'lähde', 'lähdettä')}: {len(statuses) - len(quarantined) - len(missing)} käytetty, "
         f"{len(quarantined)} karanteenissa, {len(missing)} puuttuu; huomautuksia {sum(len(s['warnings']) for s in statuses)}."
     )
     lines += ["", "| Lähde | Tila | Tiedostot | Rivejä | Läpäistyt tarkistukset | Huomautuksia |", "|---|---|---|---:|---:|---:|"]

@@ -54,3 +54,9 @@ def test_known_compound_seams_break_between_the_parts():
     assert shown("Kaupunkistrategian") == "Kau-pun-ki-stra-te-gian"
     assert shown("etäasioinnin") == "etä-a-sioin-nin"
     assert shown("käyttöönotto") == "käyt-töön-otto"
+
+
+def test_a_count_takes_the_partitive_after_every_numeral_but_one():
+    assert fmt.count(1, "poikkeama", "poikkeamaa") == "1 poikkeama"
+    assert fmt.count(0, "poikkeama", "poikkeamaa") == "0 poikkeamaa"
+    assert fmt.count(12_345, "rivi", "riviä") == f"12{NB}345 riviä"

@@ -38,3 +38,19 @@ def test_the_uis_link_points_where_the_reports_are_served(tmp_path):
     folder = tmp_path / "2024-08-forecast"
     assert report_link(folder, "https://raportit.stadi.example/katsaus/") == "https://raportit.stadi.example/katsaus/2024-08-forecast/report.pdf"
     assert report_link(folder, "") == (folder / "report.pdf").resolve().as_uri()
+
+
+def test_the_ui_summary_lists_the_deviations_under_a_finnish_count():
+    import pandas as pd
+
+    from tasks.summary import summary_markdown
+
+    recon = pd.DataFrame([
+        {"check": "palvelualue_summa", "unit": "Pelastuslaitos", "line": "Menot", "column": "TB_2024", "difference": 3.0, "status": "deviation"},
+        {"check": "palvelualue_summa", "unit": "Hallinto", "line": "Menot", "column": "TB_2024", "difference": 0.5, "status": "ok"},
+    ])
+    text = summary_markdown(figures(), "3. toteutumisennuste 2024", "tammi–elokuu 2024", [], recon, None)
+    assert "## Täsmäytys: 1 poikkeama\n" in text
+    assert "| palvelualue_summa | Pelastuslaitos | Menot | TB_2024 | 3,00 |" in text and "Hallinto" not in text
+    none = summary_markdown(figures(), "3. toteutumisennuste 2024", "tammi–elokuu 2024", [], recon.assign(status="ok"), None)
+    assert "## Täsmäytys: 0 poikkeamaa\n" in none
