@@ -17,7 +17,6 @@ import datetime as dt
 import shutil
 from pathlib import Path
 from typing import Literal
-from zoneinfo import ZoneInfo
 
 import pandas as pd
 from prefect import flow
@@ -30,19 +29,18 @@ from pydantic import BaseModel, Field
 from deployments import scheduled_period
 from reports import fmt
 from tasks import render, warehouse
-from tasks.contracts import settings, structure
+from tasks.contracts import local_zone, settings, structure
 from tasks.deliver import alert_operators, archive_version, deliver_report
 from tasks.extract import extract_sources, files_frame
 from tasks.forecast import compute_finance
 from tasks.indicators import compute_indicators
 from tasks.outputs import indicators_csv_rows, input_entries, keep_draft, manifest, mask_url, publish, restage, spreadsheet_csv, staging_dir, write_json
 from tasks.reconcile import reconcile
-from tasks.render import render_report
+from tasks.render import content_fingerprint, render_approved_report, render_report
 from tasks.sotkanet import sotkanet_comparison
-from tasks.summary import changes, deviation_rows, key_figures, publish_artifacts, quality_markdown, record_decision, report_link, summary_lines, summary_markdown
+from tasks.summary import changes, deviation_rows, key_figures, publish_artifacts, quality_markdown, record_decision, recorded_decision, report_link, summary_lines, summary_markdown
 from tasks.validate import quality_summary, row_bands, source_statuses, suite_parameters, validate_sources
 
-HELSINKI = ZoneInfo("Europe/Helsinki")
 
 
 class RunParams(BaseModel):
@@ -87,13 +85,13 @@ class Approval(RunInput):
 class Built:
     """What the build phase leaves for approval and delivery."""
 
-    inputs: render.ReportInputs
+    context: dict
     final: Path
     draft: Path | None
     fingerprint: str
     figures: dict
-    statuses: list[dict]
-    checks: pd.DataFrame
+    title: str
+    period_text: str
     manifest_run: dict
     input_entries: list[dict]
     markdown: str
@@ -105,7 +103,7 @@ def with_period(params: RunParams) -> RunParams:
     """A scheduled run has no period: it reports the month before its scheduled day."""
     if params.period:
         return params
-    when = flow_run.get_scheduled_start_time() or dt.datetime.now(HELSINKI)
+    when = flow_run.get_scheduled_start_time() or dt.datetime.now(local_zone())
     return params.model_copy(update={"period": scheduled_period(when)})
 
 
@@ -117,17 +115,6 @@ def run_url(run_id: str) -> str | None:
     return f"{base.rstrip('/')}/runs/flow-run/{run_id}" if base else None
 
 
-def decision_text(run_id) -> str | None:
-    """The reason the run itself recorded (its decision artifact), if it recorded one."""
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
-
-    with get_client(sync_client=True) as client:
-        found = client.read_artifacts(artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run_id])))
-    texts = [a.data for a in found if a.key and a.key.endswith("-hyvaksynta")]
-    return texts[-1].replace("#", "").strip() if texts else None
-
-
 def notify_operators(flow, run, state) -> None:
     """A failed deployment run (scheduled or started from the UI) is e-mailed to the operators.
 
@@ -137,7 +124,7 @@ def notify_operators(flow, run, state) -> None:
     if getattr(run, "deployment_id", None) is None:
         return  # a run from the command line reports its failure there
     reason = state.message or "tuntematon syy"
-    recorded = decision_text(run.id)
+    recorded = recorded_decision(run.id)
     if recorded and recorded.splitlines()[-1] not in reason:
         reason = f"{reason}\n\n{recorded}"
     print(alert_operators(run.name, reason, run_url(str(run.id))))
@@ -154,7 +141,7 @@ def build(p: RunParams, run_id: str) -> Built:
     readable = {sid: e.frame for sid, e in extracted.items() if e.status == "ok"}
     history = warehouse.warehouse_history(p.warehouse)
     bands = row_bands(files_frame(extracted), history, settings()["row_band_margin"])
-    today = dt.datetime.now(HELSINKI).date()
+    today = dt.datetime.now(local_zone()).date()
     quality = validate_sources(readable, stage / "quality", suite_parameters(today), bands) if readable else {}
     statuses = source_statuses(extracted, quality)
     quality_summary(statuses, stage / "quality")
@@ -177,23 +164,24 @@ def build(p: RunParams, run_id: str) -> Built:
         table=fin["table"], profile=fin["profile"], reconciliation=checks, sources=statuses,
         binding_level=fin["binding_level"], forecast_methods=fin["methods"], indicators=goals, comparison=comparison,
     )
-    fingerprint = render_report(inputs, stage)
+    context = render_report(inputs, stage)
+    fingerprint = content_fingerprint(context)
+    figures = key_figures(fin, goals, statuses, checks)
     run_facts = {
         "period": p.period, "kind": p.kind, "prefect_flow_run_id": run_id, "report_date": inputs.report_date.isoformat(),
         "content_fingerprint": fingerprint, "extracts": str(extracts.resolve()), "warehouse": mask_url(p.warehouse),
         "sources": [{k: s[k] for k in ("source", "status", "rows", "checks", "passed", "missing", "errors", "warnings")} for s in statuses],
-        "deviations": int((checks["status"] == "deviation").sum()),
+        "deviations": figures["deviations"],
     }
     entries = input_entries(extracted, statuses, batches, controls)
     write_json(manifest({**run_facts, "approval": None}, entries, stage), stage / "manifest.json")
     draft = keep_draft(stage, final, run_id) if p.deliver else None
     publish(stage, final)
 
-    figures = key_figures(fin, goals, statuses, checks)
     title = f"{render.report_title(p.kind, p.month)} {p.year}"
     period_text = fmt.period(p.year, p.month)
     return Built(
-        inputs=inputs, final=final, draft=draft, fingerprint=fingerprint, figures=figures, statuses=statuses, checks=checks,
+        context=context, final=final, draft=draft, fingerprint=fingerprint, figures=figures, title=title, period_text=period_text,
         manifest_run=run_facts, input_entries=entries,
         markdown=summary_markdown(figures, title, period_text, statuses, checks, final / "report.pdf"),
         quality=quality_markdown(statuses, period_text), deviations=deviation_rows(fin["table"]),
@@ -208,18 +196,16 @@ def approval(p: RunParams, built: Built) -> Approval:
     try:
         return pause_flow_run(wait_for_input=Approval, timeout=int(p.approval_timeout_hours * 3600), poll_interval=5, key="approval")
     except FlowPauseTimeout:
-        hours = f"{p.approval_timeout_hours:g}".replace(".", ",")
-        reason = f"Hyväksyntää ei saatu {hours} tunnin kuluessa; raporttia ei toimitettu."
+        reason = f"Hyväksyntää ei saatu {fmt.short(p.approval_timeout_hours)} tunnin kuluessa; raporttia ei toimitettu."
         record_decision(p.period, p.kind, f"# Ei hyväksyntää\n\n{reason}")
         raise RuntimeError(reason) from None
 
 
 def deliver(p: RunParams, built: Built, answer: Approval, run_id: str) -> dict:
     """Publish the final report, archive it and e-mail it to the board exactly once per version."""
-    approved_at = dt.datetime.now(HELSINKI)
+    approved_at = dt.datetime.now(local_zone())
     stage = restage(built.draft, built.final, run_id)
-    inputs = dataclasses.replace(built.inputs, approved_by=answer.approver, approved_at=approved_at, approval_comment=answer.comment)
-    render_report(inputs, stage)
+    render_approved_report(built.context, stage, answer.approver, approved_at, answer.comment)
     approval_facts = {"approved_by": answer.approver, "approved_at": approved_at.isoformat(), "comment": answer.comment}
     write_json(manifest({**built.manifest_run, "approval": approval_facts}, built.input_entries, stage), stage / "manifest.json")
     publish(stage, built.final)
@@ -229,8 +215,8 @@ def deliver(p: RunParams, built: Built, answer: Approval, run_id: str) -> dict:
     )
     previous = version.previous.metadata.get("figures") if version.new and version.previous else None
     return deliver_report(
-        p.warehouse, version, board=structure().board, title=f"{render.report_title(p.kind, p.month)} {p.year}",
-        period_text=fmt.period(p.year, p.month), approved_by=answer.approver, approved_at=approved_at,
+        p.warehouse, version, board=structure().board, title=built.title,
+        period_text=built.period_text, approved_by=answer.approver, approved_at=approved_at,
         summary_lines=summary_lines(built.figures), changes=changes(previous, built.figures) if previous else [],
         publish_dir=p.publish_dir,
     )
@@ -247,8 +233,8 @@ def report_flow(params: RunParams) -> dict:
     publish_artifacts(p.period, p.kind, built.markdown, built.quality, built.deviations, report_link(built.final), "luonnos")
     result = {
         "report_dir": str(built.final), "period": p.period, "kind": p.kind, "fingerprint": built.fingerprint,
-        "sources": {s["source"]: s["status"] for s in built.statuses},
-        "deviations": int((built.checks["status"] == "deviation").sum()),
+        "sources": built.figures["sources"],
+        "deviations": built.figures["deviations"],
         "delivery": {"status": "draft"},
     }
     if not p.deliver:

@@ -255,6 +255,16 @@ def _records(df: pd.DataFrame) -> list[dict]:
     return df.astype(object).where(df.notna(), None).to_dict("records")
 
 
+def approval_stamp(approved_by: str | None, approved_at: dt.datetime | None, comment: str = "") -> dict:
+    """The cover's approval keys: a draft until somebody approves it."""
+    return {
+        "draft": approved_by is None,
+        "approved_by": approved_by,
+        "approved_at": fmt.date(approved_at.date()) if approved_at else None,
+        "approval_comment": comment,
+    }
+
+
 def report_context(inp: ReportInputs) -> dict:
     """Everything the template shows, already shaped; numbers stay numbers for the filters."""
     st = structure()
@@ -298,10 +308,7 @@ def report_context(inp: ReportInputs) -> dict:
         "period_month_now": f"{fmt.month_name(inp.month)} {inp.year}",
         "period_month_prev": f"{fmt.month_name(inp.month)} {inp.year - 1}",
         "report_date": fmt.date(inp.report_date),
-        "draft": inp.approved_by is None,
-        "approved_by": inp.approved_by,
-        "approved_at": fmt.date(inp.approved_at.date()) if inp.approved_at else None,
-        "approval_comment": inp.approval_comment,
+        **approval_stamp(inp.approved_by, inp.approved_at, inp.approval_comment),
         "sector_lines": _records(sector_lines),
         "sector_margin": sector_margin,
         "binding_level": inp.binding_level,
@@ -341,7 +348,7 @@ def report_pdf(html: str, path: Path) -> None:
 
 
 # What a report says does not depend on the day it was printed or on who approved it.
-VOLATILE = ("report_date", "draft", "approved_by", "approved_at", "approval_comment", "css")
+VOLATILE = ("report_date", *approval_stamp(None, None))
 
 
 def content_fingerprint(context: dict) -> str:
@@ -353,11 +360,23 @@ def content_fingerprint(context: dict) -> str:
     return hashlib.sha256(json.dumps(content, sort_keys=True, ensure_ascii=False, default=str).encode("utf-8")).hexdigest()
 
 
-@task(name="render-report", cache_policy=NO_CACHE)
-def render_report(inputs: ReportInputs, stage: Path) -> str:
-    """report.html and report.pdf into the run's staging folder; returns the content fingerprint."""
-    context = report_context(inputs)
+def write_report(context: dict, stage: Path) -> None:
+    """report.html and report.pdf of a context into the run's staging folder."""
     html = report_html(context)
     (stage / "report.html").write_text(html, encoding="utf-8")
     report_pdf(html, stage / "report.pdf")
-    return content_fingerprint(context)
+
+
+@task(name="render-report", cache_policy=NO_CACHE)
+def render_report(inputs: ReportInputs, stage: Path) -> dict:
+    """The draft (or, with approval in the inputs, the final report) into the staging folder;
+    returns its context, so that approval re-renders the same content without computing it again."""
+    context = report_context(inputs)
+    write_report(context, stage)
+    return context
+
+
+@task(name="render-approved-report", cache_policy=NO_CACHE)
+def render_approved_report(context: dict, stage: Path, approved_by: str, approved_at: dt.datetime, comment: str) -> None:
+    """The final report: the draft's content with the approval on its cover and no LUONNOS mark."""
+    write_report({**context, **approval_stamp(approved_by, approved_at, comment)}, stage)

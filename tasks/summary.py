@@ -177,6 +177,9 @@ def publish_artifacts(period: str, kind: str, markdown: str, quality: str, devia
     create_link_artifact(report_url, link_text="Raportti (PDF)", key=artifact_key(period, kind, "raportti"), description=f"Raportti ({stage})")
 
 
+DECISION = "hyvaksynta"
+
+
 def record_decision(period: str, kind: str, text: str) -> None:
     """The controller's decision (or why there was none) as a markdown artifact of the run.
 
@@ -185,4 +188,15 @@ def record_decision(period: str, kind: str, text: str) -> None:
     """
     from prefect.artifacts import create_markdown_artifact
 
-    create_markdown_artifact(text, key=artifact_key(period, kind, "hyvaksynta"), description="Hyväksyntä")
+    create_markdown_artifact(text, key=artifact_key(period, kind, DECISION), description="Hyväksyntä")
+
+
+def recorded_decision(run_id) -> str | None:
+    """What `record_decision` recorded for a run (its last decision artifact), as plain text."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    with get_client(sync_client=True) as client:
+        found = client.read_artifacts(artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run_id])))
+    texts = [a.data for a in found if a.key and a.key.endswith(f"-{DECISION}")]
+    return texts[-1].replace("#", "").strip() if texts else None
