@@ -19,6 +19,8 @@ from zoneinfo import ZoneInfo
 
 import yaml
 
+from tasks.contracts import local_zone, settings
+
 HERE = Path(__file__).parent
 FLOW_NAME = "katsaus-report"
 ENTRYPOINT = "flows/report.py:report_flow"
@@ -46,7 +48,7 @@ class Schedules:
 def schedules(path: Path = HERE / "schedules.yaml") -> Schedules:
     raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     return Schedules(
-        timezone=raw["timezone"],
+        timezone=settings()["timezone"],
         work_pool=raw["work_pool"],
         deployments=tuple(DeploymentSpec(d["name"], d["kind"], d["description"], d["cron"]) for d in raw["deployments"]),
     )
@@ -57,9 +59,9 @@ def deployment_name(kind: str) -> str:
     return f"{FLOW_NAME}/{schedules().for_kind(kind).name}"
 
 
-def scheduled_period(when: dt.datetime, timezone: str | None = None) -> str:
+def scheduled_period(when: dt.datetime) -> str:
     """The period a run scheduled at `when` reports: the month before, in Helsinki time."""
-    local = when.astimezone(ZoneInfo(timezone or schedules().timezone))
+    local = when.astimezone(local_zone())
     first = local.date().replace(day=1)
     last_month = first - dt.timedelta(days=1)
     return f"{last_month.year}-{last_month.month:02d}"
@@ -127,13 +129,13 @@ def backfill_key(kind: str, period: str) -> str:
     return f"katsaus-backfill-{kind}-{period}"
 
 
-def next_runs(cron: str, n: int, after: dt.datetime | None = None, timezone: str | None = None) -> list[dt.datetime]:
+def next_runs(cron: str, n: int, after: dt.datetime | None = None) -> list[dt.datetime]:
     """The next `n` run times of a cron schedule, computed by Prefect's own scheduler code, in local time."""
     import asyncio
 
     from prefect.server.schemas.schedules import CronSchedule
 
-    tz = timezone or schedules().timezone
+    tz = schedules().timezone
     schedule = CronSchedule(cron=cron, timezone=tz)
     dates = asyncio.run(schedule.get_dates(n=n, start=after or dt.datetime.now(ZoneInfo(tz))))
     return [d.astimezone(ZoneInfo(tz)) for d in dates]

@@ -91,8 +91,6 @@ def _rows(source: str) -> list:
     elif "year" in _fields(source):
         out.append(gxe.ExpectColumnPairValuesToBeEqual(column_A="year", column_B="file_period", meta={"fi": "rivin vuosi ei ole tiedoston nimen vuosi"}))
     keys = src.key_fields
-    if source == "ledger":
-        keys = ["year", "month", "cost_centre", "account"]
     if len(keys) == 1:
         out.append(gxe.ExpectColumnValuesToBeUnique(column=keys[0], meta={"fi": "tunniste {column} toistuu"}))
     elif keys:

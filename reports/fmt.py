@@ -19,19 +19,24 @@ NBSP = "\u00a0"
 MISSING = "–"
 
 
-def _missing(value: float | None) -> bool:
+def is_missing(value: float | None) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
 def number(value: float | None, decimals: int = 0) -> str:
     """`−2 691 055` / `1 234,5`; a value that rounds to zero has no sign."""
-    if _missing(value):
+    if is_missing(value):
         return MISSING
     value = round(float(value), decimals)
     if value == 0:
         value = 0.0
     pattern = "#,##0" + ("." + "0" * decimals if decimals else "")
     return format_decimal(value, pattern, locale=LOCALE).replace("-", MINUS)
+
+
+def short(value: float) -> str:
+    """A setting's number in running text: `0,2`, `72`, `1,5`: no grouping, no trailing zeros."""
+    return f"{value:g}".replace(".", ",")
 
 
 def count(n: int, one: str, many: str) -> str:
@@ -42,17 +47,17 @@ def count(n: int, one: str, many: str) -> str:
 
 def thousands(eur: float | None, decimals: int = 0) -> str:
     """Euros shown in 1 000 €."""
-    return MISSING if _missing(eur) else number(eur / 1000, decimals)
+    return MISSING if is_missing(eur) else number(eur / 1000, decimals)
 
 
 def pct(value: float | None, decimals: int = 1) -> str:
     """`4,6 %` (value already in percent)."""
-    return MISSING if _missing(value) else f"{number(value, decimals)}{NBSP}%"
+    return MISSING if is_missing(value) else f"{number(value, decimals)}{NBSP}%"
 
 
 def millions(eur: float | None, decimals: int = 1) -> str:
     """`2 691,1 milj. euroa`."""
-    return MISSING if _missing(eur) else f"{number(eur / 1e6, decimals)}{NBSP}milj.{NBSP}euroa"
+    return MISSING if is_missing(eur) else f"{number(eur / 1e6, decimals)}{NBSP}milj.{NBSP}euroa"
 
 
 def date(d: dt.date) -> str:
@@ -85,7 +90,7 @@ MILESTONE_UNIT = "valmis"
 
 def measure(value: float | None, unit: str, decimals: int = 0) -> str:
     """An indicator's value in its unit: `97,8 %`, `0,15 vrk`, `−5`, `724 henkilöä`, `valmis`."""
-    if _missing(value):
+    if is_missing(value):
         return MISSING
     if unit == "%":
         return pct(value, decimals)

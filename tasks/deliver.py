@@ -43,7 +43,6 @@ from email.utils import format_datetime, getaddresses, make_msgid, parseaddr
 from functools import cache
 from pathlib import Path
 from typing import Literal
-from zoneinfo import ZoneInfo
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
@@ -53,11 +52,11 @@ from sqlalchemy.engine import Connection, Engine, Row
 from sqlalchemy.exc import IntegrityError
 
 from reports import fmt
+from tasks.contracts import local_zone
 from tasks.parsing import sha256_of
 from tasks.render import KIND_TITLES
 from tasks.warehouse import Delivery
 
-HELSINKI = ZoneInfo("Europe/Helsinki")
 
 # ---------------------------------------------------------------------------
 # Archive
@@ -327,9 +326,9 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", folded).strip("-")
 
 
-def pdf_file_name(period: str, kind: str, version: int, kind_titles: Mapping[str, str] = KIND_TITLES) -> str:
+def pdf_file_name(period: str, kind: str, version: int) -> str:
     """The stable name of a version's PDF for people: `2024-08-toteutumisennuste-v2.pdf`."""
-    return f"{period}-{_slug(kind_titles[kind])}-v{version}.pdf"
+    return f"{period}-{_slug(KIND_TITLES[kind])}-v{version}.pdf"
 
 
 def publish_to_folder(version: ArchivedVersion, folder: Path) -> Path:
@@ -537,13 +536,13 @@ def report_message_id(settings: SmtpSettings, period: str, kind: str, version: i
 
 def _date_fi(moment: dt.datetime) -> str:
     """`31.8.2024`, in Helsinki time when the moment has a zone."""
-    local = moment.astimezone(HELSINKI) if moment.tzinfo else moment
+    local = moment.astimezone(local_zone()) if moment.tzinfo else moment
     return fmt.date(local.date())
 
 
 def _moment_fi(moment: dt.datetime) -> str:
     """`31.8.2024 klo 14.05` in Helsinki time."""
-    local = moment.astimezone(HELSINKI)
+    local = moment.astimezone(local_zone())
     return f"{fmt.date(local.date())} klo {local:%H.%M}"
 
 
@@ -661,7 +660,7 @@ def _base_message(settings: SmtpSettings, subject: str, to: tuple[str, ...]) -> 
     msg["Subject"] = subject
     msg["From"] = settings.mail_from
     msg["To"] = ", ".join(to)
-    msg["Date"] = format_datetime(dt.datetime.now(HELSINKI))
+    msg["Date"] = format_datetime(dt.datetime.now(local_zone()))
     msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-replies to a machine
     return msg
 
@@ -733,10 +732,6 @@ def _run_logger() -> logging.Logger | logging.LoggerAdapter:
         return log
 
 
-def _seconds_fi(s: float) -> str:
-    return f"{s:g}".replace(".", ",")
-
-
 def _reply_text(reply: bytes | str) -> str:
     text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
     text = " ".join(text.split())
@@ -768,7 +763,7 @@ def classify_failure(exc: BaseException, settings: SmtpSettings) -> SmtpFailure:
         failure = SmtpFailure(f"SMTP-palvelin {where} ei tue asetusten edellyttämää STARTTLS-salausta tai kirjautumista", False)
     elif isinstance(exc, smtplib.SMTPServerDisconnected) and isinstance(exc.__context__, TimeoutError):
         # smtplib turns a read timeout into "Connection unexpectedly closed: timed out".
-        failure = SmtpFailure(f"SMTP-palvelin {where} ei vastannut {_seconds_fi(settings.timeout)} sekunnin kuluessa", True)
+        failure = SmtpFailure(f"SMTP-palvelin {where} ei vastannut {fmt.short(settings.timeout)} sekunnin kuluessa", True)
     elif isinstance(exc, smtplib.SMTPServerDisconnected):
         failure = SmtpFailure(f"SMTP-palvelin {where} katkaisi yhteyden", True)
     elif isinstance(exc, ssl.SSLCertVerificationError):
@@ -782,7 +777,7 @@ def classify_failure(exc: BaseException, settings: SmtpSettings) -> SmtpFailure:
     elif isinstance(exc, ssl.SSLError):
         failure = SmtpFailure(f"TLS-yhteyden muodostus SMTP-palvelimelle {where} epäonnistui ({exc.reason or 'tuntematon syy'})", False)
     elif isinstance(exc, TimeoutError):
-        failure = SmtpFailure(f"SMTP-palvelin {where} ei vastannut {_seconds_fi(settings.timeout)} sekunnin kuluessa", True)
+        failure = SmtpFailure(f"SMTP-palvelin {where} ei vastannut {fmt.short(settings.timeout)} sekunnin kuluessa", True)
     elif isinstance(exc, ConnectionRefusedError):
         failure = SmtpFailure(f"SMTP-palvelin {where} ei ota yhteyksiä vastaan (yhteys evätty)", True)
     elif isinstance(exc, socket.gaierror):
@@ -889,7 +884,7 @@ def _send_with_retries(
         delay = backoff_seconds * 2 ** (attempt - 1)
         logger.warning(
             "Sähköpostin lähetys epäonnistui (yritys %d/%d): %s. Uusi yritys %s s kuluttua.",
-            attempt, total, failure.reason, _seconds_fi(delay),
+            attempt, total, failure.reason, fmt.short(delay),
         )
         time.sleep(delay)
     raise AssertionError("unreachable")

@@ -29,6 +29,7 @@ from prefect.cache_policies import NO_CACHE
 from sqlalchemy import Select, case, func, select
 from sqlalchemy.engine import Engine
 
+from reports import fmt
 from tasks.contracts import settings
 from tasks.contracts.catalog import Catalog, Indicator
 
@@ -52,16 +53,18 @@ class Formula:
 
     kind: str
     build: Callable[[object, dict], Select] | None
+    # The formula's own unit factor (NPS is on a −100…100 scale); the catalog's `scale` wins.
+    scale: float = 1.0
 
 
 FORMULAS: dict[str, Formula] = {}
 
 
-def formula(kind: str) -> Callable:
+def formula(kind: str, scale: float = 1.0) -> Callable:
     """Register a formula function under its own name."""
 
     def register(fn: Callable[[object, dict], Select] | None) -> Callable:
-        FORMULAS[fn.__name__] = Formula(kind, fn)
+        FORMULAS[fn.__name__] = Formula(kind, fn, scale)
         return fn
 
     return register
@@ -99,12 +102,12 @@ def mean(t, p: dict) -> Select:
     return _monthly(t, func.sum(t.c[p["value"]]), func.count(), p)
 
 
-@formula("ratio")
+@formula("ratio", scale=100)
 def nps(t, p: dict) -> Select:
     """Net promoter score: % promoters (9–10) − % detractors (0–6) of the answers."""
     score = t.c[p["score"]]
     net = func.sum(case((score >= 9, 1), (score <= 6, -1), else_=0))
-    return _monthly(t, net, func.count(), {**p, "scale": 100})
+    return _monthly(t, net, func.count(), p)
 
 
 @formula("ratio")
@@ -142,8 +145,9 @@ FORMULAS["budget_result"] = Formula("budget", None)
 
 
 def scale_of(ind: Indicator) -> float:
-    """The factor from num/den to the indicator's unit (100 for percentages and NPS)."""
-    return float(ind.params.get("scale", 100 if ind.formula == "nps" else 1))
+    """The factor from num/den to the indicator's unit: the catalog's `scale` (100 for
+    percentages), else the formula's own (100 for NPS)."""
+    return float(ind.params.get("scale", FORMULAS[ind.formula].scale))
 
 
 def indicator_data(engine: Engine, ind: Indicator, batch_ids: list[int]) -> pd.DataFrame:
@@ -182,10 +186,6 @@ class Measured:
     series: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["year", "month", "value", "n"]))
     baseline: float | None = None
     note: str = ""
-
-
-def _nan(v) -> bool:
-    return v is None or (isinstance(v, float) and math.isnan(v))
 
 
 def _rest_volume(cur: pd.Series, prev: pd.Series, month: int) -> float:
@@ -317,7 +317,7 @@ def measure_manual(df: pd.DataFrame, year: int, month: int) -> Measured:
     if cur.empty:
         return Measured(series=series)
     last = cur.iloc[-1]
-    forecast = last["forecast"] if not _nan(last.get("forecast")) else last["value"]
+    forecast = last["forecast"] if not fmt.is_missing(last.get("forecast")) else last["value"]
     return Measured(float(last["value"]), float(forecast), None, series=series)
 
 
@@ -331,11 +331,11 @@ def measure_budget(finance: dict, year: int, month: int) -> Measured:
     if table is None or table.empty:
         return Measured()
     sector = table[table["level"].eq("sector") & table["line"].eq("Toimintakate")]
-    if sector.empty or _nan(sector["ytd"].iloc[0]):
+    if sector.empty or fmt.is_missing(sector["ytd"].iloc[0]):
         return Measured()
     s = sector.iloc[0]
     budget_now = profile.loc[profile["month"] == month, "budget"]
-    actual = (s["ytd"] - float(budget_now.iloc[0])) / 1e6 if len(budget_now) and not _nan(float(budget_now.iloc[0])) else None
+    actual = (s["ytd"] - float(budget_now.iloc[0])) / 1e6 if len(budget_now) and not fmt.is_missing(float(budget_now.iloc[0])) else None
     forecast = (s["forecast"] - binding * 1000) / 1e6 if binding is not None else None
     series = profile.dropna(subset=["actual"]).assign(year=year, value=lambda d: (d["actual"] - d["budget"]) / 1e6, n=np.nan)
     return Measured(actual, forecast, None, final=month >= 12, series=series[["year", "month", "value", "n"]])
@@ -403,13 +403,13 @@ def assess(ind: Indicator, m: Measured, source_status: str = "ok", threshold: in
         return Assessment(UNKNOWN, f"lähde: {SOURCE_STATUS_FI.get(source_status, source_status)}")
     if ind.target.value is None:
         return Assessment(UNKNOWN, "tavoitearvoa ei ole asetettu")
-    if _nan(m.actual):
+    if fmt.is_missing(m.actual):
         return Assessment(UNKNOWN, "kaudelta ei ole mittaustulosta")
     if m.n is not None and m.n < threshold:
         return Assessment(UNKNOWN, f"alle {threshold} havaintoa")
     if m.final:
         return Assessment(MET if ind.target.met_by(m.actual) else MISSED, "toteuma")
-    if _nan(m.forecast):
+    if fmt.is_missing(m.forecast):
         return Assessment(UNKNOWN, "ennustetta ei voida laskea")
     if ind.target.met_by(m.forecast):
         return Assessment(MET, "ennuste")
@@ -522,7 +522,7 @@ def indicator_results(
     threshold = settings()["small_count_threshold"] if threshold is None else threshold
     rows, charts = [], {}
     for ind in cat.indicators:
-        status = "ok" if ind.formula == "budget_result" and source_status.get("ledger") == "ok" else source_status.get(ind.source, "missing")
+        status = source_status.get(ind.source, "missing")
         m = measure(ind, data.get(ind.id), year, month, finance) if status == "ok" else Measured()
         a = assess(ind, m, status, threshold)
         suppressed = m.n is not None and 0 < m.n < threshold
@@ -536,7 +536,7 @@ def indicator_results(
             "baseline_text": ind.baseline.text, "target": ind.target.value, "target_op": ind.target.op,
             "target_text": ind.target.text,
             "actual": None if suppressed else m.actual,
-            "actual_period": m.actual_period or (period_text(year, month) if not _nan(m.actual) else ""),
+            "actual_period": m.actual_period or (period_text(year, month) if not fmt.is_missing(m.actual) else ""),
             "forecast": None if suppressed else m.forecast,
             "n": m.n, "suppressed": suppressed, "status": a.status, "reason": a.reason,
             "signals": signals_text(chart, year) if "beyond" in chart else "", "frequency": ind.frequency,

@@ -97,28 +97,31 @@ def write_json(obj: dict, path: Path) -> None:
     path.write_text(json.dumps(obj, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
 
 
+def _run_folder(final: Path, run_id: str, what: str, copy_of: Path | None = None) -> Path:
+    """This run's own hidden folder beside the outputs, emptied, or a fresh copy of `copy_of`."""
+    folder = final.parent / f".{final.name}.{what}-{run_id}"
+    shutil.rmtree(folder, ignore_errors=True)
+    if copy_of is None:
+        folder.mkdir(parents=True)
+    else:
+        shutil.copytree(copy_of, folder)
+    return folder
+
+
 def staging_dir(final: Path, run_id: str) -> Path:
-    stage = final.parent / f".{final.name}.partial-{run_id}"
-    shutil.rmtree(stage, ignore_errors=True)
-    stage.mkdir(parents=True)
-    return stage
+    """An empty staging folder for this run's outputs."""
+    return _run_folder(final, run_id, "partial")
 
 
 def keep_draft(stage: Path, final: Path, run_id: str) -> Path:
     """A private copy of this run's draft outputs: its final report is built from them, even if
     another run of the same period publishes its own draft meanwhile."""
-    kept = final.parent / f".{final.name}.draft-{run_id}"
-    shutil.rmtree(kept, ignore_errors=True)
-    shutil.copytree(stage, kept)
-    return kept
+    return _run_folder(final, run_id, "draft", copy_of=stage)
 
 
 def restage(draft: Path, final: Path, run_id: str) -> Path:
     """A staging folder holding a copy of this run's draft outputs, to be changed and published."""
-    stage = final.parent / f".{final.name}.partial-{run_id}"
-    shutil.rmtree(stage, ignore_errors=True)
-    shutil.copytree(draft, stage)
-    return stage
+    return _run_folder(final, run_id, "partial", copy_of=draft)
 
 
 def publish(stage: Path, final: Path) -> Path:

@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from reports import fmt
+
 _NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
 # Spaces that appear as thousands separators in Finnish exports: every whitespace character,
 # spelled out for pandas' string methods, which run pyarrow's regular
@@ -144,6 +146,8 @@ def sniff_delimiter(header: str) -> str:
 
 # Longer lines are not records: the line ends are missing (or the file is not a CSV at all).
 MAX_LINE_CHARS = 100_000
+# Lines are refused above MAX_LINE_CHARS before parsing, so no field reaches csv's own limit.
+assert MAX_LINE_CHARS < csv.field_size_limit()
 # How many header names a message lists, and how much of each.
 _SHOWN_COLUMNS, _SHOWN_CHARS = 12, 40
 
@@ -167,7 +171,7 @@ def read_delimited(path: Path, expected: list[str], required: list[str]) -> pd.D
         # Checked before parsing: the parser takes minutes over a line of megabytes.
         i = int(too_long[0])
         raise SourceFileError([SourceError(
-            name, f"rivi on liian pitkä ({_grouped(lengths[i])} merkkiä, enintään {_grouped(MAX_LINE_CHARS)}): rivinvaihdot puuttuvat "
+            name, f"rivi on liian pitkä ({fmt.number(lengths[i])} merkkiä, enintään {fmt.number(MAX_LINE_CHARS)}): rivinvaihdot puuttuvat "
             "tai tiedosto ei ole CSV-tiedosto", line=i + 1,
         )])
     header_line = next((i for i, l in enumerate(lines) if l.strip()), None)
@@ -243,8 +247,6 @@ def _parse_plain(text: str, lines: list[str], delim: str, header_line: int) -> p
     """
     if '"' in text or "\x00" in text:
         return None
-    if max(map(len, lines)) > csv.field_size_limit():
-        return None
     # The C parser fills a row's missing last fields with "" (the python parser with NaN, which
     # tells a cut row from an empty field). Without quotes a row's delimiters are its fields − 1,
     # and a row with too many fields stops the C parser below, so every non-blank row has the
@@ -276,10 +278,6 @@ def _realign(text: str, df: pd.DataFrame, name: str, delim: str, header_line: in
         lines = full.index[beyond] + header_line + 2
         raise SourceFileError([SourceError(name, _TOO_MANY_FIELDS, line=int(l)) for l in lines[:20]])
     return full[names]
-
-
-def _grouped(n: int) -> str:
-    return f"{int(n):,}".replace(",", "\u00a0")
 
 
 def _repeated_headers(df: pd.DataFrame, required: list[str]) -> pd.Series:

@@ -198,7 +198,7 @@ def applicant_feedback(p: dict, year: int, month: int, scale: int) -> pd.DataFra
         return None  # no survey round this month: no file
     rng = _rng("applicant", year, month, scale)
     n = rng.poisson(cfg["answers_per_month"] * scale)
-    return _feedback_rows(p, cfg, [a.name for a in structure().areas if a.has_staff], "HK", year, month, n, rng)
+    return _feedback_rows(p, cfg, structure().staffed_areas, "HK", year, month, n, rng)
 
 
 def homelessness(p: dict, year: int, month: int, scale: int) -> pd.DataFrame | None:

@@ -118,10 +118,6 @@ class SotkanetUnavailable(Exception):
         super().__init__(f"Tietoa ei saatu THL Sotkanetista ({host}): {reason}")
 
 
-def _fi_number(x: float) -> str:
-    return f"{x:g}".replace(".", ",")
-
-
 # --- the client ------------------------------------------------------------------------
 
 
@@ -216,7 +212,7 @@ class SotkanetClient:
             except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
                 raise SotkanetUnavailable(self.host, f"virheellinen osoite {self.config.base_url}") from exc
             except httpx.TimeoutException as exc:
-                reason, cause = f"aikakatkaisu, ei vastausta {_fi_number(self.config.timeout_seconds)} sekunnissa", exc
+                reason, cause = f"aikakatkaisu, ei vastausta {fmt.short(self.config.timeout_seconds)} sekunnissa", exc
                 continue
             except httpx.TransportError as exc:
                 reason, cause = "yhteyttä palvelimeen ei saatu", exc

@@ -33,7 +33,7 @@ def personnel_table(personnel: pd.DataFrame, plan: pd.DataFrame, year: int, mont
     it. Turnover is the year's permanent leavers over the average permanent
     staff, on a yearly basis (× 12 / months).
     """
-    areas = [a.name for a in structure().areas if a.has_staff]
+    areas = structure().staffed_areas
     now = personnel[(personnel["year"] == year) & (personnel["month"] == month)].set_index("area")
     before = personnel[(personnel["year"] == year - 1) & (personnel["month"] == month)].set_index("area")
     ytd = _ytd(personnel, year, month).groupby("area").agg(leavers=("permanent_leavers", "sum"), permanent_avg=("permanent", "mean"))

@@ -22,6 +22,7 @@ import pandas as pd
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from reports import fmt
 from tasks.contracts import sources
 
 SUITES = Path(__file__).resolve().parent.parent / "expectations"
@@ -246,7 +247,7 @@ def describe_failure(result: dict) -> str:
     res = result.get("result") or {}
     n = res.get("unexpected_count")
     if n:
-        text += f" ({n} {'rivi' if n == 1 else 'riviä'}"
+        text += f" ({fmt.count(n, 'rivi', 'riviä')}"
         where = _where(res, n)
         text += f": {where})" if where else ")"
     return text
@@ -339,8 +340,8 @@ def run_suites(frames: dict[str, pd.DataFrame], quality_dir: Path, parameters: d
                     hits = pii[pii["column"] == col]
                     where = ", ".join(f"{f} rivi {l}" for f, l in zip(hits["file"].head(5), hits["line"].head(5)))
                     q.failures.append(
-                        f"sarakkeessa {input_column_names().get(col, col)} on henkilötunnus ({len(hits)} "
-                        f"{'rivi' if len(hits) == 1 else 'riviä'}: {where}; muoto {hits['masked'].iloc[0] if len(hits) else '******-****'})"
+                        f"sarakkeessa {input_column_names().get(col, col)} on henkilötunnus "
+                        f"({fmt.count(len(hits), 'rivi', 'riviä')}: {where}; muoto {hits['masked'].iloc[0] if len(hits) else '******-****'})"
                     )
                 elif r["expectation_config"].get("severity", "critical") == "critical":
                     q.failures.append(describe_failure(r))

@@ -60,3 +60,9 @@ def test_a_count_takes_the_partitive_after_every_numeral_but_one():
     assert fmt.count(1, "poikkeama", "poikkeamaa") == "1 poikkeama"
     assert fmt.count(0, "poikkeama", "poikkeamaa") == "0 poikkeamaa"
     assert fmt.count(12_345, "rivi", "riviä") == f"12{NB}345 riviä"
+
+
+def test_a_settings_number_reads_as_written_in_running_text():
+    assert fmt.short(0.2) == "0,2"
+    assert fmt.short(72.0) == "72"
+    assert fmt.short(1.5) == "1,5"

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import yaml
 
@@ -66,6 +67,11 @@ class Structure:
     def sheet_areas(self) -> tuple[Area, ...]:
         """Areas whose budget is kept in the result budget sheet."""
         return tuple(a for a in self.areas if not a.budget_from_council)
+
+    @property
+    def staffed_areas(self) -> list[str]:
+        """Names of the areas with personnel of their own (the personnel sources' rows)."""
+        return [a.name for a in self.areas if a.has_staff]
 
     def has_own_services(self, area: Area) -> bool:
         """False for an area that is its own single service."""
@@ -244,7 +250,7 @@ def reference_values() -> dict[str, list[str]]:
     st = structure()
     return {
         "areas": [a.name for a in st.areas],
-        "staffed_areas": [a.name for a in st.areas if a.has_staff],
+        "staffed_areas": st.staffed_areas,
         "sheet_areas": [a.name for a in st.sheet_areas],
         "services": [s.name for s in st.services],
         "budget_items": [st.sector, *st.budget_items],
@@ -257,3 +263,8 @@ def reference_values() -> dict[str, list[str]]:
 @cache
 def settings() -> dict[str, Any]:
     return _yaml("settings.yaml")
+
+
+def local_zone() -> ZoneInfo:
+    """The sector's local time zone (Helsinki)."""
+    return ZoneInfo(settings()["timezone"])
