@@ -5,7 +5,7 @@ checks, with the same semantics (how GX treats missing values, `ignore_row_if`,
 `keep=False` duplicates, inclusive bounds), written the way an engineer would
 write them with pandas: column-wise, never a Python loop over rows. Values that
 are naturally few are treated as few (the period of each of the twenty file
-names, the personal identity code scan over distinct texts as `tasks.pii`
+names, the personal identity code scan over distinct texts as `tasks.ingest.pii`
 does); everything else is one vectorised operation over the rows.
 
 `hand_checks` returns, per expectation id, `success` and `unexpected_count`
@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from tasks.contracts import structure
-from tasks.pii import _signs_of_distinct
+from tasks.ingest.pii import _signs_of_distinct
 
 
 def _codes(values: pd.Series) -> tuple[np.ndarray, pd.Series]:
@@ -94,7 +94,7 @@ def hand_checks(frame: pd.DataFrame, suite: dict, params: dict, bands: pd.DataFr
         if t == "expect_table_columns_to_match_set":
             record(e, None, success=set(kw["column_set"]) <= set(frame.columns))
         elif t == "expect_column_values_to_not_contain_hetu":
-            # As tasks.pii does: the pattern and checksum run over the distinct texts only.
+            # As tasks.ingest.pii does: the pattern and checksum run over the distinct texts only.
             codes, uniques = distinct[col]
             bad = _signs_of_distinct(uniques.astype("string")).ne("").to_numpy()
             record(e, int(_rows_where(codes, bad).sum()))

@@ -7,9 +7,9 @@ gives about 5 million rows for the report of 2024-08: the twelve months of
 2023 and eight of 2024), it measures in one process:
 
 - extract: the period's ledger files parsed and typed exactly as the flow does
-  (`tasks.extract.extract_ledger`);
+  (`tasks.ingest.ledger.extract_ledger`);
 - validate, Great Expectations: the committed ledger suite run exactly as the
-  flow runs it (`tasks.validate.run_suites` with `suite_parameters` and the
+  flow runs it (`tasks.ingest.validate.run_suites` with `suite_parameters` and the
   row bands the flow learns on an empty warehouse), results and Data Docs
   written to a temporary folder;
 - validate, by hand: the same expectations written in vectorised pandas
@@ -18,7 +18,7 @@ gives about 5 million rows for the report of 2024-08: the twelve months of
 - the same two again on a copy of the frame with planted errors (so the
   failure path, with its row numbers, is measured and compared too);
 - load: the typed frame into a fresh SQLite warehouse
-  (`tasks.warehouse.load_warehouse`).
+  (`tasks.warehouse.load.load_files`).
 
 Times are the median and the minimum of `--repeat` runs (extract and load run
 once). Peak memory is the process's resident set size sampled every 20 ms
@@ -111,7 +111,7 @@ def ledger_extracts(data: Path, scale: int, year: int) -> tuple[Path, float]:
     stamp = folder / ".complete"
     if stamp.exists():
         return folder, 0.0
-    from tasks.sample import ledger_frame, sample_budget, write_ledger
+    from tasks.samples.finance import ledger_frame, sample_budget, write_ledger
 
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
@@ -189,7 +189,7 @@ def stats(samples: list[float]) -> dict:
 
 def compare(name: str, frame: pd.DataFrame, suite: dict, params: dict, bands: pd.DataFrame, repeat: int, tmp: Path) -> dict:
     """Great Expectations (as the flow runs it) against the hand-written checks, alternating, `repeat` times."""
-    from tasks.validate import run_suites, validation_frame
+    from tasks.ingest.validate import run_suites, validation_frame
 
     gx_t, gx_m, gx_c, hand_t, hand_m, hand_c = [], [], [], [], [], []
     for k in range(repeat):
@@ -293,8 +293,9 @@ def main(argv: list[str] | None = None) -> dict:
     year, month = int(args.period[:4]), int(args.period[5:])
 
     from tasks.contracts import settings
-    from tasks.extract import extract_ledger, files_frame
-    from tasks.validate import SUITES, row_bands, suite_parameters
+    from tasks.ingest.ledger import extract_ledger
+    from tasks.ingest.period import Extracted
+    from tasks.ingest.validate import row_bands, suite_document, suite_parameters
 
     result: dict = {"scale": args.scale, "period": args.period, "repeat": args.repeat, "loadavg_start": _loadavg(),
                     "when": dt.datetime.now().isoformat(timespec="seconds"), "stages": {}, "scenarios": {}}
@@ -314,14 +315,14 @@ def main(argv: list[str] | None = None) -> dict:
 
     # As the flow does on an empty warehouse: bands from this run's own files only.
     no_history = pd.DataFrame(columns=["source", "period", "rows"])
-    bands = row_bands(files_frame({"ledger": extract}), no_history, settings()["row_band_margin"])
+    bands = row_bands(Extracted({"ledger": extract}, pd.DataFrame()).files(), no_history, settings().row_band_margin)
     params = suite_parameters(dt.date.fromisoformat(args.report_date))
-    suite = json.loads((SUITES / "ledger.json").read_text(encoding="utf-8"))
+    suite = suite_document("ledger")
 
     t = time.perf_counter()
     import great_expectations  # noqa: F401
 
-    import tasks.gx_custom  # noqa: F401
+    import tasks.ingest.custom_expectations  # noqa: F401
     st["gx_import_s"] = time.perf_counter() - t
     result["machine"] = machine()
 
@@ -333,11 +334,16 @@ def main(argv: list[str] | None = None) -> dict:
             result["scenarios"]["planted"] = compare("planted", planted, suite, params, bands, args.repeat, tmp)
             del planted
         if not args.no_load:
-            from tasks import warehouse
+            from tasks.warehouse.engine import warehouse
+            from tasks.warehouse.load import load_files, load_plan
+
+            def load(url: str, plan: list) -> None:
+                with warehouse(url) as engine:
+                    load_files(engine, plan, "bench")
 
             url = f"sqlite:///{tmp / 'warehouse.db'}"
-            plan = warehouse.load_plan({"ledger": extract}, {"ledger"})
-            _, s, m = timed(warehouse.load_warehouse.fn, url, plan, "bench")
+            plan = load_plan(Extracted({"ledger": extract}, pd.DataFrame()), {"ledger"})
+            _, s, m = timed(load, url, plan)
             st["load"] = {"s": s, "cpu_s": CPU_SECONDS[-1], "peak_rss_growth_mib": m, "db_mib": (tmp / "warehouse.db").stat().st_size / 2**20}
             print(f"load: {s:.1f} s", flush=True)
 

@@ -20,8 +20,9 @@ from zoneinfo import ZoneInfo
 import yaml
 
 from tasks.contracts import local_zone, settings
+from tasks.contracts.declarations import declared
+from tasks.contracts.vocab import Period
 
-HERE = Path(__file__).parent
 FLOW_NAME = "katsaus-report"
 ENTRYPOINT = "flows/report.py:report_flow"
 
@@ -45,10 +46,10 @@ class Schedules:
 
 
 @cache
-def schedules(path: Path = HERE / "schedules.yaml") -> Schedules:
-    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+def schedules() -> Schedules:
+    raw = declared("schedules.yaml", "deployments")
     return Schedules(
-        timezone=settings()["timezone"],
+        timezone=settings().timezone,
         work_pool=raw["work_pool"],
         deployments=tuple(DeploymentSpec(d["name"], d["kind"], d["description"], d["cron"]) for d in raw["deployments"]),
     )
@@ -61,10 +62,7 @@ def deployment_name(kind: str) -> str:
 
 def scheduled_period(when: dt.datetime) -> str:
     """The period a run scheduled at `when` reports: the month before, in Helsinki time."""
-    local = when.astimezone(local_zone())
-    first = local.date().replace(day=1)
-    last_month = first - dt.timedelta(days=1)
-    return f"{last_month.year}-{last_month.month:02d}"
+    return str(Period.before(when.astimezone(local_zone()).date()))
 
 
 def run_parameters(kind: str, defaults: dict[str, Any]) -> dict[str, Any]:
@@ -74,7 +72,7 @@ def run_parameters(kind: str, defaults: dict[str, Any]) -> dict[str, Any]:
 
 def runner_deployments(flow, defaults: dict[str, Any]) -> list:
     """Every deployment on its Helsinki-time cron schedule, for `serve` on the local Prefect."""
-    from prefect.schedules import Cron
+    from prefect.schedules import Cron  # Prefect only when deployments are built
 
     s = schedules()
     return [
@@ -116,12 +114,7 @@ def prefect_yaml(defaults: dict[str, Any]) -> str:
 
 def backfill_periods(first: str, last: str) -> list[str]:
     """Every month from `first` to `last` (YYYY-MM), inclusive."""
-    y, m = int(first[:4]), int(first[5:])
-    out = []
-    while (y, m) <= (int(last[:4]), int(last[5:])):
-        out.append(f"{y}-{m:02d}")
-        y, m = (y + 1, 1) if m == 12 else (y, m + 1)
-    return out
+    return [str(p) for p in Period.parse(first).through(Period.parse(last))]
 
 
 def backfill_key(kind: str, period: str) -> str:
@@ -131,9 +124,9 @@ def backfill_key(kind: str, period: str) -> str:
 
 def next_runs(cron: str, n: int, after: dt.datetime | None = None) -> list[dt.datetime]:
     """The next `n` run times of a cron schedule, computed by Prefect's own scheduler code, in local time."""
-    import asyncio
+    import asyncio  # with Prefect's scheduler below
 
-    from prefect.server.schemas.schedules import CronSchedule
+    from prefect.server.schemas.schedules import CronSchedule  # heavy: Prefect's server schemas
 
     tz = schedules().timezone
     schedule = CronSchedule(cron=cron, timezone=tz)
@@ -149,8 +142,8 @@ def backfill_runs(kind: str, first: str, last: str) -> list[tuple[str, str, bool
     deployment's own with the period filled in, as a rerun from the UI would
     have them. Returns (period, run name, created now) per period.
     """
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
+    from prefect.client.orchestration import get_client  # Prefect's client only when backfilling
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId  # see above
 
     out = []
     with get_client(sync_client=True) as client:

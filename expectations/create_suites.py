@@ -4,15 +4,15 @@ GX 1.x refers to suites by name and id: they are created here, reviewed and
 committed as `expectations/<source>.json`, and the flow loads those files; it
 never rebuilds a suite at run time. Run again only to change a suite:
 
-    .venv/bin/python expectations/create_suites.py
+    .venv/bin/python -m expectations.create_suites
 
 Severity: `critical` stops (quarantines) the source for the period; `warning`
 is carried into the report. `meta.fi` is the plain-Finnish description a
 controller reads when the expectation fails. Some expectations look at columns
-the validate stage derives (`tasks.validate.validation_frame`). Reference
+the validate stage derives (`tasks.ingest.validate.validation_frame`). Reference
 tables (`ref_<name>`, from `tasks.contracts.reference_values`) and the latest
 allowed date (`latest_date`) are suite parameters given at run time
-(`tasks.validate.suite_parameters`), so no suite copies the structure.
+(`tasks.ingest.validate.suite_parameters`), so no suite copies the structure.
 """
 
 from __future__ import annotations
@@ -25,9 +25,8 @@ import great_expectations as gx
 import great_expectations.expectations as gxe
 
 from reports.fmt import number
-from tasks.contracts import accounts, sources
-from tasks.extract import LEDGER_RENAMES
-from tasks.gx_custom import ExpectColumnValuesToNotContainHetu
+from tasks.contracts import accounts, reported_sources, sources
+from tasks.ingest.custom_expectations import ExpectColumnValuesToNotContainHetu
 
 HERE = Path(__file__).parent
 
@@ -38,9 +37,8 @@ def _id(source: str, n: int) -> str:
 
 
 def _fields(source: str, required_only: bool = False) -> list[str]:
-    """The typed frame's columns: contract fields as the extract stage names them."""
-    renames = LEDGER_RENAMES if source == "ledger" else {}
-    return [renames.get(c.field, c.field) for c in sources()[source].columns if c.required or not required_only]
+    """The typed frame's columns: the contract's fields."""
+    return [c.field for c in sources()[source].columns if c.required or not required_only]
 
 
 def _common(source: str) -> list:
@@ -155,8 +153,6 @@ SPECIFIC = {"ledger": ledger_suite, "result_budget": result_budget_suite, "counc
 
 def suite_builders() -> dict:
     """One suite per source the reports read."""
-    from tasks.extract import reported_sources
-
     return {sid: SPECIFIC.get(sid, lambda sid=sid: generic_suite(sid)) for sid in reported_sources()}
 
 

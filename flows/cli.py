@@ -14,6 +14,9 @@ import sys
 import time
 from pathlib import Path
 
+from reports import fmt
+from tasks.samples import sample_extracts
+
 DEFAULT_VAR = Path("var")
 LOCAL_API = "http://127.0.0.1:{port}/api"
 
@@ -28,8 +31,6 @@ def _prefect_home() -> None:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    from tasks.sample import sample_extracts
-
     written = sample_extracts(args.year, Path(args.out), args.scale)
     print(f"Kirjoitettiin {len(written)} näytetiedostoa kansioon {args.out}")
     return 0
@@ -45,8 +46,7 @@ DELIVERY_FI = {
 
 
 def _run(params) -> int:
-    from flows.report import report_flow
-    from reports import fmt
+    from flows.report import report_flow  # after _prefect_home(): Prefect reads its settings once, at import
 
     result = report_flow(params)
     report = Path(result["report_dir"])
@@ -71,7 +71,7 @@ def _run(params) -> int:
 
 
 def _params(args: argparse.Namespace, **overrides):
-    from flows.report import RunParams
+    from flows.report import RunParams  # after _prefect_home(): Prefect reads its settings once, at import
 
     deliver = not args.no_deliver
     if deliver and not args.approve_as and not os.environ.get("PREFECT_API_URL"):
@@ -96,8 +96,6 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from tasks.sample import sample_extracts
-
     extracts = DEFAULT_VAR / "extracts"
     if not any(extracts.glob("talous_toteuma_*.csv")):
         sample_extracts(2024, extracts)
@@ -120,7 +118,7 @@ def _defaults(args: argparse.Namespace) -> dict:
 
 def _local_server(port: int) -> subprocess.Popen:
     """Prefect's server on loopback with its home in var/prefect: the UI where controllers rerun and approve."""
-    import httpx
+    import httpx  # only when serving
 
     server = subprocess.Popen(
         [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
@@ -149,10 +147,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         os.environ["PREFECT_API_URL"] = LOCAL_API.format(port=args.port)
         print(f"Prefect-käyttöliittymä: http://127.0.0.1:{args.port}")
     try:
-        from prefect import serve
+        from prefect import serve  # after _prefect_home(): Prefect reads its settings once, at import
 
-        from deployments import runner_deployments
-        from flows.report import report_flow
+        from deployments import runner_deployments  # after _prefect_home(): Prefect reads its settings once, at import
+        from flows.report import report_flow  # after _prefect_home(): Prefect reads its settings once, at import
 
         deployments = runner_deployments(report_flow, _defaults(args))
         print("Ajastetut raportit: " + ", ".join(d.name for d in deployments))
@@ -169,7 +167,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     if not os.environ.get("PREFECT_API_URL"):
         print("Virhe: backfill tarvitsee Prefect-palvelimen (PREFECT_API_URL), jolla raportit on otettu käyttöön (katsaus serve).", file=sys.stderr)
         return 2
-    from deployments import backfill_runs
+    from deployments import backfill_runs  # after _prefect_home(): Prefect reads its settings once, at import
 
     created = backfill_runs(args.kind, args.first, args.last)
     for period, run_name, new in created:
@@ -179,7 +177,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
 
 
 def cmd_deployments(args: argparse.Namespace) -> int:
-    from deployments import next_runs, prefect_yaml, schedules
+    from deployments import next_runs, prefect_yaml, schedules  # after _prefect_home(): Prefect reads its settings once, at import
 
     if args.write:
         Path(args.write).write_text(prefect_yaml({}), encoding="utf-8")
@@ -259,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # the last line of defence: a message, not a traceback
-        from pydantic import ValidationError
+        from pydantic import ValidationError  # only on a failure
 
         if isinstance(exc, ValidationError):
             msgs = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from tasks.warehouse import engine as wh_engine
+from tasks.warehouse import models as wh_models
 from tests.smtp_recorder import smtp_server  # noqa: F401  (a fixture: a real SMTP server on loopback)
 
 # Prefect's home and logging for the whole test session, set before Prefect is imported.
@@ -28,7 +30,7 @@ os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 @pytest.fixture(scope="session")
 def sample_dir(tmp_path_factory) -> Path:
     """The 2024 sample extracts, generated once per session (read-only by convention)."""
-    from tasks.sample import sample_extracts
+    from tasks.samples import sample_extracts
 
     out = tmp_path_factory.mktemp("sample")
     sample_extracts(2024, out)
@@ -125,14 +127,12 @@ def sotkanet_replay():
 @pytest.fixture(params=["sqlite", "postgresql"])
 def engine(request, tmp_path):
     """A migrated warehouse on SQLite and on the real PostgreSQL server (each test runs on both)."""
-    from tasks import warehouse as wh
-
     url = f"sqlite:///{tmp_path / 'w.db'}" if request.param == "sqlite" else request.getfixturevalue("postgres_url")
-    e = wh.engine_for(url)
+    e = wh_engine.engine_for(url)
     if request.param == "postgresql":
-        wh.Base.metadata.drop_all(e)
+        wh_models.Base.metadata.drop_all(e)
         with e.begin() as c:
             c.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
-    wh.migrate(e)
+    wh_engine.migrate(e)
     yield e
     e.dispose()

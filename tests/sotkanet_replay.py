@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
-from tasks import sotkanet as sk
+from tasks.goals import sotkanet as sk
 
 RECORDINGS = Path(__file__).parent / "recordings" / "sotkanet"
 PREFIX = "/rest/1.1"

@@ -10,12 +10,13 @@ from __future__ import annotations
 import operator
 from dataclasses import dataclass, field
 from functools import cache
-from pathlib import Path
 from typing import Any
 
-import yaml
+from tasks.contracts.declarations import declared
+from tasks.contracts.schemas import sources
 
-CATALOG = Path(__file__).resolve().parents[2] / "reports" / "indicators.yaml"
+# The catalog lives with the report it shapes: `reports/indicators.yaml`.
+CATALOG_PACKAGE, CATALOG_FILE = "reports", "indicators.yaml"
 
 OPS = {">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operator.lt}
 FREQUENCIES = ("monthly", "semiannual", "annual")
@@ -134,8 +135,6 @@ def _unknown_keys(raw: dict) -> list[str]:
 
 def parse_catalog(raw: dict) -> Catalog:
     """Build and check a catalog from its YAML document."""
-    from tasks.contracts import sources
-
     problems = _unknown_keys(raw)
     if problems:
         raise CatalogError("indicator catalog: " + "; ".join(problems))
@@ -169,5 +168,5 @@ def parse_catalog(raw: dict) -> Catalog:
 
 
 @cache
-def catalog(path: Path = CATALOG) -> Catalog:
-    return parse_catalog(yaml.safe_load(path.read_text(encoding="utf-8")))
+def catalog() -> Catalog:
+    return parse_catalog(declared(CATALOG_FILE, CATALOG_PACKAGE))

@@ -1,0 +1,53 @@
+"""The report flow's parameters (the form the Prefect UI shows) and the controller's approval input."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from prefect.input import RunInput
+from pydantic import BaseModel, Field
+
+from tasks.contracts.vocab import PERIOD_PATTERN, Kind, Period
+
+
+class RunParams(BaseModel):
+    """Parameters of a report run: the Prefect UI shows these as a validated form."""
+
+    period: str | None = Field(
+        None, pattern=PERIOD_PATTERN,
+        description="Raportointikauden viimeinen kuukausi, VVVV-KK. Tyhjä: ajastuksen päivää edeltävä kuukausi.",
+    )
+    kind: Kind = Field("monthly", description="Raportin laji: kuukausiraportti, toteutumisennuste tai toimintakertomus")
+    extracts: str = Field("var/extracts", description="Lähdetiedostojen kansio")
+    out: str = Field("out", description="Tuloskansio")
+    warehouse: str = Field("sqlite:///var/warehouse.db", description="Tietovaraston SQLAlchemy-osoite")
+    cache_dir: str = Field("var/cache", description="Välimuistikansio (THL Sotkanetin vastaukset)")
+    archive: str = Field("var/archive", description="Hyväksyttyjen raporttien arkisto")
+    publish_dir: str | None = Field(None, description="Julkaisukansio, johon hyväksytty PDF kopioidaan")
+    report_date: dt.date | None = Field(None, description="Raportin päivämäärä (oletus: tänään)")
+    approve_as: str | None = Field(None, description="Hyväksyjän nimi: hyväksyy ilman odotusta (ajo ilman käyttöliittymää)")
+    deliver: bool = Field(True, description="Pyydä hyväksyntä ja toimita hyväksytty raportti lautakunnalle")
+    force: bool = Field(False, description="Lataa lähteet tietovarastoon uudelleen, vaikka tiedostot eivät ole muuttuneet")
+    strict: bool = Field(False, description="Puuttuva tai virheellinen lähde on virhe")
+    approval_timeout_hours: float = Field(72.0, gt=0, description="Kuinka kauan hyväksyntää odotetaan (tuntia)")
+
+    @property
+    def reporting_period(self) -> Period:
+        return Period.parse(self.period)
+
+    @property
+    def year(self) -> int:
+        return self.reporting_period.year
+
+    @property
+    def month(self) -> int:
+        return self.reporting_period.month
+
+
+class Approval(RunInput):
+    """The controller's decision, asked in the Prefect UI when the draft is ready."""
+
+    approver: str = Field(min_length=1, description="Hyväksyjän nimi")
+    decision: Literal["hyväksy", "hylkää"] = Field(description="Toimitetaanko raportti lautakunnalle")
+    comment: str = Field("", description="Huomautus: näkyy hyväksytyn raportin kannessa tai hylkäyksen syynä")

@@ -1,0 +1,130 @@
+"""The pipeline's stages as Prefect tasks: thin wrappers over `tasks/`, in pipeline order.
+
+Each wrapper names the stage in the UI and calls the stage's plain function;
+retries belong to the tasks that do I/O (files, the warehouse, the archive),
+never to computation. Nothing here decides anything the stage does.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pandas as pd
+from prefect import task
+from prefect.blocks.system import Secret
+from prefect.cache_policies import NO_CACHE
+
+from tasks.contracts import settings
+from tasks.contracts.catalog import catalog
+from tasks.deliver.archive import ArchivedVersion
+from tasks.deliver.delivery import archive_approved, deliver_to_board
+from tasks.finance.followup import Finance, follow_up
+from tasks.finance.reconcile import Reconciliation, reconciliation
+from tasks.goals.formulas import indicator_inputs
+from tasks.goals.results import GoalResults, goal_results_of_period
+from tasks.goals.sotkanet import Comparison, sotkanet_comparison
+from tasks.ingest.period import Extracted, extract_period
+from tasks.ingest.quality import Validated, validate_period
+from tasks.report.context import ReportInputs
+from tasks.report.render import RenderedReport, render_approved, render_draft
+from tasks.warehouse.engine import warehouse
+from tasks.warehouse.history import record_validation, row_count_history
+from tasks.warehouse.load import Loaded, load_files, load_plan
+from tasks.warehouse.read import ReportingData, reporting_data
+
+IO = {"retries": 2, "retry_delay_seconds": 5, "cache_policy": NO_CACHE}
+PURE = {"cache_policy": NO_CACHE}
+
+
+def prefect_secret(name: str) -> str | None:
+    """The Prefect Secret block's value, or None when no such block exists."""
+    try:
+        block = Secret.load(name)
+    except ValueError:  # Prefect's "Unable to find block document named …"
+        return None
+    # The raw value: Secret.get() would JSON-decode a password such as "true" or "1e3".
+    value = block.value.get_secret_value()
+    return value if isinstance(value, str) and value else None
+
+
+@task(name="extract", **IO)
+def extract(extracts: Path, year: int, month: int) -> Extracted:
+    """Read every source of the period (I/O: retried on transient failures)."""
+    return extract_period(extracts, year, month)
+
+
+@task(name="warehouse-history", **IO)
+def warehouse_history(url: str) -> pd.DataFrame:
+    """Row counts of earlier loads, for the learned row-count bands (I/O: retried)."""
+    with warehouse(url) as engine:
+        return row_count_history(engine)
+
+
+@task(name="validate", **PURE)
+def validate(extracted: Extracted, history: pd.DataFrame, today: dt.date, quality_dir: Path) -> Validated:
+    """Run the suites and judge every source of the period."""
+    return validate_period(extracted, history, today, quality_dir, settings().row_band_margin)
+
+
+@task(name="record-validation", **IO)
+def store_validation(url: str, run_id: str, period: str, kind: str, validated: Validated) -> None:
+    with warehouse(url, migrated=False) as engine:
+        record_validation(engine, run_id, period, kind, validated.statuses)
+
+
+@task(name="load-warehouse", **IO)
+def load(url: str, extracted: Extracted, validated: Validated, run_id: str, force: bool = False) -> Loaded:
+    """Load each file of the usable sources atomically (I/O: retried)."""
+    with warehouse(url) as engine:
+        return load_files(engine, load_plan(extracted, validated.usable), run_id, force)
+
+
+@task(name="read-warehouse", **IO)
+def read(url: str, loaded: Loaded) -> tuple[ReportingData, dict[str, pd.DataFrame]]:
+    """The run's own batches read back: the finances' and unit tables' rows, and the indicators' aggregates (I/O: retried)."""
+    with warehouse(url, migrated=False) as engine:
+        return reporting_data(engine, loaded), indicator_inputs(engine, catalog(), loaded)
+
+
+@task(name="compute-finance", **PURE)
+def finance(data: ReportingData, year: int, month: int) -> Finance:
+    return follow_up(data, year, month)
+
+
+@task(name="reconcile", **PURE)
+def reconcile(data: ReportingData, controls: pd.DataFrame, fin: Finance, year: int) -> Reconciliation:
+    return reconciliation(data, controls, fin, year)
+
+
+@task(name="compute-indicators", **PURE)
+def goals(inputs: dict[str, pd.DataFrame], data: ReportingData, validated: Validated, fin: Finance, year: int, month: int) -> GoalResults:
+    return goal_results_of_period(catalog(), inputs, data.units, validated.by_source, fin, year, month)
+
+
+@task(name="sotkanet-comparison", retries=0, cache_policy=NO_CACHE)
+def comparison(year: int, cache_dir: Path) -> Comparison:
+    """Comparison with the largest cities (the client retries on its own, so the task does not)."""
+    return sotkanet_comparison(year, cache_dir=cache_dir)
+
+
+@task(name="render-report", **PURE)
+def render(inputs: ReportInputs, stage: Path) -> RenderedReport:
+    return render_draft(inputs, stage)
+
+
+@task(name="render-approved-report", **PURE)
+def render_final(draft: RenderedReport, stage: Path, approved_by: str, approved_at: dt.datetime, comment: str) -> None:
+    render_approved(draft, stage, approved_by, approved_at, comment)
+
+
+@task(name="archive-report", retries=1, retry_delay_seconds=5, cache_policy=NO_CACHE)
+def archive(archive_root: str, period: str, kind: str, report_dir: Path, fingerprint: str, metadata: dict) -> ArchivedVersion:
+    return archive_approved(Path(archive_root), period, kind, report_dir, fingerprint, metadata)
+
+
+@task(name="deliver-report", cache_policy=NO_CACHE)
+def deliver(url: str, version: ArchivedVersion, publish_dir: str | None, **message) -> dict:
+    """E-mail the archived version to the board, exactly once (retries are the sender's own)."""
+    with warehouse(url) as engine:
+        return deliver_to_board(engine, version, publish_dir=Path(publish_dir) if publish_dir else None, secret_loader=prefect_secret, **message)

@@ -1,0 +1,41 @@
+"""Thresholds and conventions (`settings.yaml`), typed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from functools import cache
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from tasks.contracts.declarations import declared
+
+
+@dataclass(frozen=True)
+class Settings:
+    timezone: str
+    rounding_half_unit: float
+    pct_decimals: int
+    small_count_threshold: int
+    council_version: str
+    forecast_months: tuple[int, ...]
+    row_band_margin: float
+    # The THL Sotkanet block, typed by its client (tasks.goals.sotkanet).
+    sotkanet: dict[str, Any]
+
+    def council_version_of(self, year: int) -> str:
+        """The council budget's version the year's figures are judged against (`TA 2024`)."""
+        return self.council_version.format(year=year)
+
+
+@cache
+def settings() -> Settings:
+    raw = declared("settings.yaml")
+    unknown = set(raw) - {f.name for f in fields(Settings)}
+    if unknown:
+        raise ValueError(f"settings.yaml: unknown keys {', '.join(sorted(unknown))}")
+    return Settings(**{**raw, "forecast_months": tuple(raw["forecast_months"])})
+
+
+def local_zone() -> ZoneInfo:
+    """The sector's local time zone (Helsinki)."""
+    return ZoneInfo(settings().timezone)

@@ -1,0 +1,128 @@
+"""The source contracts (`sources.yaml`), typed: file names, columns, types, keys, checks and warehouse tables."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+
+from tasks.contracts.declarations import declared
+
+NUMERIC_TYPES = ("int", "money", "decimal", "pct")
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    field: str
+    type: str
+    required: bool
+    min: float | None = None
+    max: float | None = None
+    plausible_max: float | None = None
+    values: tuple[str, ...] = ()
+    ref: str | None = None
+    pattern: str | None = None
+    # How the warehouse keeps the value when not as its type: `cents` (money as whole cents),
+    # `flag` (a yes/no text as a boolean).
+    store: str | None = None
+
+    @property
+    def numeric(self) -> bool:
+        return self.type in NUMERIC_TYPES
+
+
+@dataclass(frozen=True)
+class Source:
+    id: str
+    title: str
+    file: str
+    columns: tuple[Column, ...]
+    key: tuple[str, ...] = ()
+    period: str | None = None
+    expect: str = "all"
+    history_years: int = 0
+    date: str | None = None
+    table: str | None = None
+    # The warehouse keeps each row's line in its input file (not the ledger's millions).
+    keep_line: bool = True
+    # Warehouse columns the extract stage derives (field: type), beyond the contract's own.
+    derived: tuple[tuple[str, str], ...] = ()
+    parts: tuple[tuple[str, str], ...] = ()
+    # Euros per unit of the source's money columns (budgets are kept in 1 000 €).
+    unit_eur: int = 1
+    lines: tuple[str, ...] = ()
+    alternatives: tuple[str, ...] = ()
+    # A file read together with each file of another source (the ledger's control files).
+    companion_of: str | None = None
+    # The report shows the rows in a table by unit (read as they are, not aggregated).
+    by_unit: bool = False
+
+    @property
+    def names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    def column(self, field_name: str) -> Column:
+        return next(c for c in self.columns if c.field == field_name)
+
+    @property
+    def key_fields(self) -> list[str]:
+        return [next(c.field for c in self.columns if c.name == k) for k in self.key]
+
+    @property
+    def renames(self) -> dict[str, str]:
+        return {c.name: c.field for c in self.columns}
+
+    @property
+    def warehouse_fields(self) -> list[tuple[str, str]]:
+        """(field, type) of every column the source's warehouse table holds besides its lineage."""
+        out = [(c.field, "flag" if c.store == "flag" else ("cents" if c.store == "cents" else c.type)) for c in self.columns]
+        if self.date:
+            out += [("year", "int"), ("month", "int")]
+        return out + list(self.derived)
+
+    def file_name(self, year: int, month: int = 12) -> str:
+        return self.file.format(year=year, month=month)
+
+    def to_euros(self, amount: float) -> float:
+        """An amount of this source's money columns in euros."""
+        return amount * self.unit_eur
+
+
+def _column(c: dict) -> Column:
+    return Column(
+        c["name"], c["field"], c["type"], bool(c["required"]),
+        min=c.get("min"), max=c.get("max"), plausible_max=c.get("plausible_max"),
+        values=tuple(c.get("values", ())), ref=c.get("ref"), pattern=c.get("pattern"), store=c.get("store"),
+    )
+
+
+@cache
+def sources() -> dict[str, Source]:
+    return {
+        sid: Source(
+            id=sid,
+            title=s["title"],
+            file=s["file"],
+            period=s.get("period"),
+            expect=s.get("expect", "all"),
+            history_years=int(s.get("history_years", 0)),
+            date=s.get("date"),
+            table=s.get("table"),
+            keep_line=bool(s.get("keep_line", True)),
+            derived=tuple((k, v) for k, v in (s.get("derived") or {}).items()),
+            parts=tuple(tuple(p) for p in s.get("parts", ())),
+            unit_eur=int(s.get("unit_eur", 1)),
+            lines=tuple(s.get("lines", ())),
+            alternatives=tuple(s.get("alternatives", ())),
+            companion_of=s.get("companion_of"),
+            by_unit=bool(s.get("by_unit", False)),
+            key=tuple(s.get("key", ())),
+            columns=tuple(_column(c) for c in s["columns"]),
+        )
+        for sid, s in declared("sources.yaml").items()
+    }
+
+
+def reported_sources() -> list[str]:
+    """Every source a report reads, in the contract's order (control files go with their ledger month)."""
+    return [sid for sid, s in sources().items() if s.companion_of is None]

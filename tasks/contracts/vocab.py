@@ -1,0 +1,105 @@
+"""The project's small vocabulary, declared once: report kinds, periods, statuses, budget lines, output names.
+
+Everything that names a kind of report, parses a `YYYY-MM` period, tells a
+source's or an indicator's status or writes one of the run's output files
+takes the word from here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+# --- report kinds --------------------------------------------------------------------
+
+Kind = Literal["monthly", "forecast", "annual"]
+# Finnish title of each kind, in the order the command line lists them.
+KIND_TITLES: dict[str, str] = {"monthly": "Kuukausiraportti", "forecast": "Toteutumisennuste", "annual": "Toimintakertomus"}
+KINDS: tuple[str, ...] = tuple(KIND_TITLES)
+
+
+def check_kind(kind: str) -> str:
+    """`kind` if it is a report kind; a Finnish ValueError otherwise."""
+    if kind not in KIND_TITLES:
+        raise ValueError(f"Tuntematon raporttilaji {kind!r}: sallitut ovat {', '.join(KINDS)}.")
+    return kind
+
+
+# --- periods -------------------------------------------------------------------------
+
+PERIOD_PATTERN = r"^\d{4}-(0[1-9]|1[0-2])$"
+_PERIOD = re.compile(PERIOD_PATTERN)
+
+
+@dataclass(frozen=True, order=True)
+class Period:
+    """A reporting period: the last month included, `YYYY-MM`."""
+
+    year: int
+    month: int
+
+    @classmethod
+    def parse(cls, text: str) -> Period:
+        """`2024-08` as a Period; a Finnish ValueError for anything else."""
+        if not isinstance(text, str) or not _PERIOD.match(text):
+            raise ValueError(f"Virheellinen raportointikausi {text!r}: odotettiin muotoa VVVV-KK.")
+        return cls(int(text[:4]), int(text[5:]))
+
+    @classmethod
+    def before(cls, day: dt.date) -> Period:
+        """The month before the one `day` is in."""
+        last = day.replace(day=1) - dt.timedelta(days=1)
+        return cls(last.year, last.month)
+
+    def __str__(self) -> str:
+        return f"{self.year}-{self.month:02d}"
+
+    def next(self) -> Period:
+        return Period(self.year + 1, 1) if self.month == 12 else Period(self.year, self.month + 1)
+
+    def through(self, last: Period) -> list[Period]:
+        """Every month from this one to `last`, inclusive."""
+        out, p = [], self
+        while p <= last:
+            out.append(p)
+            p = p.next()
+        return out
+
+
+def report_name(period: str, kind: str) -> str:
+    """`2024-08-forecast`: the folder of a period's report of one kind (outputs, archive) and its lock."""
+    return f"{Period.parse(period)}-{check_kind(kind)}"
+
+
+# --- statuses ------------------------------------------------------------------------
+
+# A source of a run: read and passed its checks, absent, or quarantined by a failed check.
+SOURCE_OK, SOURCE_MISSING, SOURCE_FAILED = "ok", "missing", "failed"
+SOURCE_STATUS_FI = {
+    SOURCE_OK: "käytetty",
+    SOURCE_MISSING: "tieto puuttuu",
+    SOURCE_FAILED: "virheellinen, ei käytetty",
+}
+
+# An indicator's or a goal's assessment, in the order a goal takes the worst of its indicators'.
+MET, RISK, MISSED, UNKNOWN = "toteutuu", "riski", "ei toteudu", "ei arvioitavissa"
+STATUSES = (MET, RISK, MISSED, UNKNOWN)
+
+# --- budget lines --------------------------------------------------------------------
+
+# The result budget's lines (accounts.yaml and sources.yaml use the same words; a test checks).
+REVENUE, EXPENSES, MARGIN = "Tulot", "Menot", "Toimintakate"
+BUDGET_LINES = (REVENUE, EXPENSES, MARGIN)
+
+# --- a run's output files ------------------------------------------------------------
+
+REPORT_PDF = "report.pdf"
+REPORT_HTML = "report.html"
+RECONCILIATION_CSV = "reconciliation.csv"
+INDICATORS_CSV = "indicators.csv"
+MANIFEST_JSON = "manifest.json"
+QUALITY_DIR = "quality"
+# What the archive keeps of a published report.
+ARCHIVED_FILES = (REPORT_PDF, REPORT_HTML, INDICATORS_CSV, RECONCILIATION_CSV, MANIFEST_JSON)

@@ -1,0 +1,211 @@
+"""Reading one source: every file of the period parsed and typed, or the reasons it cannot be used.
+
+`extract_source` returns an `Extract`: the rows (with the warehouse's field
+names), the files read with their SHA-256, and the errors found. A file with an
+error makes its source `failed`; a source with no file is `missing`. Neither
+stops the other sources. Columns are converted to their contract types here,
+once, so everything downstream works on typed values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from tasks.contracts import Source, sources, structure
+from tasks.contracts.vocab import SOURCE_FAILED, SOURCE_MISSING, SOURCE_OK
+from tasks.ingest.files import FileInfo, PeriodFile, period_files
+from tasks.ingest.parsing import (
+    SourceError,
+    SourceFileError,
+    date_shaped,
+    errors_from_mask,
+    excess_decimals,
+    extra_columns,
+    parse_datetimes,
+    parse_numbers,
+    read_delimited,
+    read_xlsx,
+    sha256_of,
+)
+
+# Yes/no texts a `store: flag` column accepts as yes; anything else is no.
+FLAG_YES = ("kyllä", "kylla", "k", "x", "1", "true")
+
+
+@dataclass
+class Extract:
+    source: str
+    frame: pd.DataFrame
+    files: list[FileInfo] = field(default_factory=list)
+    errors: list[SourceError] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    # Files without which the period cannot be reported (e.g. a month of this year's ledger).
+    required_missing: list[str] = field(default_factory=list)
+    # Problems that do not stop the source (e.g. a column the contract does not know).
+    warnings: list[SourceError] = field(default_factory=list)
+
+    @property
+    def status(self) -> str:
+        if self.errors:
+            return SOURCE_FAILED
+        if not self.files or self.required_missing:
+            return SOURCE_MISSING
+        return SOURCE_OK
+
+
+def _read(path: Path, src: Source) -> pd.DataFrame:
+    required = [c.name for c in src.columns if c.required]
+    if path.suffix.lower() == ".xlsx":
+        return read_xlsx(path, src.names, required)
+    return read_delimited(path, src.names, required)
+
+
+def typed_columns(df: pd.DataFrame, src: Source, name: str) -> tuple[pd.DataFrame, list[SourceError]]:
+    """Convert the columns to their declared types, collecting every bad cell."""
+    errors: list[SourceError] = []
+    out = pd.DataFrame({"_line": df["_line"].astype("int64")})
+    for col in src.columns:
+        values = df[col.name]
+        if col.numeric:
+            parsed, bad = parse_numbers(values, percent=col.type == "pct")
+            errors += errors_from_mask(df, bad, name, col.name, "arvo ei ole luku")
+            if col.type == "money":
+                # Euros have cents at most: `23.339` is a thousands separator, not 23,339 €.
+                over = excess_decimals(values, 2) & ~bad
+                errors += errors_from_mask(df, over, name, col.name, "arvossa on yli kaksi desimaalia (piste tuhaterottimena?)")
+                parsed, bad = parsed.where(~over), bad | over
+            if col.type == "int":
+                frac = parsed.notna() & (parsed % 1 != 0)
+                errors += errors_from_mask(df, frac, name, col.name, "arvon pitää olla kokonaisluku")
+                parsed, bad = parsed.where(~frac).astype("Int64"), bad | frac
+            if col.store == "cents":
+                # Money kept in whole cents from here on (as floats until the file is known to be clean).
+                parsed = (parsed * 100).round()
+        elif col.type in ("date", "datetime"):
+            with_time = col.type == "datetime"
+            parsed, bad = parse_datetimes(values, with_time=with_time)
+            impossible = pd.Series(False, index=values.index)
+            if bad.any():  # only the bad cells need telling apart
+                impossible[bad] = date_shaped(values[bad], with_time=with_time)
+            errors += errors_from_mask(df, impossible, name, col.name, "päivämäärää ei ole olemassa")
+            errors += errors_from_mask(df, bad & ~impossible, name, col.name, "päivämäärä ei ole muotoa 31.8.2024 tai 2024-08-31")
+        else:
+            parsed = values.astype(str).str.strip().astype("string[pyarrow]")
+            bad = parsed.eq("")
+        if col.required:
+            # A cell already reported as bad is not reported again as missing; a parsed number or
+            # date is missing only as NA (none is written as ""): no text conversion of every value.
+            missing = parsed.isna() & ~bad if col.numeric or col.type in ("date", "datetime") else bad
+            errors += errors_from_mask(df, missing, name, col.name, "pakollinen arvo puuttuu")
+        out[col.field] = parsed
+    return out, errors
+
+
+def read_typed(path: Path, src: Source) -> tuple[pd.DataFrame, list[SourceError], list[SourceError]]:
+    """One file parsed and typed: (rows, errors, warnings); raises SourceFileError when it cannot be read at all."""
+    raw = read_safely(path, src)
+    warnings = [
+        SourceError(path.name, "sarake ei kuulu tietosopimukseen, sitä ei käytetty", line=1, column=c)
+        for c in extra_columns(raw, src.names)
+    ]
+    df, errors = typed_columns(raw, src, path.name)
+    df["_file"] = path.name
+    return df, errors, warnings
+
+
+def read_safely(path: Path, src: Source) -> pd.DataFrame:
+    """A file's text columns, with any parser failure turned into a SourceError: one odd file must not stop the run.
+
+    I/O errors (OSError) pass, so the extract task's retries see them. The
+    exception's own text is not shown: it may quote the file's content.
+    """
+    try:
+        return _read(path, src)
+    except (SourceFileError, OSError):
+        raise
+    except Exception as exc:
+        raise SourceFileError([SourceError(path.name, f"tiedostoa ei voitu lukea ({type(exc).__name__})")]) from None
+
+
+def empty_frame(source_id: str) -> pd.DataFrame:
+    """A source's typed frame with no rows (its columns, lineage and derived columns)."""
+    src = sources()[source_id]
+    cols = [c.field for c in src.columns] + ["_line", "_file"]
+    if src.date:
+        cols += ["year", "month"]
+    return pd.DataFrame({c: pd.Series(dtype="object") for c in dict.fromkeys(cols)})
+
+
+def _canonical_areas(df: pd.DataFrame) -> None:
+    # Area names in any letter case map to the structure's spelling; unknown ones stay
+    # as written for the suite to report.
+    canon = df["area"].map(lambda a: structure().canonical_area(str(a)))
+    df["area"] = canon.fillna(df["area"]).astype("string[pyarrow]")
+
+
+def _flags(df: pd.DataFrame, src: Source) -> None:
+    for c in src.columns:
+        if c.store == "flag":
+            df[c.field] = df[c.field].str.casefold().isin(FLAG_YES)
+
+
+def _event_period(df: pd.DataFrame, date_field: str) -> None:
+    """Rows of an event source are placed in a period by their date."""
+    stamp = pd.to_datetime(df[date_field])
+    df["year"] = stamp.dt.year.astype("Int64")
+    df["month"] = stamp.dt.month.astype("Int64")
+
+
+# Source-specific completion of a typed frame, in place (everything else is generic).
+REFINE: dict[str, Callable[[pd.DataFrame], None]] = {
+    "result_budget": _canonical_areas,
+}
+
+
+def typed_file(pf: PeriodFile, src: Source) -> tuple[pd.DataFrame, list[SourceError], list[SourceError]]:
+    """One file of a source, typed and completed: its rows, errors and warnings."""
+    df, errs, warns = read_typed(pf.path, src)
+    if not errs:
+        if src.date:
+            _event_period(df, src.date)
+        _flags(df, src)
+        REFINE.get(src.id, lambda _: None)(df)
+    return df, errs, warns
+
+
+Reader = Callable[[PeriodFile, Source], tuple[pd.DataFrame, list[SourceError], list[SourceError]]]
+
+
+def extract_source(extracts: Path, source_id: str, year: int, month: int, read: Reader = typed_file) -> Extract:
+    """Read every file of one source the period needs, each with `read` (the ledger brings its own).
+
+    A file that cannot be read or has a bad cell makes the whole source
+    `failed` for the period (never half a period); a required file that is
+    absent makes it `missing`. Last year's files only shape forecasts and trends.
+    """
+    src = sources()[source_id]
+    frames, files, errors, missing, required, warnings = [], [], [], [], [], []
+    for pf in period_files(extracts, src, year, month):
+        if pf.path is None:
+            (required if pf.required else missing).append(pf.name)
+            continue
+        try:
+            df, errs, warns = read(pf, src)
+        except SourceFileError as exc:
+            errors += exc.errors
+            continue
+        warnings += warns
+        if errs:
+            errors += errs
+            continue
+        frames.append(df)
+        files.append(FileInfo(pf.name, str(pf.path), sha256_of(pf.path), len(df), pf.period))
+    if src.expect == "any":
+        # A period without a file had nothing to report; only an empty window is missing.
+        required, missing = ([], []) if files or errors else (missing, [])
+    frame = pd.concat(frames, ignore_index=True) if frames else empty_frame(source_id)
+    return Extract(source_id, frame, files, errors, missing + required, required, warnings)

@@ -1,0 +1,461 @@
+"""Reading messy Finnish exports: encodings, delimiters, decimal commas, minus signs.
+
+Every loader goes through here, so a CSV quirk is handled once. Errors are
+`SourceError`s that name the file, the line and the column in Finnish; they
+never carry a Python traceback to the user.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from reports import fmt
+from tasks.ingest.distinct import Distinct
+from tasks.ingest.pii import mask_codes
+
+_NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
+# Spaces that appear as thousands separators in Finnish exports: every whitespace character,
+# spelled out for pandas' string methods, which run pyarrow's regular
+# expressions (RE2) when given a pattern string: RE2's \s is ASCII only, Python's is
+# every character for which str.isspace() holds, listed here (tests/test_parsing.py).
+UNICODE_SPACES = (
+    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005"
+    "\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
+_GROUP_SPACES_CLASS = f"[{UNICODE_SPACES}]"
+# Characters, not escapes: pandas hands a pattern with `\u` escapes to Python's re, row by row.
+_MINUS_START = "^[\u2212\u2013-]"
+
+
+@dataclass(frozen=True)
+class SourceError:
+    """A problem in an input file, for a controller to fix."""
+
+    file: str
+    message: str
+    line: int | None = None
+    column: str | None = None
+
+    def __str__(self) -> str:
+        where = [self.file]
+        if self.line is not None:
+            where.append(f"rivi {self.line}")
+        if self.column:
+            where.append(f"sarake {self.column}")
+        return f"{', '.join(where)}: {self.message}"
+
+
+class SourceFileError(Exception):
+    """Raised by a reader; carries the errors so the caller can report them all."""
+
+    def __init__(self, errors: list[SourceError]):
+        super().__init__("; ".join(str(e) for e in errors[:5]))
+        self.errors = errors
+
+
+def sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+# Formats that arrive renamed as `.csv`, by their first bytes, as people know them.
+_SIGNATURES = (
+    (b"%PDF", "PDF-asiakirja"),
+    (b"PK\x03\x04", "Excel-työkirja (XLSX) tai muu ZIP-paketti"),
+    (b"\xd0\xcf\x11\xe0", "vanhan Excel-muodon (XLS) työkirja"),
+    (b"\x89PNG", "PNG-kuva"),
+    (b"\xff\xd8\xff", "JPEG-kuva"),
+    (b"GIF8", "GIF-kuva"),
+    (b"\x1f\x8b", "gzip-pakattu tiedosto"),
+)
+_WIDE_BOMS = ((b"\xff\xfe\x00\x00", "UTF-32"), (b"\x00\x00\xfe\xff", "UTF-32"), (b"\xff\xfe", "UTF-16"), (b"\xfe\xff", "UTF-16"))
+# UTF-8's ä, ö, å, é (0xC3 …) and dashes, quotes and minus (0xE2 …): in a file that is not valid UTF-8
+# as a whole they mean mixed encodings (Windows-1252 would read them as Ã¤ or â€“).
+_UTF8_SEQUENCE = re.compile(rb"\xc3[\x80-\xbf]|\xe2[\x80-\x88][\x80-\xbf]")
+_SAVE_AS = "tallenna se UTF-8- tai Windows-1252-merkistöön"
+
+
+def decode_text(raw: bytes, name: str) -> str:
+    """UTF-8 (with or without BOM) or, failing that, Windows-1252.
+
+    Anything else is a `SourceFileError` that says what the file is and, for
+    a byte that cannot be decoded, its line and column.
+    """
+    if not raw or raw.isspace():  # (as `not raw.strip()`, without copying the file)
+        raise SourceFileError([SourceError(name, "tiedosto on tyhjä")])
+    for signature, what in _SIGNATURES:
+        if raw.startswith(signature):
+            raise SourceFileError([SourceError(name, f"tiedosto ei ole tekstimuotoinen CSV-tiedosto vaan {what}")])
+    for bom, encoding in _WIDE_BOMS:
+        if raw.startswith(bom):
+            raise SourceFileError([SourceError(name, f"tiedosto on {encoding}-merkistössä; {_SAVE_AS}")])
+    nul = raw.find(b"\x00")
+    if nul >= 0:
+        head = raw[:4096]
+        if max(head[0::2].count(0), head[1::2].count(0)) > 0.9 * (len(head) // 2):
+            raise SourceFileError([SourceError(name, f"tiedosto on ilmeisesti UTF-16-merkistössä; {_SAVE_AS}")])
+        if nul < 4096 and head.count(0) > len(head) // 10:
+            raise SourceFileError([SourceError(name, "tiedosto ei ole tekstimuotoinen CSV-tiedosto")])
+        # NULs after text: a transfer or a write that broke off.
+        raise SourceFileError([SourceError(
+            name, "rivillä on NUL-merkkejä: tiedosto on vioittunut tai sen kirjoittaminen on keskeytynyt", line=raw.count(b"\n", 0, nul) + 1,
+        )])
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as utf8_error:
+        if _UTF8_SEQUENCE.search(raw):
+            pos = utf8_error.start
+            raise SourceFileError([SourceError(
+                name, f"tiedostossa on sekaisin UTF-8- ja Windows-1252-merkistöä; {_SAVE_AS} kokonaan",
+                line=raw.count(b"\n", 0, pos) + 1, column=_column_at(raw, pos),
+            )]) from None
+    try:
+        return raw.decode("cp1252", errors="strict")
+    except UnicodeDecodeError as exc:
+        pos = exc.start
+        raise SourceFileError([SourceError(
+            name, f"merkistö ei ole UTF-8 eikä Windows-1252 (tavu 0x{raw[pos]:02X}); {_SAVE_AS}",
+            line=raw.count(b"\n", 0, pos) + 1, column=_column_at(raw, pos),
+        )]) from None
+
+
+def _column_at(raw: bytes, pos: int) -> str | None:
+    """The header name of the field holding byte `pos` (unquoted fields; None when it cannot be told)."""
+    header = raw.lstrip().split(b"\n", 1)[0].decode("latin-1").lstrip("\u00ef\u00bb\u00bf").rstrip("\r")
+    delim = sniff_delimiter(header)
+    start = raw.rfind(b"\n", 0, pos) + 1
+    if start == 0:
+        return None
+    index = raw[start:pos].count(delim.encode())
+    names = header.split(delim)
+    return _shown(names[index]) if index < len(names) else None
+
+
+def sniff_delimiter(header: str) -> str:
+    return ";" if header.count(";") >= header.count(",") else ","
+
+
+# Longer lines are not records: the line ends are missing (or the file is not a CSV at all).
+MAX_LINE_CHARS = 100_000
+# Lines are refused above MAX_LINE_CHARS before parsing, so no field reaches csv's own limit.
+assert MAX_LINE_CHARS < csv.field_size_limit()
+# How many header names a message lists, and how much of each.
+_SHOWN_COLUMNS, _SHOWN_CHARS = 12, 40
+
+
+def read_delimited(path: Path, expected: list[str], required: list[str]) -> pd.DataFrame:
+    """Read a CSV into string columns with `_line` holding each row's line number.
+
+    Tolerates BOM, Windows-1252, `;` or `,`, blank and empty trailing lines.
+    Checks the header (a known delimiter, every required column present), that
+    every row has the header's fields, and that there is at least one data row.
+    """
+    name = path.name
+    text = decode_text(path.read_bytes(), name)
+    if "\r" in text and text.count("\r") != text.count("\r\n"):
+        # Lines ended by a lone carriage return (old Mac exports): pandas would read one long row.
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    lines = text.splitlines()
+    lengths = np.fromiter(map(len, lines), dtype=np.int64, count=len(lines))
+    too_long = np.flatnonzero(lengths > MAX_LINE_CHARS)
+    if too_long.size:
+        # Checked before parsing: the parser takes minutes over a line of megabytes.
+        i = int(too_long[0])
+        raise SourceFileError([SourceError(
+            name, f"rivi on liian pitkä ({fmt.number(lengths[i])} merkkiä, enintään {fmt.number(MAX_LINE_CHARS)}): rivinvaihdot puuttuvat "
+            "tai tiedosto ei ole CSV-tiedosto", line=i + 1,
+        )])
+    header_line = next((i for i, l in enumerate(lines) if l.strip()), None)
+    if header_line is None:
+        raise SourceFileError([SourceError(name, "tiedosto on tyhjä")])
+    header = lines[header_line]
+    if header.count("\t") > header.count(";") + header.count(","):
+        raise SourceFileError([SourceError(
+            name, "sarakkeiden erotin on sarkain; sallitut erottimet ovat puolipiste (;) ja pilkku (,)", line=header_line + 1,
+        )])
+    delim = sniff_delimiter(header)
+    df = _parse_plain(text, lines, delim, header_line)
+    if df is None:
+        df = _parse(text, name, delim, header_line)
+    df.columns = [str(c).strip().lstrip("\ufeff") for c in df.columns]
+    if not isinstance(df.index, pd.RangeIndex):
+        df = _realign(text, df, name, delim, header_line)
+    values = list(df.columns)
+    df["_line"] = df.index + header_line + 2
+    # keep_default_na=False: an empty field is "", a field the row does not have at all is NaN.
+    absent = df[values].isna()
+    df[values] = df[values].fillna("")
+    blank = df[values].apply(lambda s: s.str.strip().eq("")).all(axis=1)
+    check_columns(df, name, expected, required, line=header_line + 1)
+    short = absent.any(axis=1) & ~blank
+    if short.any():
+        raise SourceFileError(errors_from_mask(df, short, name, None, "rivillä on vähemmän kenttiä kuin otsikkorivillä (rivi on katkennut?)"))
+    if blank.any():  # (a boolean selection copies every column)
+        df = df[~blank]
+    df = df.reset_index(drop=True)
+    repeated = _repeated_headers(df, required)
+    if repeated.any():
+        raise SourceFileError(errors_from_mask(df, repeated, name, None, "otsikkorivi toistuu: tiedostoja on ilmeisesti yhdistetty"))
+    if df.empty:
+        raise SourceFileError([SourceError(name, "tiedostossa ei ole yhtään tietoriviä (vain otsikkorivi)")])
+    return df
+
+
+def _parse(text: str, name: str, delim: str, header_line: int, names: list[str] | None = None) -> pd.DataFrame:
+    """Every field as text: an empty field is "", a field the row does not have is NaN."""
+    try:
+        return pd.read_csv(
+            io.StringIO(text),
+            sep=delim,
+            dtype=str,
+            keep_default_na=False,
+            skip_blank_lines=False,
+            skiprows=header_line + (names is not None),
+            header=None if names is not None else "infer",
+            names=names,
+            index_col=False if names is not None else None,
+            quoting=csv.QUOTE_MINIMAL,
+            engine="python",
+        )
+    except (pd.errors.ParserError, csv.Error) as exc:
+        line = _line_of_parser_error(str(exc))
+        raise SourceFileError([SourceError(name, _TOO_MANY_FIELDS, line=line)]) from None
+
+
+_TOO_MANY_FIELDS = "rivillä on enemmän kenttiä kuin otsikkorivillä (erotinmerkki tekstissä ilman lainausmerkkejä?)"
+
+
+def _parse_plain(text: str, lines: list[str], delim: str, header_line: int) -> pd.DataFrame | None:
+    """The C parser (several times faster) on a plain file, or None: the python parser decides.
+
+    The python parser is the reference. The two agree on plain files: no quote
+    character (so no quoted delimiters, line breaks or runaway fields), no NUL
+    (lone carriage returns are line feeds by now), no line longer than the python
+    parser's field limit, and rows that fit the header (with one field more
+    than the header, pandas would make the first column an index). Anything
+    else, and every parse error (the python parser's message names the line),
+    goes to the python parser.
+    """
+    if '"' in text or "\x00" in text:
+        return None
+    # The C parser fills a row's missing last fields with "" (the python parser with NaN, which
+    # tells a cut row from an empty field). Without quotes a row's delimiters are its fields − 1,
+    # and a row with too many fields stops the C parser below, so every non-blank row has the
+    # header's count exactly when the file's total is the header's count times those rows.
+    nonblank = sum(map(bool, map(str.strip, lines)))
+    if text.count(delim) != lines[header_line].count(delim) * nonblank:
+        return None
+    try:
+        df = pd.read_csv(io.StringIO(text), sep=delim, dtype=str, keep_default_na=False, skip_blank_lines=False,
+                         skiprows=header_line, quoting=csv.QUOTE_MINIMAL, engine="c")
+    except ValueError:  # ParserError and the like: the python parser reports it
+        return None
+    return df if isinstance(df.index, pd.RangeIndex) else None
+
+
+def _realign(text: str, df: pd.DataFrame, name: str, delim: str, header_line: int) -> pd.DataFrame:
+    """Rows with more fields than the header, read again without pandas' implicit index.
+
+    pandas takes the surplus first fields as the index and shifts every value
+    one column to the left (and types the index). Read by position instead:
+    extra fields at the end are dropped when empty (a delimiter ending every
+    data row) and an error otherwise.
+    """
+    names = list(df.columns)
+    extra = [f"_extra{i}" for i in range(df.index.nlevels)]
+    full = _parse(text, name, delim, header_line, names + extra)
+    beyond = full[extra].fillna("").apply(lambda s: s.str.strip().ne("")).any(axis=1)
+    if beyond.any():
+        lines = full.index[beyond] + header_line + 2
+        raise SourceFileError([SourceError(name, _TOO_MANY_FIELDS, line=int(l)) for l in lines[:20]])
+    return full[names]
+
+
+def _repeated_headers(df: pd.DataFrame, required: list[str]) -> pd.Series:
+    """Rows that repeat the header (two exports concatenated, each with its BOM and header)."""
+    same = pd.Series(bool(required), index=df.index)
+    for c in required:
+        same &= df[c].str.strip().str.lstrip("\ufeff").eq(c)
+    return same
+
+
+def _line_of_parser_error(msg: str) -> int | None:
+    m = re.search(r"line (\d+)", msg)
+    return int(m.group(1)) if m else None
+
+
+def read_xlsx(path: Path, expected: list[str], required: list[str]) -> pd.DataFrame:
+    name = path.name
+    try:
+        df = pd.read_excel(path, dtype=object, engine="openpyxl")
+    except Exception as exc:  # openpyxl raises many types for a broken workbook
+        raise SourceFileError([SourceError(name, f"Excel-tiedostoa ei voi lukea ({type(exc).__name__})")]) from None
+    df.columns = [str(c).strip() for c in df.columns]
+    df["_line"] = df.index + 2
+    df = df.dropna(how="all", subset=[c for c in df.columns if c != "_line"]).reset_index(drop=True)
+    for c in df.columns:
+        if c != "_line":
+            df[c] = df[c].map(lambda v: "" if v is None or (isinstance(v, float) and pd.isna(v)) else v)
+    try:
+        check_columns(df, name, expected, required)
+    except SourceFileError:
+        merged = _merged_header_cells(path)
+        if merged:
+            raise SourceFileError([SourceError(
+                name, f"otsikkorivillä on yhdistettyjä soluja ({', '.join(merged)}): sarakeotsikoiden pitää olla "
+                f"ensimmäisellä rivillä, yksi kullekin sarakkeelle ({', '.join(expected)})", line=1,
+            )]) from None
+        raise
+    if df.empty:
+        raise SourceFileError([SourceError(name, "tiedostossa ei ole yhtään tietoriviä (vain otsikkorivi)")])
+    return df
+
+
+def _merged_header_cells(path: Path) -> list[str]:
+    """Merged cells touching the first row of the first sheet (the one pandas reads)."""
+    from openpyxl import load_workbook
+
+    try:
+        ws = load_workbook(path).worksheets[0]
+    except Exception:  # already read once by pandas; a second failure only loses the hint
+        return []
+    return sorted(str(r) for r in ws.merged_cells.ranges if r.min_row == 1)
+
+
+def _shown(column: str) -> str:
+    """A header name as a message shows it: personal identity codes masked, shortened, an empty one named so."""
+    column = str(column).strip().lstrip("\ufeff")
+    if not column or re.fullmatch(r"Unnamed: \d+(\.\d+)?", column):
+        return "(nimetön)"
+    column = mask_codes(column)
+    return column if len(column) <= _SHOWN_CHARS else column[: _SHOWN_CHARS - 1] + "…"
+
+
+def check_columns(df: pd.DataFrame, name: str, expected: list[str], required: list[str], line: int = 1) -> None:
+    """Every required column present. Messages list what was found, masked and shortened: a header
+    row may really be a data row (a file without its header)."""
+    missing = [c for c in required if c not in df.columns]
+    if missing and not any(c in df.columns for c in expected):
+        raise SourceFileError([SourceError(
+            name, f"ensimmäinen rivi ei ole otsikkorivi: siinä ei ole yhtään tietosopimuksen sarakkeista {', '.join(expected)}", line=line,
+        )])
+    if missing:
+        found_names = [c for c in df.columns if c != "_line"]
+        found = ", ".join(_shown(c) for c in found_names[:_SHOWN_COLUMNS]) + (" …" if len(found_names) > _SHOWN_COLUMNS else "")
+        raise SourceFileError(
+            [SourceError(name, f"pakollinen sarake puuttuu (löytyi: {found})", line=line, column=c) for c in missing]
+        )
+    for c in expected:
+        if c not in df.columns:
+            df[c] = ""
+
+
+def extra_columns(df: pd.DataFrame, expected: list[str]) -> list[str]:
+    """Columns the contract does not know, as messages show them; an unnamed empty one (a trailing delimiter) does not count."""
+    out = []
+    for c in df.columns:
+        if c == "_line" or c in expected:
+            continue
+        if _shown(c) == "(nimetön)" and df[c].astype(str).str.strip().eq("").all():
+            continue
+        out.append(_shown(c))
+    return out
+
+
+def parse_numbers(values: pd.Series, *, percent: bool = False) -> tuple[pd.Series, pd.Series]:
+    """Parse Finnish-formatted numbers; return (floats, mask of unparseable non-empty cells).
+
+    Accepts decimal comma or point, thousands separated by spaces or no-break
+    spaces, minus as `-`, `−` or `–`, and (with percent) a trailing `%`.
+    Numbers already numeric (from XLSX) pass through. Text columns are parsed
+    once per distinct value (a year or a month repeats on every row).
+    """
+    if values.dtype != object:
+        distinct = Distinct(values)
+        if len(distinct) < len(values):
+            # A missing value is empty: no number, not an error.
+            parsed, bad = _parse_numbers(distinct.per_value(), percent=percent)
+            return distinct.spread(parsed.to_numpy(dtype="float64")), distinct.spread(bad.to_numpy(dtype=bool))
+    return _parse_numbers(values, percent=percent)
+
+
+def _parse_numbers(values: pd.Series, *, percent: bool = False) -> tuple[pd.Series, pd.Series]:
+    if values.dtype == object:
+        # Only spreadsheet cells (object columns, small files) can hold real numbers.
+        numeric = pd.to_numeric(values.where(values.map(lambda v: isinstance(v, (int, float)))), errors="coerce")
+    else:
+        numeric = pd.Series(np.nan, index=values.index)
+    text = values.astype(str).str.strip()
+    if percent:
+        text = text.str.replace(r"\s*%$", "", regex=True)
+    text = text.str.replace(_GROUP_SPACES_CLASS, "", regex=True).str.replace(_MINUS_START, "-", regex=True).str.replace(",", ".")
+    valid = text.str.fullmatch(_NUMBER.pattern)
+    parsed = pd.to_numeric(text.where(valid), errors="coerce")
+    result = numeric.fillna(parsed).astype("float64")
+    empty = text.eq("") | values.isna()
+    bad = result.isna() & ~empty
+    return result, bad
+
+
+def excess_decimals(values: pd.Series, decimals: int) -> pd.Series:
+    """Text cells with more than `decimals` decimals (spreadsheet numbers, from XLSX, are not text and pass)."""
+    # Only the end of the cell matters: no need to remove the thousands spaces first.
+    over = values.astype(str).str.contains(rf"[.,]\d{{{decimals + 1},}}\s*$", regex=True)
+    if values.dtype == object:
+        over &= values.map(lambda v: isinstance(v, str)).astype(bool)
+    return over.fillna(False).astype(bool)
+
+
+def errors_from_mask(df: pd.DataFrame, mask: pd.Series, name: str, column: str | None, message: str) -> list[SourceError]:
+    return [SourceError(name, message, line=int(l), column=column) for l in df.loc[mask, "_line"].head(20)]
+
+
+# ISO (2024-08-31, 2024-08-31 14:05[:09] or with T) and Finnish (31.8.2024, 31.8.2024 14:05[:09] or 14.05).
+_ISO_DATE = r"(?P<y>\d{4})-(?P<m>\d{1,2})-(?P<d>\d{1,2})"
+_FI_DATE = r"(?P<d>\d{1,2})\.(?P<m>\d{1,2})\.(?P<y>\d{4})"
+_TIME = r"(?:[ T](?P<H>\d{1,2})[:.](?P<M>\d{2})(?:[:.](?P<S>\d{2}))?)?"
+
+
+def parse_datetimes(values: pd.Series, *, with_time: bool) -> tuple[pd.Series, pd.Series]:
+    """Parse dates (or date-times) written the ISO or the Finnish way; return (timestamps, bad mask).
+
+    Vectorised: both forms are matched with regular expressions and assembled
+    with `pd.to_datetime`, so impossible dates (31.2.2024) are bad, not shifted.
+    A date-time column accepts a bare date as midnight.
+    """
+    text = values.astype(str).str.strip()
+    time = _TIME if with_time else ""
+    parts = text.str.extract(rf"^{_ISO_DATE}{time}$")
+    fi = text.str.extract(rf"^{_FI_DATE}{time}$")
+    parts = parts.fillna(fi)
+    frame = pd.DataFrame({
+        "year": pd.to_numeric(parts["y"], errors="coerce"),
+        "month": pd.to_numeric(parts["m"], errors="coerce"),
+        "day": pd.to_numeric(parts["d"], errors="coerce"),
+    })
+    if with_time:
+        for unit, col in (("hour", "H"), ("minute", "M"), ("second", "S")):
+            frame[unit] = pd.to_numeric(parts[col], errors="coerce").fillna(0)
+    parsed = pd.to_datetime(frame, errors="coerce")
+    empty = text.eq("") | values.isna()
+    bad = parsed.isna() & ~empty
+    return parsed, bad
+
+
+def date_shaped(values: pd.Series, *, with_time: bool) -> pd.Series:
+    """Values written like a date (or date-time) of either form, whether or not the day exists."""
+    shape = r"(?:\d{4}-\d{1,2}-\d{1,2}|\d{1,2}\.\d{1,2}\.\d{4})"
+    if with_time:
+        shape += r"(?:[ T]\d{1,2}[:.]\d{2}(?:[:.]\d{2})?)?"
+    return values.astype(str).str.strip().str.fullmatch(shape).fillna(False).astype(bool)

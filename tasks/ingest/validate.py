@@ -1,0 +1,246 @@
+"""Validate stage: run each source's committed Great Expectations suite.
+
+The suites live in `expectations/<source>.json` and are loaded, never rebuilt,
+here. Great Expectations is imported inside `run_suites` only: it is slow to
+import and only this stage needs it. Results go to `<out>/quality/`: one JSON
+per source, a summary and the built Data Docs site.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from reports import fmt
+from tasks.contracts import reference_values, sources, structure
+from tasks.contracts.vocab import SOURCE_FAILED, SOURCE_OK
+from tasks.ingest.distinct import Distinct
+from tasks.ingest.findings import describe_failure, input_column_names
+from tasks.ingest.pii import hetu_findings
+
+# The committed suites, one JSON per source, in the `expectations` package.
+SUITES_PACKAGE = "expectations"
+
+
+def suite_document(source: str) -> dict | None:
+    """The committed suite of `source` as JSON, or None when it has none."""
+    path = resources.files(SUITES_PACKAGE).joinpath(f"{source}.json")
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+PII_EXPECTATION = "expect_column_values_to_not_contain_hetu"
+
+
+@dataclass
+class SourceQuality:
+    source: str
+    status: str  # ok or failed (a critical expectation failed: quarantined)
+    checks: int = 0
+    passed: int = 0
+    warnings: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    personal_data: bool = False
+
+    @property
+    def usable(self) -> bool:
+        return self.status == SOURCE_OK
+
+
+def _regex_columns(source: str) -> set[str]:
+    """Columns the committed suite of `source` matches against a regular expression."""
+    doc = suite_document(source)
+    if doc is None:
+        return set()
+    return {e["kwargs"]["column"] for e in doc["expectations"] if e["type"] == "expect_column_values_to_match_regex"}
+
+
+def _shared_categories(*values: pd.Series) -> pd.Index:
+    return pd.Index(pd.concat([v.astype(object) for v in values], ignore_index=True).dropna().unique())
+
+
+def validation_frame(source: str, frame: pd.DataFrame, bands: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The frame the suite sees: the typed extract plus columns derived for checks of meaning.
+
+    Every source with a year (and month) gets `row_period` and `file_period`
+    (the period its file name states); monthly sources get `file_rows` and the
+    band of row counts learned from earlier periods (`bands`, per file).
+    Derived values are computed per distinct file name, account and service
+    (`Distinct`), never row by row: a ledger has millions of rows. Text columns
+    are categoricals here (only here: the extract keeps its string columns).
+    """
+    src = sources()[source]
+    derived: dict[str, pd.Series] = {}
+    distinct: dict[str, Distinct] = {}
+
+    def of(column: str) -> Distinct:
+        if column not in distinct:
+            distinct[column] = Distinct(frame[column].astype(str) if column == "_file" else frame[column])
+        return distinct[column]
+
+    if "year" in frame:
+        files = of("_file")
+        derived["file_period"] = files.map(lambda names: pd.to_numeric(names.str.extract(r"(\d{4,6})\.\w+$")[0], errors="coerce"))
+        if src.period == "month":
+            derived["row_period"] = frame["year"].astype("float64") * 100 + frame["month"].astype("float64")
+            rows = files.counts()
+            derived["file_rows"] = rows if rows is not None else frame.groupby("_file", observed=True)["_line"].transform("size")
+            b = (bands if bands is not None else pd.DataFrame(columns=["file", "lo", "hi"])).set_index("file")
+            # A file without a band (too few earlier periods) is not judged: its band is open,
+            # (−∞, ∞), rather than missing, so that GX never copies the whole frame to drop
+            # the rows of such files (ignore_row_if) in each of the band checks' metrics.
+            derived["row_band_min"] = files.map(lambda names: names.map(b["lo"]).astype("float64").fillna(-np.inf))
+            derived["row_band_max"] = files.map(lambda names: names.map(b["hi"]).astype("float64").fillna(np.inf))
+    if source == "ledger":
+        codes = {s.name: s.code for s in structure().services}
+        areas = {s.name: s.area for s in structure().services}
+        services, centres = of("service"), of("cost_centre")
+        # Columns compared pairwise share their categories (categoricals compare only so).
+        area_names = _shared_categories(of("area").uniques, services.uniques.map(areas))
+        code_names = _shared_categories(centres.uniques.str[:4], services.uniques.map(codes))
+        derived.update(
+            account_number=of("account").map(lambda accounts: pd.to_numeric(accounts, errors="coerce")),
+            cost_centre_service=centres.categorical(lambda centres: centres.str[:4], code_names),
+            service_code=services.categorical(lambda names: names.map(codes), code_names),
+            area_of_service=services.categorical(lambda names: names.map(areas), area_names),
+            area=of("area").categorical(categories=area_names),
+        )
+    # Text as categoricals: the suite's checks of text (in set, not null, unique keys, the
+    # personal identity code scan) then run on integer codes, not on millions of strings.
+    # (Every text column: GX copies whole frames to drop rows where a value is missing.)
+    # A column matched against a regular expression stays text: GX's check would turn the
+    # categorical back into millions of strings first.
+    matched = _regex_columns(source)
+    for column in frame.columns:
+        if column not in derived and column not in matched and isinstance(frame[column].dtype, pd.StringDtype):
+            derived[column] = of(column).categorical()
+    if source == "result_budget":
+        derived["unit_lines"] = frame.groupby(["area", "service"], dropna=False)["line"].transform("nunique")
+    return frame.assign(**derived)
+
+
+def suite_parameters(today: dt.date) -> dict:
+    """Run-time values of the suites' parameters: the reference tables and the latest allowed date."""
+    refs = reference_values()
+    params = {f"ref_{name}": values for name, values in refs.items()}
+    params["ref_services_or_empty"] = ["", *refs["services"]]
+    # A full timestamp: GX compares date-times, and an event of this very day is allowed.
+    params["latest_date"] = f"{today.isoformat()}T23:59:59"
+    return params
+
+
+def row_bands(files: pd.DataFrame, history: pd.DataFrame, margin: float, min_periods: int = 3, window: int = 12) -> pd.DataFrame:
+    """The band of row counts each monthly file is expected to fall in, learned from earlier periods.
+
+    `files`: this run's files (`source`, `file`, `period`, `rows`); `history`:
+    row counts the warehouse holds from earlier loads (`source`, `period`,
+    `rows`). For each file, the counts of up to `window` earlier periods of
+    the same source (this run's files first, then the warehouse's) give
+    [min × (1 − margin), max × (1 + margin)]; with fewer than `min_periods`
+    earlier periods there is no band (NaN).
+    """
+    known = pd.concat([files[["source", "period", "rows"]], history[["source", "period", "rows"]]], ignore_index=True)
+    known = known.drop_duplicates(["source", "period"], keep="first").sort_values(["source", "period"])
+    pairs = files[["source", "file", "period"]].merge(known, on="source", suffixes=("", "_earlier"))
+    earlier = pairs[pairs["period_earlier"] < pairs["period"]].sort_values("period_earlier")
+    last = earlier.groupby("file").tail(window)
+    agg = last.groupby("file")["rows"].agg(["min", "max", "count"])
+    enough = agg["count"] >= min_periods
+    out = pd.DataFrame({
+        "lo": (agg["min"] * (1 - margin)).where(enough),
+        "hi": (agg["max"] * (1 + margin)).where(enough),
+    }).reindex(files["file"])
+    return out.rename_axis("file").reset_index()
+
+
+def pii_scan(source: str, frame: pd.DataFrame) -> pd.DataFrame:
+    """Personal identity codes in the source's text columns (positions and masked forms only)."""
+    text = [c.field for c in sources()[source].columns if c.type == "str"]
+    return hetu_findings(frame, text)
+
+
+def run_suites(frames: dict[str, pd.DataFrame], quality_dir: Path, parameters: dict, bands: pd.DataFrame | None = None) -> dict[str, SourceQuality]:
+    """Validate each frame with its committed suite; write results and Data Docs to `quality_dir`.
+
+    A source with a personal identity code is validated with a result format
+    that keeps no values at all, so Data Docs and result files can carry none.
+    """
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+    from great_expectations.execution_engine import pandas_execution_engine
+
+    # GX fingerprints every batch under 1 GB by hashing all its cells (a batch marker that
+    # nothing here reads; the manifest has each input file's SHA-256): seconds on a ledger.
+    pandas_execution_engine.HASH_THRESHOLD = 0
+
+    import tasks.ingest.custom_expectations  # noqa: F401  (heavy: GX; registers the custom expectations)
+
+    quality_dir.mkdir(parents=True, exist_ok=True)
+    out: dict[str, SourceQuality] = {}
+    with tempfile.TemporaryDirectory(prefix="katsaus-gx-") as tmp:
+        ctx = gx.get_context(mode="file", project_root_dir=tmp)
+        ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
+        datasource = ctx.data_sources.add_pandas("katsaus")
+        for source, frame in frames.items():
+            checked = validation_frame(source, frame, bands)
+            pii = pii_scan(source, checked)
+            suite_doc = suite_document(source)
+            suite = ctx.suites.add(gx.ExpectationSuite(**suite_doc))
+            batch_def = datasource.add_dataframe_asset(source).add_batch_definition_whole_dataframe("period")
+            vd = ctx.validation_definitions.add(gx.ValidationDefinition(name=source, data=batch_def, suite=suite))
+            checkpoint = ctx.checkpoints.add(
+                gx.Checkpoint(
+                    name=source,
+                    validation_definitions=[vd],
+                    # Data Docs are built once for all sources at the end, not after each.
+                    actions=[],
+                    result_format={
+                        "result_format": "SUMMARY",
+                        "unexpected_index_column_names": ["_file", "_line"],
+                        "partial_unexpected_count": 20,
+                        # Not the query listing every failing row (a whole month's rows when a
+                        # row band fails): messages name the first rows from the partial list.
+                        "return_unexpected_index_query": False,
+                        "exclude_unexpected_values": not pii.empty,
+                    },
+                )
+            )
+            result = checkpoint.run(
+                batch_parameters={"dataframe": checked},
+                expectation_parameters=parameters,
+            )
+            vr = next(iter(result.run_results.values())).to_json_dict()
+            (quality_dir / f"{source}.json").write_text(json.dumps(vr, indent=1, ensure_ascii=False, default=str), encoding="utf-8")
+            q = SourceQuality(source, SOURCE_OK, checks=len(vr["results"]), personal_data=not pii.empty)
+            for r in vr["results"]:
+                if r["success"]:
+                    q.passed += 1
+                elif r["expectation_config"]["type"] == PII_EXPECTATION:
+                    col = r["expectation_config"]["kwargs"]["column"]
+                    hits = pii[pii["column"] == col]
+                    where = ", ".join(f"{f} rivi {l}" for f, l in zip(hits["file"].head(5), hits["line"].head(5)))
+                    q.failures.append(
+                        f"sarakkeessa {input_column_names().get(col, col)} on henkilötunnus "
+                        f"({fmt.count(len(hits), 'rivi', 'riviä')}: {where}; muoto {hits['masked'].iloc[0] if len(hits) else '******-****'})"
+                    )
+                elif r["expectation_config"].get("severity", "critical") == "critical":
+                    q.failures.append(describe_failure(r))
+                else:
+                    q.warnings.append(describe_failure(r))
+            if q.failures:
+                q.status = SOURCE_FAILED
+            out[source] = q
+        ctx.build_data_docs()
+        site = Path(tmp) / "gx" / "uncommitted" / "data_docs" / "local_site"
+        if site.exists():
+            shutil.rmtree(quality_dir / "data_docs", ignore_errors=True)
+            shutil.copytree(site, quality_dir / "data_docs")
+    return out

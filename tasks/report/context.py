@@ -1,0 +1,229 @@
+"""What the board report shows: everything the template needs, already shaped, from the stages' results (pure).
+
+`report_context` takes `ReportInputs` (the period, the finances, the
+reconciliation, the sources' statuses, the goals and the city comparison) and
+returns a plain dict; numbers stay numbers for the template's Finnish filters.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from reports import fmt
+from tasks.contracts import settings, sources, structure
+from tasks.contracts.catalog import catalog
+from tasks.contracts.vocab import KIND_TITLES, MARGIN, SOURCE_OK, STATUSES
+from tasks.finance.followup import Finance
+from tasks.finance.reconcile import Reconciliation
+from tasks.goals.results import GoalResults
+from tasks.goals.sotkanet import Comparison, sotkanet_settings
+from tasks.goals.unit_tables import UNIT_TABLES
+from tasks.ingest.quality import SourceStatus
+from tasks.report.charts import cumulative_chart_png, indicator_chart_png
+
+CHECK_TITLES_FI = {
+    "tb_toimintakate": "Tulosbudjetti: toimintakate = tulot + menot",
+    "tb_palvelut_yhteensa": "Tulosbudjetti: palvelukokonaisuus = palvelujen summa",
+    "tb_muutos_eur": "Tulosbudjetti: muutos €",
+    "tb_muutos_pct": "Tulosbudjetti: muutos %",
+    "ta_toimintakate": "Talousarvio: toimintakate = tulot + menot",
+    "ta_vuosikate": "Talousarvio: vuosikate",
+    "ta_tilikauden_tulos": "Talousarvio: tilikauden tulos",
+    "ta_toimiala_kohdat": "Talousarvio: toimiala = talousarviokohtien summa",
+    "paakirja_kontrolli": "Pääkirja: kontrollitiedosto (rivit ja summa)",
+    "paakirja_palvelut_palvelukokonaisuus": "Pääkirja: palvelut = palvelukokonaisuus",
+    "paakirja_toimiala": "Pääkirja: palvelukokonaisuudet = toimiala",
+    "paakirja_varasto": "Pääkirja: tietovaraston rivit = tiedoston rivit",
+    "paakirja_palvelu_budjetissa": "Pääkirja: palvelu löytyy rakenteesta ja budjetista",
+    "sitova_taso": "Sitova taso (toimintakate)",
+}
+
+
+@dataclass(frozen=True)
+class ReportInputs:
+    """Everything a report is made of: the period and kind, and the stages' results."""
+
+    year: int
+    month: int
+    kind: str
+    report_date: dt.date
+    finance: Finance
+    reconciliation: Reconciliation
+    sources: list[SourceStatus]
+    goals: GoalResults | None = None
+    comparison: Comparison | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def report_title(kind: str, month: int) -> str:
+    title = KIND_TITLES[kind]
+    if kind == "forecast" and month in settings().forecast_months:
+        return f"{settings().forecast_months.index(month) + 1}. toteutumisennuste"
+    return title
+
+
+# CSS class of each assessment (colour is never the only cue: the text is always there).
+STATUS_CLASS = {"toteutuu": "met", "riski": "risk", "ei toteudu": "missed", "ei arvioitavissa": "unknown"}
+SUPPRESSED = ".."
+
+
+def _value(v: float | None, row: dict) -> str:
+    return fmt.measure(None if v is None or pd.isna(v) else float(v), row["unit"], int(row["decimals"]))
+
+
+def indicator_view(row: dict, chart: pd.DataFrame | None, year: int) -> dict:
+    """One indicator as the report shows it: texts already formatted, the chart drawn."""
+    baseline = row["baseline"]
+    has_baseline = baseline is not None and not pd.isna(baseline)
+    return {
+        **row,
+        "baseline_fi": f"{_value(baseline, row)} ({row['baseline_period']})" if has_baseline else (row["baseline_text"] or fmt.MISSING),
+        "actual_fi": SUPPRESSED if row["suppressed"] else _value(row["actual"], row),
+        "forecast_fi": SUPPRESSED if row["suppressed"] else _value(row["forecast"], row),
+        "status_class": STATUS_CLASS[row["status"]],
+        "chart": indicator_chart_png(chart, row, year),
+    }
+
+
+def goals_context(ind: GoalResults, year: int, sources: list[dict]) -> dict:
+    """Goals with their indicators, the unit tables of their sources (or why one is missing), and the counts by assessment."""
+    results = {r["id"]: r for r in _records(ind.results)}
+    tables = ind.tables
+    status = {s["source"]: s for s in sources}
+    goals = []
+    for g in _records(ind.goals):
+        views = [indicator_view(results[i], ind.charts.get(i), year) for i in g["indicators"]]
+        # Personnel's table is the staffing section's own; a goal shows the other sources' tables.
+        own = [src for src in dict.fromkeys(catalog().indicator(i).source for i in g["indicators"]) if src in UNIT_TABLES and src != "personnel"]
+        goals.append({
+            **g, "status_class": STATUS_CLASS[g["status"]], "views": views,
+            "tables": [src for src in own if src in tables],
+            "missing_tables": [status[src] for src in own if src not in tables and src in status],
+        })
+    counts = ind.status_counts()
+    return {
+        "goals": goals,
+        "goal_counts": [{"status": s, "count": counts[s], "class": STATUS_CLASS[s]} for s in STATUSES],
+        "binding_goals": int(ind.goals["binding"].sum()),
+        "unit_tables": {k: _records(v) for k, v in tables.items()},
+        "turnover": next((indicator_view(results[i], None, year) for i in results if catalog().indicator(i).source == "personnel"), None),
+    }
+
+
+COMPARISON_MISSING = "Vertailutieto suurimpiin kaupunkeihin puuttuu: THL Sotkanetin tietoja ei saatu raporttia laadittaessa."
+
+
+def comparison_context(comparison: Comparison | None) -> dict:
+    """The comparison with the largest cities: one row per THL indicator, one column per city."""
+    if comparison is None:
+        return {"available": False, "problems": [], "rows": [], "cities": []}
+    cities = list(sotkanet_settings().cities)
+    frame = comparison.frame
+    rows = []
+    for (iid, title), part in frame.groupby(["indicator_id", "indicator"], sort=False):
+        by_city = part.set_index("city")
+        unit = part["unit"].dropna().iloc[0] if part["unit"].notna().any() else ""
+        rows.append({
+            "indicator": title, "unit": unit,
+            "cells": [fmt.number(float(by_city.loc[c, "value"]), 1) if c in by_city.index and pd.notna(by_city.loc[c, "value"]) else fmt.MISSING for c in cities],
+            "years": sorted({int(y) for y in part["year"].dropna()}),
+        })
+    if not rows:
+        # Why the service failed (host, attempts) is for the log; the board reads one stable sentence,
+        # so an outage of another kind does not make a new version of the same report.
+        return {"available": False, "problems": [COMPARISON_MISSING], "rows": [], "cities": cities}
+    return {"available": True, "problems": list(comparison.problems), "rows": rows, "cities": cities}
+
+
+def _measure(check: str, column: str) -> str:
+    """The unit of a reconciliation row: budgets in 1 000 €, the ledger in euros, counts in rows."""
+    if column == "Rivimaara":
+        return "riviä"
+    if check.startswith("paakirja"):
+        return "€"
+    if column == "Muutos_pct":
+        return "%-yks."
+    return "1\u00a0000\u00a0€"
+
+
+def _records(df: pd.DataFrame) -> list[dict]:
+    return df.astype(object).where(df.notna(), None).to_dict("records")
+
+
+def approval_stamp(approved_by: str | None, approved_at: dt.datetime | None, comment: str = "") -> dict:
+    """The cover's approval keys: a draft until somebody approves it."""
+    return {
+        "draft": approved_by is None,
+        "approved_by": approved_by,
+        "approved_at": fmt.date(approved_at.date()) if approved_at else None,
+        "approval_comment": comment,
+    }
+
+
+def report_context(inp: ReportInputs) -> dict:
+    """Everything the template shows, already shaped; numbers stay numbers for the filters."""
+    st = structure()
+    fin = inp.finance
+    t = fin.table
+    margin = t[t["line"].eq(MARGIN)]
+    sector_lines = t[t["level"].eq("sector")]
+    sector_rows = _records(margin[margin["level"].eq("sector")])
+    sector_margin = sector_rows[0] if sector_rows else {}
+    areas = []
+    for area in st.areas:
+        rows = margin[margin["area"].eq(area.name)]
+        total = rows[rows["level"].eq("area")]
+        areas.append({
+            "name": area.name,
+            "total": _records(total)[0] if len(total) else None,
+            "services": _records(rows[rows["level"].eq("service")]) if st.has_own_services(area) else [],
+        })
+    rec = inp.reconciliation.checks
+    deviations = rec[rec["status"].eq("deviation")]
+    checks = (
+        rec.groupby("check", sort=False)["status"]
+        .agg(total="size", deviations=lambda s: int((s == "deviation").sum()))
+        .reset_index()
+    )
+    checks["title"] = checks["check"].map(CHECK_TITLES_FI).fillna(checks["check"])
+    deviations = deviations.assign(
+        title=deviations["check"].map(CHECK_TITLES_FI).fillna(deviations["check"]),
+        measure=[_measure(c, col) for c, col in zip(deviations["check"], deviations["column"])],
+        decimals=[0 if col == "Rivimaara" else (2 if c.startswith("paakirja") else 1) for c, col in zip(deviations["check"], deviations["column"])],
+    )
+    methods = fin.methods.rename_axis("method").reset_index(name="count") if fin.methods is not None else pd.DataFrame()
+    statuses = [s.as_dict() for s in inp.sources]
+    missing = [s for s in statuses if s["status"] != SOURCE_OK]
+    return {
+        "board": st.board,
+        "sector": st.sector,
+        "title": report_title(inp.kind, inp.month),
+        "kind": inp.kind,
+        "year": inp.year,
+        "period": fmt.period(inp.year, inp.month),
+        "period_end": fmt.date(fmt.month_end(inp.year, inp.month)),
+        "period_month_now": f"{fmt.month_name(inp.month)} {inp.year}",
+        "period_month_prev": f"{fmt.month_name(inp.month)} {inp.year - 1}",
+        "report_date": fmt.date(inp.report_date),
+        **approval_stamp(None, None),
+        "sector_lines": _records(sector_lines),
+        "sector_margin": sector_margin,
+        "binding_level": fin.binding_level,
+        "areas": areas,
+        "chart": cumulative_chart_png(fin.profile, inp.year, sector_margin.get("forecast")) if fin.profile["actual"].notna().any() else None,
+        "checks": _records(checks),
+        "deviations": _records(deviations),
+        "max_deviations": 60,
+        "methods": _records(methods),
+        "sources": statuses,
+        "missing_sources": missing,
+        "ledger_title": sources()["ledger"].title,
+        "notes": inp.notes,
+        "threshold": settings().small_count_threshold,
+        "suppressed_mark": SUPPRESSED,
+        **(goals_context(inp.goals, inp.year, statuses) if inp.goals else {"goals": [], "goal_counts": [], "unit_tables": {}, "turnover": None, "binding_goals": 0}),
+        "comparison": comparison_context(inp.comparison),
+    }

@@ -1,0 +1,144 @@
+"""Write the run's outputs: CSVs for Finnish spreadsheets, the manifest, and the swap into place.
+
+A run writes into a staging folder beside the final one and swaps it in only
+when everything is written (`replace_outputs`), so a reader never sees a
+half-written report.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sqlalchemy.engine import make_url
+
+from tasks.contracts.vocab import INDICATORS_CSV, MANIFEST_JSON, QUALITY_DIR, RECONCILIATION_CSV, SOURCE_OK
+from tasks.ingest.parsing import sha256_of
+from tasks.ingest.period import Extracted
+from tasks.ingest.quality import SourceStatus
+from tasks.warehouse.load import Loaded
+
+
+def _fi_number(v: float) -> str:
+    if pd.isna(v):
+        return ""
+    return np.format_float_positional(round(float(v), 4) + 0.0, trim="-").replace(".", ",")
+
+
+def spreadsheet_csv(df: pd.DataFrame, path: Path) -> None:
+    """UTF-8 with BOM, `;` delimiter, decimal comma, no thousands separator."""
+    out = df.copy()
+    for c in out.columns:
+        if pd.api.types.is_numeric_dtype(out[c]) and not pd.api.types.is_bool_dtype(out[c]):
+            out[c] = out[c].map(_fi_number)
+    path.write_bytes(out.to_csv(sep=";", index=False, lineterminator="\r\n").encode("utf-8-sig"))
+
+
+def indicators_csv_rows(results: pd.DataFrame) -> pd.DataFrame:
+    """indicators.csv per DESIGN.md: one row per indicator; a suppressed actual is left empty."""
+    return results[["id", "name", "unit", "baseline", "target", "actual", "forecast", "status"]]
+
+
+SOFTWARE = ["katsaus", "prefect", "pandas", "pyarrow", "sqlalchemy", "alembic", "great-expectations", "jinja2", "babel", "weasyprint", "matplotlib", "openpyxl"]
+
+
+def software_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in SOFTWARE:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "?"
+    return versions
+
+
+def mask_url(url: str) -> str:
+    """A warehouse URL without its password."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "?"
+
+
+def input_entries(extracted: Extracted, statuses: list[SourceStatus], loaded: Loaded) -> list[dict]:
+    """Every input file of the run: source, SHA-256, rows, period, status and the warehouse batch holding it."""
+    status = {s.source: s.status for s in statuses}
+    controls = extracted.controls
+    out = []
+    for sid, e in extracted.sources.items():
+        for f in e.files:
+            b = loaded.batch_of(sid, f.name)
+            out.append({
+                "source": sid, "file": f.name, "sha256": f.sha256, "rows": f.rows, "period": f.period,
+                "status": status[sid], "batch_id": b.id if b else None, "loaded_by_run": b.run_id if b else None,
+            })
+    for c in controls.to_dict("records") if not controls.empty else []:
+        # Control files are read and checked, never loaded: they have no batch.
+        out.append({
+            "source": "ledger_control", "file": c["control_file"], "sha256": c["control_sha256"], "rows": 1,
+            "period": c["period"], "status": status.get("ledger", SOURCE_OK), "batch_id": None, "loaded_by_run": None,
+        })
+    return out
+
+
+def manifest(run: dict, inputs: list[dict], outputs_dir: Path) -> dict:
+    files = sorted(p for p in outputs_dir.rglob("*") if p.is_file() and p.name != MANIFEST_JSON)
+    return {
+        **run,
+        "inputs": inputs,
+        "outputs": [{"file": str(p.relative_to(outputs_dir)), "sha256": sha256_of(p)} for p in files if QUALITY_DIR not in p.parts],
+        "software": software_versions(),
+    }
+
+
+def write_json(obj: dict, path: Path) -> None:
+    path.write_text(json.dumps(obj, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
+
+
+def _run_folder(final: Path, run_id: str, what: str, copy_of: Path | None = None) -> Path:
+    """This run's own hidden folder beside the outputs, emptied, or a fresh copy of `copy_of`."""
+    folder = final.parent / f".{final.name}.{what}-{run_id}"
+    shutil.rmtree(folder, ignore_errors=True)
+    if copy_of is None:
+        folder.mkdir(parents=True)
+    else:
+        shutil.copytree(copy_of, folder)
+    return folder
+
+
+def staging_dir(final: Path, run_id: str) -> Path:
+    """An empty staging folder for this run's outputs."""
+    return _run_folder(final, run_id, "partial")
+
+
+def keep_draft(stage: Path, final: Path, run_id: str) -> Path:
+    """A private copy of this run's draft outputs: its final report is built from them, even if
+    another run of the same period publishes its own draft meanwhile."""
+    return _run_folder(final, run_id, "draft", copy_of=stage)
+
+
+def restage(draft: Path, final: Path, run_id: str) -> Path:
+    """A staging folder holding a copy of this run's draft outputs, to be changed and published."""
+    return _run_folder(final, run_id, "partial", copy_of=draft)
+
+
+def replace_outputs(stage: Path, final: Path) -> Path:
+    """Swap the finished staging folder in place of the previous run's outputs."""
+    old = final.parent / f".{final.name}.old-{os.getpid()}"
+    if final.exists():
+        final.rename(old)
+    stage.rename(final)
+    shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def write_tables(stage: Path, reconciliation: pd.DataFrame, indicator_results: pd.DataFrame) -> None:
+    """reconciliation.csv and indicators.csv of the run into its staging folder."""
+    spreadsheet_csv(reconciliation, stage / RECONCILIATION_CSV)
+    spreadsheet_csv(indicators_csv_rows(indicator_results), stage / INDICATORS_CSV)

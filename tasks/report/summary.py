@@ -1,0 +1,150 @@
+"""The report in brief: key figures and Finnish summaries for the controller's view, the e-mail and the archive.
+
+`key_figures` condenses a run's results into a small JSON-able dict (kept in
+the archive's metadata). From it come the Finnish summary lines of the e-mail
+(`summary_lines`), the list of what changed between two archived versions
+(`changes`), and the markdown and table a controller sees in the Prefect UI
+(`summary_markdown`, `quality_markdown`, `deviation_rows`; the flow posts
+them). Nothing here can carry a personal identity code: source problems are
+the validate stage's masked messages.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from reports import fmt
+from tasks.contracts.catalog import catalog
+from tasks.contracts.vocab import MARGIN, SOURCE_FAILED, SOURCE_MISSING, SOURCE_OK, UNKNOWN
+from tasks.finance.followup import Finance
+from tasks.finance.reconcile import Reconciliation
+from tasks.goals.results import GoalResults
+from tasks.ingest.quality import SourceStatus
+
+
+def _num(v) -> float | None:
+    return None if v is None or pd.isna(v) else float(v)
+
+
+def key_figures(fin: Finance, goals: GoalResults, statuses: list[SourceStatus], reconciliation: Reconciliation) -> dict:
+    """The figures a board member reads first, and every assessment, as plain JSON values."""
+    s = fin.sector_margin()
+    s = s if s is not None else pd.Series(dtype=object)
+    return {
+        "margin": {k: _num(s.get(k)) for k in ("tb", "ytd", "forecast", "deviation", "deviation_pct")},
+        "binding_level": _num(fin.binding_level * 1000 if fin.binding_level is not None else None),
+        "goals": {r["id"]: r["status"] for r in goals.goals.to_dict("records")},
+        "indicators": {
+            r["id"]: {"status": r["status"], "actual": _num(r["actual"]), "forecast": _num(r["forecast"])}
+            for r in goals.results.to_dict("records")
+        },
+        "sources": {s.source: s.status for s in statuses},
+        "warnings": sum(len(s.warnings) for s in statuses),
+        "deviations": len(reconciliation.deviations),
+    }
+
+
+def summary_lines(figs: dict) -> list[str]:
+    """Finnish lines of the report's message: the margin, the binding level, the goals, data quality."""
+    m = figs["margin"]
+    lines = []
+    if m["ytd"] is not None and m["forecast"] is not None:
+        lines.append(f"Toimintakate toteuma {fmt.millions(m['ytd'])}, vuoden lopun ennuste {fmt.millions(m['forecast'])}.")
+    if m["deviation"] is not None:
+        word = "alittuu" if m["deviation"] >= 0 else "ylittyy"
+        lines.append(f"Ennusteen mukaan tulosbudjetti {word} {fmt.millions(abs(m['deviation']))}.")
+    if figs["binding_level"] is not None and m["forecast"] is not None:
+        gap = m["forecast"] - figs["binding_level"]
+        lines.append(f"Sitova taso {'alittuu' if gap >= 0 else 'ylittyy'} {fmt.millions(abs(gap))}.")
+    binding = [g.id for g in catalog().goals if g.binding]
+    counts = {}
+    for gid in binding:
+        st = figs["goals"].get(gid, UNKNOWN)
+        counts[st] = counts.get(st, 0) + 1
+    lines.append("Sitovat toiminnan tavoitteet: " + ", ".join(f"{k} {v}" for k, v in counts.items()) + ".")
+    bad = [sid for sid, st in figs["sources"].items() if st != SOURCE_OK]
+    lines.append(f"Tietojen laatu: {len(bad)} lähdettä ei voitu käyttää." if bad else "Tietojen laatu: kaikki lähteet käytetty.")
+    return lines
+
+
+def changes(prev: dict, cur: dict) -> list[str]:
+    """What a corrected version changes, in Finnish, one line per changed figure or assessment."""
+    out = []
+    for key, label in (("ytd", "Toimintakatteen toteuma"), ("forecast", "Toimintakatteen ennuste"), ("tb", "Tulosbudjetti")):
+        a, b = (prev.get("margin") or {}).get(key), cur["margin"].get(key)
+        if a != b:
+            out.append(f"{label}: {fmt.millions(a)} → {fmt.millions(b)}")
+    goal_names = {g.id: g.name for g in catalog().goals}
+    for gid, st in cur["goals"].items():
+        before = (prev.get("goals") or {}).get(gid)
+        if before != st:
+            out.append(f"Tavoite ”{goal_names.get(gid, gid)}”: {before or '–'} → {st}")
+    for iid, now in cur["indicators"].items():
+        was = (prev.get("indicators") or {}).get(iid, {})
+        ind = catalog().indicator(iid)
+        if was.get("actual") != now["actual"] or was.get("status") != now["status"]:
+            text = f"Mittari ”{ind.name}”: {fmt.measure(was.get('actual'), ind.unit, ind.decimals)} → {fmt.measure(now['actual'], ind.unit, ind.decimals)}"
+            if was.get("status") != now["status"]:
+                text += f" (arvio {was.get('status') or '–'} → {now['status']})"
+            out.append(text)
+    for sid, st in cur["sources"].items():
+        if (prev.get("sources") or {}).get(sid) != st:
+            out.append(f"Lähde {sid}: {(prev.get('sources') or {}).get(sid, '–')} → {st}")
+    return out or ["Raportin sisältö muuttui (luvut ja arviot ennallaan)."]
+
+
+def summary_markdown(figs: dict, title: str, period_text: str, statuses: list[SourceStatus], reconciliation: Reconciliation, report: Path | None) -> str:
+    """The run's summary for the Prefect UI: key figures, goal assessments, data quality, deviations."""
+    lines = [f"# {title}, {period_text}", ""]
+    lines += [f"- {line}" for line in summary_lines(figs)]
+    lines += ["", "## Sitovat toiminnan tavoitteet", "", "| Tavoite | Arvio |", "|---|---|"]
+    lines += [f"| {g.name} | {figs['goals'].get(g.id, '–')} |" for g in catalog().goals if g.binding]
+    lines += ["", "## Tietojen laatu", "", "| Lähde | Tila | Rivejä | Tarkistukset | Huomautuksia |", "|---|---|---:|---:|---:|"]
+    lines += [f"| {s.title} | {s.status_fi} | {fmt.number(s.rows)} | {s.passed}/{s.checks} | {len(s.warnings)} |" for s in statuses]
+    problems = [(s.title, e) for s in statuses for e in s.errors[:3]]
+    if problems:
+        lines += ["", "Virheet (enintään kolme lähdettä kohden):", ""] + [f"- {t}: {e}" for t, e in problems]
+    dev = reconciliation.deviations
+    lines += ["", f"## Täsmäytys: {fmt.count(len(dev), 'poikkeama', 'poikkeamaa')}", ""]
+    if len(dev):
+        lines += ["| Tarkistus | Kohde | Rivi | Sarake | Erotus |", "|---|---|---|---|---:|"]
+        lines += [f"| {r['check']} | {r['unit']} | {r['line']} | {r['column']} | {fmt.number(r['difference'], 2)} |" for r in dev.head(30).to_dict("records")]
+    if report is not None:
+        lines += ["", f"Raportti: `{report}`"]
+    return "\n".join(lines)
+
+
+def quality_markdown(statuses: list[SourceStatus], period_text: str) -> str:
+    """Data quality of the run for the Prefect UI: every source, its checks, warnings and quarantine."""
+    quarantined = [s for s in statuses if s.status == SOURCE_FAILED]
+    missing = [s for s in statuses if s.status == SOURCE_MISSING]
+    lines = [f"# Tietojen laatu, {period_text}", ""]
+    lines.append(
+        f"{fmt.count(len(statuses), 'lähde', 'lähdettä')}: {len(statuses) - len(quarantined) - len(missing)} käytetty, "
+        f"{len(quarantined)} karanteenissa, {len(missing)} puuttuu; huomautuksia {sum(len(s.warnings) for s in statuses)}."
+    )
+    lines += ["", "| Lähde | Tila | Tiedostot | Rivejä | Läpäistyt tarkistukset | Huomautuksia |", "|---|---|---|---:|---:|---:|"]
+    lines += [f"| {s.title} | {s.status_fi} | {s.files_text} | {fmt.number(s.rows)} | {s.passed}/{s.checks} | {len(s.warnings)} |" for s in statuses]
+    for s in statuses:
+        if s.errors or s.warnings or s.status == SOURCE_MISSING:
+            lines += ["", f"## {s.title}: {s.status_fi}"]
+            if s.reason and not s.errors:
+                lines.append(f"- {s.reason}")
+            lines += [f"- virhe: {e}" for e in s.errors[:10]]
+            lines += [f"- huomautus: {w}" for w in s.warnings[:10]]
+    return "\n".join(lines)
+
+
+def deviation_rows(table: pd.DataFrame) -> list[dict]:
+    """Budget deviations per service area and service (operating margin, 1 000 €), for a table artifact."""
+    m = table[table["line"].eq(MARGIN) & table["level"].isin(["area", "service"])]
+    return [
+        {
+            "Palvelukokonaisuus": r["area"], "Palvelu": r["service"] or "(yhteensä)",
+            "TB, 1 000 €": fmt.thousands(r["tb"]), "Ennuste, 1 000 €": fmt.thousands(r["forecast"]),
+            "Poikkeama, 1 000 €": fmt.thousands(r["deviation"]), "Poikkeama %": fmt.pct(r["deviation_pct"]),
+        }
+        for r in m.to_dict("records")
+    ]

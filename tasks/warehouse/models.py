@@ -1,0 +1,145 @@
+"""The warehouse's tables: load batches with lineage, one fact table per source, and the run's own records.
+
+Fact tables are generated from the source contracts (`sources.yaml`: each
+source's `table`, columns, types and derived columns), so a column is declared
+once. The schema itself is created and changed by the Alembic migrations in
+`migrations/`; these models are how the code reads and writes it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from tasks.contracts import Source, sources
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class LoadBatch(Base):
+    __tablename__ = "load_batch"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    source: Mapped[str] = mapped_column(String(40), index=True)
+    period: Mapped[str] = mapped_column(String(7))
+    file_name: Mapped[str] = mapped_column(String(255))
+    sha256: Mapped[str] = mapped_column(String(64))
+    rows: Mapped[int] = mapped_column(Integer)
+    run_id: Mapped[str] = mapped_column(String(64))
+    loaded_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+# Contract types (and `store:` forms) to column types of the fact tables.
+COLUMN_TYPES = {
+    "int": Integer, "str": String, "money": Float, "decimal": Float, "pct": Float, "date": Date, "datetime": DateTime,
+    "cents": BigInteger, "flag": Boolean,
+}
+
+
+def fact_model(src: Source) -> type[Base]:
+    """The fact table of a source, its columns read from the contract.
+
+    Every row keeps its batch (lineage) and, unless the contract says otherwise
+    (the ledger), its line in the input file; event sources also keep the year
+    and month their date places them in, and derived columns are added.
+    """
+    required = {c.field for c in src.columns if c.required}
+    attrs: dict = {
+        "__tablename__": src.table,
+        "__doc__": f"{src.title}: one row per input row, as the contract declares it.",
+        "id": mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+        "batch_id": mapped_column(ForeignKey("load_batch.id"), index=True, nullable=False),
+    }
+    if src.keep_line:
+        attrs["source_line"] = mapped_column(Integer, nullable=False)
+    for name, kind in src.warehouse_fields:
+        # A yes/no is always one of them; the year and month of an event are derived from its date.
+        never_null = name in required or kind == "flag" or name in ("year", "month")
+        attrs[name] = mapped_column(COLUMN_TYPES[kind](), nullable=not never_null)
+    name = "".join(part.title() for part in src.id.split("_")) + "Row"
+    return type(name, (Base,), attrs)
+
+
+# One fact model per source with a warehouse table, by source id.
+FACTS: dict[str, type[Base]] = {sid: fact_model(src) for sid, src in sources().items() if src.table}
+LedgerRow = FACTS["ledger"]
+
+
+class Delivery(Base):
+    """One e-mail delivery of an archived report version: the ledger that makes it exactly once.
+
+    `status` is `pending` while a run holds the claim (`claim_token`, `claimed_at`),
+    `sent` once the SMTP server accepted the message and `failed` after the last
+    attempt failed; `attempts` counts SMTP attempts over all runs. `last_error`
+    is a Finnish reason without secrets.
+    """
+
+    __tablename__ = "delivery"
+    __table_args__ = (
+        UniqueConstraint("period", "kind", "version", name="uq_delivery_period_kind_version"),
+        CheckConstraint("status IN ('pending', 'sent', 'failed')", name="ck_delivery_status"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    period: Mapped[str] = mapped_column(String(7))
+    kind: Mapped[str] = mapped_column(String(20))
+    version: Mapped[int] = mapped_column(Integer)
+    fingerprint: Mapped[str] = mapped_column(String(128))
+    message_id: Mapped[str] = mapped_column(String(255))
+    recipients: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(10))
+    attempts: Mapped[int] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    claimed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    claim_token: Mapped[str | None] = mapped_column(String(32))
+
+
+class RunLock(Base):
+    """A run's hold on one period and kind while it writes: two runs never interleave their writes.
+
+    The lock expires (`expires_at`) so that a run that died does not block the
+    period for ever; a live run holds it only while it writes.
+    """
+
+    __tablename__ = "run_lock"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    run_id: Mapped[str] = mapped_column(String(64))
+    acquired_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ValidationResult(Base):
+    """One source's validation in one run: the history of data quality per source and period."""
+
+    __tablename__ = "validation_result"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(String(64))
+    period: Mapped[str] = mapped_column(String(7))
+    kind: Mapped[str] = mapped_column(String(20))
+    source: Mapped[str] = mapped_column(String(40))
+    status: Mapped[str] = mapped_column(String(20))
+    checks: Mapped[int] = mapped_column(Integer)
+    passed: Mapped[int] = mapped_column(Integer)
+    warnings: Mapped[int] = mapped_column(Integer)
+    failures: Mapped[int] = mapped_column(Integer)
+    messages: Mapped[str] = mapped_column(Text)
+    validated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (Index("ix_validation_result_source_period", "source", "period"),)

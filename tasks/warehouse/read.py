@@ -1,0 +1,91 @@
+"""Reading the run's own batches back, set-based: ledger sums, the budgets and the small unit tables.
+
+Reports read nothing but the batches their run loaded (or reused), so two
+runs of different periods never see each other's rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+from sqlalchemy import func, select
+from sqlalchemy.engine import Engine
+
+from tasks.contracts import sources
+from tasks.warehouse.load import Loaded, fact_columns
+from tasks.warehouse.models import FACTS, LedgerRow, LoadBatch
+
+
+@dataclass(frozen=True)
+class ReportingData:
+    """What the finances and the unit tables compute from, read from the run's batches."""
+
+    # Ledger summed per year, month, area, service and line (cents, report sign).
+    monthly: pd.DataFrame
+    # Ledger summed per area straight from the rows (cents): the roll-up's independent check.
+    area_totals: pd.DataFrame
+    # Rows and cents per loaded ledger file, as the warehouse holds them.
+    loaded: pd.DataFrame
+    result_budget: pd.DataFrame
+    council_budget: pd.DataFrame
+    # The rows of every source the report shows by unit (`by_unit` in the contract), by source.
+    units: dict[str, pd.DataFrame]
+
+
+def ledger_monthly(engine: Engine, batch_ids: list[int]) -> pd.DataFrame:
+    """Ledger summed per year, month, area, service and line (cents), in SQL."""
+    t = LedgerRow
+    stmt = (
+        select(t.year, t.month, t.area, t.service, t.line, func.sum(t.amount_cents).label("cents"), func.count().label("rows"))
+        .where(t.batch_id.in_(batch_ids))
+        .group_by(t.year, t.month, t.area, t.service, t.line)
+        .order_by(t.year, t.month, t.area, t.service, t.line)
+    )
+    with engine.connect() as conn:
+        df = pd.DataFrame(conn.execute(stmt).all(), columns=["year", "month", "area", "service", "line", "cents", "rows"])
+    return df.astype({"year": "int64", "month": "int64", "cents": "int64", "rows": "int64"})
+
+
+def ledger_area_totals(engine: Engine, batch_ids: list[int]) -> pd.DataFrame:
+    """Ledger summed per area straight from the rows (cents), independent of the service sums."""
+    t = LedgerRow
+    stmt = select(t.area, func.sum(t.amount_cents)).where(t.batch_id.in_(batch_ids)).group_by(t.area)
+    with engine.connect() as conn:
+        return pd.DataFrame(conn.execute(stmt).all(), columns=["area", "cents"]).astype({"cents": "int64"})
+
+
+def ledger_totals_by_batch(engine: Engine, batch_ids: list[int]) -> pd.DataFrame:
+    """Rows and cents per loaded batch, as the warehouse holds them."""
+    t = LedgerRow
+    stmt = (
+        select(LoadBatch.file_name, func.count(t.id), func.coalesce(func.sum(t.amount_cents), 0))
+        .join(t, t.batch_id == LoadBatch.id)
+        .where(LoadBatch.id.in_(batch_ids))
+        .group_by(LoadBatch.file_name)
+    )
+    with engine.connect() as conn:
+        return pd.DataFrame(conn.execute(stmt).all(), columns=["file", "rows", "cents"])
+
+
+def reporting_data(engine: Engine, loaded: Loaded) -> ReportingData:
+    """Everything the finances and unit tables compute from, read from the run's batches with set-based queries."""
+    ledger = loaded.ids("ledger")
+    return ReportingData(
+        monthly=ledger_monthly(engine, ledger),
+        area_totals=ledger_area_totals(engine, ledger),
+        loaded=ledger_totals_by_batch(engine, ledger),
+        result_budget=read_facts(engine, "result_budget", loaded.ids("result_budget")),
+        council_budget=read_facts(engine, "council_budget", loaded.ids("council_budget")),
+        units={sid: read_facts(engine, sid, loaded.ids(sid)) for sid, src in sources().items() if src.by_unit},
+    )
+
+
+def read_facts(engine: Engine, source: str, batch_ids: list[int]) -> pd.DataFrame:
+    model = FACTS[source]
+    cols = [getattr(model, c) for c in fact_columns(model)]
+    with engine.connect() as conn:
+        res = conn.execute(select(*cols).where(model.batch_id.in_(batch_ids)).order_by(model.id))
+        return pd.DataFrame(res.all(), columns=fact_columns(model))
+
+

@@ -1,0 +1,97 @@
+"""Deployments: Helsinki-time schedules across the DST changes, scheduled periods, prefect.yaml, the UI's form."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from deployments import (
+    backfill_key,
+    backfill_periods,
+    next_runs,
+    prefect_yaml,
+    runner_deployments,
+    scheduled_period,
+    schedules,
+)
+
+HELSINKI = ZoneInfo("Europe/Helsinki")
+UTC = dt.timezone.utc
+
+
+def test_monthly_runs_keep_seven_oclock_local_time_across_both_dst_changes():
+    # 2025: summer time from 30.3. 03:00, back to winter time 26.10. 04:00.
+    runs = next_runs(schedules().for_kind("monthly").cron, 12, after=dt.datetime(2025, 1, 1, tzinfo=HELSINKI))
+    assert [r.month for r in runs] == list(range(1, 13))
+    assert all((r.day, r.hour, r.minute) == (8, 7, 0) for r in runs)
+    utc = {r.month: r.astimezone(UTC).hour for r in runs}
+    assert (utc[3], utc[4]) == (5, 4)  # winter (UTC+2) → summer (UTC+3)
+    assert (utc[10], utc[11]) == (4, 5)  # summer → winter
+
+
+@pytest.mark.parametrize("night", [dt.datetime(2025, 3, 30, tzinfo=HELSINKI), dt.datetime(2025, 10, 26, tzinfo=HELSINKI)])
+def test_no_schedule_runs_in_the_changeover_hours_or_twice(night):
+    for d in schedules().deployments:
+        runs = next_runs(d.cron, 6, after=night - dt.timedelta(days=400))
+        assert all(r.hour == 7 for r in runs), d.name
+        assert len({r.date() for r in runs}) == len(runs), d.name  # no day gets two runs
+
+
+def test_forecast_rounds_follow_april_june_and_august_and_the_annual_report_january():
+    forecast = next_runs(schedules().for_kind("forecast").cron, 3, after=dt.datetime(2025, 1, 1, tzinfo=HELSINKI))
+    assert [scheduled_period(r) for r in forecast] == ["2025-04", "2025-06", "2025-08"]
+    annual = next_runs(schedules().for_kind("annual").cron, 1, after=dt.datetime(2025, 1, 1, tzinfo=HELSINKI))
+    assert scheduled_period(annual[0]) == "2024-12"
+
+
+def test_scheduled_period_is_the_month_before_in_helsinki_time():
+    assert scheduled_period(dt.datetime(2024, 9, 12, 7, tzinfo=HELSINKI)) == "2024-08"
+    # 31.1. 23:30 UTC is already 1.2. in Helsinki: the period is January.
+    assert scheduled_period(dt.datetime(2025, 1, 31, 23, 30, tzinfo=UTC)) == "2025-01"
+
+
+def test_backfill_periods_and_keys():
+    assert backfill_periods("2023-11", "2024-02") == ["2023-11", "2023-12", "2024-01", "2024-02"]
+    assert backfill_periods("2024-03", "2024-02") == []
+    assert backfill_key("monthly", "2024-01") != backfill_key("forecast", "2024-01")
+
+
+def test_committed_prefect_yaml_is_generated_from_the_schedules():
+    committed = (Path(__file__).resolve().parents[2] / "prefect.yaml").read_text(encoding="utf-8")
+    assert committed == prefect_yaml({}), "run `katsaus deployments --write prefect.yaml`"
+    import yaml
+
+    doc = yaml.safe_load(committed)
+    assert [d["name"] for d in doc["deployments"]] == [d.name for d in schedules().deployments]
+    assert all(d["schedules"][0]["timezone"] == "Europe/Helsinki" for d in doc["deployments"])
+    assert all(d["work_pool"]["name"] == schedules().work_pool for d in doc["deployments"])
+
+
+def test_served_deployments_carry_the_schedule_and_a_validated_form():
+    from flows.report import report_flow
+
+    deps = runner_deployments(report_flow, {"extracts": "/data/extracts"})
+    assert [d.name for d in deps] == ["kuukausiraportti", "toteutumisennuste", "toimintakertomus"]
+    monthly = deps[0]
+    assert monthly.parameters == {"params": {"extracts": "/data/extracts", "kind": "monthly"}}
+    sched = monthly.schedules[0].schedule
+    assert (sched.cron, sched.timezone) == ("0 7 8 * *", "Europe/Helsinki")
+    # The UI's form is the parameters model: period, kind, deliver, force, typed and described.
+    schema = monthly._parameter_openapi_schema.model_dump()
+    run_params = schema["definitions"]["RunParams"]["properties"]
+    assert {"period", "kind", "extracts", "deliver", "force"} <= set(run_params)
+    assert run_params["kind"]["enum"] == ["monthly", "forecast", "annual"]
+
+
+def test_run_parameters_are_validated():
+    from pydantic import ValidationError
+
+    from flows.report import RunParams
+
+    assert RunParams(period="2024-08").year == 2024
+    for bad in ({"period": "2024-13"}, {"period": "2024-8"}, {"kind": "weekly"}, {"approval_timeout_hours": 0}):
+        with pytest.raises(ValidationError):
+            RunParams(**bad)

@@ -1,0 +1,253 @@
+"""Integration: the whole flow on the generated sample, on a real temporary Prefect server."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import re
+import subprocess
+import uuid
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from pypdf import PdfReader
+
+from flows import cli
+from flows.report import RunParams, report_flow
+from reports import fmt
+
+pytestmark = pytest.mark.usefixtures("prefect_server")
+DATE = dt.date(2024, 9, 20)
+
+
+def run_result(extracts: Path, tmp: Path, **kw) -> dict:
+    values = dict(period="2024-08", kind="forecast", extracts=str(extracts), out=str(tmp / "out"), warehouse=f"sqlite:///{tmp / 'w.db'}",
+                  cache_dir=str(tmp / "cache"), archive=str(tmp / "archive"), report_date=DATE, deliver=False)
+    return report_flow(RunParams(**{**values, **kw}))
+
+
+def run(extracts: Path, tmp: Path, **kw) -> Path:
+    return Path(run_result(extracts, tmp, **kw)["report_dir"])
+
+
+def reference_ledger_total(extracts: Path, year: int, months: range) -> float:
+    """The sector's operating margin (€, report sign) read from the raw files with nothing of katsaus."""
+    total = 0.0
+    for m in months:
+        raw = (extracts / f"talous_toteuma_{year}{m:02d}.csv").read_bytes()
+        text = raw.decode("utf-8-sig") if raw.startswith(b"\xef\xbb\xbf") else raw.decode("cp1252")
+        for line in text.splitlines()[1:]:
+            if line.strip():
+                amount = line.split(";")[-1].replace("\u00a0", "").replace("\u2212", "-").replace(",", ".")
+                total -= float(amount)  # SAP sign to report sign
+    return total
+
+
+@pytest.fixture(scope="module")
+def full_run(sample_dir, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("run")
+    return run(sample_dir, tmp), tmp
+
+
+def test_report_figures_match_the_samples_known_totals(full_run, sample_dir):
+    report, _ = full_run
+    html = (report / "report.html").read_text(encoding="utf-8")
+    ytd = reference_ledger_total(sample_dir, 2024, range(1, 9))
+    assert f"<td>{fmt.thousands(ytd)}</td>" in html
+    assert f"Toimialan toimintakate oli tammi–elokuu 2024 {fmt.millions(ytd)}" in html
+    # TB: the sheet's area totals plus HUS's council budget (1 000 €).
+    sheet = pd.read_csv(sample_dir / "tulosbudjetti_2024.csv", sep=";", encoding="cp1252", dtype=str, keep_default_na=False)
+    areas = sheet[(sheet["Palvelu"] == "") & (sheet["Rivi"] == "Toimintakate")]
+    council = pd.read_csv(sample_dir / "talousarvio_2024.csv", sep=";", dtype=str)
+    hus = council[(council["Talousarviokohta"] == "HUS-yhtymä") & (council["Versio"] == "TA 2024") & (council["Rivi"] == "Toimintakate")]
+    tb = areas["TB"].str.replace(" ", "").astype(int).sum() + int(hus["Summa"].iloc[0])
+    assert f'<tr class="total"><th scope="row">Toimintakate</th><td>{fmt.number(tb)}</td>' in html
+    assert "Kaupunginvaltuustoon nähden sitova taso on toimintakate \u22122\u00a0691,1\u00a0milj.\u00a0euroa" in html
+    assert "LUONNOS" in html and "3. toteutumisennuste 2024" in html and "20.9.2024" in html
+
+
+def test_every_service_of_the_structure_is_in_the_table(full_run):
+    from tasks.contracts import structure
+
+    html = (full_run[0] / "report.html").read_text(encoding="utf-8")
+    for s in structure().services:
+        assert f">{s.name}</th>".replace("&", "&amp;") in html or f">{s.area}</th>" in html
+
+
+def test_reconciliation_csv_follows_the_contract(full_run):
+    raw = (full_run[0] / "reconciliation.csv").read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")
+    df = pd.read_csv(full_run[0] / "reconciliation.csv", sep=";", encoding="utf-8-sig", dtype=str, keep_default_na=False)
+    assert list(df.columns) == ["check", "unit", "line", "column", "stated", "computed", "difference", "status"]
+    assert set(df["status"]) <= {"ok", "deviation"}
+    assert not df["stated"].str.contains(r"\.").any()  # decimal comma, no thousands separator
+    # The sample is consistent: the only deviation may be the forecast against the binding level.
+    dev = df[df["status"] == "deviation"]
+    assert dev[["check", "column"]].values.tolist() in ([], [["sitova_taso", "ennuste"]])
+    assert {"paakirja_kontrolli", "tb_toimintakate", "ta_toimiala_kohdat", "sitova_taso"} <= set(df["check"])
+    ctl = df[(df["check"] == "paakirja_kontrolli") & (df["column"] == "Rivimaara")]
+    assert len(ctl) == 20  # 12 + 8 ledger files
+
+
+def test_manifest_traces_every_input(full_run, sample_dir):
+    m = json.loads((full_run[0] / "manifest.json").read_text(encoding="utf-8"))
+    uuid.UUID(m["prefect_flow_run_id"])
+    files = {i["file"]: i for i in m["inputs"]}
+    # Every file of the sample up to the period is an input; later months are not read.
+    stamp = {p.name: re.search(r"_(\d{4})(\d{2})?\.\w+$", p.name).groups() for p in sample_dir.iterdir()}
+    assert set(files) == {n for n, (y, m) in stamp.items() if (int(y), int(m or 1)) <= (2024, 8)}
+    for name, entry in files.items():
+        assert entry["sha256"] == hashlib.sha256((sample_dir / name).read_bytes()).hexdigest()
+        assert entry["status"] == "ok"
+        assert (entry["batch_id"] is None) == (entry["source"] == "ledger_control")
+    assert files["talous_toteuma_202408.csv"]["rows"] == len((sample_dir / "talous_toteuma_202408.csv").read_text(encoding="utf-8-sig").strip().splitlines()) - 1
+    assert {"prefect", "great-expectations", "pandas", "weasyprint"} <= set(m["software"])
+    outs = {o["file"] for o in m["outputs"]}
+    assert {"report.html", "report.pdf", "reconciliation.csv"} <= outs
+
+
+def test_pdf_reads_right(full_run, tmp_path):
+    pdf = full_run[0] / "report.pdf"
+    reader = PdfReader(pdf)
+    text = "\n".join(p.extract_text() for p in reader.pages)
+    for words in ("LUONNOS", "Tiivistelmä", "Talouden toteutuminen", "Sitovat toiminnan tavoitteet", "Henkilöstö",
+                  "Liite 1. Täsmäytys", "Liite 2. Tietojen laatu", "Liite 3. Lähteet ja menetelmät", "tammi–elokuu 2024"):
+        assert words in text
+    assert 10 <= len(reader.pages) <= 24
+    subprocess.run(["pdftoppm", "-png", "-r", "30", "-f", "1", "-l", "3", str(pdf), str(tmp_path / "p")], check=True)
+    pages = sorted(tmp_path.glob("p-*.png"))
+    assert len(pages) == 3
+    from PIL import Image
+
+    for page in pages:
+        lo, hi = Image.open(page).convert("L").getextrema()
+        assert lo < 100 and hi > 240  # ink on paper, not a blank page
+
+
+def test_quality_results_are_written(full_run):
+    q = full_run[0] / "quality"
+    summary = json.loads((q / "summary.json").read_text(encoding="utf-8"))
+    from tasks.contracts import reported_sources
+
+    assert {s["source"]: s["status"] for s in summary} == {sid: "ok" for sid in reported_sources()}
+    # The sample breaks no critical check; what fails at all is a warning.
+    assert all(s["checks"] == s["passed"] + len(s["warnings"]) and s["passed"] > 0 and not s["errors"] for s in summary)
+    assert "Expectation" in (q / "data_docs" / "index.html").read_text(encoding="utf-8")
+
+
+def test_same_inputs_give_the_same_report(full_run, sample_dir, tmp_path):
+    first, _ = full_run
+    second = run(sample_dir, tmp_path)
+    for name in ("report.html", "report.pdf", "reconciliation.csv"):
+        assert (first / name).read_bytes() == (second / name).read_bytes(), name
+
+
+def test_missing_source_is_reported_and_strict_fails(extracts, tmp_path, capsys):
+    (extracts / "talousarvio_2024.csv").unlink()
+    args = ["run", "--period", "2024-08", "--kind", "forecast", "--extracts", str(extracts), "--out", str(tmp_path / "out"),
+            "--warehouse", f"sqlite:///{tmp_path / 'w.db'}", "--cache-dir", str(tmp_path / "cache"), "--report-date", "2024-09-20",
+            "--no-deliver"]
+    assert cli.main(args) == 0
+    html = (tmp_path / "out" / "2024-08-forecast" / "report.html").read_text(encoding="utf-8")
+    assert "Talousarvio: tieto puuttuu" in html
+    assert "Talouden toteuma" in html and "Toimiala yhteensä" in html  # the rest is reported
+    assert cli.main(args + ["--strict"]) == 2
+    assert "--strict" in capsys.readouterr().err
+
+
+def test_failed_source_is_not_used_and_says_where(extracts, tmp_path):
+    path = extracts / "talous_toteuma_202405.csv"
+    lines = path.read_text(encoding="utf-8-sig").splitlines()
+    lines[7] = re.sub(r";[^;]*$", ";12,3x", lines[7])
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8-sig")
+    report = run(extracts, tmp_path)
+    html = (report / "report.html").read_text(encoding="utf-8")
+    assert "Talouden toteuma: virheellinen, ei käytetty – talous_toteuma_202405.csv, rivi 8, sarake Summa: arvo ei ole luku" in html
+    m = json.loads((report / "manifest.json").read_text(encoding="utf-8"))
+    assert all(i["batch_id"] is None for i in m["inputs"] if i["source"] == "ledger")
+    assert "Talouden toteumaa ei voida arvioida" in html
+
+
+def test_every_section_is_filled(full_run):
+    """Goals with every indicator assessed, staffing against plan, the city comparison, data quality."""
+    from tasks.contracts.catalog import catalog
+
+    html = (full_run[0] / "report.html").read_text(encoding="utf-8")
+    for g in catalog().goals:
+        assert g.name in html, g.name
+    assert html.count('<figure class="trend">') >= 10  # the monthly indicators' trend charts
+    assert "Henkilöstömäärä palvelukokonaisuuksittain ja henkilöstösuunnitelma 2024" in html
+    assert "Vertailu suurimpiin kaupunkeihin (THL Sotkanet)" in html and "<th scope=\"col\">Tampere</th>" in html
+    assert "Palvelutarpeen arvioinnit yksiköittäin, tammi–elokuu 2024" in html
+    assert "Hoitoonpääsy terveysasemittain" in html
+    assert "Sitovia toiminnan tavoitteita on 4." in html
+
+
+def test_indicators_csv_follows_the_contract(full_run, sample_dir):
+    from tasks.contracts.catalog import catalog
+
+    raw = (full_run[0] / "indicators.csv").read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")
+    df = pd.read_csv(full_run[0] / "indicators.csv", sep=";", encoding="utf-8-sig", dtype=str, keep_default_na=False)
+    assert list(df.columns) == ["id", "name", "unit", "baseline", "target", "actual", "forecast", "status"]
+    assert df["id"].tolist() == [i.id for i in catalog().indicators]
+    assert set(df["status"]) <= {"toteutuu", "riski", "ei toteudu", "ei arvioitavissa"}
+    # Every indicator of the full sample is assessable, and some goals are met and some are not.
+    assert "ei arvioitavissa" not in set(df["status"]) and {"toteutuu", "ei toteudu"} <= set(df["status"])
+    assert not df["actual"].str.contains(r"\.").any()  # decimal comma
+    # The turnover of the sample, recomputed from the raw files: leavers over the average permanent staff.
+    leavers = permanent = 0.0
+    for m in range(1, 9):
+        p = pd.read_csv(sample_dir / f"henkilosto_2024{m:02d}.csv", sep=";", encoding="utf-8-sig")
+        leavers += p["Vakituisista_lahteneet"].sum()
+        permanent += p["Vakituiset"].sum()
+    turnover = leavers / (permanent / 8) * 12 / 8 * 100
+    row = df.set_index("id").loc["lahtovaihtuvuus"]
+    assert float(row["actual"].replace(",", ".")) == pytest.approx(turnover, abs=1e-4)  # four decimals in the CSV
+
+
+def test_approved_report_is_archived_and_mailed_once_and_a_correction_is_a_new_version(extracts, tmp_path, smtp_server, monkeypatch):
+    """Headless approval (--approve-as): the final report, its archive version and exactly one e-mail per version."""
+
+    for k, v in {"KATSAUS_SMTP_HOST": "127.0.0.1", "KATSAUS_SMTP_PORT": str(smtp_server.port),
+                 "KATSAUS_MAIL_FROM": "Katsaus <katsaus@stadi.example>", "KATSAUS_MAIL_TO": "sihteeri@stadi.example"}.items():
+        monkeypatch.setenv(k, v)
+    archive = tmp_path / "archive" / "2024-08-forecast"
+    first = run_result(extracts, tmp_path, deliver=True, approve_as="Controlleri Testaaja")
+    assert (first["delivery"]["status"], first["delivery"]["version"]) == ("sent", 1)
+    html = (Path(first["report_dir"]) / "report.html").read_text(encoding="utf-8")
+    assert "LUONNOS" not in html and "hyväksyjä Controlleri Testaaja" in html
+    assert len(smtp_server.handler.received) == 1
+    message = smtp_server.handler.received[0].message
+    assert message["Subject"].startswith("Sosiaali-, terveys- ja pelastuslautakunta: 3. toteutumisennuste 2024")
+    pdf = next(part for part in message.iter_attachments() if part.get_content_type() == "application/pdf")
+    assert pdf.get_content() == (archive / "v1" / "report.pdf").read_bytes()
+    manifest = json.loads((archive / "v1" / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["approval"]["approved_by"] == "Controlleri Testaaja"
+
+    # The same inputs another day, approved by someone else: the same content, nothing new.
+    again = run_result(extracts, tmp_path, deliver=True, approve_as="Toinen", report_date=dt.date(2024, 9, 27))
+    assert (again["delivery"]["status"], again["delivery"]["version"]) == ("already_sent", 1)
+    assert len(smtp_server.handler.received) == 1 and sorted(p.name for p in archive.iterdir()) == ["v1"]
+
+    # A corrected extract: more permanent leavers in August. Version 2, sent as a correction saying what changed.
+    path = extracts / "henkilosto_202408.csv"
+    staff = pd.read_csv(path, sep=";", encoding="utf-8-sig")
+    staff["Vakituisista_lahteneet"] += 40
+    path.write_bytes(staff.to_csv(sep=";", index=False).encode("utf-8-sig"))
+    fixed = run_result(extracts, tmp_path, deliver=True, approve_as="Controlleri Testaaja")
+    assert (fixed["delivery"]["status"], fixed["delivery"]["version"]) == ("sent", 2)
+    assert len(smtp_server.handler.received) == 2
+    correction = smtp_server.handler.received[1].message
+    assert correction["Subject"].startswith("Korjattu versio (v2)")
+    body = correction.get_body(("plain",)).get_content()
+    assert "Vakituisen henkilöstön lähtövaihtuvuus" in body
+    assert (archive / "v1" / "report.pdf").read_bytes() == pdf.get_content()  # version 1 untouched
+
+
+def test_a_draft_run_delivers_nothing(full_run):
+    report, tmp = full_run
+    assert not (tmp / "archive").exists()
+    assert "LUONNOS" in (report / "report.html").read_text(encoding="utf-8")

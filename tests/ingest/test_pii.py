@@ -1,0 +1,72 @@
+import pandas as pd
+import pytest
+
+from tasks.ingest.pii import hetu_findings, hetu_rows, hetu_signs, mask
+
+# Valid codes built by the checksum rule (fictitious people).
+VALID = ["131052-308T", "010101A123N", "311299+999N", "010100B123S", "010190Y123L", "150620F9876"]
+
+
+def check_char(code: str) -> str:
+    return "0123456789ABCDEFHJKLMNPRSTUVWXY"[int(code[:6] + code[7:10]) % 31]
+
+
+@pytest.mark.parametrize("code", VALID)
+def test_valid_codes_of_every_century_sign_are_found(code):
+    code = code[:10] + check_char(code)  # make sure the fixture itself is right
+    text = pd.Series([f"asiakas {code} soitti", "ei tunnusta", None])
+    assert hetu_rows(text).tolist() == [True, False, False]
+
+
+def test_wrong_check_character_and_impossible_dates_are_not_codes():
+    good = "131052-308T"
+    assert check_char(good) == "T"
+    values = pd.Series(["131052-308U", "321052-308T", "131352-308T", "1310523-308T", "x131052-308Tx", "4000;131052"])
+    assert not hetu_rows(values).any()
+
+
+def test_all_2023_century_signs_are_accepted():
+    for sign in "YXWVUBCDEF":
+        code = f"010203{sign}123"
+        code += check_char(code + "X")
+        assert hetu_rows(pd.Series([code])).all(), sign
+
+
+def test_findings_name_column_and_line_but_never_the_code():
+    second = "010100B123" + check_char("010100B123X")
+    df = pd.DataFrame({"Selitys": ["ok", "soita 131052-308T", "ok"], "Muu": ["a", "b", second], "_line": [2, 3, 4], "_file": "f.csv"})
+    f = hetu_findings(df, ["Selitys", "Muu"])
+    assert f[["column", "file", "line"]].values.tolist() == [["Selitys", "f.csv", 3], ["Muu", "f.csv", 4]]
+    assert f["masked"].tolist() == [mask("-"), mask("B")]
+    assert "131052" not in f.to_csv() and "010100" not in f.to_csv()
+
+
+def test_mask_codes_hides_every_code_shaped_text():
+    from tasks.ingest.pii import mask_codes
+
+    # A valid code and one with a wrong check character: both are personal data in a message.
+    assert mask_codes("löytyi: 150583-917P, 010101A123X, 1402001") == "löytyi: ******-****, ******A****, 1402001"
+
+
+def test_scan_of_distinct_values_keeps_rows_index_and_missing_values():
+    """The scan runs per distinct value; rows keep their own index (GX passes columns with gaps), and
+    missing values, numbers and categoricals are judged as their text, as a row-by-row scan would."""
+    code = "131052-308T"
+    values = pd.Series([f"x {code}", None, "ok", f"x {code}", 131052, "ok", pd.NA], index=[10, 11, 13, 17, 18, 19, 30], dtype=object)
+    expected = [True, False, False, True, False, False, False]
+    assert hetu_rows(values).tolist() == expected
+    assert hetu_rows(values).index.tolist() == values.index.tolist()
+    assert hetu_rows(values.astype("string[pyarrow]")).tolist() == expected
+    assert hetu_rows(values.astype(str).where(values.notna()).astype("category")).tolist() == expected
+    assert hetu_signs(values).tolist() == ["-", "", "", "-", "", "", ""]
+    df = pd.DataFrame({"t": values.to_numpy(), "_line": range(2, 9), "_file": "f.csv"})
+    assert hetu_findings(df, ["t"])[["line", "masked"]].values.tolist() == [[2, mask("-")], [5, mask("-")]]
+
+
+def test_categorical_column_is_scanned_through_its_categories_only_rows_count():
+    """A categorical is scanned by its categories; a code in an unused category flags no row."""
+    unused = "010100B123" + check_char("010100B123X")
+    values = pd.Series(pd.Categorical(["a 131052-308T", None, "b", "a 131052-308T"], categories=[unused, "a 131052-308T", "b"]), index=[5, 6, 7, 9])
+    assert hetu_rows(values).tolist() == [True, False, False, True]
+    assert hetu_rows(values).index.tolist() == [5, 6, 7, 9]
+    assert hetu_signs(values).tolist() == ["-", "", "", "-"]
