@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from reports import fmt
+from tasks.contracts.vocab import KINDS, RECONCILIATION_CSV, REPORT_HTML, REPORT_PDF, Period
 from tasks.samples import sample_extracts
 
 DEFAULT_VAR = Path("var")
@@ -50,13 +51,13 @@ def _run(params) -> int:
 
     result = report_flow(params)
     report = Path(result["report_dir"])
-    print(f"Raportti: {report / 'report.pdf'}")
-    print(f"          {report / 'report.html'}")
+    print(f"Raportti: {report / REPORT_PDF}")
+    print(f"          {report / REPORT_HTML}")
     bad = {s: st for s, st in result["sources"].items() if st != "ok"}
     for s, st in bad.items():
         print(f"Huom: lähde {s}: {st}", file=sys.stderr)
     if result["deviations"]:
-        print(f"Täsmäytyksessä {fmt.count(result['deviations'], 'poikkeama', 'poikkeamaa')}: {report / 'reconciliation.csv'}")
+        print(f"Täsmäytyksessä {fmt.count(result['deviations'], 'poikkeama', 'poikkeamaa')}: {report / RECONCILIATION_CSV}")
     d = result["delivery"]
     text = DELIVERY_FI.get(d["status"], d["status"])
     if "version" in d:
@@ -191,7 +192,7 @@ def cmd_deployments(args: argparse.Namespace) -> int:
 
 def _add_run_options(p: argparse.ArgumentParser, *, demo: bool = False) -> None:
     p.add_argument("--period", default="2024-08" if demo else None, required=not demo, help="raportointikauden viimeinen kuukausi, VVVV-KK")
-    p.add_argument("--kind", default="forecast" if demo else "monthly", choices=["monthly", "forecast", "annual"])
+    p.add_argument("--kind", default="forecast" if demo else "monthly", choices=KINDS)
     if not demo:
         p.add_argument("--extracts", default=str(DEFAULT_VAR / "extracts"))
     _add_place_options(p)
@@ -213,10 +214,9 @@ def _add_place_options(p: argparse.ArgumentParser) -> None:
 
 def _period(text: str) -> str:
     try:
-        dt.date.fromisoformat(text + "-01")
+        return str(Period.parse(text))
     except ValueError:
         raise argparse.ArgumentTypeError(f"kauden pitää olla muotoa VVVV-KK: {text}") from None
-    return text
 
 
 def parser() -> argparse.ArgumentParser:
@@ -241,7 +241,7 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("backfill", help="luo ajot kausivälille (toistaminen ei luo uusia)")
     p.add_argument("--from", dest="first", type=_period, required=True)
     p.add_argument("--to", dest="last", type=_period, required=True)
-    p.add_argument("--kind", default="monthly", choices=["monthly", "forecast", "annual"])
+    p.add_argument("--kind", default="monthly", choices=KINDS)
     p.set_defaults(func=cmd_backfill)
     p = sub.add_parser("deployments", help="ajastukset ja niiden seuraavat ajot; --write kirjoittaa prefect.yaml-tiedoston")
     p.add_argument("--write", metavar="TIEDOSTO", default=None)

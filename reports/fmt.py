@@ -45,6 +45,23 @@ def count(n: int, one: str, many: str) -> str:
     return f"{number(n)} {one if n == 1 else many}"
 
 
+# Numbers below ten are written in words in running text, in the case the sentence needs.
+_NUMERALS = {
+    "nominative": ("nolla", "yksi", "kaksi", "kolme", "neljä", "viisi", "kuusi", "seitsemän", "kahdeksan", "yhdeksän"),
+    "genitive": ("nollan", "yhden", "kahden", "kolmen", "neljän", "viiden", "kuuden", "seitsemän", "kahdeksan", "yhdeksän"),
+    "partitive": ("nollaa", "yhtä", "kahta", "kolmea", "neljää", "viittä", "kuutta", "seitsemää", "kahdeksaa", "yhdeksää"),
+    "elative": ("nollasta", "yhdestä", "kahdesta", "kolmesta", "neljästä", "viidestä", "kuudesta", "seitsemästä", "kahdeksasta", "yhdeksästä"),
+    "inessive": ("nollassa", "yhdessä", "kahdessa", "kolmessa", "neljässä", "viidessä", "kuudessa", "seitsemässä", "kahdeksassa", "yhdeksässä"),
+}
+
+
+def numeral(n: int, case: str = "nominative") -> str:
+    """A count in running text: below ten in words in the given case (`kolmen`, `neljästä`), otherwise digits."""
+    if isinstance(n, int | float) and float(n).is_integer() and 0 <= n < 10:
+        return _NUMERALS[case][int(n)]
+    return number(n)
+
+
 def thousands(eur: float | None, decimals: int = 0) -> str:
     """Euros shown in 1 000 €."""
     return MISSING if is_missing(eur) else number(eur / 1000, decimals)

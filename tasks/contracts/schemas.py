@@ -87,6 +87,10 @@ class Source:
         """An amount of this source's money columns in euros."""
         return amount * self.unit_eur
 
+    def from_euros(self, euros: float) -> float:
+        """Euros in the unit of this source's money columns (as its own figures are stated)."""
+        return euros / self.unit_eur
+
 
 def _column(c: dict) -> Column:
     return Column(

@@ -46,7 +46,7 @@ class Finance:
     table: pd.DataFrame
     # The sector's operating margin per month: cumulative actual and the budget's cumulative profile.
     profile: pd.DataFrame
-    # The council's binding level of the sector's operating margin, in the council budget's own unit (1 000 €).
+    # The council's binding level of the sector's operating margin.
     binding_level: float | None
     # How many rows each forecast method gave.
     methods: pd.Series
@@ -168,6 +168,6 @@ def follow_up(data: ReportingData, year: int, month: int) -> Finance:
         budget=budget,
         table=table,
         profile=profile,
-        binding_level=float(binding.iloc[0]) if len(binding) else None,
+        binding_level=sources()["council_budget"].to_euros(float(binding.iloc[0])) if len(binding) else None,
         methods=forecast["method"].value_counts().sort_index(),
     )

@@ -63,7 +63,7 @@ def result_budget_checks(rb: pd.DataFrame) -> pd.DataFrame:
         joined = summed.join(totals.rename("stated"), how="inner").reset_index()
         out.append(rows("tb_palvelut_yhteensa", joined["area"], joined["line"], name, joined["stated"], joined["sum"], rounding_tolerance(joined["count"])))
     # Muutos € and % under the published convention.
-    is_exp = rb["line"].eq("Menot")
+    is_exp = rb["line"].eq(EXPENSES)
     change = np.where(is_exp, rb["tb"].abs() - rb["tb_prev"].abs(), rb["tb"] - rb["tb_prev"])
     stated = rb["change_eur"]
     has = stated.notna()
@@ -130,9 +130,9 @@ def ledger_rollup_checks(monthly: pd.DataFrame, area_totals: pd.DataFrame, loade
     svc = monthly.groupby("area")["cents"].sum() / 100
     area = area_totals.set_index("area")["cents"] / 100
     j = pd.concat([area.rename("stated"), svc.rename("computed")], axis=1).reset_index()
-    out.append(rows("paakirja_palvelut_palvelukokonaisuus", j["area"], "Toimintakate", "Summa", j["stated"], j["computed"], 0))
+    out.append(rows("paakirja_palvelut_palvelukokonaisuus", j["area"], MARGIN, "Summa", j["stated"], j["computed"], 0))
     stated_sector = -controls["stated_cents"].sum() / 100 if not controls.empty else np.nan
-    out.append(rows("paakirja_toimiala", structure().sector, "Toimintakate", "Summa", [stated_sector], [area.sum()], 0))
+    out.append(rows("paakirja_toimiala", structure().sector, MARGIN, "Summa", [stated_sector], [area.sum()], 0))
     if not loaded.empty:
         l = loaded.merge(controls, on="file", suffixes=("_db", ""))
         out.append(rows("paakirja_varasto", l["file"], "", "Rivimaara", l["rows"], l["rows_db"], 0))
@@ -160,17 +160,19 @@ def binding_level_checks(cb: pd.DataFrame, table: pd.DataFrame, year: int) -> pd
     """
     bind = cb[cb["binding"].astype(bool) & cb["version"].eq(settings().council_version_of(year))]
     if bind.empty:
-        return rows("sitova_taso", structure().sector, "Toimintakate", "TA", [np.nan], [np.nan], 0)
+        return rows("sitova_taso", structure().sector, MARGIN, "TA", [np.nan], [np.nan], 0)
     level = float(bind["amount"].iloc[0])
     margin = table[table["line"].eq(MARGIN)]
     sector = sector_margin(table)
     areas = margin[margin["level"].eq("area")]
     n_areas = int(areas["tb"].notna().sum())
-    out = [rows("sitova_taso", structure().sector, "Toimintakate", "TB", [level], [areas["tb"].sum() / 1000], rounding_tolerance(n_areas))]
+    # Compared in the council budget's own unit (1 000 €), as it states the level.
+    unit = sources()["council_budget"].from_euros
+    out = [rows("sitova_taso", structure().sector, MARGIN, "TB", [level], [unit(areas["tb"].sum())], rounding_tolerance(n_areas))]
     if pd.isna(sector["ytd"]):
         return out[0]  # without actuals there is nothing more to compare
-    out.append(rows("sitova_taso", structure().sector, "Toimintakate", "toteuma", [sector["ytd"] / 1000], [areas["ytd"].sum() / 1000], 0.0005))
-    fc = rows("sitova_taso", structure().sector, "Toimintakate", "ennuste", [level], [sector["forecast"] / 1000], 0)
+    out.append(rows("sitova_taso", structure().sector, MARGIN, "toteuma", [unit(sector["ytd"])], [unit(areas["ytd"].sum())], 0.0005))
+    fc = rows("sitova_taso", structure().sector, MARGIN, "ennuste", [level], [unit(sector["forecast"])], 0)
     # Within the binding level is fine however large the margin of safety.
     fc["status"] = np.where(fc["computed"] >= fc["stated"], "ok", "deviation")
     out.append(fc)

@@ -183,7 +183,7 @@ def measure_budget(finance: Finance | None, year: int, month: int) -> Measured:
     profile, binding = finance.profile, finance.binding_level
     budget_now = profile.loc[profile["month"] == month, "budget"]
     actual = (s["ytd"] - float(budget_now.iloc[0])) / 1e6 if len(budget_now) and not fmt.is_missing(float(budget_now.iloc[0])) else None
-    forecast = (s["forecast"] - binding * 1000) / 1e6 if binding is not None else None
+    forecast = (s["forecast"] - binding) / 1e6 if binding is not None else None
     series = profile.dropna(subset=["actual"]).assign(year=year, value=lambda d: (d["actual"] - d["budget"]) / 1e6, n=np.nan)
     return Measured(actual, forecast, None, final=month >= 12, series=series[["year", "month", "value", "n"]])
 

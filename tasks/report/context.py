@@ -18,8 +18,10 @@ from tasks.contracts.catalog import catalog
 from tasks.contracts.vocab import KIND_TITLES, MARGIN, SOURCE_OK, STATUSES
 from tasks.finance.followup import Finance
 from tasks.finance.reconcile import Reconciliation
+from tasks.goals.measure import LEVEL_MONTHS
 from tasks.goals.results import GoalResults
 from tasks.goals.sotkanet import Comparison, sotkanet_settings
+from tasks.goals.spc import RUN_LENGTH
 from tasks.goals.unit_tables import UNIT_TABLES
 from tasks.ingest.quality import SourceStatus
 from tasks.report.charts import cumulative_chart_png, indicator_chart_png
@@ -170,8 +172,8 @@ def report_context(inp: ReportInputs) -> dict:
     t = fin.table
     margin = t[t["line"].eq(MARGIN)]
     sector_lines = t[t["level"].eq("sector")]
-    sector_rows = _records(margin[margin["level"].eq("sector")])
-    sector_margin = sector_rows[0] if sector_rows else {}
+    sector = fin.sector_margin()
+    sector_margin = _records(sector.to_frame().T)[0] if sector is not None else {}
     areas = []
     for area in st.areas:
         rows = margin[margin["area"].eq(area.name)]
@@ -223,6 +225,9 @@ def report_context(inp: ReportInputs) -> dict:
         "ledger_title": sources()["ledger"].title,
         "notes": inp.notes,
         "threshold": settings().small_count_threshold,
+        # The methods' own constants, so the text says what the code does.
+        "run_length": RUN_LENGTH,
+        "level_months": LEVEL_MONTHS,
         "suppressed_mark": SUPPRESSED,
         **(goals_context(inp.goals, inp.year, statuses) if inp.goals else {"goals": [], "goal_counts": [], "unit_tables": {}, "turnover": None, "binding_goals": 0}),
         "comparison": comparison_context(inp.comparison),

@@ -19,7 +19,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
 from reports import fmt
-from tasks.contracts.vocab import REPORT_HTML, REPORT_PDF
+from tasks.contracts.vocab import MARGIN, REPORT_HTML, REPORT_PDF
 from tasks.report.context import ReportInputs, approval_stamp, report_context
 
 # Templates and styles of the report live in the `reports` package.
@@ -37,7 +37,10 @@ class RenderedReport:
 
 def _environment() -> Environment:
     env = Environment(loader=PackageLoader("reports", "templates"), autoescape=select_autoescape(["html", "j2"]), trim_blocks=True, lstrip_blocks=True)
-    env.filters.update(t=fmt.thousands, pct=fmt.pct, milj=fmt.millions, num=fmt.number, hyph=fmt.hyphenable, count=fmt.count)
+    env.filters.update(
+        t=fmt.thousands, pct=fmt.pct, milj=fmt.millions, num=fmt.number, hyph=fmt.hyphenable, count=fmt.count, numeral=fmt.numeral,
+    )
+    env.globals.update(MARGIN=MARGIN)
     return env
 
 

@@ -34,7 +34,7 @@ def key_figures(fin: Finance, goals: GoalResults, statuses: list[SourceStatus], 
     s = s if s is not None else pd.Series(dtype=object)
     return {
         "margin": {k: _num(s.get(k)) for k in ("tb", "ytd", "forecast", "deviation", "deviation_pct")},
-        "binding_level": _num(fin.binding_level * 1000 if fin.binding_level is not None else None),
+        "binding_level": _num(fin.binding_level),
         "goals": {r["id"]: r["status"] for r in goals.goals.to_dict("records")},
         "indicators": {
             r["id"]: {"status": r["status"], "actual": _num(r["actual"]), "forecast": _num(r["forecast"])}

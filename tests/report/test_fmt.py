@@ -66,3 +66,13 @@ def test_a_settings_number_reads_as_written_in_running_text():
     assert fmt.short(0.2) == "0,2"
     assert fmt.short(72.0) == "72"
     assert fmt.short(1.5) == "1,5"
+
+
+def test_numbers_below_ten_are_words_in_the_case_the_sentence_needs():
+    assert fmt.numeral(8) == "kahdeksan"
+    assert fmt.numeral(3, "genitive") == "kolmen"  # viimeisten kolmen kuukauden
+    assert fmt.numeral(4, "elative") == "neljästä"  # neljästä tavoitteesta
+    assert fmt.numeral(1, "partitive") == "yhtä"
+    assert fmt.numeral(0) == "nolla"
+    assert fmt.numeral(10) == "10" and fmt.numeral(12_345, "genitive") == f"12{NB}345"
+    assert fmt.numeral(2.5) == fmt.number(2.5)  # not a count: digits

@@ -29,7 +29,7 @@ def inputs(**kw):
                       files_text="<script>alert(1)</script>.csv", errors=["x.csv, rivi 2, sarake Summa: <b>arvo</b> ei ole luku"],
                       reason="x.csv: <b>arvo</b>")]
     fin = Finance(forecast=pd.DataFrame(), budget=pd.DataFrame(), table=table, profile=profile,
-                  binding_level=kw.pop("binding_level", -4_600.0), methods=pd.Series(dtype="int64"))
+                  binding_level=kw.pop("binding_level", -4_600_000.0), methods=pd.Series(dtype="int64"))
     base = dict(year=2024, month=8, kind="forecast", report_date=dt.date(2024, 9, 20), finance=fin,
                 reconciliation=Reconciliation(rec), sources=sources)
     base.update(kw)
@@ -67,7 +67,7 @@ def test_binding_level_breach_is_said_in_the_summary():
     html = html_of(inputs())
     # Forecast −4 500 000 € is within the binding level −4 600 000 €.
     assert "Ennusteen mukaan sitova taso alittuu 0,1\u00a0milj.\u00a0euroa" in html
-    worse = inputs(binding_level=-4_400.0)
+    worse = inputs(binding_level=-4_400_000.0)
     assert "<strong>Ennusteen mukaan sitova taso ylittyy 0,1\u00a0milj.\u00a0euroa.</strong>" in html_of(worse)
 
 
