@@ -9,13 +9,19 @@ VENV := .venv
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | sha256sum | cut -c1-12)
 export PREFECT_HOME ?= $(CURDIR)/var/prefect
 
-.PHONY: demo test bench install sysdeps lock clean
+.PHONY: demo test lint bench install sysdeps lock clean
 
 demo: install
 	$(VENV)/bin/katsaus demo
 
-test: install
+# Style (ruff), the pipeline's import layers (import-linter), then every test.
+test: install lint
 	$(VENV)/bin/python -m pytest -q
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports --no-cache
 
 # Validation benchmark (issue 3): GX suite against the same checks by hand on ~5 M
 # ledger rows; not part of `make test`. Results go to var/bench/results/.

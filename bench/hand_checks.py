@@ -38,11 +38,13 @@ def _file_facts(frame: pd.DataFrame, bands: pd.DataFrame | None) -> tuple[np.nda
     """Row → file code, and per file: the period in its name, its row count and its row band."""
     codes, names = _codes(frame["_file"])
     stamp = names.astype(object).str.extract(r"(\d{4,6})\.\w+$")[0]
-    facts = pd.DataFrame({
-        "file": names,
-        "period": pd.to_numeric(stamp, errors="coerce").astype("float64"),
-        "rows": np.bincount(codes, minlength=len(names)),
-    })
+    facts = pd.DataFrame(
+        {
+            "file": names,
+            "period": pd.to_numeric(stamp, errors="coerce").astype("float64"),
+            "rows": np.bincount(codes, minlength=len(names)),
+        }
+    )
     b = (bands if bands is not None else pd.DataFrame(columns=["file", "lo", "hi"])).set_index("file")
     facts["lo"] = facts["file"].map(b["lo"]).astype("float64")
     facts["hi"] = facts["file"].map(b["hi"]).astype("float64")
@@ -131,7 +133,10 @@ def hand_checks(frame: pd.DataFrame, suite: dict, params: dict, bands: pd.DataFr
             # Default ignore_row_if: both_values_are_missing (a row period is never missing).
             row_period = frame["year"].to_numpy("float64") * 100 + frame["month"].to_numpy("float64")
             record(e, int((row_period != files["period"].to_numpy()[file_codes]).sum()))
-        elif t == "expect_column_pair_values_a_to_be_greater_than_b" and "file_rows" in (kw["column_A"], kw["column_B"]):
+        elif t == "expect_column_pair_values_a_to_be_greater_than_b" and "file_rows" in (
+            kw["column_A"],
+            kw["column_B"],
+        ):
             # Row band: one comparison per file, counted over its rows; no band, not judged.
             rows = files["rows"]
             bad = (rows < files["lo"]) if kw["column_B"] == "row_band_min" else (rows > files["hi"])
@@ -140,7 +145,12 @@ def hand_checks(frame: pd.DataFrame, suite: dict, params: dict, bands: pd.DataFr
             record(e, None, success=frame[col].dtype.type is np.dtype(kw["type_"]).type)
         elif t == "expect_column_values_to_match_regex":
             codes, uniques = distinct[col]
-            record(e, int(_rows_where(codes, ~uniques.astype(str).str.contains(kw["regex"], regex=True).to_numpy(bool)).sum()))
+            record(
+                e,
+                int(
+                    _rows_where(codes, ~uniques.astype(str).str.contains(kw["regex"], regex=True).to_numpy(bool)).sum()
+                ),
+            )
         elif t == "expect_column_pair_values_to_be_equal" and kw["column_A"] in ("area", "cost_centre_service"):
             # ignore_row_if: either_value_is_missing (an unknown service has no area and no code).
             s_codes, s_uniques = distinct["service"]

@@ -162,8 +162,11 @@ def gx_outcome(quality_dir: Path, suite: dict) -> dict[str, dict]:
     out = {}
     for e in suite["expectations"]:
         r = by_key[_key(e)]
-        out[e["id"]] = {"type": e["type"], "success": r["success"],
-                        "unexpected_count": (r.get("result") or {}).get("unexpected_count")}
+        out[e["id"]] = {
+            "type": e["type"],
+            "success": r["success"],
+            "unexpected_count": (r.get("result") or {}).get("unexpected_count"),
+        }
     return out
 
 
@@ -174,20 +177,31 @@ def assert_agree(gx: dict[str, dict], hand: dict[str, dict], scenario: str) -> d
     diffs = []
     for eid, g in gx.items():
         h = hand[eid]
-        if g["success"] != h["success"] or (h["unexpected_count"] is not None and g["unexpected_count"] != h["unexpected_count"]):
-            diffs.append(f"{g['type']} {eid}: GX {g['success']}/{g['unexpected_count']}, hand {h['success']}/{h['unexpected_count']}")
+        if g["success"] != h["success"] or (
+            h["unexpected_count"] is not None and g["unexpected_count"] != h["unexpected_count"]
+        ):
+            diffs.append(
+                f"{g['type']} {eid}: GX {g['success']}/{g['unexpected_count']}, hand "
+                f"{h['success']}/{h['unexpected_count']}"
+            )
     if diffs:
         raise SystemExit(f"{scenario}: GX and the hand-written checks disagree:\n  " + "\n  ".join(diffs))
     failed = sum(not g["success"] for g in gx.values())
-    return {"expectations": len(gx), "passed": len(gx) - failed, "failed": failed,
-            "unexpected_rows": sum(g["unexpected_count"] or 0 for g in gx.values())}
+    return {
+        "expectations": len(gx),
+        "passed": len(gx) - failed,
+        "failed": failed,
+        "unexpected_rows": sum(g["unexpected_count"] or 0 for g in gx.values()),
+    }
 
 
 def stats(samples: list[float]) -> dict:
     return {"median": statistics.median(samples), "min": min(samples), "runs": samples}
 
 
-def compare(name: str, frame: pd.DataFrame, suite: dict, params: dict, bands: pd.DataFrame, repeat: int, tmp: Path) -> dict:
+def compare(
+    name: str, frame: pd.DataFrame, suite: dict, params: dict, bands: pd.DataFrame, repeat: int, tmp: Path
+) -> dict:
     """Great Expectations (as the flow runs it) against the hand-written checks, alternating, `repeat` times."""
     from tasks.ingest.validate import run_suites, validation_frame
 
@@ -205,12 +219,18 @@ def compare(name: str, frame: pd.DataFrame, suite: dict, params: dict, bands: pd
         hand_m.append(m)
         hand_c.append(CPU_SECONDS[-1])
         agreed = assert_agree(gx, hand, name)
-        print(f"  {name} run {k + 1}/{repeat}: GX {gx_t[-1]:.2f} s, hand {hand_t[-1]:.2f} s, "
-              f"{agreed['passed']}/{agreed['expectations']} passed, agree", flush=True)
+        print(
+            f"  {name} run {k + 1}/{repeat}: GX {gx_t[-1]:.2f} s, hand {hand_t[-1]:.2f} s, "
+            f"{agreed['passed']}/{agreed['expectations']} passed, agree",
+            flush=True,
+        )
     _, derive_s, _ = timed(validation_frame, "ledger", frame, bands)
     return {
-        "rows": len(frame), "outcome": agreed, "status": q["ledger"].status,
-        "failures": q["ledger"].failures, "warnings": q["ledger"].warnings,
+        "rows": len(frame),
+        "outcome": agreed,
+        "status": q["ledger"].status,
+        "failures": q["ledger"].failures,
+        "warnings": q["ledger"].warnings,
         "gx": {**stats(gx_t), "cpu_median": statistics.median(gx_c), "peak_rss_growth_mib": max(gx_m)},
         "hand": {**stats(hand_t), "cpu_median": statistics.median(hand_c), "peak_rss_growth_mib": max(hand_m)},
         "ratio_median": statistics.median(gx_t) / statistics.median(hand_t),
@@ -227,21 +247,34 @@ def machine() -> dict:
     import great_expectations as gx
     import pyarrow
 
-    cpu = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines() if l.startswith("model name")), platform.processor())
+    cpu = next(
+        (
+            ln.split(":", 1)[1].strip()
+            for ln in Path("/proc/cpuinfo").read_text().splitlines()
+            if ln.startswith("model name")
+        ),
+        platform.processor(),
+    )
     import tasks
 
     return {
         "code": str(Path(tasks.__file__).resolve().parent.parent),
-        "cores": os.cpu_count(), "cpu": cpu, "memory_gib": round(os.sysconf("SC_PHYS_PAGES") * PAGE / 2**30, 1),
-        "python": platform.python_version(), "pandas": pd.__version__, "pyarrow": pyarrow.__version__,
-        "great_expectations": gx.__version__, "platform": platform.platform(),
+        "cores": os.cpu_count(),
+        "cpu": cpu,
+        "memory_gib": round(os.sysconf("SC_PHYS_PAGES") * PAGE / 2**30, 1),
+        "python": platform.python_version(),
+        "pandas": pd.__version__,
+        "pyarrow": pyarrow.__version__,
+        "great_expectations": gx.__version__,
+        "platform": platform.platform(),
     }
 
 
 def table(r: dict) -> str:
     rows = r["rows"]
     lines = [
-        f"katsaus validation benchmark — ledger, {rows:,} rows (scale {r['scale']}, period {r['period']}), {r['when']}".replace(f"{rows:,}", f"{rows:,}".replace(",", " ")),
+        f"katsaus validation benchmark — ledger, {rows:,} rows (scale {r['scale']}, period {r['period']}), "
+        f"{r['when']}".replace(f"{rows:,}", f"{rows:,}".replace(",", " ")),
         "machine: {cores} cores ({cpu}), {memory_gib} GiB, Python {python}, pandas {pandas}, pyarrow {pyarrow}, "
         "great_expectations {great_expectations}; code from {code}".format(**r["machine"]),
         "",
@@ -249,7 +282,14 @@ def table(r: dict) -> str:
         f"|{'-' * 54}|{'-' * 11}|{'-' * 10}|{'-' * 9}|{'-' * 13}|{'-' * 15}|",
     ]
 
-    def row(label: str, median: float | None, minimum: float | None = None, n: int | None = None, mem: float | None = None, cpu: float | None = None) -> None:
+    def row(
+        label: str,
+        median: float | None,
+        minimum: float | None = None,
+        n: int | None = None,
+        mem: float | None = None,
+        cpu: float | None = None,
+    ) -> None:
         med = f"{median:9.2f}" if median is not None else " " * 9
         mn = f"{minimum:8.2f}" if minimum is not None else " " * 8
         c = f"{cpu:7.2f}" if cpu is not None else " " * 7
@@ -263,18 +303,53 @@ def table(r: dict) -> str:
     st = r["stages"]
     if st.get("generate_s"):
         row("generate sample files (once, then cached)", st["generate_s"])
-    row("extract: parse + type (extract_ledger)", st["extract"]["s"], None, rows, st["extract"]["peak_rss_growth_mib"], st["extract"]["cpu_s"])
+    row(
+        "extract: parse + type (extract_ledger)",
+        st["extract"]["s"],
+        None,
+        rows,
+        st["extract"]["peak_rss_growth_mib"],
+        st["extract"]["cpu_s"],
+    )
     row("import great_expectations (once per process)", st["gx_import_s"])
     for name, c in r["scenarios"].items():
         o = c["outcome"]
-        row(f"validate {name}: GX suite (run_suites)", c["gx"]["median"], c["gx"]["min"], c["rows"], c["gx"]["peak_rss_growth_mib"], c["gx"]["cpu_median"])
-        row(f"validate {name}: same checks by hand", c["hand"]["median"], c["hand"]["min"], c["rows"], c["hand"]["peak_rss_growth_mib"], c["hand"]["cpu_median"])
-        lines.append(f"| {'  ratio GX / hand (median)':<52} | {c['ratio_median']:8.2f}× | {'':8} | {c['ratio_cpu_median']:6.2f}× | {'':11} | {'':13} |")
+        row(
+            f"validate {name}: GX suite (run_suites)",
+            c["gx"]["median"],
+            c["gx"]["min"],
+            c["rows"],
+            c["gx"]["peak_rss_growth_mib"],
+            c["gx"]["cpu_median"],
+        )
+        row(
+            f"validate {name}: same checks by hand",
+            c["hand"]["median"],
+            c["hand"]["min"],
+            c["rows"],
+            c["hand"]["peak_rss_growth_mib"],
+            c["hand"]["cpu_median"],
+        )
+        lines.append(
+            f"| {'  ratio GX / hand (median)':<52} | {c['ratio_median']:8.2f}× | {'':8} | "
+            f"{c['ratio_cpu_median']:6.2f}× | {'':11} | {'':13} |"
+        )
         row("  of GX: derived columns (validation_frame)", c["derived_columns_s"])
         note(f"  outcome: {o['passed']}/{o['expectations']} passed, {o['unexpected_rows']} bad rows, agree")
     if "load" in st:
-        row("load to SQLite (load_warehouse)", st["load"]["s"], None, rows, st["load"]["peak_rss_growth_mib"], st["load"]["cpu_s"])
-    lines += ["", f"process peak RSS (getrusage): {r['max_rss_mib']:.0f} MiB; load average at start {r['loadavg_start']}, at end {r['loadavg_end']}"]
+        row(
+            "load to SQLite (load_warehouse)",
+            st["load"]["s"],
+            None,
+            rows,
+            st["load"]["peak_rss_growth_mib"],
+            st["load"]["cpu_s"],
+        )
+    lines += [
+        "",
+        f"process peak RSS (getrusage): {r['max_rss_mib']:.0f} MiB; load average at start "
+        f"{r['loadavg_start']}, at end {r['loadavg_end']}",
+    ]
     return "\n".join(lines)
 
 
@@ -285,7 +360,9 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--period", default="2024-08", help="report period YYYY-MM (the sample's year is 2024)")
     p.add_argument("--report-date", default="2024-09-20", help="the run's day (latest allowed date)")
     p.add_argument("--data", type=Path, default=ROOT / "var" / "bench" / "data", help="cache of generated extracts")
-    p.add_argument("--results", type=Path, default=ROOT / "var" / "bench" / "results", help="where JSON and Markdown go")
+    p.add_argument(
+        "--results", type=Path, default=ROOT / "var" / "bench" / "results", help="where JSON and Markdown go"
+    )
     p.add_argument("--no-planted", action="store_true", help="skip the scenario with planted errors")
     p.add_argument("--no-load", action="store_true", help="skip the SQLite load")
     p.add_argument("--min-rows", type=int, default=5_000_000, help="warn when the period has fewer rows")
@@ -297,11 +374,21 @@ def main(argv: list[str] | None = None) -> dict:
     from tasks.ingest.period import Extracted
     from tasks.ingest.validate import row_bands, suite_document, suite_parameters
 
-    result: dict = {"scale": args.scale, "period": args.period, "repeat": args.repeat, "loadavg_start": _loadavg(),
-                    "when": dt.datetime.now().isoformat(timespec="seconds"), "stages": {}, "scenarios": {}}
+    result: dict = {
+        "scale": args.scale,
+        "period": args.period,
+        "repeat": args.repeat,
+        "loadavg_start": _loadavg(),
+        "when": dt.datetime.now().isoformat(timespec="seconds"),
+        "stages": {},
+        "scenarios": {},
+    }
     st = result["stages"]
     folder, st["generate_s"] = ledger_extracts(args.data, args.scale, year)
-    print(f"extracts: {folder}" + (f" (generated in {st['generate_s']:.1f} s)" if st["generate_s"] else " (cached)"), flush=True)
+    print(
+        f"extracts: {folder}" + (f" (generated in {st['generate_s']:.1f} s)" if st["generate_s"] else " (cached)"),
+        flush=True,
+    )
 
     (extract, controls), s, m = timed(extract_ledger, folder, year, month)
     if extract.status != "ok":
@@ -323,6 +410,7 @@ def main(argv: list[str] | None = None) -> dict:
     import great_expectations  # noqa: F401
 
     import tasks.ingest.custom_expectations  # noqa: F401
+
     st["gx_import_s"] = time.perf_counter() - t
     result["machine"] = machine()
 
@@ -344,7 +432,12 @@ def main(argv: list[str] | None = None) -> dict:
             url = f"sqlite:///{tmp / 'warehouse.db'}"
             plan = load_plan(Extracted({"ledger": extract}, pd.DataFrame()), {"ledger"})
             _, s, m = timed(load, url, plan)
-            st["load"] = {"s": s, "cpu_s": CPU_SECONDS[-1], "peak_rss_growth_mib": m, "db_mib": (tmp / "warehouse.db").stat().st_size / 2**20}
+            st["load"] = {
+                "s": s,
+                "cpu_s": CPU_SECONDS[-1],
+                "peak_rss_growth_mib": m,
+                "db_mib": (tmp / "warehouse.db").stat().st_size / 2**20,
+            }
             print(f"load: {s:.1f} s", flush=True)
 
     result["max_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -353,7 +446,9 @@ def main(argv: list[str] | None = None) -> dict:
     print("\n" + text)
     args.results.mkdir(parents=True, exist_ok=True)
     stem = f"validation-s{args.scale}-{result['when'].replace(':', '')}"
-    (args.results / f"{stem}.json").write_text(json.dumps(result, indent=1, ensure_ascii=False, default=str), encoding="utf-8")
+    (args.results / f"{stem}.json").write_text(
+        json.dumps(result, indent=1, ensure_ascii=False, default=str), encoding="utf-8"
+    )
     (args.results / f"{stem}.md").write_text(text + "\n", encoding="utf-8")
     print(f"\nwrote {args.results / stem}.json and .md")
     return result

@@ -13,7 +13,6 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -51,7 +50,9 @@ def schedules() -> Schedules:
     return Schedules(
         timezone=settings().timezone,
         work_pool=raw["work_pool"],
-        deployments=tuple(DeploymentSpec(d["name"], d["kind"], d["description"], d["cron"]) for d in raw["deployments"]),
+        deployments=tuple(
+            DeploymentSpec(d["name"], d["kind"], d["description"], d["cron"]) for d in raw["deployments"]
+        ),
     )
 
 
@@ -149,12 +150,19 @@ def backfill_runs(kind: str, first: str, last: str) -> list[tuple[str, str, bool
     with get_client(sync_client=True) as client:
         deployment = client.read_deployment_by_name(deployment_name(kind))
         base = dict((deployment.parameters or {}).get("params", {}))
-        existing = {r.idempotency_key for r in client.read_flow_runs(deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment.id])))}
+        existing = {
+            r.idempotency_key
+            for r in client.read_flow_runs(
+                deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment.id]))
+            )
+        }
         for period in backfill_periods(first, last):
             key = backfill_key(kind, period)
             run = client.create_flow_run_from_deployment(
-                deployment.id, parameters={"params": {**base, "kind": kind, "period": period}},
-                idempotency_key=key, name=f"{schedules().for_kind(kind).name}-{period}",
+                deployment.id,
+                parameters={"params": {**base, "kind": kind, "period": period}},
+                idempotency_key=key,
+                name=f"{schedules().for_kind(kind).name}-{period}",
             )
             out.append((period, run.name, key not in existing))
     return out

@@ -1,4 +1,6 @@
-"""What a controller sees of a run in the Prefect UI: the summary, data quality, budget deviations, the report link, the decision."""
+"""What a controller sees of a run in the Prefect UI: the summary, data quality, budget deviations, the report link,
+the decision.
+"""
 
 from __future__ import annotations
 
@@ -31,13 +33,26 @@ def artifact_key(period: str, kind: str, what: str) -> str:
 
 
 @task(name="post-artifacts", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
-def post_artifacts(period: str, kind: str, markdown: str, quality: str, deviations: list[dict], report_url: str, stage: str) -> None:
-    """The run's summary and data quality as markdown, its budget deviations as a table and a link to the report (I/O: retried)."""
-    create_markdown_artifact(markdown, key=artifact_key(period, kind, "yhteenveto"), description=f"Yhteenveto ({stage})")
+def post_artifacts(
+    period: str, kind: str, markdown: str, quality: str, deviations: list[dict], report_url: str, stage: str
+) -> None:
+    """The run's summary and data quality as markdown, its budget deviations as a table and a link to the report (I/O:
+    retried).
+    """
+    create_markdown_artifact(
+        markdown, key=artifact_key(period, kind, "yhteenveto"), description=f"Yhteenveto ({stage})"
+    )
     create_markdown_artifact(quality, key=artifact_key(period, kind, "tietojen-laatu"), description="Tietojen laatu")
     if deviations:
-        create_table_artifact(deviations, key=artifact_key(period, kind, "poikkeamat"), description="Talouden poikkeamat tulosbudjetista")
-    create_link_artifact(report_url, link_text="Raportti (PDF)", key=artifact_key(period, kind, "raportti"), description=f"Raportti ({stage})")
+        create_table_artifact(
+            deviations, key=artifact_key(period, kind, "poikkeamat"), description="Talouden poikkeamat tulosbudjetista"
+        )
+    create_link_artifact(
+        report_url,
+        link_text="Raportti (PDF)",
+        key=artifact_key(period, kind, "raportti"),
+        description=f"Raportti ({stage})",
+    )
 
 
 def record_decision(period: str, kind: str, text: str) -> None:
@@ -52,6 +67,8 @@ def record_decision(period: str, kind: str, text: str) -> None:
 def recorded_decision(run_id) -> str | None:
     """What `record_decision` recorded for a run (its last decision artifact), as plain text."""
     with get_client(sync_client=True) as client:
-        found = client.read_artifacts(artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run_id])))
+        found = client.read_artifacts(
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run_id]))
+        )
     texts = [a.data for a in found if a.key and a.key.endswith(f"-{DECISION}")]
     return texts[-1].replace("#", "").strip() if texts else None

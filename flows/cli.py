@@ -57,7 +57,10 @@ def _run(params) -> int:
     for s, st in bad.items():
         print(f"Huom: lähde {s}: {st}", file=sys.stderr)
     if result["deviations"]:
-        print(f"Täsmäytyksessä {fmt.count(result['deviations'], 'poikkeama', 'poikkeamaa')}: {report / RECONCILIATION_CSV}")
+        print(
+            f"Täsmäytyksessä {fmt.count(result['deviations'], 'poikkeama', 'poikkeamaa')}: "
+            f"{report / RECONCILIATION_CSV}"
+        )
     d = result["delivery"]
     text = DELIVERY_FI.get(d["status"], d["status"])
     if "version" in d:
@@ -77,13 +80,25 @@ def _params(args: argparse.Namespace, **overrides):
     deliver = not args.no_deliver
     if deliver and not args.approve_as and not os.environ.get("PREFECT_API_URL"):
         # With Prefect's temporary server there is no UI to approve in: the run makes a draft.
-        print("Luonnos: hyväksyntää ei voi pyytää ilman Prefect-palvelinta (käytä --approve-as NIMI tai PREFECT_API_URL).")
+        print(
+            "Luonnos: hyväksyntää ei voi pyytää ilman Prefect-palvelinta (käytä --approve-as NIMI tai PREFECT_API_URL)."
+        )
         deliver = False
     values = {
-        "period": args.period, "kind": args.kind, "extracts": args.extracts, "out": args.out,
-        "warehouse": args.warehouse, "cache_dir": args.cache_dir, "archive": args.archive, "publish_dir": args.publish,
-        "approve_as": args.approve_as, "deliver": deliver, "force": args.force, "strict": args.strict,
-        "report_date": args.report_date, "approval_timeout_hours": args.approval_timeout_hours,
+        "period": args.period,
+        "kind": args.kind,
+        "extracts": args.extracts,
+        "out": args.out,
+        "warehouse": args.warehouse,
+        "cache_dir": args.cache_dir,
+        "archive": args.archive,
+        "publish_dir": args.publish,
+        "approve_as": args.approve_as,
+        "deliver": deliver,
+        "force": args.force,
+        "strict": args.strict,
+        "report_date": args.report_date,
+        "approval_timeout_hours": args.approval_timeout_hours,
     }
     values.update(overrides)
     return RunParams(**{k: v for k, v in values.items() if v is not None})
@@ -108,8 +123,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def _defaults(args: argparse.Namespace) -> dict:
     """Deployment parameters from the command line: absolute paths, so workers find them."""
     out = {
-        "extracts": str(Path(args.extracts).resolve()), "out": str(Path(args.out).resolve()),
-        "warehouse": args.warehouse, "cache_dir": str(Path(args.cache_dir).resolve()),
+        "extracts": str(Path(args.extracts).resolve()),
+        "out": str(Path(args.out).resolve()),
+        "warehouse": args.warehouse,
+        "cache_dir": str(Path(args.cache_dir).resolve()),
         "archive": str(Path(args.archive).resolve()),
     }
     if args.publish:
@@ -123,7 +140,8 @@ def _local_server(port: int) -> subprocess.Popen:
 
     server = subprocess.Popen(
         [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     api = LOCAL_API.format(port=port)
     deadline = time.monotonic() + 120
@@ -166,19 +184,27 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_backfill(args: argparse.Namespace) -> int:
     """Create the runs of a range of periods on the Prefect server; repeating it creates nothing new."""
     if not os.environ.get("PREFECT_API_URL"):
-        print("Virhe: backfill tarvitsee Prefect-palvelimen (PREFECT_API_URL), jolla raportit on otettu käyttöön (katsaus serve).", file=sys.stderr)
+        print(
+            "Virhe: backfill tarvitsee Prefect-palvelimen (PREFECT_API_URL), jolla raportit on otettu "
+            "käyttöön (katsaus serve).",
+            file=sys.stderr,
+        )
         return 2
     from deployments import backfill_runs  # after _prefect_home(): Prefect reads its settings once, at import
 
     created = backfill_runs(args.kind, args.first, args.last)
     for period, run_name, new in created:
         print(f"{period}: {'luotiin ajo' if new else 'ajo on jo olemassa'} {run_name}")
-    print(f"Uusia ajoja {sum(1 for *_, new in created if new)}, olemassa olevia {sum(1 for *_, new in created if not new)}.")
+    print(
+        f"Uusia ajoja {sum(1 for *_, new in created if new)}, olemassa olevia "
+        f"{sum(1 for *_, new in created if not new)}."
+    )
     return 0
 
 
 def cmd_deployments(args: argparse.Namespace) -> int:
-    from deployments import next_runs, prefect_yaml, schedules  # after _prefect_home(): Prefect reads its settings once, at import
+    # After _prefect_home(): Prefect reads its settings once, at import.
+    from deployments import next_runs, prefect_yaml, schedules
 
     if args.write:
         Path(args.write).write_text(prefect_yaml({}), encoding="utf-8")
@@ -191,14 +217,21 @@ def cmd_deployments(args: argparse.Namespace) -> int:
 
 
 def _add_run_options(p: argparse.ArgumentParser, *, demo: bool = False) -> None:
-    p.add_argument("--period", default="2024-08" if demo else None, required=not demo, help="raportointikauden viimeinen kuukausi, VVVV-KK")
+    p.add_argument(
+        "--period",
+        default="2024-08" if demo else None,
+        required=not demo,
+        help="raportointikauden viimeinen kuukausi, VVVV-KK",
+    )
     p.add_argument("--kind", default="forecast" if demo else "monthly", choices=KINDS)
     if not demo:
         p.add_argument("--extracts", default=str(DEFAULT_VAR / "extracts"))
     _add_place_options(p)
     p.add_argument("--no-deliver", action="store_true", help="älä pyydä hyväksyntää äläkä toimita raporttia")
     p.add_argument("--approve-as", default=None, help="hyväksyjän nimi (hyväksyy ilman odotusta)")
-    p.add_argument("--force", action="store_true", help="lataa lähteet uudelleen, vaikka tiedostot eivät ole muuttuneet")
+    p.add_argument(
+        "--force", action="store_true", help="lataa lähteet uudelleen, vaikka tiedostot eivät ole muuttuneet"
+    )
     p.add_argument("--strict", action="store_true", help="puuttuva tai virheellinen lähde on virhe")
     p.add_argument("--report-date", type=dt.date.fromisoformat, default=None, help="raportin päivämäärä VVVV-KK-PP")
     p.add_argument("--approval-timeout-hours", type=float, default=None, help="kuinka kauan hyväksyntää odotetaan")
@@ -208,7 +241,9 @@ def _add_place_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="out")
     p.add_argument("--warehouse", default=f"sqlite:///{DEFAULT_VAR.resolve() / 'warehouse.db'}")
     p.add_argument("--archive", default=str(DEFAULT_VAR / "archive"))
-    p.add_argument("--cache-dir", default=str(DEFAULT_VAR / "cache"), help="välimuistikansio (THL Sotkanetin vastaukset)")
+    p.add_argument(
+        "--cache-dir", default=str(DEFAULT_VAR / "cache"), help="välimuistikansio (THL Sotkanetin vastaukset)"
+    )
     p.add_argument("--publish", default=None, help="julkaisukansio hyväksytylle PDF:lle")
 
 
@@ -243,7 +278,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--to", dest="last", type=_period, required=True)
     p.add_argument("--kind", default="monthly", choices=KINDS)
     p.set_defaults(func=cmd_backfill)
-    p = sub.add_parser("deployments", help="ajastukset ja niiden seuraavat ajot; --write kirjoittaa prefect.yaml-tiedoston")
+    p = sub.add_parser(
+        "deployments", help="ajastukset ja niiden seuraavat ajot; --write kirjoittaa prefect.yaml-tiedoston"
+    )
     p.add_argument("--write", metavar="TIEDOSTO", default=None)
     p.set_defaults(func=cmd_deployments)
     return ap

@@ -15,7 +15,8 @@ class RunParams(BaseModel):
     """Parameters of a report run: the Prefect UI shows these as a validated form."""
 
     period: str | None = Field(
-        None, pattern=PERIOD_PATTERN,
+        None,
+        pattern=PERIOD_PATTERN,
         description="Raportointikauden viimeinen kuukausi, VVVV-KK. Tyhjä: ajastuksen päivää edeltävä kuukausi.",
     )
     kind: Kind = Field("monthly", description="Raportin laji: kuukausiraportti, toteutumisennuste tai toimintakertomus")
@@ -26,9 +27,13 @@ class RunParams(BaseModel):
     archive: str = Field("var/archive", description="Hyväksyttyjen raporttien arkisto")
     publish_dir: str | None = Field(None, description="Julkaisukansio, johon hyväksytty PDF kopioidaan")
     report_date: dt.date | None = Field(None, description="Raportin päivämäärä (oletus: tänään)")
-    approve_as: str | None = Field(None, description="Hyväksyjän nimi: hyväksyy ilman odotusta (ajo ilman käyttöliittymää)")
+    approve_as: str | None = Field(
+        None, description="Hyväksyjän nimi: hyväksyy ilman odotusta (ajo ilman käyttöliittymää)"
+    )
     deliver: bool = Field(True, description="Pyydä hyväksyntä ja toimita hyväksytty raportti lautakunnalle")
-    force: bool = Field(False, description="Lataa lähteet tietovarastoon uudelleen, vaikka tiedostot eivät ole muuttuneet")
+    force: bool = Field(
+        False, description="Lataa lähteet tietovarastoon uudelleen, vaikka tiedostot eivät ole muuttuneet"
+    )
     strict: bool = Field(False, description="Puuttuva tai virheellinen lähde on virhe")
     approval_timeout_hours: float = Field(72.0, gt=0, description="Kuinka kauan hyväksyntää odotetaan (tuntia)")
 

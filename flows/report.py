@@ -44,8 +44,8 @@ from tasks.report.outputs import (
     write_tables,
 )
 from tasks.report.render import RenderedReport
-from tasks.warehouse.locks import period_lock
 from tasks.report.summary import changes, deviation_rows, key_figures, quality_markdown, summary_lines, summary_markdown
+from tasks.warehouse.locks import period_lock
 
 __all__ = ["Approval", "RunParams", "report_flow"]
 
@@ -99,17 +99,35 @@ def build(p: RunParams, run_id: str) -> Built:
     for problem in comparison.problems:
         print(problem)
     report = ReportInputs(
-        year=p.year, month=p.month, kind=p.kind, report_date=p.report_date or today, finance=fin, reconciliation=rec,
-        sources=validated.statuses, goals=goals, comparison=comparison,
+        year=p.year,
+        month=p.month,
+        kind=p.kind,
+        report_date=p.report_date or today,
+        finance=fin,
+        reconciliation=rec,
+        sources=validated.statuses,
+        goals=goals,
+        comparison=comparison,
     )
     rendered = stages.render(report, stage)
 
     write_tables(stage, rec.checks, goals.results)
     figures = key_figures(fin, goals, validated.statuses, rec)
     run_facts = {
-        "period": p.period, "kind": p.kind, "prefect_flow_run_id": run_id, "report_date": report.report_date.isoformat(),
-        "content_fingerprint": rendered.fingerprint, "extracts": str(Path(p.extracts).resolve()), "warehouse": mask_url(p.warehouse),
-        "sources": [{k: getattr(s, k) for k in ("source", "status", "rows", "checks", "passed", "missing", "errors", "warnings")} for s in validated.statuses],
+        "period": p.period,
+        "kind": p.kind,
+        "prefect_flow_run_id": run_id,
+        "report_date": report.report_date.isoformat(),
+        "content_fingerprint": rendered.fingerprint,
+        "extracts": str(Path(p.extracts).resolve()),
+        "warehouse": mask_url(p.warehouse),
+        "sources": [
+            {
+                k: getattr(s, k)
+                for k in ("source", "status", "rows", "checks", "passed", "missing", "errors", "warnings")
+            }
+            for s in validated.statuses
+        ],
         "deviations": figures["deviations"],
     }
     entries = input_entries(extracted, validated.statuses, loaded)
@@ -120,10 +138,17 @@ def build(p: RunParams, run_id: str) -> Built:
     title = f"{report_title(p.kind, p.month)} {p.year}"
     period_text = fmt.period(p.year, p.month)
     return Built(
-        rendered=rendered, final=final, draft=draft, figures=figures, title=title, period_text=period_text,
-        manifest_run=run_facts, input_entries=entries,
+        rendered=rendered,
+        final=final,
+        draft=draft,
+        figures=figures,
+        title=title,
+        period_text=period_text,
+        manifest_run=run_facts,
+        input_entries=entries,
         markdown=summary_markdown(figures, title, period_text, validated.statuses, rec, final / REPORT_PDF),
-        quality=quality_markdown(validated.statuses, period_text), deviations=deviation_rows(fin.table),
+        quality=quality_markdown(validated.statuses, period_text),
+        deviations=deviation_rows(fin.table),
     )
 
 
@@ -133,7 +158,9 @@ def approval(p: RunParams, built: Built) -> Approval:
         return Approval(approver=p.approve_as, decision="hyväksy", comment="")
     print(f"Luonnos valmis: {built.final / REPORT_PDF}. Odotetaan hyväksyntää Prefectin käyttöliittymässä.")
     try:
-        return pause_flow_run(wait_for_input=Approval, timeout=int(p.approval_timeout_hours * 3600), poll_interval=5, key="approval")
+        return pause_flow_run(
+            wait_for_input=Approval, timeout=int(p.approval_timeout_hours * 3600), poll_interval=5, key="approval"
+        )
     except FlowPauseTimeout:
         reason = f"Hyväksyntää ei saatu {fmt.short(p.approval_timeout_hours)} tunnin kuluessa; raporttia ei toimitettu."
         record_decision(p.period, p.kind, f"# Ei hyväksyntää\n\n{reason}")
@@ -146,16 +173,29 @@ def deliver(p: RunParams, built: Built, answer: Approval, run_id: str) -> dict:
     stage = restage(built.draft, built.final, run_id)
     stages.render_final(built.rendered, stage, answer.approver, approved_at, answer.comment)
     approval_facts = {"approved_by": answer.approver, "approved_at": approved_at.isoformat(), "comment": answer.comment}
-    write_json(manifest({**built.manifest_run, "approval": approval_facts}, built.input_entries, stage), stage / MANIFEST_JSON)
+    write_json(
+        manifest({**built.manifest_run, "approval": approval_facts}, built.input_entries, stage), stage / MANIFEST_JSON
+    )
     replace_outputs(stage, built.final)
     version = stages.archive(
-        p.archive, p.period, p.kind, built.final, built.fingerprint,
+        p.archive,
+        p.period,
+        p.kind,
+        built.final,
+        built.fingerprint,
         {"figures": built.figures, "approval": approval_facts, "prefect_flow_run_id": run_id},
     )
     previous = version.previous.metadata.get("figures") if version.new and version.previous else None
     return stages.deliver(
-        p.warehouse, version, p.publish_dir, board=structure().board, title=built.title, period_text=built.period_text,
-        approved_by=answer.approver, approved_at=approved_at, summary_lines=summary_lines(built.figures),
+        p.warehouse,
+        version,
+        p.publish_dir,
+        board=structure().board,
+        title=built.title,
+        period_text=built.period_text,
+        approved_by=answer.approver,
+        approved_at=approved_at,
+        summary_lines=summary_lines(built.figures),
         changes=changes(previous, built.figures) if previous else [],
     )
 
@@ -168,9 +208,14 @@ def report_flow(params: RunParams) -> dict:
     lock = report_name(p.period, p.kind)
     with period_lock(p.warehouse, lock, run_id):
         built = build(p, run_id)
-    post_artifacts(p.period, p.kind, built.markdown, built.quality, built.deviations, report_link(built.final), "luonnos")
+    post_artifacts(
+        p.period, p.kind, built.markdown, built.quality, built.deviations, report_link(built.final), "luonnos"
+    )
     result = {
-        "report_dir": str(built.final), "period": p.period, "kind": p.kind, "fingerprint": built.fingerprint,
+        "report_dir": str(built.final),
+        "period": p.period,
+        "kind": p.kind,
+        "fingerprint": built.fingerprint,
         "sources": built.figures["sources"],
         "deviations": built.figures["deviations"],
         "delivery": {"status": "draft"},
@@ -182,13 +227,25 @@ def report_flow(params: RunParams) -> dict:
         if answer.decision != "hyväksy":
             reason = f"hylätty ({answer.approver}){': ' + answer.comment if answer.comment else ''}"
             print(f"Raporttia ei toimitettu: {reason}")
-            record_decision(p.period, p.kind, f"# Hylätty\n\nHylkääjä: {answer.approver}\n\nPerustelu: {answer.comment or '–'}\n\nRaporttia ei toimitettu.")
+            record_decision(
+                p.period,
+                p.kind,
+                f"# Hylätty\n\nHylkääjä: {answer.approver}\n\nPerustelu: {answer.comment or '–'}\n\nRaporttia "
+                "ei toimitettu.",
+            )
             return {**result, "delivery": {"status": "rejected", "reason": reason}}
         with period_lock(p.warehouse, lock, run_id):
             delivery = deliver(p, built, answer, run_id)
     finally:
         shutil.rmtree(built.draft, ignore_errors=True)  # this run's private copy of its draft
-    post_artifacts(p.period, p.kind, built.markdown, built.quality, built.deviations, report_link(built.final), "hyväksytty")
-    record_decision(p.period, p.kind, f"# Hyväksytty\n\nHyväksyjä: {answer.approver}\n\nHuomautus: {answer.comment or '–'}\n\nToimitus: {delivery['status']}, arkistoversio {delivery['version']}.")
+    post_artifacts(
+        p.period, p.kind, built.markdown, built.quality, built.deviations, report_link(built.final), "hyväksytty"
+    )
+    record_decision(
+        p.period,
+        p.kind,
+        f"# Hyväksytty\n\nHyväksyjä: {answer.approver}\n\nHuomautus: {answer.comment or '–'}\n\nToimitus: "
+        f"{delivery['status']}, arkistoversio {delivery['version']}.",
+    )
     print(f"Toimitus: {delivery['status']}, versio {delivery['version']}")
     return {**result, "delivery": delivery}

@@ -82,7 +82,9 @@ def load(url: str, extracted: Extracted, validated: Validated, run_id: str, forc
 
 @task(name="read-warehouse", **IO)
 def read(url: str, loaded: Loaded) -> tuple[ReportingData, dict[str, pd.DataFrame]]:
-    """The run's own batches read back: the finances' and unit tables' rows, and the indicators' aggregates (I/O: retried)."""
+    """The run's own batches read back: the finances' and unit tables' rows, and the indicators' aggregates (I/O:
+    retried).
+    """
     with warehouse(url, migrated=False) as engine:
         return reporting_data(engine, loaded), indicator_inputs(engine, catalog(), loaded)
 
@@ -98,7 +100,9 @@ def reconcile(data: ReportingData, controls: pd.DataFrame, fin: Finance, year: i
 
 
 @task(name="compute-indicators", **PURE)
-def goals(inputs: dict[str, pd.DataFrame], data: ReportingData, validated: Validated, fin: Finance, year: int, month: int) -> GoalResults:
+def goals(
+    inputs: dict[str, pd.DataFrame], data: ReportingData, validated: Validated, fin: Finance, year: int, month: int
+) -> GoalResults:
     return goal_results_of_period(catalog(), inputs, data.units, validated.by_source, fin, year, month)
 
 
@@ -119,7 +123,9 @@ def render_final(draft: RenderedReport, stage: Path, approved_by: str, approved_
 
 
 @task(name="archive-report", retries=1, retry_delay_seconds=5, cache_policy=NO_CACHE)
-def archive(archive_root: str, period: str, kind: str, report_dir: Path, fingerprint: str, metadata: dict) -> ArchivedVersion:
+def archive(
+    archive_root: str, period: str, kind: str, report_dir: Path, fingerprint: str, metadata: dict
+) -> ArchivedVersion:
     return archive_approved(Path(archive_root), period, kind, report_dir, fingerprint, metadata)
 
 
@@ -127,4 +133,10 @@ def archive(archive_root: str, period: str, kind: str, report_dir: Path, fingerp
 def deliver(url: str, version: ArchivedVersion, publish_dir: str | None, **message) -> dict:
     """E-mail the archived version to the board, exactly once (retries are the sender's own)."""
     with warehouse(url) as engine:
-        return deliver_to_board(engine, version, publish_dir=Path(publish_dir) if publish_dir else None, secret_loader=prefect_secret, **message)
+        return deliver_to_board(
+            engine,
+            version,
+            publish_dir=Path(publish_dir) if publish_dir else None,
+            secret_loader=prefect_secret,
+            **message,
+        )

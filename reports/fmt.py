@@ -48,10 +48,54 @@ def count(n: int, one: str, many: str) -> str:
 # Numbers below ten are written in words in running text, in the case the sentence needs.
 _NUMERALS = {
     "nominative": ("nolla", "yksi", "kaksi", "kolme", "neljä", "viisi", "kuusi", "seitsemän", "kahdeksan", "yhdeksän"),
-    "genitive": ("nollan", "yhden", "kahden", "kolmen", "neljän", "viiden", "kuuden", "seitsemän", "kahdeksan", "yhdeksän"),
-    "partitive": ("nollaa", "yhtä", "kahta", "kolmea", "neljää", "viittä", "kuutta", "seitsemää", "kahdeksaa", "yhdeksää"),
-    "elative": ("nollasta", "yhdestä", "kahdesta", "kolmesta", "neljästä", "viidestä", "kuudesta", "seitsemästä", "kahdeksasta", "yhdeksästä"),
-    "inessive": ("nollassa", "yhdessä", "kahdessa", "kolmessa", "neljässä", "viidessä", "kuudessa", "seitsemässä", "kahdeksassa", "yhdeksässä"),
+    "genitive": (
+        "nollan",
+        "yhden",
+        "kahden",
+        "kolmen",
+        "neljän",
+        "viiden",
+        "kuuden",
+        "seitsemän",
+        "kahdeksan",
+        "yhdeksän",
+    ),
+    "partitive": (
+        "nollaa",
+        "yhtä",
+        "kahta",
+        "kolmea",
+        "neljää",
+        "viittä",
+        "kuutta",
+        "seitsemää",
+        "kahdeksaa",
+        "yhdeksää",
+    ),
+    "elative": (
+        "nollasta",
+        "yhdestä",
+        "kahdesta",
+        "kolmesta",
+        "neljästä",
+        "viidestä",
+        "kuudesta",
+        "seitsemästä",
+        "kahdeksasta",
+        "yhdeksästä",
+    ),
+    "inessive": (
+        "nollassa",
+        "yhdessä",
+        "kahdessa",
+        "kolmessa",
+        "neljässä",
+        "viidessä",
+        "kuudessa",
+        "seitsemässä",
+        "kahdeksassa",
+        "yhdeksässä",
+    ),
 }
 
 
@@ -126,9 +170,18 @@ _LONG_WORD = re.compile(r"\b[^\W\d_]{12,}\b")
 # vowel or a consonant cluster, the rule would break talou-sarvio or kaupunkist-rategia.
 # The parts are hyphenated on their own, and the seam is a break (talous-ar-vio).
 COMPOUND_SEAMS = (
-    "talous|arvio", "muutos|ohjelma", "suosittelu|indeksi", "riski|alue", "uudistus|alue",
-    "käyttöön|otto", "etä|asioi", "järjestö|avustu", "kaupunki|strategia", "palvelu|strategia",
-    "kaupunki|uudist", "kaupunki|ympäristö",
+    "talous|arvio",
+    "muutos|ohjelma",
+    "suosittelu|indeksi",
+    "riski|alue",
+    "uudistus|alue",
+    "käyttöön|otto",
+    "etä|asioi",
+    "järjestö|avustu",
+    "kaupunki|strategia",
+    "palvelu|strategia",
+    "kaupunki|uudist",
+    "kaupunki|ympäristö",
 )
 _SEAMS = [(left + right, len(left)) for left, right in (seam.split("|") for seam in COMPOUND_SEAMS)]
 

@@ -81,11 +81,29 @@ def postgres_url():
         shutil.chown(data, "postgres")
         user = ["runuser", "-u", "postgres", "--"]
     port = _free_port()
-    subprocess.run([*user, str(pg / "initdb"), "-D", str(data), "-U", "katsaus", "-A", "trust", "--no-sync"], check=True, capture_output=True)
+    subprocess.run(
+        [*user, str(pg / "initdb"), "-D", str(data), "-U", "katsaus", "-A", "trust", "--no-sync"],
+        check=True,
+        capture_output=True,
+    )
     log = data / "server.log"
     subprocess.run(
-        [*user, str(pg / "pg_ctl"), "-D", str(data), "-l", str(log), "-w", "-t", "60", "-o", f"-p {port} -k {data} -c listen_addresses=127.0.0.1", "start"],
-        check=True, capture_output=True,
+        [
+            *user,
+            str(pg / "pg_ctl"),
+            "-D",
+            str(data),
+            "-l",
+            str(log),
+            "-w",
+            "-t",
+            "60",
+            "-o",
+            f"-p {port} -k {data} -c listen_addresses=127.0.0.1",
+            "start",
+        ],
+        check=True,
+        capture_output=True,
     )
     try:
         url = f"postgresql+psycopg://katsaus@127.0.0.1:{port}/postgres"

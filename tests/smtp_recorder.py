@@ -55,7 +55,9 @@ class Recorder:
         return "250 Message accepted for delivery"
 
     def authenticator(self, server, session, envelope, mechanism, auth_data):
-        ok = auth_data.login == b"katsaus" and self.password is not None and auth_data.password == self.password.encode()
+        ok = (
+            auth_data.login == b"katsaus" and self.password is not None and auth_data.password == self.password.encode()
+        )
         self.logins.append((auth_data.login, ok))
         return AuthResult(success=ok, handled=False)  # handled=False: the server replies 235 or 535
 
@@ -81,5 +83,3 @@ def smtp_server():
         yield Smtp(port, handler, controller)
     finally:
         controller.stop()
-
-

@@ -11,8 +11,19 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_benchmark_smoke_run_agrees_with_great_expectations(tmp_path):
-    cmd = [sys.executable, str(ROOT / "bench" / "validation.py"), "--scale", "1", "--repeat", "1", "--no-load",
-           "--data", str(tmp_path / "data"), "--results", str(tmp_path / "results")]
+    cmd = [
+        sys.executable,
+        str(ROOT / "bench" / "validation.py"),
+        "--scale",
+        "1",
+        "--repeat",
+        "1",
+        "--no-load",
+        "--data",
+        str(tmp_path / "data"),
+        "--results",
+        str(tmp_path / "results"),
+    ]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
     result = json.loads(next((tmp_path / "results").glob("validation-s1-*.json")).read_text(encoding="utf-8"))

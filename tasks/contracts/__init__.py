@@ -17,6 +17,21 @@ from tasks.contracts.reference import reference_values
 from tasks.contracts.schemas import NUMERIC_TYPES, Column, Source, reported_sources, sources
 
 __all__ = [
-    "NUMERIC_TYPES", "AccountGroup", "Accounts", "Area", "AssessmentUnit", "Column", "Service", "Settings", "Source",
-    "Structure", "accounts", "local_zone", "reference_values", "reported_sources", "settings", "sources", "structure",
+    "NUMERIC_TYPES",
+    "AccountGroup",
+    "Accounts",
+    "Area",
+    "AssessmentUnit",
+    "Column",
+    "Service",
+    "Settings",
+    "Source",
+    "Structure",
+    "accounts",
+    "local_zone",
+    "reference_values",
+    "reported_sources",
+    "settings",
+    "sources",
+    "structure",
 ]

@@ -24,7 +24,20 @@ FREQUENCIES = ("monthly", "semiannual", "annual")
 # YAML flow mapping) is an error, not a silently ignored field.
 KEYS = {
     "goal": {"id", "binding", "name", "theme", "actions", "indicators"},
-    "indicator": {"id", "name", "unit", "decimals", "direction", "baseline", "target", "risk_band", "source", "formula", "params", "frequency"},
+    "indicator": {
+        "id",
+        "name",
+        "unit",
+        "decimals",
+        "direction",
+        "baseline",
+        "target",
+        "risk_band",
+        "source",
+        "formula",
+        "params",
+        "frequency",
+    },
     "baseline": {"value", "period", "text", "from_data"},
     "target": {"value", "op", "deadline", "text"},
 }

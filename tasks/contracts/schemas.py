@@ -75,7 +75,10 @@ class Source:
     @property
     def warehouse_fields(self) -> list[tuple[str, str]]:
         """(field, type) of every column the source's warehouse table holds besides its lineage."""
-        out = [(c.field, "flag" if c.store == "flag" else ("cents" if c.store == "cents" else c.type)) for c in self.columns]
+        out = [
+            (c.field, "flag" if c.store == "flag" else ("cents" if c.store == "cents" else c.type))
+            for c in self.columns
+        ]
         if self.date:
             out += [("year", "int"), ("month", "int")]
         return out + list(self.derived)
@@ -94,9 +97,17 @@ class Source:
 
 def _column(c: dict) -> Column:
     return Column(
-        c["name"], c["field"], c["type"], bool(c["required"]),
-        min=c.get("min"), max=c.get("max"), plausible_max=c.get("plausible_max"),
-        values=tuple(c.get("values", ())), ref=c.get("ref"), pattern=c.get("pattern"), store=c.get("store"),
+        c["name"],
+        c["field"],
+        c["type"],
+        bool(c["required"]),
+        min=c.get("min"),
+        max=c.get("max"),
+        plausible_max=c.get("plausible_max"),
+        values=tuple(c.get("values", ())),
+        ref=c.get("ref"),
+        pattern=c.get("pattern"),
+        store=c.get("store"),
     )
 
 

@@ -16,7 +16,11 @@ from typing import Literal
 
 Kind = Literal["monthly", "forecast", "annual"]
 # Finnish title of each kind, in the order the command line lists them.
-KIND_TITLES: dict[str, str] = {"monthly": "Kuukausiraportti", "forecast": "Toteutumisennuste", "annual": "Toimintakertomus"}
+KIND_TITLES: dict[str, str] = {
+    "monthly": "Kuukausiraportti",
+    "forecast": "Toteutumisennuste",
+    "annual": "Toimintakertomus",
+}
 KINDS: tuple[str, ...] = tuple(KIND_TITLES)
 
 

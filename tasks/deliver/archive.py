@@ -104,7 +104,9 @@ def _load_version(path: Path, number: int, previous: ArchivedVersion | None) -> 
     return ArchivedVersion(number, path, meta["fingerprint"], False, previous, meta)
 
 
-def archive_report(archive_root: Path, period: str, kind: str, files: dict[str, Path], fingerprint: str, metadata: dict) -> ArchivedVersion:
+def archive_report(
+    archive_root: Path, period: str, kind: str, files: dict[str, Path], fingerprint: str, metadata: dict
+) -> ArchivedVersion:
     """Archive the report's files as a new immutable version, unless the newest version has this fingerprint.
 
     `files` maps a name in the archive (`report.pdf`, `manifest.json`, …) to the
@@ -128,7 +130,10 @@ def archive_report(archive_root: Path, period: str, kind: str, files: dict[str, 
     final = folder / f"v{number}"
     partial = folder / f".v{number}.partial-{uuid.uuid4().hex}"
     own = {
-        "period": period, "kind": kind, "version": number, "fingerprint": fingerprint,
+        "period": period,
+        "kind": kind,
+        "version": number,
+        "fingerprint": fingerprint,
         "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "previous_version": latest.version if latest else None,
         "previous_fingerprint": latest.fingerprint if latest else None,
@@ -304,7 +309,9 @@ def publish_to_folder(version: ArchivedVersion, folder: Path) -> Path:
     digest = sha256_of(pdf)
     expected = version.metadata.get("files", {}).get(PDF_NAME)
     if expected and digest != expected:
-        raise ArchiveError(f"Arkistoversion {version.path} tiedosto {PDF_NAME} on muuttunut arkistoinnin jälkeen; sitä ei julkaistu.")
+        raise ArchiveError(
+            f"Arkistoversion {version.path} tiedosto {PDF_NAME} on muuttunut arkistoinnin jälkeen; sitä ei julkaistu."
+        )
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / pdf_file_name(version.period, version.kind, version.version)

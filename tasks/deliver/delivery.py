@@ -24,31 +24,71 @@ from tasks.deliver.smtp import send_alert
 SecretLoader = Callable[[str], str | None]
 
 
-def archive_approved(archive_root: Path, period: str, kind: str, report_dir: Path, fingerprint: str, metadata: dict) -> ArchivedVersion:
+def archive_approved(
+    archive_root: Path, period: str, kind: str, report_dir: Path, fingerprint: str, metadata: dict
+) -> ArchivedVersion:
     """The approved report into the immutable archive: a new version only when its content changed."""
     files = {name: report_dir / name for name in ARCHIVED_FILES if (report_dir / name).exists()}
     return archive_report(archive_root, period, kind, files, fingerprint, metadata)
 
 
 def deliver_to_board(
-    engine: Engine, version: ArchivedVersion, *, board: str, title: str, period_text: str, approved_by: str,
-    approved_at: dt.datetime, summary_lines: list[str], changes: list[str], publish_dir: Path | None = None,
+    engine: Engine,
+    version: ArchivedVersion,
+    *,
+    board: str,
+    title: str,
+    period_text: str,
+    approved_by: str,
+    approved_at: dt.datetime,
+    summary_lines: list[str],
+    changes: list[str],
+    publish_dir: Path | None = None,
     secret_loader: SecretLoader | None = None,
 ) -> dict:
     """Copy the version's PDF to the publication folder and e-mail it to the board, exactly once."""
     published = str(publish_to_folder(version, publish_dir)) if publish_dir else None
     settings = smtp_settings(secret_loader=secret_loader)
     if settings is None:
-        return {"status": "skipped", "reason": "SMTP-asetuksia ei ole (KATSAUS_SMTP_HOST)", "version": version.version, "published": published}
+        return {
+            "status": "skipped",
+            "reason": "SMTP-asetuksia ei ole (KATSAUS_SMTP_HOST)",
+            "version": version.version,
+            "published": published,
+        }
     message = board_message(
-        settings, board=board, title=title, period_text=period_text, version=version, pdf=version.pdf,
-        approved_by=approved_by, approved_at=approved_at, summary_lines=summary_lines, changes=changes,
+        settings,
+        board=board,
+        title=title,
+        period_text=period_text,
+        version=version,
+        pdf=version.pdf,
+        approved_by=approved_by,
+        approved_at=approved_at,
+        summary_lines=summary_lines,
+        changes=changes,
     )
-    result = deliver_once(engine, settings, message, period=version.period, kind=version.kind, version=version.version, fingerprint=version.fingerprint)
-    return {"status": result.status, "attempts": result.attempts, "message_id": result.message_id, "version": version.version, "published": published}
+    result = deliver_once(
+        engine,
+        settings,
+        message,
+        period=version.period,
+        kind=version.kind,
+        version=version.version,
+        fingerprint=version.fingerprint,
+    )
+    return {
+        "status": result.status,
+        "attempts": result.attempts,
+        "message_id": result.message_id,
+        "version": version.version,
+        "published": published,
+    }
 
 
-def alert_operators(flow_run_name: str, reason: str, run_url: str | None, secret_loader: SecretLoader | None = None) -> str:
+def alert_operators(
+    flow_run_name: str, reason: str, run_url: str | None, secret_loader: SecretLoader | None = None
+) -> str:
     """E-mail the operators that a run failed; returns what happened, in Finnish (never raises)."""
     try:
         settings = smtp_settings(secret_loader=secret_loader)

@@ -36,7 +36,9 @@ class SmtpSettings:
     timeout: float = 30.0
 
 
-def smtp_settings(env: Mapping[str, str] = os.environ, *, secret_loader: Callable[[str], str | None] | None = None) -> SmtpSettings | None:
+def smtp_settings(
+    env: Mapping[str, str] = os.environ, *, secret_loader: Callable[[str], str | None] | None = None
+) -> SmtpSettings | None:
     """SMTP settings from `KATSAUS_SMTP_*` / `KATSAUS_MAIL_*`, or None when no host is configured.
 
     Without `KATSAUS_SMTP_PASSWORD` the password of `KATSAUS_SMTP_USER` is asked

@@ -13,6 +13,7 @@ from tasks.contracts import local_zone
 from tasks.deliver.archive import ArchivedVersion, pdf_file_name
 from tasks.deliver.mail_settings import SmtpConfigError, SmtpSettings, address_only, redact
 
+
 def _mail_domain(settings: SmtpSettings) -> str:
     domain = address_only(settings.mail_from).rpartition("@")[2]
     try:
@@ -61,10 +62,17 @@ def board_message(
         subject = f"Korjattu versio (v{number}): {subject}"
     attachment = pdf_file_name(period, kind, number)
     body = board_body(
-        board=board, title=title, period_text=period_text, version=number,
+        board=board,
+        title=title,
+        period_text=period_text,
+        version=number,
         replaces=version.previous.version if version.previous else number - 1,
-        attachment=attachment, pdf_sha256=hashlib.sha256(pdf_bytes).hexdigest(),
-        approved_by=approved_by, approved_at=approved_at, summary_lines=summary_lines, changes=changes,
+        attachment=attachment,
+        pdf_sha256=hashlib.sha256(pdf_bytes).hexdigest(),
+        approved_by=approved_by,
+        approved_at=approved_at,
+        summary_lines=summary_lines,
+        changes=changes,
     )
     msg = _base_message(settings, subject, settings.mail_to)
     msg["Message-ID"] = report_message_id(settings, period, kind, number, version.fingerprint)
@@ -98,7 +106,8 @@ def board_body(
     lines = ["Hyvä vastaanottaja,", ""]
     if version > 1:
         lines += [
-            f"Liitteenä on hyväksytyn raportin korjattu versio {version}. Se korvaa aiemmin toimitetun version {replaces}.",
+            f"Liitteenä on hyväksytyn raportin korjattu versio {version}. Se korvaa aiemmin toimitetun "
+            f"version {replaces}.",
             "",
             "Muutokset edelliseen versioon:",
             *([f"– {c}" for c in changes] or ["– muutoksia ei ole eritelty"]),
@@ -130,18 +139,27 @@ def operator_alert(settings: SmtpSettings, *, flow_run_name: str, reason: str, r
     """A Finnish alert to the operators (`KATSAUS_OPS_MAIL_TO`) about a failed scheduled run."""
     if not settings.ops_mail_to:
         raise SmtpConfigError("KATSAUS_OPS_MAIL_TO: ylläpidon vastaanottajia ei ole; hälytystä ei voi lähettää.")
-    link = f"Ajo Prefectissä: {run_url}" if run_url else f"Linkkiä ajoon ei ole; etsi ajo {flow_run_name} Prefectin käyttöliittymästä."
-    body = "\n".join([
-        "Hei,",
-        "",
-        f"Ajastettu katsaus-ajo {flow_run_name} epäonnistui.",
-        "",
-        f"Syy: {_clean_reason(reason, settings)}",
-        "",
-        link,
-        "",
-        "Tämä on automaattinen ilmoitus katsaus-raportointijärjestelmästä.",
-    ]) + "\n"
+    link = (
+        f"Ajo Prefectissä: {run_url}"
+        if run_url
+        else f"Linkkiä ajoon ei ole; etsi ajo {flow_run_name} Prefectin käyttöliittymästä."
+    )
+    body = (
+        "\n".join(
+            [
+                "Hei,",
+                "",
+                f"Ajastettu katsaus-ajo {flow_run_name} epäonnistui.",
+                "",
+                f"Syy: {_clean_reason(reason, settings)}",
+                "",
+                link,
+                "",
+                "Tämä on automaattinen ilmoitus katsaus-raportointijärjestelmästä.",
+            ]
+        )
+        + "\n"
+    )
     msg = _base_message(settings, f"katsaus-ajo epäonnistui: {flow_run_name}", settings.ops_mail_to)
     msg["Message-ID"] = make_msgid("katsaus-alert", domain=_mail_domain(settings))
     msg.set_content(body)

@@ -26,11 +26,12 @@ from tasks.deliver.smtp import (
     DeliveryInProgress,
     DeliveryResult,
     envelope_recipients,
+    log,
     reply_text,
     send_with_retries,
-    log,
 )
 from tasks.warehouse.models import Delivery
+
 
 @dataclass(frozen=True)
 class _Claim:
@@ -96,22 +97,42 @@ def deliver_once(
         return DeliveryResult("already_sent", 0, claim.message_id)
     try:
         attempts, refused = send_with_retries(
-            settings, message, retries, backoff_seconds, on_failure=lambda f: _record_failed_attempt(engine, claim, f.reason),
+            settings,
+            message,
+            retries,
+            backoff_seconds,
+            on_failure=lambda f: _record_failed_attempt(engine, claim, f.reason),
         )
     except DeliveryFailed as exc:
         if not isinstance(exc, DeliveryInProgress):
             _finish(engine, claim, status="failed", last_error=exc.reason)
         raise
-    note = "; ".join(f"vastaanottaja hylättiin: {addr} ({code} {reply_text(text)})" for addr, (code, text) in refused.items()) or None
+    note = (
+        "; ".join(
+            f"vastaanottaja hylättiin: {addr} ({code} {reply_text(text)})" for addr, (code, text) in refused.items()
+        )
+        or None
+    )
     _finish(engine, claim, status="sent", last_error=note)
     if note:
-        logger.warning("Raportti %s-%s v%d lähetettiin, mutta osa vastaanottajista hylättiin: %s", period, kind, version, note)
-    logger.info("Raportti %s-%s v%d lähetettiin (%s).", period, kind, version, fmt.count(attempts, 'yritys', 'yritystä'))
+        logger.warning(
+            "Raportti %s-%s v%d lähetettiin, mutta osa vastaanottajista hylättiin: %s", period, kind, version, note
+        )
+    logger.info(
+        "Raportti %s-%s v%d lähetettiin (%s).", period, kind, version, fmt.count(attempts, "yritys", "yritystä")
+    )
     return DeliveryResult("sent", attempts, message_id, tuple(refused))
 
 
 def _claim(
-    engine: Engine, period: str, kind: str, version: int, fingerprint: str, message_id: str, recipients: list[str], lease_seconds: float,
+    engine: Engine,
+    period: str,
+    kind: str,
+    version: int,
+    fingerprint: str,
+    message_id: str,
+    recipients: list[str],
+    lease_seconds: float,
 ) -> _Claim:
     """Own the ledger row of this version, or learn that it was sent already."""
     t = Delivery.__table__
@@ -127,16 +148,29 @@ def _claim(
             with engine.begin() as conn:
                 row_id = conn.execute(
                     insert(t).returning(t.c.id),
-                    {"period": period, "kind": kind, "version": version, "status": "pending", "attempts": 0,
-                     "created_at": now, "claimed_at": now, "claim_token": token, **values},
+                    {
+                        "period": period,
+                        "kind": kind,
+                        "version": version,
+                        "status": "pending",
+                        "attempts": 0,
+                        "created_at": now,
+                        "claimed_at": now,
+                        "claim_token": token,
+                        **values,
+                    },
                 ).scalar_one()
             return _Claim(row_id, token, False, message_id)
         except IntegrityError:
             continue  # another run inserted the row a moment ago: read it again
-    raise DeliveryInProgress(f"Raportin {period}-{kind} v{version} toimitusta käsittelee toinen ajo; mitään ei lähetetty.")
+    raise DeliveryInProgress(
+        f"Raportin {period}-{kind} v{version} toimitusta käsittelee toinen ajo; mitään ei lähetetty."
+    )
 
 
-def _claim_existing(conn: Connection, row: Row, fingerprint: str, values: dict, token: str, now: dt.datetime, lease_seconds: float) -> _Claim:
+def _claim_existing(
+    conn: Connection, row: Row, fingerprint: str, values: dict, token: str, now: dt.datetime, lease_seconds: float
+) -> _Claim:
     t = Delivery.__table__
     label = f"{row.period}-{row.kind} v{row.version}"
     if row.status == "sent":
@@ -146,15 +180,21 @@ def _claim_existing(conn: Connection, row: Row, fingerprint: str, values: dict, 
                 f"{fingerprint[:12]}…). Uutta viestiä ei lähetetty; tarkista arkisto."
             )
         return _Claim(row.id, None, True, row.message_id)
-    if row.status == "pending" and row.claimed_at is not None and now - _aware(row.claimed_at) < dt.timedelta(seconds=lease_seconds):
+    if (
+        row.status == "pending"
+        and row.claimed_at is not None
+        and now - _aware(row.claimed_at) < dt.timedelta(seconds=lease_seconds)
+    ):
         raise DeliveryInProgress(
-            f"Raportin {label} toimitus on jo käynnissä toisessa ajossa (aloitettu {moment_fi(_aware(row.claimed_at))}); "
+            f"Raportin {label} toimitus on jo käynnissä toisessa ajossa (aloitettu "
+            f"{moment_fi(_aware(row.claimed_at))}); "
             "mitään ei lähetetty."
         )
     # Only if nobody claimed the row since it was read (a claim always writes a new token).
     same_claim = t.c.claim_token.is_(None) if row.claim_token is None else t.c.claim_token == row.claim_token
     res = conn.execute(
-        update(t).where(t.c.id == row.id, t.c.status != "sent", same_claim)
+        update(t)
+        .where(t.c.id == row.id, t.c.status != "sent", same_claim)
         .values(status="pending", claim_token=token, claimed_at=now, **values)
     )
     if res.rowcount != 1:
@@ -167,11 +207,14 @@ def _record_failed_attempt(engine: Engine, claim: _Claim, reason: str) -> None:
     t = Delivery.__table__
     with engine.begin() as conn:
         res = conn.execute(
-            update(t).where(t.c.id == claim.row_id, t.c.claim_token == claim.token)
+            update(t)
+            .where(t.c.id == claim.row_id, t.c.claim_token == claim.token)
             .values(attempts=t.c.attempts + 1, last_error=reason, claimed_at=_now())
         )
     if res.rowcount != 1:
-        raise DeliveryInProgress("Toinen ajo on ottanut toimituksen hoitaakseen; tämä ajo lopetti lähettämättä.", reason=reason)
+        raise DeliveryInProgress(
+            "Toinen ajo on ottanut toimituksen hoitaakseen; tämä ajo lopetti lähettämättä.", reason=reason
+        )
 
 
 def _finish(engine: Engine, claim: _Claim, *, status: Literal["sent", "failed"], last_error: str | None) -> None:

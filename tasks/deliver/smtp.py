@@ -88,10 +88,14 @@ def classify_failure(exc: BaseException, settings: SmtpSettings) -> SmtpFailure:
         else:
             failure = SmtpFailure(f"SMTP-palvelin hylkäsi viestin: {code} {text}", False)
     elif isinstance(exc, smtplib.SMTPNotSupportedError):
-        failure = SmtpFailure(f"SMTP-palvelin {where} ei tue asetusten edellyttämää STARTTLS-salausta tai kirjautumista", False)
+        failure = SmtpFailure(
+            f"SMTP-palvelin {where} ei tue asetusten edellyttämää STARTTLS-salausta tai kirjautumista", False
+        )
     elif isinstance(exc, smtplib.SMTPServerDisconnected) and isinstance(exc.__context__, TimeoutError):
         # smtplib turns a read timeout into "Connection unexpectedly closed: timed out".
-        failure = SmtpFailure(f"SMTP-palvelin {where} ei vastannut {fmt.short(settings.timeout)} sekunnin kuluessa", True)
+        failure = SmtpFailure(
+            f"SMTP-palvelin {where} ei vastannut {fmt.short(settings.timeout)} sekunnin kuluessa", True
+        )
     elif isinstance(exc, smtplib.SMTPServerDisconnected):
         failure = SmtpFailure(f"SMTP-palvelin {where} katkaisi yhteyden", True)
     elif isinstance(exc, ssl.SSLCertVerificationError):
@@ -103,15 +107,21 @@ def classify_failure(exc: BaseException, settings: SmtpSettings) -> SmtpFailure:
     elif isinstance(exc, ssl.SSLEOFError):
         failure = SmtpFailure(f"SMTP-palvelin {where} katkaisi TLS-yhteyden", True)
     elif isinstance(exc, ssl.SSLError):
-        failure = SmtpFailure(f"TLS-yhteyden muodostus SMTP-palvelimelle {where} epäonnistui ({exc.reason or 'tuntematon syy'})", False)
+        failure = SmtpFailure(
+            f"TLS-yhteyden muodostus SMTP-palvelimelle {where} epäonnistui ({exc.reason or 'tuntematon syy'})", False
+        )
     elif isinstance(exc, TimeoutError):
-        failure = SmtpFailure(f"SMTP-palvelin {where} ei vastannut {fmt.short(settings.timeout)} sekunnin kuluessa", True)
+        failure = SmtpFailure(
+            f"SMTP-palvelin {where} ei vastannut {fmt.short(settings.timeout)} sekunnin kuluessa", True
+        )
     elif isinstance(exc, ConnectionRefusedError):
         failure = SmtpFailure(f"SMTP-palvelin {where} ei ota yhteyksiä vastaan (yhteys evätty)", True)
     elif isinstance(exc, socket.gaierror):
         failure = SmtpFailure(f"SMTP-palvelimen nimeä {settings.host} ei voitu selvittää", True)
     elif isinstance(exc, OSError):
-        failure = SmtpFailure(f"verkkovirhe yhteydessä SMTP-palvelimeen {where}: {exc.strerror or type(exc).__name__}", True)
+        failure = SmtpFailure(
+            f"verkkovirhe yhteydessä SMTP-palvelimeen {where}: {exc.strerror or type(exc).__name__}", True
+        )
     elif isinstance(exc, smtplib.SMTPException):
         failure = SmtpFailure(f"SMTP-virhe yhteydessä palvelimeen {where} ({type(exc).__name__})", False)
     else:
@@ -206,13 +216,18 @@ def send_with_retries(
             known = isinstance(error, (smtplib.SMTPException, OSError))
             # An unexpected error keeps its cause for debugging; SMTP errors are fully described already.
             raise DeliveryFailed(
-                f"Sähköpostin lähetys epäonnistui ({fmt.count(attempt, 'yritys', 'yritystä')}): {failure.reason}.{permanent}",
-                reason=failure.reason, attempts=attempt,
+                f"Sähköpostin lähetys epäonnistui ({fmt.count(attempt, 'yritys', 'yritystä')}): "
+                f"{failure.reason}.{permanent}",
+                reason=failure.reason,
+                attempts=attempt,
             ) from (None if known else error)
         delay = backoff_seconds * 2 ** (attempt - 1)
         logger.warning(
             "Sähköpostin lähetys epäonnistui (yritys %d/%d): %s. Uusi yritys %s s kuluttua.",
-            attempt, total, failure.reason, fmt.short(delay),
+            attempt,
+            total,
+            failure.reason,
+            fmt.short(delay),
         )
         time.sleep(delay)
     raise AssertionError("unreachable")

@@ -76,7 +76,9 @@ def service_forecast(monthly: pd.DataFrame, year: int, month: int) -> pd.DataFra
     df["forecast"] = np.select(
         [month >= 12, usable], [df["ytd"], df["ytd"] / share.where(usable, 1.0)], default=df["ytd"] * 12 / month
     )
-    df["method"] = np.select([month >= 12, usable], ["toteuma", "edellisen vuoden kuukausiprofiili"], default="lineaarinen")
+    df["method"] = np.select(
+        [month >= 12, usable], ["toteuma", "edellisen vuoden kuukausiprofiili"], default="lineaarinen"
+    )
     return df
 
 
@@ -99,10 +101,15 @@ def budget_by_service(result_budget: pd.DataFrame, council_budget: pd.DataFrame,
     rows = []
     for area in st.areas:
         if area.budget_from_council:
-            ta = council_budget[(council_budget["item"] == area.budget_item) & (council_budget["version"] == settings().council_version_of(year))]
+            ta = council_budget[
+                (council_budget["item"] == area.budget_item)
+                & (council_budget["version"] == settings().council_version_of(year))
+            ]
             for line, ta_line in zip(BUDGET_LINES, council.lines):
                 v = ta.loc[ta["line"] == ta_line, "amount"]
-                rows.append((area.name, area.services[0].name, line, council.to_euros(float(v.sum())) if len(v) else np.nan))
+                rows.append(
+                    (area.name, area.services[0].name, line, council.to_euros(float(v.sum())) if len(v) else np.nan)
+                )
             continue
         own = st.has_own_services(area)
         for s in area.services:
@@ -122,8 +129,16 @@ def budget_table(forecast: pd.DataFrame, budget: pd.DataFrame) -> pd.DataFrame:
     fc = with_margin(forecast[KEYS + ["ytd", "forecast"]], ["ytd", "forecast"])
     df = budget.merge(fc, on=KEYS, how="outer")
     df["level"] = "service"
-    areas = df.groupby(["area", "line"], as_index=False)[["tb", "ytd", "forecast"]].sum(min_count=1).assign(service="", level="area")
-    sector = df.groupby(["line"], as_index=False)[["tb", "ytd", "forecast"]].sum(min_count=1).assign(area="", service="", level="sector")
+    areas = (
+        df.groupby(["area", "line"], as_index=False)[["tb", "ytd", "forecast"]]
+        .sum(min_count=1)
+        .assign(service="", level="area")
+    )
+    sector = (
+        df.groupby(["line"], as_index=False)[["tb", "ytd", "forecast"]]
+        .sum(min_count=1)
+        .assign(area="", service="", level="sector")
+    )
     out = pd.concat([df, areas, sector], ignore_index=True)
     with np.errstate(divide="ignore", invalid="ignore"):
         out["ytd_pct"] = (out["ytd"] / out["tb"] * 100).where(out["tb"].fillna(0).ne(0))
@@ -146,15 +161,31 @@ def cumulative_profile(monthly: pd.DataFrame, budget_margin: float, year: int, m
     """
     m = monthly[monthly["line"].isin([REVENUE, EXPENSES])]
     by_month = m.groupby(["year", "month"])["cents"].sum() / 100
-    prev = by_month.get(year - 1, pd.Series(dtype=float)).reindex(range(1, 13)) if (year - 1) in by_month.index.get_level_values(0) else None
-    share = (prev / prev.sum()).to_numpy() if prev is not None and prev.notna().all() and prev.sum() != 0 else np.full(12, 1 / 12)
-    cur = by_month.get(year, pd.Series(dtype=float)).reindex(range(1, 13)) if year in by_month.index.get_level_values(0) else pd.Series(np.nan, index=range(1, 13))
+    prev = (
+        by_month.get(year - 1, pd.Series(dtype=float)).reindex(range(1, 13))
+        if (year - 1) in by_month.index.get_level_values(0)
+        else None
+    )
+    share = (
+        (prev / prev.sum()).to_numpy()
+        if prev is not None and prev.notna().all() and prev.sum() != 0
+        else np.full(12, 1 / 12)
+    )
+    cur = (
+        by_month.get(year, pd.Series(dtype=float)).reindex(range(1, 13))
+        if year in by_month.index.get_level_values(0)
+        else pd.Series(np.nan, index=range(1, 13))
+    )
     actual = cur.cumsum().where(cur.index <= month)
-    return pd.DataFrame({"month": range(1, 13), "actual": actual.to_numpy(), "budget": np.cumsum(share) * budget_margin})
+    return pd.DataFrame(
+        {"month": range(1, 13), "actual": actual.to_numpy(), "budget": np.cumsum(share) * budget_margin}
+    )
 
 
 def follow_up(data: ReportingData, year: int, month: int) -> Finance:
-    """The budget follow-up of the period: forecast per service, the budget table, the cumulative profile and the binding level."""
+    """The budget follow-up of the period: forecast per service, the budget table, the cumulative profile and the
+    binding level.
+    """
     monthly, rb, cb = data.monthly, data.result_budget, data.council_budget
     forecast = service_forecast(monthly, year, month)
     budget = budget_by_service(rb, cb, year)
@@ -162,7 +193,11 @@ def follow_up(data: ReportingData, year: int, month: int) -> Finance:
     sector = sector_margin(table)
     profile = cumulative_profile(monthly, float(sector["tb"]) if sector is not None else float("nan"), year, month)
     version = settings().council_version_of(year)
-    binding = cb.loc[cb["binding"].astype(bool) & cb["version"].eq(version), "amount"] if not cb.empty else pd.Series(dtype=float)
+    binding = (
+        cb.loc[cb["binding"].astype(bool) & cb["version"].eq(version), "amount"]
+        if not cb.empty
+        else pd.Series(dtype=float)
+    )
     return Finance(
         forecast=forecast,
         budget=budget,

@@ -36,7 +36,9 @@ def rounding_tolerance(n_terms: int | pd.Series) -> float | pd.Series:
 
 def rows(check: str, unit, line, column, stated, computed, tolerance) -> pd.DataFrame:
     """Build contract rows; `status` is ok when |computed − stated| ≤ tolerance."""
-    df = pd.DataFrame({"check": check, "unit": unit, "line": line, "column": column, "stated": stated, "computed": computed})
+    df = pd.DataFrame(
+        {"check": check, "unit": unit, "line": line, "column": column, "stated": stated, "computed": computed}
+    )
     # Rounded so that float noise on sums of billions of cents is not a deviation.
     df["difference"] = (df["computed"] - df["stated"]).round(4)
     diff = df["difference"].abs()
@@ -51,23 +53,55 @@ def _unit(df: pd.DataFrame) -> pd.Series:
 def result_budget_checks(rb: pd.DataFrame) -> pd.DataFrame:
     """Margins, area totals and changes of the budget sheet."""
     out = []
-    wide = rb.pivot_table(index=["area", "service"], columns="line", values=["tb_prev", "tb"], aggfunc="first", sort=False)
+    wide = rb.pivot_table(
+        index=["area", "service"], columns="line", values=["tb_prev", "tb"], aggfunc="first", sort=False
+    )
     for col, name in (("tb_prev", "TB_edellinen"), ("tb", "TB")):
         w = wide[col].reindex(columns=list(BUDGET_LINES))
         units = w.index.to_frame(index=False)
-        out.append(rows("tb_toimintakate", _unit(units), MARGIN, name, w[MARGIN].to_numpy(), (w[REVENUE] + w[EXPENSES]).to_numpy(), rounding_tolerance(2)))
+        out.append(
+            rows(
+                "tb_toimintakate",
+                _unit(units),
+                MARGIN,
+                name,
+                w[MARGIN].to_numpy(),
+                (w[REVENUE] + w[EXPENSES]).to_numpy(),
+                rounding_tolerance(2),
+            )
+        )
         # Each area's own total row against the sum of its services.
         services = rb[rb["service"].ne("")]
         summed = services.groupby(["area", "line"])[col].agg(["sum", "count"])
         totals = rb[rb["service"].eq("")].set_index(["area", "line"])[col]
         joined = summed.join(totals.rename("stated"), how="inner").reset_index()
-        out.append(rows("tb_palvelut_yhteensa", joined["area"], joined["line"], name, joined["stated"], joined["sum"], rounding_tolerance(joined["count"])))
+        out.append(
+            rows(
+                "tb_palvelut_yhteensa",
+                joined["area"],
+                joined["line"],
+                name,
+                joined["stated"],
+                joined["sum"],
+                rounding_tolerance(joined["count"]),
+            )
+        )
     # Muutos € and % under the published convention.
     is_exp = rb["line"].eq(EXPENSES)
     change = np.where(is_exp, rb["tb"].abs() - rb["tb_prev"].abs(), rb["tb"] - rb["tb_prev"])
     stated = rb["change_eur"]
     has = stated.notna()
-    out.append(rows("tb_muutos_eur", _unit(rb)[has], rb["line"][has], "Muutos_eur", stated[has], change[has.to_numpy()], rounding_tolerance(2)))
+    out.append(
+        rows(
+            "tb_muutos_eur",
+            _unit(rb)[has],
+            rb["line"][has],
+            "Muutos_eur",
+            stated[has],
+            change[has.to_numpy()],
+            rounding_tolerance(2),
+        )
+    )
     prev = rb["tb_prev"].abs()
     with np.errstate(divide="ignore", invalid="ignore"):
         pct = pd.Series(change / prev * 100, index=rb.index)
@@ -75,7 +109,17 @@ def result_budget_checks(rb: pd.DataFrame) -> pd.DataFrame:
     # Published with one decimal; the levels themselves are rounded to 1 000 €.
     pct_tol = 0.5 * 10 ** -settings().pct_decimals + 100 * rounding_tolerance(2) / prev.where(defined)
     sel = rb["change_pct"].notna() & defined
-    out.append(rows("tb_muutos_pct", _unit(rb)[sel], rb["line"][sel], "Muutos_pct", rb["change_pct"][sel], pct[sel], pct_tol[sel]))
+    out.append(
+        rows(
+            "tb_muutos_pct",
+            _unit(rb)[sel],
+            rb["line"][sel],
+            "Muutos_pct",
+            rb["change_pct"][sel],
+            pct[sel],
+            pct_tol[sel],
+        )
+    )
     # A percentage stated where none can be computed (previous year zero) must be zero or empty.
     odd = rb["change_pct"].notna() & ~defined & rb["change_pct"].ne(0)
     out.append(rows("tb_muutos_pct", _unit(rb)[odd], rb["line"][odd], "Muutos_pct", rb["change_pct"][odd], np.nan, 0))
@@ -90,13 +134,43 @@ def council_budget_checks(cb: pd.DataFrame) -> pd.DataFrame:
     out = []
     has_fin = w["Valtion rahoitus"].notna()
     sel = w["Toimintakate"].notna() & w["Toimintatulot"].notna() & w["Toimintamenot"].notna()
-    out.append(rows("ta_toimintakate", idx["item"][sel.to_numpy()], "Toimintakate", idx["version"][sel.to_numpy()], w["Toimintakate"][sel].to_numpy(), (w["Toimintatulot"] + w["Toimintamenot"])[sel].to_numpy(), rounding_tolerance(2)))
+    out.append(
+        rows(
+            "ta_toimintakate",
+            idx["item"][sel.to_numpy()],
+            "Toimintakate",
+            idx["version"][sel.to_numpy()],
+            w["Toimintakate"][sel].to_numpy(),
+            (w["Toimintatulot"] + w["Toimintamenot"])[sel].to_numpy(),
+            rounding_tolerance(2),
+        )
+    )
     sel = w["Vuosikate"].notna() & has_fin & w["Toimintakate"].notna()
     vk = w["Toimintakate"] + w["Valtion rahoitus"] + w["Rahoitustulot"].fillna(0)
-    out.append(rows("ta_vuosikate", idx["item"][sel.to_numpy()], "Vuosikate", idx["version"][sel.to_numpy()], w["Vuosikate"][sel].to_numpy(), vk[sel].to_numpy(), rounding_tolerance(3)))
+    out.append(
+        rows(
+            "ta_vuosikate",
+            idx["item"][sel.to_numpy()],
+            "Vuosikate",
+            idx["version"][sel.to_numpy()],
+            w["Vuosikate"][sel].to_numpy(),
+            vk[sel].to_numpy(),
+            rounding_tolerance(3),
+        )
+    )
     base = w["Vuosikate"].where(has_fin, w["Toimintakate"])
     sel = w["Tilikauden tulos"].notna() & base.notna() & w["Poistot"].notna()
-    out.append(rows("ta_tilikauden_tulos", idx["item"][sel.to_numpy()], "Tilikauden tulos", idx["version"][sel.to_numpy()], w["Tilikauden tulos"][sel].to_numpy(), (base + w["Poistot"])[sel].to_numpy(), rounding_tolerance(2)))
+    out.append(
+        rows(
+            "ta_tilikauden_tulos",
+            idx["item"][sel.to_numpy()],
+            "Tilikauden tulos",
+            idx["version"][sel.to_numpy()],
+            w["Tilikauden tulos"][sel].to_numpy(),
+            (base + w["Poistot"])[sel].to_numpy(),
+            rounding_tolerance(2),
+        )
+    )
     # The sector equals the sum of its items on the operating lines and depreciation,
     # for every version the items carry.
     st = structure()
@@ -105,7 +179,17 @@ def council_budget_checks(cb: pd.DataFrame) -> pd.DataFrame:
     lines = ["Toimintatulot", "Toimintamenot", "Toimintakate", "Poistot"]
     summed = items[items["line"].isin(lines)].groupby(["version", "line"])["amount"].agg(["sum", "count"])
     joined = summed.join(sector.rename("stated"), how="left").reset_index()
-    out.append(rows("ta_toimiala_kohdat", st.sector, joined["line"], joined["version"], joined["stated"], joined["sum"], rounding_tolerance(joined["count"])))
+    out.append(
+        rows(
+            "ta_toimiala_kohdat",
+            st.sector,
+            joined["line"],
+            joined["version"],
+            joined["stated"],
+            joined["sum"],
+            rounding_tolerance(joined["count"]),
+        )
+    )
     return pd.concat(out, ignore_index=True)
 
 
@@ -113,13 +197,26 @@ def ledger_control_checks(controls: pd.DataFrame) -> pd.DataFrame:
     """Each ledger file against its control file: row count and the sum to the cent."""
     if controls.empty:
         return pd.DataFrame(columns=COLUMNS)
-    return pd.concat([
-        rows("paakirja_kontrolli", controls["file"], "", "Rivimaara", controls["stated_rows"], controls["rows"], 0),
-        rows("paakirja_kontrolli", controls["file"], "", "Summa_yhteensa", controls["stated_cents"] / 100, controls["cents"] / 100, 0),
-    ], ignore_index=True)
+    return pd.concat(
+        [
+            rows("paakirja_kontrolli", controls["file"], "", "Rivimaara", controls["stated_rows"], controls["rows"], 0),
+            rows(
+                "paakirja_kontrolli",
+                controls["file"],
+                "",
+                "Summa_yhteensa",
+                controls["stated_cents"] / 100,
+                controls["cents"] / 100,
+                0,
+            ),
+        ],
+        ignore_index=True,
+    )
 
 
-def ledger_rollup_checks(monthly: pd.DataFrame, area_totals: pd.DataFrame, loaded: pd.DataFrame, controls: pd.DataFrame) -> pd.DataFrame:
+def ledger_rollup_checks(
+    monthly: pd.DataFrame, area_totals: pd.DataFrame, loaded: pd.DataFrame, controls: pd.DataFrame
+) -> pd.DataFrame:
     """Services roll up to areas, areas to the sector, and the warehouse holds what the files said.
 
     `monthly`: per service sums from the warehouse; `area_totals`: per area sums
@@ -134,8 +231,8 @@ def ledger_rollup_checks(monthly: pd.DataFrame, area_totals: pd.DataFrame, loade
     stated_sector = -controls["stated_cents"].sum() / 100 if not controls.empty else np.nan
     out.append(rows("paakirja_toimiala", structure().sector, MARGIN, "Summa", [stated_sector], [area.sum()], 0))
     if not loaded.empty:
-        l = loaded.merge(controls, on="file", suffixes=("_db", ""))
-        out.append(rows("paakirja_varasto", l["file"], "", "Rivimaara", l["rows"], l["rows_db"], 0))
+        ln = loaded.merge(controls, on="file", suffixes=("_db", ""))
+        out.append(rows("paakirja_varasto", ln["file"], "", "Rivimaara", ln["rows"], ln["rows_db"], 0))
     return pd.concat(out, ignore_index=True)
 
 
@@ -168,10 +265,30 @@ def binding_level_checks(cb: pd.DataFrame, table: pd.DataFrame, year: int) -> pd
     n_areas = int(areas["tb"].notna().sum())
     # Compared in the council budget's own unit (1 000 €), as it states the level.
     unit = sources()["council_budget"].from_euros
-    out = [rows("sitova_taso", structure().sector, MARGIN, "TB", [level], [unit(areas["tb"].sum())], rounding_tolerance(n_areas))]
+    out = [
+        rows(
+            "sitova_taso",
+            structure().sector,
+            MARGIN,
+            "TB",
+            [level],
+            [unit(areas["tb"].sum())],
+            rounding_tolerance(n_areas),
+        )
+    ]
     if pd.isna(sector["ytd"]):
         return out[0]  # without actuals there is nothing more to compare
-    out.append(rows("sitova_taso", structure().sector, MARGIN, "toteuma", [unit(sector["ytd"])], [unit(areas["ytd"].sum())], 0.0005))
+    out.append(
+        rows(
+            "sitova_taso",
+            structure().sector,
+            MARGIN,
+            "toteuma",
+            [unit(sector["ytd"])],
+            [unit(areas["ytd"].sum())],
+            0.0005,
+        )
+    )
     fc = rows("sitova_taso", structure().sector, MARGIN, "ennuste", [level], [unit(sector["forecast"])], 0)
     # Within the binding level is fine however large the margin of safety.
     fc["status"] = np.where(fc["computed"] >= fc["stated"], "ok", "deviation")

@@ -157,7 +157,9 @@ def measure_annual(df: pd.DataFrame, year: int, deadline_year: int) -> Measured:
         recent = df.tail(4)
         slope, intercept = np.polyfit(recent["year"].astype(float), recent["value"].astype(float), 1)
         forecast = max(float(slope * deadline_year + intercept), 0.0)
-    return Measured(actual, forecast, actual, actual_period=str(last_year), final=last_year >= deadline_year, series=series)
+    return Measured(
+        actual, forecast, actual, actual_period=str(last_year), final=last_year >= deadline_year, series=series
+    )
 
 
 def measure_manual(df: pd.DataFrame, year: int, month: int) -> Measured:
@@ -182,13 +184,21 @@ def measure_budget(finance: Finance | None, year: int, month: int) -> Measured:
         return Measured()
     profile, binding = finance.profile, finance.binding_level
     budget_now = profile.loc[profile["month"] == month, "budget"]
-    actual = (s["ytd"] - float(budget_now.iloc[0])) / 1e6 if len(budget_now) and not fmt.is_missing(float(budget_now.iloc[0])) else None
+    actual = (
+        (s["ytd"] - float(budget_now.iloc[0])) / 1e6
+        if len(budget_now) and not fmt.is_missing(float(budget_now.iloc[0]))
+        else None
+    )
     forecast = (s["forecast"] - binding) / 1e6 if binding is not None else None
-    series = profile.dropna(subset=["actual"]).assign(year=year, value=lambda d: (d["actual"] - d["budget"]) / 1e6, n=np.nan)
+    series = profile.dropna(subset=["actual"]).assign(
+        year=year, value=lambda d: (d["actual"] - d["budget"]) / 1e6, n=np.nan
+    )
     return Measured(actual, forecast, None, final=month >= 12, series=series[["year", "month", "value", "n"]])
 
 
-def measure(ind: Indicator, data: pd.DataFrame | None, year: int, month: int, finance: Finance | None = None) -> Measured:
+def measure(
+    ind: Indicator, data: pd.DataFrame | None, year: int, month: int, finance: Finance | None = None
+) -> Measured:
     """Actual, forecast and series of one indicator from its aggregates (pure)."""
     kind = FORMULAS[ind.formula].kind
     if kind == "budget":

@@ -38,14 +38,38 @@ class GoalResults:
 
 
 RESULT_COLUMNS = [
-    "id", "goal", "name", "unit", "decimals", "direction", "baseline", "baseline_period", "baseline_text",
-    "target", "target_op", "target_text", "actual", "actual_period", "forecast", "n", "suppressed",
-    "status", "reason", "signals", "frequency", "kind",
+    "id",
+    "goal",
+    "name",
+    "unit",
+    "decimals",
+    "direction",
+    "baseline",
+    "baseline_period",
+    "baseline_text",
+    "target",
+    "target_op",
+    "target_text",
+    "actual",
+    "actual_period",
+    "forecast",
+    "n",
+    "suppressed",
+    "status",
+    "reason",
+    "signals",
+    "frequency",
+    "kind",
 ]
 
 
 def indicator_results(
-    cat: Catalog, data: dict[str, pd.DataFrame], source_status: dict[str, str], finance: Finance | None, year: int, month: int,
+    cat: Catalog,
+    data: dict[str, pd.DataFrame],
+    source_status: dict[str, str],
+    finance: Finance | None,
+    year: int,
+    month: int,
     threshold: int | None = None,
 ) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
     """Every catalog indicator measured and assessed; and each one's chart data.
@@ -63,34 +87,59 @@ def indicator_results(
         a = assess(ind, m, status, threshold)
         suppressed = m.n is not None and 0 < m.n < threshold
         kind = FORMULAS[ind.formula].kind
-        chart = control_chart(m.series, year) if kind in ("ratio", "values", "total") and ind.frequency == "monthly" else m.series
+        chart = (
+            control_chart(m.series, year)
+            if kind in ("ratio", "values", "total") and ind.frequency == "monthly"
+            else m.series
+        )
         charts[ind.id] = chart
         baseline = m.baseline if ind.baseline.from_data else ind.baseline.value
-        rows.append({
-            "id": ind.id, "goal": ind.goal, "name": ind.name, "unit": ind.unit, "decimals": ind.decimals,
-            "direction": ind.direction, "baseline": baseline, "baseline_period": ind.baseline.period,
-            "baseline_text": ind.baseline.text, "target": ind.target.value, "target_op": ind.target.op,
-            "target_text": ind.target.text,
-            "actual": None if suppressed else m.actual,
-            "actual_period": m.actual_period or (fmt.period(year, month) if not fmt.is_missing(m.actual) else ""),
-            "forecast": None if suppressed else m.forecast,
-            "n": m.n, "suppressed": suppressed, "status": a.status, "reason": a.reason,
-            "signals": signals_text(chart, year) if "beyond" in chart else "", "frequency": ind.frequency,
-            "kind": kind,
-        })
+        rows.append(
+            {
+                "id": ind.id,
+                "goal": ind.goal,
+                "name": ind.name,
+                "unit": ind.unit,
+                "decimals": ind.decimals,
+                "direction": ind.direction,
+                "baseline": baseline,
+                "baseline_period": ind.baseline.period,
+                "baseline_text": ind.baseline.text,
+                "target": ind.target.value,
+                "target_op": ind.target.op,
+                "target_text": ind.target.text,
+                "actual": None if suppressed else m.actual,
+                "actual_period": m.actual_period or (fmt.period(year, month) if not fmt.is_missing(m.actual) else ""),
+                "forecast": None if suppressed else m.forecast,
+                "n": m.n,
+                "suppressed": suppressed,
+                "status": a.status,
+                "reason": a.reason,
+                "signals": signals_text(chart, year) if "beyond" in chart else "",
+                "frequency": ind.frequency,
+                "kind": kind,
+            }
+        )
     return pd.DataFrame(rows, columns=RESULT_COLUMNS), charts
 
 
 def goal_results(cat: Catalog, results: pd.DataFrame) -> pd.DataFrame:
     """One row per goal: its assessment (every indicator must be met) and its indicators' ids."""
     by_id = results.set_index("id")["status"]
-    return pd.DataFrame([
-        {
-            "id": g.id, "name": g.name, "binding": g.binding, "theme": g.theme, "actions": list(g.actions),
-            "indicators": list(g.indicators), "status": goal_status([by_id[i] for i in g.indicators]),
-        }
-        for g in cat.goals
-    ])
+    return pd.DataFrame(
+        [
+            {
+                "id": g.id,
+                "name": g.name,
+                "binding": g.binding,
+                "theme": g.theme,
+                "actions": list(g.actions),
+                "indicators": list(g.indicators),
+                "status": goal_status([by_id[i] for i in g.indicators]),
+            }
+            for g in cat.goals
+        ]
+    )
 
 
 def status_counts(goals: pd.DataFrame) -> dict[str, int]:
@@ -100,8 +149,13 @@ def status_counts(goals: pd.DataFrame) -> dict[str, int]:
 
 
 def goal_results_of_period(
-    cat: Catalog, inputs: dict[str, pd.DataFrame], units: dict[str, pd.DataFrame], status: dict[str, str],
-    fin: Finance | None, year: int, month: int,
+    cat: Catalog,
+    inputs: dict[str, pd.DataFrame],
+    units: dict[str, pd.DataFrame],
+    status: dict[str, str],
+    fin: Finance | None,
+    year: int,
+    month: int,
 ) -> GoalResults:
     """The goals section's content: indicator results, their charts, goal assessments and the unit tables."""
     results, charts = indicator_results(cat, inputs, status, fin, year, month)

@@ -253,7 +253,7 @@ class SotkanetClient:
             "method": "GET",
             "url": url,
             "params": params,
-            "fetched_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "fetched_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "body": body,
         }
         tmp = path.with_suffix(".tmp")
@@ -310,7 +310,9 @@ def match_cities(munis: pd.DataFrame, cities: Sequence[str], category: str) -> t
     return found, problems
 
 
-def latest_values(rows: list[dict], region_ids: Iterable[int], years: Sequence[int], gender: str = GENDER) -> pd.DataFrame:
+def latest_values(
+    rows: list[dict], region_ids: Iterable[int], years: Sequence[int], gender: str = GENDER
+) -> pd.DataFrame:
     """Per region, the value of the latest of `years` that has one: `region_id`, `year`, `value`."""
     df = pd.DataFrame(rows).reindex(columns=["region", "year", "gender", "value"])
     df["value"] = pd.to_numeric(df["value"], errors="coerce")
@@ -466,11 +468,15 @@ def record(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tasks.goals.sotkanet", description="THL Sotkanet -tallenteet testeille")
+    parser = argparse.ArgumentParser(
+        prog="python -m tasks.goals.sotkanet", description="THL Sotkanet -tallenteet testeille"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     rec = sub.add_parser("record", help="hae oikeat vastaukset ja tallenna ne testien toistettaviksi")
     rec.add_argument("--out", type=Path, default=Path("tests/recordings/sotkanet"))
-    rec.add_argument("--indicator", type=int, action="append", required=True, help="Sotkanet-indikaattorin tunnus (voi toistaa)")
+    rec.add_argument(
+        "--indicator", type=int, action="append", required=True, help="Sotkanet-indikaattorin tunnus (voi toistaa)"
+    )
     rec.add_argument("--year", type=int, required=True)
     rec.add_argument("--city", action="append", help="kaupunki (oletus: asetusten kaupungit; voi toistaa)")
     rec.add_argument("--full", action="store_true", help="älä karsi vastauksia vertailun alueisiin")

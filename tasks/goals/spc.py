@@ -46,7 +46,11 @@ def signals_text(chart: pd.DataFrame, year: int) -> str:
     if len(beyond):
         last = month_name(int(beyond["month"].iloc[-1]))
         n = len(beyond)
-        texts.append(f"arvo ohjausrajojen ulkopuolella {n} kuukautena, viimeksi {last}ssa" if n > 1 else f"arvo ohjausrajojen ulkopuolella {last}ssa")
+        texts.append(
+            f"arvo ohjausrajojen ulkopuolella {n} kuukautena, viimeksi {last}ssa"
+            if n > 1
+            else f"arvo ohjausrajojen ulkopuolella {last}ssa"
+        )
     if cur["run"].any():
         texts.append(f"vähintään {RUN_LENGTH} peräkkäistä arvoa keskiviivan samalla puolella")
     return "; ".join(texts)

@@ -39,7 +39,11 @@ def personnel_table(personnel: pd.DataFrame, plan: pd.DataFrame, year: int, mont
     areas = structure().staffed_areas
     now = personnel[(personnel["year"] == year) & (personnel["month"] == month)].set_index("area")
     before = personnel[(personnel["year"] == year - 1) & (personnel["month"] == month)].set_index("area")
-    ytd = _ytd(personnel, year, month).groupby("area").agg(leavers=("permanent_leavers", "sum"), permanent_avg=("permanent", "mean"))
+    ytd = (
+        _ytd(personnel, year, month)
+        .groupby("area")
+        .agg(leavers=("permanent_leavers", "sum"), permanent_avg=("permanent", "mean"))
+    )
     planned = plan[plan["year"] == year].set_index("area")["headcount"] if not plan.empty else pd.Series(dtype=float)
     rows = pd.DataFrame({"area": areas})
     rows["headcount_prev"] = rows["area"].map(before["headcount"]) if not before.empty else np.nan
@@ -50,7 +54,13 @@ def personnel_table(personnel: pd.DataFrame, plan: pd.DataFrame, year: int, mont
     rows["permanent_avg"] = rows["area"].map(ytd["permanent_avg"])
     for col in ("headcount_prev", "headcount", "plan", "permanent", "leavers", "permanent_avg"):
         rows[col] = pd.to_numeric(rows[col], errors="coerce").astype("float64")
-    total = {"area": TOTAL, **{c: rows[c].sum(min_count=len(rows)) for c in ("headcount_prev", "headcount", "plan", "permanent", "leavers", "permanent_avg")}}
+    total = {
+        "area": TOTAL,
+        **{
+            c: rows[c].sum(min_count=len(rows))
+            for c in ("headcount_prev", "headcount", "plan", "permanent", "leavers", "permanent_avg")
+        },
+    }
     out = _with_total(rows, total)
     out["vs_plan"] = out["headcount"] - out["plan"]
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -65,7 +75,9 @@ def assessments_table(assessments: pd.DataFrame, year: int, month: int) -> pd.Da
     sums = _ytd(assessments, year, month).groupby("unit")[["completed", "on_time"]].sum()
     rows = units.join(sums, on="unit")
     rows[["completed", "on_time"]] = rows[["completed", "on_time"]].astype("float64")
-    out = _with_total(rows, {"unit": TOTAL, "service": "", "completed": rows["completed"].sum(), "on_time": rows["on_time"].sum()})
+    out = _with_total(
+        rows, {"unit": TOTAL, "service": "", "completed": rows["completed"].sum(), "on_time": rows["on_time"].sum()}
+    )
     with np.errstate(divide="ignore", invalid="ignore"):
         out["share"] = out["on_time"] / out["completed"] * 100
     out["hidden"] = suppress_small(out, ["completed", "on_time"], settings().small_count_threshold)
@@ -82,7 +94,9 @@ def access_table(access: pd.DataFrame, year: int, month: int) -> pd.DataFrame:
     rows["t3_days"] = rows["station"].map(t3)
     rows[["visits", "visits_within_14", "t3_days"]] = rows[["visits", "visits_within_14", "t3_days"]].astype("float64")
     total = {
-        "station": TOTAL, "visits": rows["visits"].sum(), "visits_within_14": rows["visits_within_14"].sum(),
+        "station": TOTAL,
+        "visits": rows["visits"].sum(),
+        "visits_within_14": rows["visits_within_14"].sum(),
         "t3_days": rows["t3_days"].median(),
     }
     out = _with_total(rows, total)
@@ -93,7 +107,11 @@ def access_table(access: pd.DataFrame, year: int, month: int) -> pd.DataFrame:
 
 
 def _personnel(units: dict[str, pd.DataFrame], status: dict[str, str], year: int, month: int) -> pd.DataFrame:
-    plan = units["personnel_plan"] if status.get("personnel_plan") == SOURCE_OK else pd.DataFrame(columns=["year", "area", "headcount"])
+    plan = (
+        units["personnel_plan"]
+        if status.get("personnel_plan") == SOURCE_OK
+        else pd.DataFrame(columns=["year", "area", "headcount"])
+    )
     return personnel_table(units["personnel"], plan, year, month)
 
 
@@ -105,6 +123,10 @@ UNIT_TABLES: dict[str, Callable[[dict[str, pd.DataFrame], dict[str, str], int, i
 }
 
 
-def unit_tables(units: dict[str, pd.DataFrame], status: dict[str, str], year: int, month: int) -> dict[str, pd.DataFrame]:
+def unit_tables(
+    units: dict[str, pd.DataFrame], status: dict[str, str], year: int, month: int
+) -> dict[str, pd.DataFrame]:
     """The tables by unit of every source that has one and could be used."""
-    return {sid: build(units, status, year, month) for sid, build in UNIT_TABLES.items() if status.get(sid) == SOURCE_OK}
+    return {
+        sid: build(units, status, year, month) for sid, build in UNIT_TABLES.items() if status.get(sid) == SOURCE_OK
+    }

@@ -50,11 +50,15 @@ class Distinct:
         """`fn` of each distinct value, spread over the rows; a missing value gets `fn` of a missing value."""
         return self.spread(pd.Series(fn(self.per_value())).reset_index(drop=True))
 
-    def categorical(self, fn: Callable[[pd.Series], pd.Series] | None = None, categories: pd.Index | None = None) -> pd.Series:
+    def categorical(
+        self, fn: Callable[[pd.Series], pd.Series] | None = None, categories: pd.Index | None = None
+    ) -> pd.Series:
         """The column (or `fn` of it, missing for a missing value) as a categorical over `categories`
         (default: its own distinct values), built from the codes without touching the rows' text."""
         if fn is None and categories is None:  # the codes are already the categorical's codes
-            return pd.Series(pd.Categorical.from_codes(self.codes, categories=pd.Index(self.uniques)), index=self.values.index)
+            return pd.Series(
+                pd.Categorical.from_codes(self.codes, categories=pd.Index(self.uniques)), index=self.values.index
+            )
         per_value = self.uniques if fn is None else pd.Series(fn(self.uniques)).reset_index(drop=True)
         if categories is None:
             categories = pd.Index(per_value.dropna().unique())

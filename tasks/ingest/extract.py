@@ -76,7 +76,9 @@ def typed_columns(df: pd.DataFrame, src: Source, name: str) -> tuple[pd.DataFram
             if col.type == "money":
                 # Euros have cents at most: `23.339` is a thousands separator, not 23,339 €.
                 over = excess_decimals(values, 2) & ~bad
-                errors += errors_from_mask(df, over, name, col.name, "arvossa on yli kaksi desimaalia (piste tuhaterottimena?)")
+                errors += errors_from_mask(
+                    df, over, name, col.name, "arvossa on yli kaksi desimaalia (piste tuhaterottimena?)"
+                )
                 parsed, bad = parsed.where(~over), bad | over
             if col.type == "int":
                 frac = parsed.notna() & (parsed % 1 != 0)
@@ -92,7 +94,9 @@ def typed_columns(df: pd.DataFrame, src: Source, name: str) -> tuple[pd.DataFram
             if bad.any():  # only the bad cells need telling apart
                 impossible[bad] = date_shaped(values[bad], with_time=with_time)
             errors += errors_from_mask(df, impossible, name, col.name, "päivämäärää ei ole olemassa")
-            errors += errors_from_mask(df, bad & ~impossible, name, col.name, "päivämäärä ei ole muotoa 31.8.2024 tai 2024-08-31")
+            errors += errors_from_mask(
+                df, bad & ~impossible, name, col.name, "päivämäärä ei ole muotoa 31.8.2024 tai 2024-08-31"
+            )
         else:
             parsed = values.astype(str).str.strip().astype("string[pyarrow]")
             bad = parsed.eq("")

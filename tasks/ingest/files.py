@@ -54,5 +54,7 @@ def period_files(extracts: Path, src: Source, year: int, month: int) -> list[Per
     out = []
     for y, m in wanted:
         label = f"{y}-{m:02d}" if src.period == "month" else str(y)
-        out.append(PeriodFile(label, src.file_name(y, m), find_file(extracts, src, y, m), src.expect == "all" and y == year))
+        out.append(
+            PeriodFile(label, src.file_name(y, m), find_file(extracts, src, y, m), src.expect == "all" and y == year)
+        )
     return out

@@ -26,7 +26,7 @@ def _where(res: dict, n: int) -> str:
         if isinstance(item, dict):
             files, lines = item.get("_file"), item.get("_line")
             if isinstance(lines, list):  # exclude_unexpected_values: lists of index values
-                where += [f"{f} rivi {l}" for f, l in zip(files or [""] * len(lines), lines)]
+                where += [f"{f} rivi {ln}" for f, ln in zip(files or [""] * len(lines), lines)]
             else:
                 where.append(f"{files} rivi {lines}")
     return ", ".join(where[:5]) + (" …" if n > 5 else "")
@@ -56,10 +56,18 @@ def describe_failure(result: dict) -> str:
 def input_column_names() -> dict[str, str]:
     """Field name to the column name a controller sees in the input file."""
     names = {c.field: c.name for s in sources().values() for c in s.columns}
-    names.update({
-        "account_number": names["account"], "row_period": "Vuosi ja Kuukausi", "file_period": "tiedoston nimen kausi",
-        "cost_centre_service": names["cost_centre"], "service_code": names["service"], "area_of_service": "palvelun palvelukokonaisuus",
-        "file_rows": "rivimäärä", "row_band_min": "odotettu vähimmäisrivimäärä", "row_band_max": "odotettu enimmäisrivimäärä",
-        "unit_lines": "Rivi",
-    })
+    names.update(
+        {
+            "account_number": names["account"],
+            "row_period": "Vuosi ja Kuukausi",
+            "file_period": "tiedoston nimen kausi",
+            "cost_centre_service": names["cost_centre"],
+            "service_code": names["service"],
+            "area_of_service": "palvelun palvelukokonaisuus",
+            "file_rows": "rivimäärä",
+            "row_band_min": "odotettu vähimmäisrivimäärä",
+            "row_band_max": "odotettu enimmäisrivimäärä",
+            "unit_lines": "Rivi",
+        }
+    )
     return names

@@ -48,20 +48,34 @@ def ledger_control(path: Path) -> tuple[int, int]:
     if errors:
         raise SourceFileError(errors)
     if len(df) != 1:
-        raise SourceFileError([SourceError(path.name, f"kontrollitiedostossa pitää olla yksi tietorivi, löytyi {len(df)}")])
+        raise SourceFileError(
+            [SourceError(path.name, f"kontrollitiedostossa pitää olla yksi tietorivi, löytyi {len(df)}")]
+        )
     return int(df["rows"].iloc[0]), int(df["total_cents"].iloc[0])
 
 
-def control_mismatch(name: str, ctl_name: str, rows: int, stated_rows: int, cents: int, stated_cents: int) -> list[SourceError]:
+def control_mismatch(
+    name: str, ctl_name: str, rows: int, stated_rows: int, cents: int, stated_cents: int
+) -> list[SourceError]:
     """The ledger file's row count and sum (cents, SAP sign) against its control file's, in Finnish."""
     out = []
     if rows != stated_rows:
-        out.append(SourceError(name, f"tietorivejä on {rows}, mutta kontrollitiedoston {ctl_name} Rivimaara on {stated_rows} (tiedostosta puuttuu rivejä tai siinä on ylimääräisiä)"))
+        out.append(
+            SourceError(
+                name,
+                f"tietorivejä on {rows}, mutta kontrollitiedoston {ctl_name} Rivimaara on {stated_rows} "
+                "(tiedostosta puuttuu rivejä tai siinä on ylimääräisiä)",
+            )
+        )
     if cents != stated_cents:
-        out.append(SourceError(
-            name, f"Summa-sarakkeen summa on {number(cents / 100, 2)} €, mutta kontrollitiedoston {ctl_name} Summa_yhteensa on "
-            f"{number(stated_cents / 100, 2)} € (ero {number((cents - stated_cents) / 100, 2)} €)",
-        ))
+        out.append(
+            SourceError(
+                name,
+                f"Summa-sarakkeen summa on {number(cents / 100, 2)} €, mutta kontrollitiedoston {ctl_name} "
+                "Summa_yhteensa on "
+                f"{number(stated_cents / 100, 2)} € (ero {number((cents - stated_cents) / 100, 2)} €)",
+            )
+        )
     return out
 
 
@@ -89,11 +103,18 @@ def extract_ledger(extracts: Path, year: int, month: int) -> tuple[Extract, pd.D
             # The control file is the transfer's proof of completeness: a month that does not
             # match it is incomplete or altered, and is not used (like a month without one).
             return df, mismatch, warns
-        controls.append({
-            "file": pf.name, "stated_rows": ctl_rows, "rows": len(df), "stated_cents": ctl_cents,
-            "cents": int(df["amount_cents"].sum()), "control_file": ctl_path.name,
-            "control_sha256": sha256_of(ctl_path), "period": pf.period,
-        })
+        controls.append(
+            {
+                "file": pf.name,
+                "stated_rows": ctl_rows,
+                "rows": len(df),
+                "stated_cents": ctl_cents,
+                "cents": int(df["amount_cents"].sum()),
+                "control_file": ctl_path.name,
+                "control_sha256": sha256_of(ctl_path),
+                "period": pf.period,
+            }
+        )
         df["amount_cents"] = to_report_sign(df["amount_cents"])
         return df, [], warns
 

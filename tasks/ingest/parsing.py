@@ -79,7 +79,12 @@ _SIGNATURES = (
     (b"GIF8", "GIF-kuva"),
     (b"\x1f\x8b", "gzip-pakattu tiedosto"),
 )
-_WIDE_BOMS = ((b"\xff\xfe\x00\x00", "UTF-32"), (b"\x00\x00\xfe\xff", "UTF-32"), (b"\xff\xfe", "UTF-16"), (b"\xfe\xff", "UTF-16"))
+_WIDE_BOMS = (
+    (b"\xff\xfe\x00\x00", "UTF-32"),
+    (b"\x00\x00\xfe\xff", "UTF-32"),
+    (b"\xff\xfe", "UTF-16"),
+    (b"\xfe\xff", "UTF-16"),
+)
 # UTF-8's ä, ö, å, é (0xC3 …) and dashes, quotes and minus (0xE2 …): in a file that is not valid UTF-8
 # as a whole they mean mixed encodings (Windows-1252 would read them as Ã¤ or â€“).
 _UTF8_SEQUENCE = re.compile(rb"\xc3[\x80-\xbf]|\xe2[\x80-\x88][\x80-\xbf]")
@@ -108,26 +113,44 @@ def decode_text(raw: bytes, name: str) -> str:
         if nul < 4096 and head.count(0) > len(head) // 10:
             raise SourceFileError([SourceError(name, "tiedosto ei ole tekstimuotoinen CSV-tiedosto")])
         # NULs after text: a transfer or a write that broke off.
-        raise SourceFileError([SourceError(
-            name, "rivillä on NUL-merkkejä: tiedosto on vioittunut tai sen kirjoittaminen on keskeytynyt", line=raw.count(b"\n", 0, nul) + 1,
-        )])
+        raise SourceFileError(
+            [
+                SourceError(
+                    name,
+                    "rivillä on NUL-merkkejä: tiedosto on vioittunut tai sen kirjoittaminen on keskeytynyt",
+                    line=raw.count(b"\n", 0, nul) + 1,
+                )
+            ]
+        )
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as utf8_error:
         if _UTF8_SEQUENCE.search(raw):
             pos = utf8_error.start
-            raise SourceFileError([SourceError(
-                name, f"tiedostossa on sekaisin UTF-8- ja Windows-1252-merkistöä; {_SAVE_AS} kokonaan",
-                line=raw.count(b"\n", 0, pos) + 1, column=_column_at(raw, pos),
-            )]) from None
+            raise SourceFileError(
+                [
+                    SourceError(
+                        name,
+                        f"tiedostossa on sekaisin UTF-8- ja Windows-1252-merkistöä; {_SAVE_AS} kokonaan",
+                        line=raw.count(b"\n", 0, pos) + 1,
+                        column=_column_at(raw, pos),
+                    )
+                ]
+            ) from None
     try:
         return raw.decode("cp1252", errors="strict")
     except UnicodeDecodeError as exc:
         pos = exc.start
-        raise SourceFileError([SourceError(
-            name, f"merkistö ei ole UTF-8 eikä Windows-1252 (tavu 0x{raw[pos]:02X}); {_SAVE_AS}",
-            line=raw.count(b"\n", 0, pos) + 1, column=_column_at(raw, pos),
-        )]) from None
+        raise SourceFileError(
+            [
+                SourceError(
+                    name,
+                    f"merkistö ei ole UTF-8 eikä Windows-1252 (tavu 0x{raw[pos]:02X}); {_SAVE_AS}",
+                    line=raw.count(b"\n", 0, pos) + 1,
+                    column=_column_at(raw, pos),
+                )
+            ]
+        ) from None
 
 
 def _column_at(raw: bytes, pos: int) -> str | None:
@@ -172,18 +195,31 @@ def read_delimited(path: Path, expected: list[str], required: list[str]) -> pd.D
     if too_long.size:
         # Checked before parsing: the parser takes minutes over a line of megabytes.
         i = int(too_long[0])
-        raise SourceFileError([SourceError(
-            name, f"rivi on liian pitkä ({fmt.number(lengths[i])} merkkiä, enintään {fmt.number(MAX_LINE_CHARS)}): rivinvaihdot puuttuvat "
-            "tai tiedosto ei ole CSV-tiedosto", line=i + 1,
-        )])
-    header_line = next((i for i, l in enumerate(lines) if l.strip()), None)
+        raise SourceFileError(
+            [
+                SourceError(
+                    name,
+                    f"rivi on liian pitkä ({fmt.number(lengths[i])} merkkiä, enintään "
+                    f"{fmt.number(MAX_LINE_CHARS)}): rivinvaihdot puuttuvat "
+                    "tai tiedosto ei ole CSV-tiedosto",
+                    line=i + 1,
+                )
+            ]
+        )
+    header_line = next((i for i, ln in enumerate(lines) if ln.strip()), None)
     if header_line is None:
         raise SourceFileError([SourceError(name, "tiedosto on tyhjä")])
     header = lines[header_line]
     if header.count("\t") > header.count(";") + header.count(","):
-        raise SourceFileError([SourceError(
-            name, "sarakkeiden erotin on sarkain; sallitut erottimet ovat puolipiste (;) ja pilkku (,)", line=header_line + 1,
-        )])
+        raise SourceFileError(
+            [
+                SourceError(
+                    name,
+                    "sarakkeiden erotin on sarkain; sallitut erottimet ovat puolipiste (;) ja pilkku (,)",
+                    line=header_line + 1,
+                )
+            ]
+        )
     delim = sniff_delimiter(header)
     df = _parse_plain(text, lines, delim, header_line)
     if df is None:
@@ -200,13 +236,19 @@ def read_delimited(path: Path, expected: list[str], required: list[str]) -> pd.D
     check_columns(df, name, expected, required, line=header_line + 1)
     short = absent.any(axis=1) & ~blank
     if short.any():
-        raise SourceFileError(errors_from_mask(df, short, name, None, "rivillä on vähemmän kenttiä kuin otsikkorivillä (rivi on katkennut?)"))
+        raise SourceFileError(
+            errors_from_mask(
+                df, short, name, None, "rivillä on vähemmän kenttiä kuin otsikkorivillä (rivi on katkennut?)"
+            )
+        )
     if blank.any():  # (a boolean selection copies every column)
         df = df[~blank]
     df = df.reset_index(drop=True)
     repeated = _repeated_headers(df, required)
     if repeated.any():
-        raise SourceFileError(errors_from_mask(df, repeated, name, None, "otsikkorivi toistuu: tiedostoja on ilmeisesti yhdistetty"))
+        raise SourceFileError(
+            errors_from_mask(df, repeated, name, None, "otsikkorivi toistuu: tiedostoja on ilmeisesti yhdistetty")
+        )
     if df.empty:
         raise SourceFileError([SourceError(name, "tiedostossa ei ole yhtään tietoriviä (vain otsikkorivi)")])
     return df
@@ -257,8 +299,16 @@ def _parse_plain(text: str, lines: list[str], delim: str, header_line: int) -> p
     if text.count(delim) != lines[header_line].count(delim) * nonblank:
         return None
     try:
-        df = pd.read_csv(io.StringIO(text), sep=delim, dtype=str, keep_default_na=False, skip_blank_lines=False,
-                         skiprows=header_line, quoting=csv.QUOTE_MINIMAL, engine="c")
+        df = pd.read_csv(
+            io.StringIO(text),
+            sep=delim,
+            dtype=str,
+            keep_default_na=False,
+            skip_blank_lines=False,
+            skiprows=header_line,
+            quoting=csv.QUOTE_MINIMAL,
+            engine="c",
+        )
     except ValueError:  # ParserError and the like: the python parser reports it
         return None
     return df if isinstance(df.index, pd.RangeIndex) else None
@@ -278,7 +328,7 @@ def _realign(text: str, df: pd.DataFrame, name: str, delim: str, header_line: in
     beyond = full[extra].fillna("").apply(lambda s: s.str.strip().ne("")).any(axis=1)
     if beyond.any():
         lines = full.index[beyond] + header_line + 2
-        raise SourceFileError([SourceError(name, _TOO_MANY_FIELDS, line=int(l)) for l in lines[:20]])
+        raise SourceFileError([SourceError(name, _TOO_MANY_FIELDS, line=int(ln)) for ln in lines[:20]])
     return full[names]
 
 
@@ -312,10 +362,16 @@ def read_xlsx(path: Path, expected: list[str], required: list[str]) -> pd.DataFr
     except SourceFileError:
         merged = _merged_header_cells(path)
         if merged:
-            raise SourceFileError([SourceError(
-                name, f"otsikkorivillä on yhdistettyjä soluja ({', '.join(merged)}): sarakeotsikoiden pitää olla "
-                f"ensimmäisellä rivillä, yksi kullekin sarakkeelle ({', '.join(expected)})", line=1,
-            )]) from None
+            raise SourceFileError(
+                [
+                    SourceError(
+                        name,
+                        f"otsikkorivillä on yhdistettyjä soluja ({', '.join(merged)}): sarakeotsikoiden pitää olla "
+                        f"ensimmäisellä rivillä, yksi kullekin sarakkeelle ({', '.join(expected)})",
+                        line=1,
+                    )
+                ]
+            ) from None
         raise
     if df.empty:
         raise SourceFileError([SourceError(name, "tiedostossa ei ole yhtään tietoriviä (vain otsikkorivi)")])
@@ -324,7 +380,7 @@ def read_xlsx(path: Path, expected: list[str], required: list[str]) -> pd.DataFr
 
 def _merged_header_cells(path: Path) -> list[str]:
     """Merged cells touching the first row of the first sheet (the one pandas reads)."""
-    from openpyxl import load_workbook
+    from openpyxl import load_workbook  # only for a workbook whose header is merged
 
     try:
         ws = load_workbook(path).worksheets[0]
@@ -347,12 +403,21 @@ def check_columns(df: pd.DataFrame, name: str, expected: list[str], required: li
     row may really be a data row (a file without its header)."""
     missing = [c for c in required if c not in df.columns]
     if missing and not any(c in df.columns for c in expected):
-        raise SourceFileError([SourceError(
-            name, f"ensimmäinen rivi ei ole otsikkorivi: siinä ei ole yhtään tietosopimuksen sarakkeista {', '.join(expected)}", line=line,
-        )])
+        raise SourceFileError(
+            [
+                SourceError(
+                    name,
+                    "ensimmäinen rivi ei ole otsikkorivi: siinä ei ole yhtään tietosopimuksen sarakkeista "
+                    f"{', '.join(expected)}",
+                    line=line,
+                )
+            ]
+        )
     if missing:
         found_names = [c for c in df.columns if c != "_line"]
-        found = ", ".join(_shown(c) for c in found_names[:_SHOWN_COLUMNS]) + (" …" if len(found_names) > _SHOWN_COLUMNS else "")
+        found = ", ".join(_shown(c) for c in found_names[:_SHOWN_COLUMNS]) + (
+            " …" if len(found_names) > _SHOWN_COLUMNS else ""
+        )
         raise SourceFileError(
             [SourceError(name, f"pakollinen sarake puuttuu (löytyi: {found})", line=line, column=c) for c in missing]
         )
@@ -362,7 +427,9 @@ def check_columns(df: pd.DataFrame, name: str, expected: list[str], required: li
 
 
 def extra_columns(df: pd.DataFrame, expected: list[str]) -> list[str]:
-    """Columns the contract does not know, as messages show them; an unnamed empty one (a trailing delimiter) does not count."""
+    """Columns the contract does not know, as messages show them; an unnamed empty one (a trailing delimiter) does not
+    count.
+    """
     out = []
     for c in df.columns:
         if c == "_line" or c in expected:
@@ -399,7 +466,11 @@ def _parse_numbers(values: pd.Series, *, percent: bool = False) -> tuple[pd.Seri
     text = values.astype(str).str.strip()
     if percent:
         text = text.str.replace(r"\s*%$", "", regex=True)
-    text = text.str.replace(_GROUP_SPACES_CLASS, "", regex=True).str.replace(_MINUS_START, "-", regex=True).str.replace(",", ".")
+    text = (
+        text.str.replace(_GROUP_SPACES_CLASS, "", regex=True)
+        .str.replace(_MINUS_START, "-", regex=True)
+        .str.replace(",", ".")
+    )
     valid = text.str.fullmatch(_NUMBER.pattern)
     parsed = pd.to_numeric(text.where(valid), errors="coerce")
     result = numeric.fillna(parsed).astype("float64")
@@ -417,8 +488,10 @@ def excess_decimals(values: pd.Series, decimals: int) -> pd.Series:
     return over.fillna(False).astype(bool)
 
 
-def errors_from_mask(df: pd.DataFrame, mask: pd.Series, name: str, column: str | None, message: str) -> list[SourceError]:
-    return [SourceError(name, message, line=int(l), column=column) for l in df.loc[mask, "_line"].head(20)]
+def errors_from_mask(
+    df: pd.DataFrame, mask: pd.Series, name: str, column: str | None, message: str
+) -> list[SourceError]:
+    return [SourceError(name, message, line=int(ln), column=column) for ln in df.loc[mask, "_line"].head(20)]
 
 
 # ISO (2024-08-31, 2024-08-31 14:05[:09] or with T) and Finnish (31.8.2024, 31.8.2024 14:05[:09] or 14.05).
@@ -439,11 +512,13 @@ def parse_datetimes(values: pd.Series, *, with_time: bool) -> tuple[pd.Series, p
     parts = text.str.extract(rf"^{_ISO_DATE}{time}$")
     fi = text.str.extract(rf"^{_FI_DATE}{time}$")
     parts = parts.fillna(fi)
-    frame = pd.DataFrame({
-        "year": pd.to_numeric(parts["y"], errors="coerce"),
-        "month": pd.to_numeric(parts["m"], errors="coerce"),
-        "day": pd.to_numeric(parts["d"], errors="coerce"),
-    })
+    frame = pd.DataFrame(
+        {
+            "year": pd.to_numeric(parts["y"], errors="coerce"),
+            "month": pd.to_numeric(parts["m"], errors="coerce"),
+            "day": pd.to_numeric(parts["d"], errors="coerce"),
+        }
+    )
     if with_time:
         for unit, col in (("hour", "H"), ("minute", "M"), ("second", "S")):
             frame[unit] = pd.to_numeric(parts[col], errors="coerce").fillna(0)

@@ -22,7 +22,11 @@ from tasks.ingest.distinct import Distinct
 
 CENTURY_SIGNS = "+-YXWVUABCDEF"
 CHECK_CHARS = np.array(list("0123456789ABCDEFHJKLMNPRSTUVWXY"))
-PATTERN = rf"(?<![0-9A-Za-z])(\d{{2}})(\d{{2}})(\d{{2}})([{CENTURY_SIGNS.replace('-', '')}\-])(\d{{3}})([0-9A-Y])(?![0-9A-Za-z])"
+PATTERN = (
+    rf"(?<![0-9A-Za-z])(\d{{2}})(\d{{2}})(\d{{2}})"  # day, month, year
+    rf"([{CENTURY_SIGNS.replace('-', '')}\-])(\d{{3}})([0-9A-Y])"  # century sign, individual number, check character
+    r"(?![0-9A-Za-z])"
+)
 
 
 def _signs_of_distinct(text: pd.Series) -> pd.Series:
@@ -83,5 +87,7 @@ def hetu_findings(df: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
             lines = df.loc[hits, "_line"] if "_line" in df else pd.Series(df.index[hits] + 1)
             files = df.loc[hits, "_file"] if "_file" in df else pd.Series("", index=lines.index)
             masked = [mask(sign) for sign in signs[hits]]
-            out.append(pd.DataFrame({"column": col, "file": files.to_numpy(), "line": lines.to_numpy(), "masked": masked}))
+            out.append(
+                pd.DataFrame({"column": col, "file": files.to_numpy(), "line": lines.to_numpy(), "masked": masked})
+            )
     return pd.concat(out, ignore_index=True) if out else pd.DataFrame(columns=["column", "file", "line", "masked"])

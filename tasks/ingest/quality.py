@@ -84,24 +84,29 @@ def source_statuses(extracted: Extracted, quality: dict[str, SourceQuality]) -> 
         elif e.required_missing:
             reason = "puuttuvat tiedostot: " + _files_text(e.required_missing)
         elif e.missing:
-            reason = "edellisen vuoden tiedostoja puuttuu, ennuste ja vertailu edelliseen vuoteen ovat vajaita: " + _files_text(e.missing)
+            reason = (
+                "edellisen vuoden tiedostoja puuttuu, ennuste ja vertailu edelliseen vuoteen ovat vajaita: "
+                + _files_text(e.missing)
+            )
         else:
             reason = ""
-        out.append(SourceStatus(
-            source=sid,
-            title=sources()[sid].title,
-            status=status,
-            status_fi=SOURCE_STATUS_FI[status],
-            files=[f.name for f in e.files],
-            files_text=_files_text([f.name for f in e.files]) or _files_text(e.missing) or "–",
-            rows=sum(f.rows for f in e.files),
-            checks=q.checks if q else 0,
-            passed=q.passed if q else 0,
-            errors=errors,
-            warnings=warnings,
-            missing=e.missing,
-            reason=reason,
-        ))
+        out.append(
+            SourceStatus(
+                source=sid,
+                title=sources()[sid].title,
+                status=status,
+                status_fi=SOURCE_STATUS_FI[status],
+                files=[f.name for f in e.files],
+                files_text=_files_text([f.name for f in e.files]) or _files_text(e.missing) or "–",
+                rows=sum(f.rows for f in e.files),
+                checks=q.checks if q else 0,
+                passed=q.passed if q else 0,
+                errors=errors,
+                warnings=warnings,
+                missing=e.missing,
+                reason=reason,
+            )
+        )
     return out
 
 
@@ -114,10 +119,14 @@ def _files_text(names: list[str]) -> str:
 def write_quality_summary(statuses: list[SourceStatus], quality_dir: Path) -> None:
     """Machine-readable summary of every source's status, checks and errors (`quality/summary.json`)."""
     quality_dir.mkdir(parents=True, exist_ok=True)
-    (quality_dir / "summary.json").write_text(json.dumps([s.as_dict() for s in statuses], indent=2, ensure_ascii=False), encoding="utf-8")
+    (quality_dir / "summary.json").write_text(
+        json.dumps([s.as_dict() for s in statuses], indent=2, ensure_ascii=False), encoding="utf-8"
+    )
 
 
-def validate_period(extracted: Extracted, history: pd.DataFrame, today: dt.date, quality_dir: Path, margin: float) -> Validated:
+def validate_period(
+    extracted: Extracted, history: pd.DataFrame, today: dt.date, quality_dir: Path, margin: float
+) -> Validated:
     """Run the suites of the sources that were read, and judge every source of the period.
 
     `history`: row counts of earlier loads (the warehouse's), which with this

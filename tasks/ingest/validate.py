@@ -36,6 +36,7 @@ def suite_document(source: str) -> dict | None:
     path = resources.files(SUITES_PACKAGE).joinpath(f"{source}.json")
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
+
 PII_EXPECTATION = "expect_column_values_to_not_contain_hetu"
 
 
@@ -87,11 +88,15 @@ def validation_frame(source: str, frame: pd.DataFrame, bands: pd.DataFrame | Non
 
     if "year" in frame:
         files = of("_file")
-        derived["file_period"] = files.map(lambda names: pd.to_numeric(names.str.extract(r"(\d{4,6})\.\w+$")[0], errors="coerce"))
+        derived["file_period"] = files.map(
+            lambda names: pd.to_numeric(names.str.extract(r"(\d{4,6})\.\w+$")[0], errors="coerce")
+        )
         if src.period == "month":
             derived["row_period"] = frame["year"].astype("float64") * 100 + frame["month"].astype("float64")
             rows = files.counts()
-            derived["file_rows"] = rows if rows is not None else frame.groupby("_file", observed=True)["_line"].transform("size")
+            derived["file_rows"] = (
+                rows if rows is not None else frame.groupby("_file", observed=True)["_line"].transform("size")
+            )
             b = (bands if bands is not None else pd.DataFrame(columns=["file", "lo", "hi"])).set_index("file")
             # A file without a band (too few earlier periods) is not judged: its band is open,
             # (−∞, ∞), rather than missing, so that GX never copies the whole frame to drop
@@ -136,7 +141,9 @@ def suite_parameters(today: dt.date) -> dict:
     return params
 
 
-def row_bands(files: pd.DataFrame, history: pd.DataFrame, margin: float, min_periods: int = 3, window: int = 12) -> pd.DataFrame:
+def row_bands(
+    files: pd.DataFrame, history: pd.DataFrame, margin: float, min_periods: int = 3, window: int = 12
+) -> pd.DataFrame:
     """The band of row counts each monthly file is expected to fall in, learned from earlier periods.
 
     `files`: this run's files (`source`, `file`, `period`, `rows`); `history`:
@@ -153,10 +160,12 @@ def row_bands(files: pd.DataFrame, history: pd.DataFrame, margin: float, min_per
     last = earlier.groupby("file").tail(window)
     agg = last.groupby("file")["rows"].agg(["min", "max", "count"])
     enough = agg["count"] >= min_periods
-    out = pd.DataFrame({
-        "lo": (agg["min"] * (1 - margin)).where(enough),
-        "hi": (agg["max"] * (1 + margin)).where(enough),
-    }).reindex(files["file"])
+    out = pd.DataFrame(
+        {
+            "lo": (agg["min"] * (1 - margin)).where(enough),
+            "hi": (agg["max"] * (1 + margin)).where(enough),
+        }
+    ).reindex(files["file"])
     return out.rename_axis("file").reset_index()
 
 
@@ -166,16 +175,19 @@ def pii_scan(source: str, frame: pd.DataFrame) -> pd.DataFrame:
     return hetu_findings(frame, text)
 
 
-def run_suites(frames: dict[str, pd.DataFrame], quality_dir: Path, parameters: dict, bands: pd.DataFrame | None = None) -> dict[str, SourceQuality]:
+def run_suites(
+    frames: dict[str, pd.DataFrame], quality_dir: Path, parameters: dict, bands: pd.DataFrame | None = None
+) -> dict[str, SourceQuality]:
     """Validate each frame with its committed suite; write results and Data Docs to `quality_dir`.
 
     A source with a personal identity code is validated with a result format
     that keeps no values at all, so Data Docs and result files can carry none.
     """
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+    # Heavy: Great Expectations takes seconds to import, and only this stage needs it.
     import great_expectations as gx
-    from great_expectations.data_context.types.base import ProgressBarsConfig
-    from great_expectations.execution_engine import pandas_execution_engine
+    from great_expectations.data_context.types.base import ProgressBarsConfig  # see above
+    from great_expectations.execution_engine import pandas_execution_engine  # see above
 
     # GX fingerprints every batch under 1 GB by hashing all its cells (a batch marker that
     # nothing here reads; the manifest has each input file's SHA-256): seconds on a ledger.
@@ -218,7 +230,9 @@ def run_suites(frames: dict[str, pd.DataFrame], quality_dir: Path, parameters: d
                 expectation_parameters=parameters,
             )
             vr = next(iter(result.run_results.values())).to_json_dict()
-            (quality_dir / f"{source}.json").write_text(json.dumps(vr, indent=1, ensure_ascii=False, default=str), encoding="utf-8")
+            (quality_dir / f"{source}.json").write_text(
+                json.dumps(vr, indent=1, ensure_ascii=False, default=str), encoding="utf-8"
+            )
             q = SourceQuality(source, SOURCE_OK, checks=len(vr["results"]), personal_data=not pii.empty)
             for r in vr["results"]:
                 if r["success"]:
@@ -226,10 +240,11 @@ def run_suites(frames: dict[str, pd.DataFrame], quality_dir: Path, parameters: d
                 elif r["expectation_config"]["type"] == PII_EXPECTATION:
                     col = r["expectation_config"]["kwargs"]["column"]
                     hits = pii[pii["column"] == col]
-                    where = ", ".join(f"{f} rivi {l}" for f, l in zip(hits["file"].head(5), hits["line"].head(5)))
+                    where = ", ".join(f"{f} rivi {ln}" for f, ln in zip(hits["file"].head(5), hits["line"].head(5)))
                     q.failures.append(
                         f"sarakkeessa {input_column_names().get(col, col)} on henkilötunnus "
-                        f"({fmt.count(len(hits), 'rivi', 'riviä')}: {where}; muoto {hits['masked'].iloc[0] if len(hits) else '******-****'})"
+                        f"({fmt.count(len(hits), 'rivi', 'riviä')}: {where}; muoto "
+                        f"{hits['masked'].iloc[0] if len(hits) else '******-****'})"
                     )
                 elif r["expectation_config"].get("severity", "critical") == "critical":
                     q.failures.append(describe_failure(r))

@@ -29,12 +29,41 @@ def cumulative_chart_png(profile: pd.DataFrame, year: int, forecast: float | Non
     matplotlib.rcParams.update({"font.family": "DejaVu Sans", "font.size": 9})
     fig, ax = plt.subplots(figsize=(6.6, 2.8))
     months = profile["month"]
-    ax.plot(months, -profile["budget"] / 1e6, color="#7a7a7a", linestyle="--", linewidth=1.5, label="Tulosbudjetti, kumulatiivinen profiili")
-    ax.plot(months, -profile["actual"] / 1e6, color="#0000bf", marker="o", markersize=3, linewidth=2, label=f"Toteuma {year}")
+    ax.plot(
+        months,
+        -profile["budget"] / 1e6,
+        color="#7a7a7a",
+        linestyle="--",
+        linewidth=1.5,
+        label="Tulosbudjetti, kumulatiivinen profiili",
+    )
+    ax.plot(
+        months,
+        -profile["actual"] / 1e6,
+        color="#0000bf",
+        marker="o",
+        markersize=3,
+        linewidth=2,
+        label=f"Toteuma {year}",
+    )
     if forecast is not None and pd.notna(forecast):
         last = profile["actual"].last_valid_index()
-        ax.plot([months[last], 12], [-profile["actual"][last] / 1e6, -forecast / 1e6], color="#0000bf", linestyle=":", linewidth=1.5)
-        ax.plot([12], [-forecast / 1e6], color="#0000bf", marker="D", markersize=5, linestyle="none", label="Ennuste vuoden lopussa")
+        ax.plot(
+            [months[last], 12],
+            [-profile["actual"][last] / 1e6, -forecast / 1e6],
+            color="#0000bf",
+            linestyle=":",
+            linewidth=1.5,
+        )
+        ax.plot(
+            [12],
+            [-forecast / 1e6],
+            color="#0000bf",
+            marker="D",
+            markersize=5,
+            linestyle="none",
+            label="Ennuste vuoden lopussa",
+        )
     ax.set_xticks(range(1, 13), [fmt.month_name(m)[:3] for m in range(1, 13)])
     ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: fmt.number(v, 0)))
     ax.set_ylabel("Nettomenot, milj. €")
@@ -70,7 +99,11 @@ def indicator_chart_png(chart: pd.DataFrame, row: dict, year: int) -> str | None
     c = chart.dropna(subset=["value"]).sort_values(["year", "month"]).reset_index(drop=True)
     yearly = row["kind"] == "annual"
     first = int(c["year"].min())
-    x = c["year"].astype(int).to_numpy() if yearly else ((c["year"].astype(int) - first) * 12 + c["month"].astype(int) - 1).to_numpy()
+    x = (
+        c["year"].astype(int).to_numpy()
+        if yearly
+        else ((c["year"].astype(int) - first) * 12 + c["month"].astype(int) - 1).to_numpy()
+    )
     fig, ax = plt.subplots(figsize=(3.1, 1.25))
     ax.plot(x, c["value"], color=COLOURS["value"], marker="o", markersize=2.2, linewidth=1.2)
     if "centre" in c and c["centre"].notna().any():
@@ -78,7 +111,9 @@ def indicator_chart_png(chart: pd.DataFrame, row: dict, year: int) -> str | None
         ax.plot(x, c["ucl"], color=COLOURS["limit"], linewidth=0.6, linestyle=":")
         ax.plot(x, c["lcl"], color=COLOURS["limit"], linewidth=0.6, linestyle=":")
         signal = (c["beyond"] | c["run"]).to_numpy()
-        ax.plot(x[signal], c.loc[signal, "value"], color=COLOURS["signal"], marker="o", markersize=3.2, linestyle="none")
+        ax.plot(
+            x[signal], c.loc[signal, "value"], color=COLOURS["signal"], marker="o", markersize=3.2, linestyle="none"
+        )
     # A yearly total's target is not a monthly level: it is not drawn on a monthly chart.
     if row.get("target") is not None and not pd.isna(row["target"]) and row["kind"] != "total":
         ax.axhline(row["target"], color=COLOURS["target"], linewidth=0.9, linestyle=(0, (4, 2)))

@@ -82,7 +82,9 @@ def indicator_view(row: dict, chart: pd.DataFrame | None, year: int) -> dict:
     has_baseline = baseline is not None and not pd.isna(baseline)
     return {
         **row,
-        "baseline_fi": f"{_value(baseline, row)} ({row['baseline_period']})" if has_baseline else (row["baseline_text"] or fmt.MISSING),
+        "baseline_fi": f"{_value(baseline, row)} ({row['baseline_period']})"
+        if has_baseline
+        else (row["baseline_text"] or fmt.MISSING),
         "actual_fi": SUPPRESSED if row["suppressed"] else _value(row["actual"], row),
         "forecast_fi": SUPPRESSED if row["suppressed"] else _value(row["forecast"], row),
         "status_class": STATUS_CLASS[row["status"]],
@@ -91,7 +93,9 @@ def indicator_view(row: dict, chart: pd.DataFrame | None, year: int) -> dict:
 
 
 def goals_context(ind: GoalResults, year: int, sources: list[dict]) -> dict:
-    """Goals with their indicators, the unit tables of their sources (or why one is missing), and the counts by assessment."""
+    """Goals with their indicators, the unit tables of their sources (or why one is missing), and the counts by
+    assessment.
+    """
     results = {r["id"]: r for r in _records(ind.results)}
     tables = ind.tables
     status = {s["source"]: s for s in sources}
@@ -99,23 +103,36 @@ def goals_context(ind: GoalResults, year: int, sources: list[dict]) -> dict:
     for g in _records(ind.goals):
         views = [indicator_view(results[i], ind.charts.get(i), year) for i in g["indicators"]]
         # Personnel's table is the staffing section's own; a goal shows the other sources' tables.
-        own = [src for src in dict.fromkeys(catalog().indicator(i).source for i in g["indicators"]) if src in UNIT_TABLES and src != "personnel"]
-        goals.append({
-            **g, "status_class": STATUS_CLASS[g["status"]], "views": views,
-            "tables": [src for src in own if src in tables],
-            "missing_tables": [status[src] for src in own if src not in tables and src in status],
-        })
+        own = [
+            src
+            for src in dict.fromkeys(catalog().indicator(i).source for i in g["indicators"])
+            if src in UNIT_TABLES and src != "personnel"
+        ]
+        goals.append(
+            {
+                **g,
+                "status_class": STATUS_CLASS[g["status"]],
+                "views": views,
+                "tables": [src for src in own if src in tables],
+                "missing_tables": [status[src] for src in own if src not in tables and src in status],
+            }
+        )
     counts = ind.status_counts()
     return {
         "goals": goals,
         "goal_counts": [{"status": s, "count": counts[s], "class": STATUS_CLASS[s]} for s in STATUSES],
         "binding_goals": int(ind.goals["binding"].sum()),
         "unit_tables": {k: _records(v) for k, v in tables.items()},
-        "turnover": next((indicator_view(results[i], None, year) for i in results if catalog().indicator(i).source == "personnel"), None),
+        "turnover": next(
+            (indicator_view(results[i], None, year) for i in results if catalog().indicator(i).source == "personnel"),
+            None,
+        ),
     }
 
 
-COMPARISON_MISSING = "Vertailutieto suurimpiin kaupunkeihin puuttuu: THL Sotkanetin tietoja ei saatu raporttia laadittaessa."
+COMPARISON_MISSING = (
+    "Vertailutieto suurimpiin kaupunkeihin puuttuu: THL Sotkanetin tietoja ei saatu raporttia laadittaessa."
+)
 
 
 def comparison_context(comparison: Comparison | None) -> dict:
@@ -125,14 +142,22 @@ def comparison_context(comparison: Comparison | None) -> dict:
     cities = list(sotkanet_settings().cities)
     frame = comparison.frame
     rows = []
-    for (iid, title), part in frame.groupby(["indicator_id", "indicator"], sort=False):
+    for (_, title), part in frame.groupby(["indicator_id", "indicator"], sort=False):
         by_city = part.set_index("city")
         unit = part["unit"].dropna().iloc[0] if part["unit"].notna().any() else ""
-        rows.append({
-            "indicator": title, "unit": unit,
-            "cells": [fmt.number(float(by_city.loc[c, "value"]), 1) if c in by_city.index and pd.notna(by_city.loc[c, "value"]) else fmt.MISSING for c in cities],
-            "years": sorted({int(y) for y in part["year"].dropna()}),
-        })
+        rows.append(
+            {
+                "indicator": title,
+                "unit": unit,
+                "cells": [
+                    fmt.number(float(by_city.loc[c, "value"]), 1)
+                    if c in by_city.index and pd.notna(by_city.loc[c, "value"])
+                    else fmt.MISSING
+                    for c in cities
+                ],
+                "years": sorted({int(y) for y in part["year"].dropna()}),
+            }
+        )
     if not rows:
         # Why the service failed (host, attempts) is for the log; the board reads one stable sentence,
         # so an outage of another kind does not make a new version of the same report.
@@ -178,11 +203,13 @@ def report_context(inp: ReportInputs) -> dict:
     for area in st.areas:
         rows = margin[margin["area"].eq(area.name)]
         total = rows[rows["level"].eq("area")]
-        areas.append({
-            "name": area.name,
-            "total": _records(total)[0] if len(total) else None,
-            "services": _records(rows[rows["level"].eq("service")]) if st.has_own_services(area) else [],
-        })
+        areas.append(
+            {
+                "name": area.name,
+                "total": _records(total)[0] if len(total) else None,
+                "services": _records(rows[rows["level"].eq("service")]) if st.has_own_services(area) else [],
+            }
+        )
     rec = inp.reconciliation.checks
     deviations = rec[rec["status"].eq("deviation")]
     checks = (
@@ -194,7 +221,10 @@ def report_context(inp: ReportInputs) -> dict:
     deviations = deviations.assign(
         title=deviations["check"].map(CHECK_TITLES_FI).fillna(deviations["check"]),
         measure=[_measure(c, col) for c, col in zip(deviations["check"], deviations["column"])],
-        decimals=[0 if col == "Rivimaara" else (2 if c.startswith("paakirja") else 1) for c, col in zip(deviations["check"], deviations["column"])],
+        decimals=[
+            0 if col == "Rivimaara" else (2 if c.startswith("paakirja") else 1)
+            for c, col in zip(deviations["check"], deviations["column"])
+        ],
     )
     methods = fin.methods.rename_axis("method").reset_index(name="count") if fin.methods is not None else pd.DataFrame()
     statuses = [s.as_dict() for s in inp.sources]
@@ -215,7 +245,9 @@ def report_context(inp: ReportInputs) -> dict:
         "sector_margin": sector_margin,
         "binding_level": fin.binding_level,
         "areas": areas,
-        "chart": cumulative_chart_png(fin.profile, inp.year, sector_margin.get("forecast")) if fin.profile["actual"].notna().any() else None,
+        "chart": cumulative_chart_png(fin.profile, inp.year, sector_margin.get("forecast"))
+        if fin.profile["actual"].notna().any()
+        else None,
         "checks": _records(checks),
         "deviations": _records(deviations),
         "max_deviations": 60,
@@ -229,6 +261,10 @@ def report_context(inp: ReportInputs) -> dict:
         "run_length": RUN_LENGTH,
         "level_months": LEVEL_MONTHS,
         "suppressed_mark": SUPPRESSED,
-        **(goals_context(inp.goals, inp.year, statuses) if inp.goals else {"goals": [], "goal_counts": [], "unit_tables": {}, "turnover": None, "binding_goals": 0}),
+        **(
+            goals_context(inp.goals, inp.year, statuses)
+            if inp.goals
+            else {"goals": [], "goal_counts": [], "unit_tables": {}, "turnover": None, "binding_goals": 0}
+        ),
         "comparison": comparison_context(inp.comparison),
     }

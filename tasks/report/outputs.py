@@ -45,7 +45,20 @@ def indicators_csv_rows(results: pd.DataFrame) -> pd.DataFrame:
     return results[["id", "name", "unit", "baseline", "target", "actual", "forecast", "status"]]
 
 
-SOFTWARE = ["katsaus", "prefect", "pandas", "pyarrow", "sqlalchemy", "alembic", "great-expectations", "jinja2", "babel", "weasyprint", "matplotlib", "openpyxl"]
+SOFTWARE = [
+    "katsaus",
+    "prefect",
+    "pandas",
+    "pyarrow",
+    "sqlalchemy",
+    "alembic",
+    "great-expectations",
+    "jinja2",
+    "babel",
+    "weasyprint",
+    "matplotlib",
+    "openpyxl",
+]
 
 
 def software_versions() -> dict[str, str]:
@@ -74,16 +87,32 @@ def input_entries(extracted: Extracted, statuses: list[SourceStatus], loaded: Lo
     for sid, e in extracted.sources.items():
         for f in e.files:
             b = loaded.batch_of(sid, f.name)
-            out.append({
-                "source": sid, "file": f.name, "sha256": f.sha256, "rows": f.rows, "period": f.period,
-                "status": status[sid], "batch_id": b.id if b else None, "loaded_by_run": b.run_id if b else None,
-            })
+            out.append(
+                {
+                    "source": sid,
+                    "file": f.name,
+                    "sha256": f.sha256,
+                    "rows": f.rows,
+                    "period": f.period,
+                    "status": status[sid],
+                    "batch_id": b.id if b else None,
+                    "loaded_by_run": b.run_id if b else None,
+                }
+            )
     for c in controls.to_dict("records") if not controls.empty else []:
         # Control files are read and checked, never loaded: they have no batch.
-        out.append({
-            "source": "ledger_control", "file": c["control_file"], "sha256": c["control_sha256"], "rows": 1,
-            "period": c["period"], "status": status.get("ledger", SOURCE_OK), "batch_id": None, "loaded_by_run": None,
-        })
+        out.append(
+            {
+                "source": "ledger_control",
+                "file": c["control_file"],
+                "sha256": c["control_sha256"],
+                "rows": 1,
+                "period": c["period"],
+                "status": status.get("ledger", SOURCE_OK),
+                "batch_id": None,
+                "loaded_by_run": None,
+            }
+        )
     return out
 
 
@@ -92,7 +121,11 @@ def manifest(run: dict, inputs: list[dict], outputs_dir: Path) -> dict:
     return {
         **run,
         "inputs": inputs,
-        "outputs": [{"file": str(p.relative_to(outputs_dir)), "sha256": sha256_of(p)} for p in files if QUALITY_DIR not in p.parts],
+        "outputs": [
+            {"file": str(p.relative_to(outputs_dir)), "sha256": sha256_of(p)}
+            for p in files
+            if QUALITY_DIR not in p.parts
+        ],
         "software": software_versions(),
     }
 

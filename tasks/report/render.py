@@ -36,9 +36,20 @@ class RenderedReport:
 
 
 def _environment() -> Environment:
-    env = Environment(loader=PackageLoader("reports", "templates"), autoescape=select_autoescape(["html", "j2"]), trim_blocks=True, lstrip_blocks=True)
+    env = Environment(
+        loader=PackageLoader("reports", "templates"),
+        autoescape=select_autoescape(["html", "j2"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
     env.filters.update(
-        t=fmt.thousands, pct=fmt.pct, milj=fmt.millions, num=fmt.number, hyph=fmt.hyphenable, count=fmt.count, numeral=fmt.numeral,
+        t=fmt.thousands,
+        pct=fmt.pct,
+        milj=fmt.millions,
+        num=fmt.number,
+        hyph=fmt.hyphenable,
+        count=fmt.count,
+        numeral=fmt.numeral,
     )
     env.globals.update(MARGIN=MARGIN)
     return env
@@ -63,7 +74,9 @@ VOLATILE = ("report_date", *approval_stamp(None, None))
 def content_fingerprint(context: dict) -> str:
     """SHA-256 of the report's content: the context without its date and approval stamp."""
     content = {k: v for k, v in context.items() if k not in VOLATILE}
-    return hashlib.sha256(json.dumps(content, sort_keys=True, ensure_ascii=False, default=str).encode("utf-8")).hexdigest()
+    return hashlib.sha256(
+        json.dumps(content, sort_keys=True, ensure_ascii=False, default=str).encode("utf-8")
+    ).hexdigest()
 
 
 def write_report(context: dict, stage: Path) -> None:
@@ -80,6 +93,8 @@ def render_draft(inputs: ReportInputs, stage: Path) -> RenderedReport:
     return RenderedReport(context, content_fingerprint(context), stage)
 
 
-def render_approved(draft: RenderedReport, stage: Path, approved_by: str, approved_at: dt.datetime, comment: str) -> None:
+def render_approved(
+    draft: RenderedReport, stage: Path, approved_by: str, approved_at: dt.datetime, comment: str
+) -> None:
     """The final report: the draft's content with the approval on its cover and no LUONNOS mark."""
     write_report({**draft.context, **approval_stamp(approved_by, approved_at, comment)}, stage)

@@ -51,7 +51,9 @@ def summary_lines(figs: dict) -> list[str]:
     m = figs["margin"]
     lines = []
     if m["ytd"] is not None and m["forecast"] is not None:
-        lines.append(f"Toimintakate toteuma {fmt.millions(m['ytd'])}, vuoden lopun ennuste {fmt.millions(m['forecast'])}.")
+        lines.append(
+            f"Toimintakate toteuma {fmt.millions(m['ytd'])}, vuoden lopun ennuste {fmt.millions(m['forecast'])}."
+        )
     if m["deviation"] is not None:
         word = "alittuu" if m["deviation"] >= 0 else "ylittyy"
         lines.append(f"Ennusteen mukaan tulosbudjetti {word} {fmt.millions(abs(m['deviation']))}.")
@@ -65,14 +67,20 @@ def summary_lines(figs: dict) -> list[str]:
         counts[st] = counts.get(st, 0) + 1
     lines.append("Sitovat toiminnan tavoitteet: " + ", ".join(f"{k} {v}" for k, v in counts.items()) + ".")
     bad = [sid for sid, st in figs["sources"].items() if st != SOURCE_OK]
-    lines.append(f"Tietojen laatu: {len(bad)} lähdettä ei voitu käyttää." if bad else "Tietojen laatu: kaikki lähteet käytetty.")
+    lines.append(
+        f"Tietojen laatu: {len(bad)} lähdettä ei voitu käyttää." if bad else "Tietojen laatu: kaikki lähteet käytetty."
+    )
     return lines
 
 
 def changes(prev: dict, cur: dict) -> list[str]:
     """What a corrected version changes, in Finnish, one line per changed figure or assessment."""
     out = []
-    for key, label in (("ytd", "Toimintakatteen toteuma"), ("forecast", "Toimintakatteen ennuste"), ("tb", "Tulosbudjetti")):
+    for key, label in (
+        ("ytd", "Toimintakatteen toteuma"),
+        ("forecast", "Toimintakatteen ennuste"),
+        ("tb", "Tulosbudjetti"),
+    ):
         a, b = (prev.get("margin") or {}).get(key), cur["margin"].get(key)
         if a != b:
             out.append(f"{label}: {fmt.millions(a)} → {fmt.millions(b)}")
@@ -85,7 +93,8 @@ def changes(prev: dict, cur: dict) -> list[str]:
         was = (prev.get("indicators") or {}).get(iid, {})
         ind = catalog().indicator(iid)
         if was.get("actual") != now["actual"] or was.get("status") != now["status"]:
-            text = f"Mittari ”{ind.name}”: {fmt.measure(was.get('actual'), ind.unit, ind.decimals)} → {fmt.measure(now['actual'], ind.unit, ind.decimals)}"
+            before, after = (fmt.measure(v, ind.unit, ind.decimals) for v in (was.get("actual"), now["actual"]))
+            text = f"Mittari ”{ind.name}”: {before} → {after}"
             if was.get("status") != now["status"]:
                 text += f" (arvio {was.get('status') or '–'} → {now['status']})"
             out.append(text)
@@ -95,14 +104,30 @@ def changes(prev: dict, cur: dict) -> list[str]:
     return out or ["Raportin sisältö muuttui (luvut ja arviot ennallaan)."]
 
 
-def summary_markdown(figs: dict, title: str, period_text: str, statuses: list[SourceStatus], reconciliation: Reconciliation, report: Path | None) -> str:
+def summary_markdown(
+    figs: dict,
+    title: str,
+    period_text: str,
+    statuses: list[SourceStatus],
+    reconciliation: Reconciliation,
+    report: Path | None,
+) -> str:
     """The run's summary for the Prefect UI: key figures, goal assessments, data quality, deviations."""
     lines = [f"# {title}, {period_text}", ""]
     lines += [f"- {line}" for line in summary_lines(figs)]
     lines += ["", "## Sitovat toiminnan tavoitteet", "", "| Tavoite | Arvio |", "|---|---|"]
     lines += [f"| {g.name} | {figs['goals'].get(g.id, '–')} |" for g in catalog().goals if g.binding]
-    lines += ["", "## Tietojen laatu", "", "| Lähde | Tila | Rivejä | Tarkistukset | Huomautuksia |", "|---|---|---:|---:|---:|"]
-    lines += [f"| {s.title} | {s.status_fi} | {fmt.number(s.rows)} | {s.passed}/{s.checks} | {len(s.warnings)} |" for s in statuses]
+    lines += [
+        "",
+        "## Tietojen laatu",
+        "",
+        "| Lähde | Tila | Rivejä | Tarkistukset | Huomautuksia |",
+        "|---|---|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {s.title} | {s.status_fi} | {fmt.number(s.rows)} | {s.passed}/{s.checks} | {len(s.warnings)} |"
+        for s in statuses
+    ]
     problems = [(s.title, e) for s in statuses for e in s.errors[:3]]
     if problems:
         lines += ["", "Virheet (enintään kolme lähdettä kohden):", ""] + [f"- {t}: {e}" for t, e in problems]
@@ -110,7 +135,10 @@ def summary_markdown(figs: dict, title: str, period_text: str, statuses: list[So
     lines += ["", f"## Täsmäytys: {fmt.count(len(dev), 'poikkeama', 'poikkeamaa')}", ""]
     if len(dev):
         lines += ["| Tarkistus | Kohde | Rivi | Sarake | Erotus |", "|---|---|---|---|---:|"]
-        lines += [f"| {r['check']} | {r['unit']} | {r['line']} | {r['column']} | {fmt.number(r['difference'], 2)} |" for r in dev.head(30).to_dict("records")]
+        lines += [
+            f"| {r['check']} | {r['unit']} | {r['line']} | {r['column']} | {fmt.number(r['difference'], 2)} |"
+            for r in dev.head(30).to_dict("records")
+        ]
     if report is not None:
         lines += ["", f"Raportti: `{report}`"]
     return "\n".join(lines)
@@ -123,10 +151,19 @@ def quality_markdown(statuses: list[SourceStatus], period_text: str) -> str:
     lines = [f"# Tietojen laatu, {period_text}", ""]
     lines.append(
         f"{fmt.count(len(statuses), 'lähde', 'lähdettä')}: {len(statuses) - len(quarantined) - len(missing)} käytetty, "
-        f"{len(quarantined)} karanteenissa, {len(missing)} puuttuu; huomautuksia {sum(len(s.warnings) for s in statuses)}."
+        f"{len(quarantined)} karanteenissa, {len(missing)} puuttuu; huomautuksia "
+        f"{sum(len(s.warnings) for s in statuses)}."
     )
-    lines += ["", "| Lähde | Tila | Tiedostot | Rivejä | Läpäistyt tarkistukset | Huomautuksia |", "|---|---|---|---:|---:|---:|"]
-    lines += [f"| {s.title} | {s.status_fi} | {s.files_text} | {fmt.number(s.rows)} | {s.passed}/{s.checks} | {len(s.warnings)} |" for s in statuses]
+    lines += [
+        "",
+        "| Lähde | Tila | Tiedostot | Rivejä | Läpäistyt tarkistukset | Huomautuksia |",
+        "|---|---|---|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {s.title} | {s.status_fi} | {s.files_text} | {fmt.number(s.rows)} | {s.passed}/{s.checks} | "
+        f"{len(s.warnings)} |"
+        for s in statuses
+    ]
     for s in statuses:
         if s.errors or s.warnings or s.status == SOURCE_MISSING:
             lines += ["", f"## {s.title}: {s.status_fi}"]
@@ -142,9 +179,12 @@ def deviation_rows(table: pd.DataFrame) -> list[dict]:
     m = table[table["line"].eq(MARGIN) & table["level"].isin(["area", "service"])]
     return [
         {
-            "Palvelukokonaisuus": r["area"], "Palvelu": r["service"] or "(yhteensä)",
-            "TB, 1 000 €": fmt.thousands(r["tb"]), "Ennuste, 1 000 €": fmt.thousands(r["forecast"]),
-            "Poikkeama, 1 000 €": fmt.thousands(r["deviation"]), "Poikkeama %": fmt.pct(r["deviation_pct"]),
+            "Palvelukokonaisuus": r["area"],
+            "Palvelu": r["service"] or "(yhteensä)",
+            "TB, 1 000 €": fmt.thousands(r["tb"]),
+            "Ennuste, 1 000 €": fmt.thousands(r["forecast"]),
+            "Poikkeama, 1 000 €": fmt.thousands(r["deviation"]),
+            "Poikkeama %": fmt.pct(r["deviation_pct"]),
         }
         for r in m.to_dict("records")
     ]

@@ -38,6 +38,8 @@ def format_fi(values: pd.Series, decimals: int, group: str = "", minus: str = "-
     return text.where(~neg, minus + text)
 
 
-def write_csv(path: Path, df: pd.DataFrame, encoding: str, sep: str = ";", newline: str = "\n", trailing: str = "") -> None:
+def write_csv(
+    path: Path, df: pd.DataFrame, encoding: str, sep: str = ";", newline: str = "\n", trailing: str = ""
+) -> None:
     body = df.to_csv(sep=sep, index=False, lineterminator=newline)
     path.write_bytes((body + trailing).encode(encoding))

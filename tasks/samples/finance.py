@@ -20,7 +20,16 @@ SEED_FILE = "budget_2024.yaml"
 
 # Share of a service's annual revenues and expenses per account.
 REVENUE_MIX = {"3000": 0.30, "3050": 0.05, "3100": 0.45, "3200": 0.10, "3400": 0.10}
-EXPENSE_MIX = {"4000": 0.42, "4100": 0.10, "4300": 0.20, "4400": 0.10, "4500": 0.06, "4700": 0.02, "4800": 0.08, "4900": 0.02}
+EXPENSE_MIX = {
+    "4000": 0.42,
+    "4100": 0.10,
+    "4300": 0.20,
+    "4400": 0.10,
+    "4500": 0.06,
+    "4700": 0.02,
+    "4800": 0.08,
+    "4900": 0.02,
+}
 # Payments to a joint authority budgeted by the council (HUS) are purchases of services.
 COUNCIL_ITEM_MIX = {"4300": 1.0}
 # Monthly profile: salaries have holiday pay in June and the summer dip in July;
@@ -96,7 +105,9 @@ def council_budget_frame(seed: dict) -> pd.DataFrame:
     base = df["Vuosikate"].where(has_fin, df["Toimintakate"])
     df["Tilikauden tulos"] = (base + df["Poistot"]).where(df["Poistot"].notna())
     lines = sources()["council_budget"].lines
-    long = df.melt(id_vars=["item", "version"], value_vars=list(lines), var_name="line", value_name="amount").dropna(subset=["amount"])
+    long = df.melt(id_vars=["item", "version"], value_vars=list(lines), var_name="line", value_name="amount").dropna(
+        subset=["amount"]
+    )
     long["_v"] = long["version"].map({v: i for i, v in enumerate(dict.fromkeys(df["version"]))})
     long["_i"] = long["item"].map({n: i for i, n in enumerate([st.sector, *st.budget_items])})
     long["_l"] = long["line"].map({n: i for i, n in enumerate(lines)})
@@ -126,11 +137,15 @@ def annual_targets(seed: dict, year: int) -> pd.DataFrame:
                 vals = rb["services"][area.name][s.name]
                 t, m = vals[col_t], vals[col_m]
             rng = np.random.default_rng(seed_of("target", year, s.code))
-            rows.append({
-                "area": area.name, "service": s.name, "code": s.code,
-                "tulot": t * 1000 * rng.uniform(0.94, 1.06),
-                "menot": m * 1000 * rng.uniform(0.97, 1.045),
-            })
+            rows.append(
+                {
+                    "area": area.name,
+                    "service": s.name,
+                    "code": s.code,
+                    "tulot": t * 1000 * rng.uniform(0.94, 1.06),
+                    "menot": m * 1000 * rng.uniform(0.97, 1.045),
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -158,27 +173,32 @@ def ledger_frame(seed: dict, year: int, scale: int = 1) -> pd.DataFrame:
     lines["cost_centre"] = lines["code"] + lines["cc_serial"].map("{:03d}".format)
     rng = np.random.default_rng(seed_of("ledger", year, scale))
     weights = rng.gamma(4.0, size=len(lines))
-    lines["annual"] = lines["annual"] * weights / lines.assign(w=weights).groupby(["code", "account"])["w"].transform("sum")
+    lines["annual"] = (
+        lines["annual"] * weights / lines.assign(w=weights).groupby(["code", "account"])["w"].transform("sum")
+    )
     months = np.arange(1, 13)
     # Profile per line: 0 salaries, 1 purchases, 2 revenues, 3 flat (HUS).
     kind = np.select(
         [lines["council"], lines["account"].str.match(r"4[01]"), lines["account"].str.startswith("3")],
-        [3, 0, 2], default=1,
+        [3, 0, 2],
+        default=1,
     )
     profiles = np.stack([SALARY_PROFILE, PURCHASE_PROFILE, REVENUE_PROFILE, FLAT_PROFILE])[kind]
     profiles = profiles / profiles.sum(axis=1, keepdims=True)
     noise = rng.normal(1.0, 0.03, size=profiles.shape)
     monthly = lines["annual"].to_numpy()[:, None] * profiles * noise
-    out = pd.DataFrame({
-        "Vuosi": year,
-        "Kuukausi": np.tile(months, len(lines)),
-        "Palvelukokonaisuus": np.repeat(lines["area"].to_numpy(), 12),
-        "Palvelu": np.repeat(lines["service"].to_numpy(), 12),
-        "Kustannuspaikka": np.repeat(lines["cost_centre"].to_numpy(), 12),
-        "Tili": np.repeat(lines["account"].to_numpy(), 12),
-        # Report sign to SAP sign: revenues negative, expenses positive.
-        "cents": -np.round(monthly.ravel() * 100).astype("int64"),
-    })
+    out = pd.DataFrame(
+        {
+            "Vuosi": year,
+            "Kuukausi": np.tile(months, len(lines)),
+            "Palvelukokonaisuus": np.repeat(lines["area"].to_numpy(), 12),
+            "Palvelu": np.repeat(lines["service"].to_numpy(), 12),
+            "Kustannuspaikka": np.repeat(lines["cost_centre"].to_numpy(), 12),
+            "Tili": np.repeat(lines["account"].to_numpy(), 12),
+            # Report sign to SAP sign: revenues negative, expenses positive.
+            "cents": -np.round(monthly.ravel() * 100).astype("int64"),
+        }
+    )
     out["Tilin nimi"] = out["Tili"].map(names)
     return out.sort_values(["Kuukausi", "Kustannuspaikka", "Tili"], kind="stable").reset_index(drop=True)
 
@@ -192,7 +212,9 @@ def write_ledger(out: Path, ledger: pd.DataFrame, year: int, sample_year: int) -
     for month, part in ledger.groupby("Kuukausi", sort=True):
         cents = part["cents"]
         amount = format_fi(cents / 100, 2, group="\u00a0" if modern else "", minus="\u2212" if modern else "-")
-        frame = part[["Vuosi", "Kuukausi", "Palvelukokonaisuus", "Palvelu", "Kustannuspaikka", "Tili", "Tilin nimi"]].assign(Summa=amount)
+        frame = part[
+            ["Vuosi", "Kuukausi", "Palvelukokonaisuus", "Palvelu", "Kustannuspaikka", "Tili", "Tilin nimi"]
+        ].assign(Summa=amount)
         path = out / src.file_name(year, int(month))
         if modern:
             write_csv(path, frame, "utf-8-sig", trailing="\n")
@@ -209,16 +231,18 @@ def write_result_budget(out: Path, seed: dict) -> Path:
     """The hand-kept sheet: Windows-1252, area names in capitals as in table 5,
     spaces as thousands separators and percentages like `4,6 %`."""
     df = result_budget_frame(seed)
-    sheet = pd.DataFrame({
-        "Palvelukokonaisuus": df["area"].str.upper(),
-        "Palvelu": df["service"],
-        "Rivi": df["line"],
-        "TB_edellinen": format_fi(df["tb_prev"], 0, group=" "),
-        "TB": format_fi(df["tb"], 0, group=" "),
-        "Muutos_eur": format_fi(df["change_eur"], 0, group=" "),
-        "Muutos_pct": (format_fi(df["change_pct"].fillna(0), 1) + " %").where(df["change_pct"].notna(), ""),
-        "Selitys": df["explanation"],
-    })
+    sheet = pd.DataFrame(
+        {
+            "Palvelukokonaisuus": df["area"].str.upper(),
+            "Palvelu": df["service"],
+            "Rivi": df["line"],
+            "TB_edellinen": format_fi(df["tb_prev"], 0, group=" "),
+            "TB": format_fi(df["tb"], 0, group=" "),
+            "Muutos_eur": format_fi(df["change_eur"], 0, group=" "),
+            "Muutos_pct": (format_fi(df["change_pct"].fillna(0), 1) + " %").where(df["change_pct"].notna(), ""),
+            "Selitys": df["explanation"],
+        }
+    )
     path = out / sources()["result_budget"].file_name(seed["result_budget"]["year"])
     write_csv(path, sheet, "cp1252", newline="\r\n")
     return path
@@ -226,10 +250,15 @@ def write_result_budget(out: Path, seed: dict) -> Path:
 
 def write_council_budget(out: Path, seed: dict) -> Path:
     df = council_budget_frame(seed)
-    sheet = pd.DataFrame({
-        "Talousarviokohta": df["item"], "Versio": df["version"], "Rivi": df["line"],
-        "Summa": format_fi(df["amount"], 0), "Sitova": df["binding"],
-    })
+    sheet = pd.DataFrame(
+        {
+            "Talousarviokohta": df["item"],
+            "Versio": df["version"],
+            "Rivi": df["line"],
+            "Summa": format_fi(df["amount"], 0),
+            "Sitova": df["binding"],
+        }
+    )
     path = out / sources()["council_budget"].file_name(seed["result_budget"]["year"])
     write_csv(path, sheet, "utf-8")
     return path

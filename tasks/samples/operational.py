@@ -86,20 +86,28 @@ def personnel(p: dict, year: int, month: int, scale: int) -> pd.DataFrame:
     headcount = np.round(base * summer * rng.normal(1, 0.004, len(areas)))
     permanent = np.round(base * cfg["permanent_share"] * rng.normal(1, 0.003, len(areas)))
     leavers = rng.poisson(permanent * cfg["turnover"][year] / 12 * LEAVING[month - 1] / LEAVING.mean())
-    return pd.DataFrame({
-        "Vuosi": year, "Kuukausi": month, "Palvelukokonaisuus": areas,
-        "Henkilostomaara": headcount.astype(int), "Vakituiset": permanent.astype(int),
-        "Vakituisista_lahteneet": leavers,
-    })
+    return pd.DataFrame(
+        {
+            "Vuosi": year,
+            "Kuukausi": month,
+            "Palvelukokonaisuus": areas,
+            "Henkilostomaara": headcount.astype(int),
+            "Vakituiset": permanent.astype(int),
+            "Vakituisista_lahteneet": leavers,
+        }
+    )
 
 
 def personnel_plan(p: dict, year: int, month: int, scale: int) -> pd.DataFrame:
     heads = p["personnel"]["headcount"]
-    return pd.DataFrame({
-        "Vuosi": year, "Palvelukokonaisuus": list(heads),
-        # Hand-kept sheet: thousands grouped with a no-break space.
-        "Henkilostomaara": _fi([heads[a][year] for a in heads], 0, group="\u00a0"),
-    })
+    return pd.DataFrame(
+        {
+            "Vuosi": year,
+            "Palvelukokonaisuus": list(heads),
+            # Hand-kept sheet: thousands grouped with a no-break space.
+            "Henkilostomaara": _fi([heads[a][year] for a in heads], 0, group="\u00a0"),
+        }
+    )
 
 
 def access(p: dict, year: int, month: int, scale: int) -> pd.DataFrame:
@@ -110,23 +118,40 @@ def access(p: dict, year: int, month: int, scale: int) -> pd.DataFrame:
     size = station_rng.uniform(*cfg["visits_per_station"], len(stations))
     level = np.exp(station_rng.normal(0, 0.35, len(stations)))
     rng = _rng("access", year, month)
-    t3 = np.round(cfg["t3_days"][year] * level / np.median(level) * (1.25 if month in (6, 7, 8) else 1.0) * rng.normal(1, 0.08, len(stations)))
+    t3 = np.round(
+        cfg["t3_days"][year]
+        * level
+        / np.median(level)
+        * (1.25 if month in (6, 7, 8) else 1.0)
+        * rng.normal(1, 0.08, len(stations))
+    )
     visits = rng.poisson(size * ACTIVITY[month - 1])
     share = np.clip(0.97 - 0.017 * np.maximum(t3 - 4, 0), 0.2, 0.97)
-    return pd.DataFrame({
-        "Vuosi": year, "Kuukausi": month, "Terveysasema": stations,
-        "T3_vrk": _fi(t3, 0), "Kiireettomat_kaynnit": visits, "Kaynnit_14_vrk_kuluessa": rng.binomial(visits, share),
-    })
+    return pd.DataFrame(
+        {
+            "Vuosi": year,
+            "Kuukausi": month,
+            "Terveysasema": stations,
+            "T3_vrk": _fi(t3, 0),
+            "Kiireettomat_kaynnit": visits,
+            "Kaynnit_14_vrk_kuluessa": rng.binomial(visits, share),
+        }
+    )
 
 
 def assessments(p: dict, year: int, month: int, scale: int) -> pd.DataFrame:
     cfg = p["assessments"]
     rng = _rng("assessments", year, month)
     completed = rng.poisson(np.array(cfg["completed"]) * ACTIVITY[month - 1])
-    return pd.DataFrame({
-        "Vuosi": year, "Kuukausi": month, "Yksikko": [u.name for u in structure().assessment_units],
-        "Valmistuneet": completed, "Lakisaateisessa_ajassa": rng.binomial(completed, cfg["on_time"][year]),
-    })
+    return pd.DataFrame(
+        {
+            "Vuosi": year,
+            "Kuukausi": month,
+            "Yksikko": [u.name for u in structure().assessment_units],
+            "Valmistuneet": completed,
+            "Lakisaateisessa_ajassa": rng.binomial(completed, cfg["on_time"][year]),
+        }
+    )
 
 
 def rescue(p: dict, year: int, month: int, scale: int) -> pd.DataFrame:
@@ -140,12 +165,14 @@ def rescue(p: dict, year: int, month: int, scale: int) -> pd.DataFrame:
     median_i = 360 / np.exp(sigma * NormalDist().inv_cdf(_yearly(cfg["within_limit_class_i"], year)))
     median = pd.Series(risk).map({"I": median_i, **cfg["median_s"]}).to_numpy()
     response = np.maximum(np.round(median * np.exp(rng.normal(0, sigma, n))), 30).astype(int)
-    return pd.DataFrame({
-        "Tehtavatunnus": [f"PEL-{year}{month:02d}-{i:07d}" for i in range(1, n + 1)],
-        "Halytysaika": _times(rng, year, month, n).dt.strftime("%Y-%m-%d %H:%M:%S").to_numpy(),
-        "Riskialueluokka": risk,
-        "Toimintavalmiusaika_s": response,
-    })
+    return pd.DataFrame(
+        {
+            "Tehtavatunnus": [f"PEL-{year}{month:02d}-{i:07d}" for i in range(1, n + 1)],
+            "Halytysaika": _times(rng, year, month, n).dt.strftime("%Y-%m-%d %H:%M:%S").to_numpy(),
+            "Riskialueluokka": risk,
+            "Toimintavalmiusaika_s": response,
+        }
+    )
 
 
 def transfers(p: dict, year: int, month: int, scale: int) -> pd.DataFrame:
@@ -159,26 +186,34 @@ def transfers(p: dict, year: int, month: int, scale: int) -> pd.DataFrame:
     ids = pd.util.hash_array(np.array([f"siirto|{year}|{month}|{scale}|{i}" for i in range(n)], dtype=object))
     stamp = _times(rng, year, month, n)
     order = rng.permutation(n)
-    return pd.DataFrame({
-        "Siirtotunnus": [f"{h:016x}" for h in ids],
-        # Finnish dates, the way this upstream system writes them.
-        "Siirtopaiva": (stamp.dt.day.astype(str) + "." + stamp.dt.month.astype(str) + "." + stamp.dt.year.astype(str)).to_numpy(),
-        "Lahtopaikka": origin[order],
-        "Siirtoviive_vrk": _fi(delay[order], 2).to_numpy(),
-    })
+    return pd.DataFrame(
+        {
+            "Siirtotunnus": [f"{h:016x}" for h in ids],
+            # Finnish dates, the way this upstream system writes them.
+            "Siirtopaiva": (
+                stamp.dt.day.astype(str) + "." + stamp.dt.month.astype(str) + "." + stamp.dt.year.astype(str)
+            ).to_numpy(),
+            "Lahtopaikka": origin[order],
+            "Siirtoviive_vrk": _fi(delay[order], 2).to_numpy(),
+        }
+    )
 
 
-def _feedback_rows(p: dict, cfg: dict, areas: list[str], prefix: str, year: int, month: int, n: int, rng: np.random.Generator) -> pd.DataFrame:
+def _feedback_rows(
+    p: dict, cfg: dict, areas: list[str], prefix: str, year: int, month: int, n: int, rng: np.random.Generator
+) -> pd.DataFrame:
     score = _scores(rng, n, cfg["nps"][year] + rng.normal(0, 1.5))
     comments = np.array(p["comments"], dtype=object)
     comment = np.where(rng.random(n) < 0.12, comments[rng.integers(0, len(comments), n)], "")
-    return pd.DataFrame({
-        "Vastaustunnus": [f"{prefix}{year}{month:02d}{i:07d}" for i in range(1, n + 1)],
-        "Vastauspaiva": _times(rng, year, month, n).dt.strftime("%Y-%m-%d").to_numpy(),
-        "Palvelukokonaisuus": rng.choice(areas, size=n),
-        "Suosittelu": score,
-        "Avoin_palaute": comment,
-    })
+    return pd.DataFrame(
+        {
+            "Vastaustunnus": [f"{prefix}{year}{month:02d}{i:07d}" for i in range(1, n + 1)],
+            "Vastauspaiva": _times(rng, year, month, n).dt.strftime("%Y-%m-%d").to_numpy(),
+            "Palvelukokonaisuus": rng.choice(areas, size=n),
+            "Suosittelu": score,
+            "Avoin_palaute": comment,
+        }
+    )
 
 
 def feedback(p: dict, year: int, month: int, scale: int) -> pd.DataFrame:
@@ -208,8 +243,17 @@ def plastic(p: dict, year: int, month: int, scale: int) -> pd.DataFrame:
     rng = _rng("plastic", year, month)
     heads = p["personnel"]["headcount"]
     weight = np.array([heads[a][year] for a in heads], dtype=float)
-    tonnes = p["plastic"]["tonnes_per_year"][year] / 12 * ACTIVITY[month - 1] * weight / weight.sum() * rng.normal(1, 0.06, len(weight))
-    return pd.DataFrame({"Vuosi": year, "Kuukausi": month, "Palvelukokonaisuus": list(heads), "Tonnia": _fi(np.round(tonnes, 2), 2)})
+    tonnes = (
+        p["plastic"]["tonnes_per_year"][year]
+        / 12
+        * ACTIVITY[month - 1]
+        * weight
+        / weight.sum()
+        * rng.normal(1, 0.06, len(weight))
+    )
+    return pd.DataFrame(
+        {"Vuosi": year, "Kuukausi": month, "Palvelukokonaisuus": list(heads), "Tonnia": _fi(np.round(tonnes, 2), 2)}
+    )
 
 
 def mobility(p: dict, year: int, month: int, scale: int) -> pd.DataFrame:
@@ -218,10 +262,15 @@ def mobility(p: dict, year: int, month: int, scale: int) -> pd.DataFrame:
     services = list(cfg["clients"])
     clients = rng.poisson(np.array(list(cfg["clients"].values()), dtype=float))
     share = np.clip(_ramp(cfg["share"], year, month) + rng.normal(0, 0.012, len(services)), 0, 1) * 100
-    return pd.DataFrame({
-        "Vuosi": year, "Kuukausi": month, "Palvelu": services, "Asiakkaat": clients,
-        "Liikkumissopimus_pct": _fi(np.round(share, 1), 1) + " %",
-    })
+    return pd.DataFrame(
+        {
+            "Vuosi": year,
+            "Kuukausi": month,
+            "Palvelu": services,
+            "Asiakkaat": clients,
+            "Liikkumissopimus_pct": _fi(np.round(share, 1), 1) + " %",
+        }
+    )
 
 
 def hyva(p: dict, year: int, month: int, scale: int) -> pd.DataFrame:
@@ -230,15 +279,27 @@ def hyva(p: dict, year: int, month: int, scale: int) -> pd.DataFrame:
     services = list(cfg["trained"])
     growth = 1 + 0.004 * ((year - 2023) * 12 + month)
     trained = np.round(np.array(list(cfg["trained"].values())) * growth).astype(int)
-    return pd.DataFrame({
-        "Vuosi": year, "Kuukausi": month, "Palvelu": services, "Koulutetut": trained,
-        "Soveltavat": rng.binomial(trained, _ramp(cfg["share"], year, month)),
-    })
+    return pd.DataFrame(
+        {
+            "Vuosi": year,
+            "Kuukausi": month,
+            "Palvelu": services,
+            "Koulutetut": trained,
+            "Soveltavat": rng.binomial(trained, _ramp(cfg["share"], year, month)),
+        }
+    )
 
 
 def manual(p: dict, year: int, month: int, scale: int) -> pd.DataFrame:
     rows = [
-        {"Vuosi": year, "Kuukausi": m, "Mittari": ind, "Arvo": v, "Ennuste": cfg["forecast"], "Lisatieto": cfg["note"] if m == 12 else ""}
+        {
+            "Vuosi": year,
+            "Kuukausi": m,
+            "Mittari": ind,
+            "Arvo": v,
+            "Ennuste": cfg["forecast"],
+            "Lisatieto": cfg["note"] if m == 12 else "",
+        }
         for ind, cfg in p["manual"].items()
         for m, v in zip(MONTHS, cfg["values"])
     ]

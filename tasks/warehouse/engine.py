@@ -27,7 +27,7 @@ def engine_for(url: str) -> Engine:
 def migrate(engine: Engine) -> None:
     """Bring the schema to the newest Alembic revision."""
     from alembic import command  # heavy: Alembic loads its script machinery
-    from alembic.config import Config
+    from alembic.config import Config  # see above
 
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))

@@ -26,8 +26,15 @@ def record_validation(engine: Engine, run_id: str, period: str, kind: str, statu
     now = dt.datetime.now(dt.UTC)
     rows = [
         {
-            "run_id": run_id, "period": period, "kind": kind, "source": s.source, "status": s.status,
-            "checks": s.checks, "passed": s.passed, "warnings": len(s.warnings), "failures": len(s.errors),
+            "run_id": run_id,
+            "period": period,
+            "kind": kind,
+            "source": s.source,
+            "status": s.status,
+            "checks": s.checks,
+            "passed": s.passed,
+            "warnings": len(s.warnings),
+            "failures": len(s.errors),
             "messages": json.dumps({"errors": s.errors, "warnings": s.warnings}, ensure_ascii=False),
             "validated_at": now,
         }
@@ -40,8 +47,24 @@ def record_validation(engine: Engine, run_id: str, period: str, kind: str, statu
 def validation_history(engine: Engine, source: str | None = None) -> pd.DataFrame:
     """Every stored validation outcome, newest first (optionally of one source)."""
     t = ValidationResult
-    stmt = select(t.run_id, t.period, t.kind, t.source, t.status, t.checks, t.passed, t.warnings, t.failures, t.validated_at).order_by(t.id.desc())
+    stmt = select(
+        t.run_id, t.period, t.kind, t.source, t.status, t.checks, t.passed, t.warnings, t.failures, t.validated_at
+    ).order_by(t.id.desc())
     if source:
         stmt = stmt.where(t.source == source)
     with engine.connect() as conn:
-        return pd.DataFrame(conn.execute(stmt).all(), columns=["run_id", "period", "kind", "source", "status", "checks", "passed", "warnings", "failures", "validated_at"])
+        return pd.DataFrame(
+            conn.execute(stmt).all(),
+            columns=[
+                "run_id",
+                "period",
+                "kind",
+                "source",
+                "status",
+                "checks",
+                "passed",
+                "warnings",
+                "failures",
+                "validated_at",
+            ],
+        )

@@ -50,7 +50,16 @@ def fact_columns(model: type[Base]) -> list[str]:
     return [c.name for c in model.__table__.columns if c.name not in ("id", "batch_id")]
 
 
-def load_period(engine: Engine, source: str, period: str, file_name: str, sha256: str, frame: pd.DataFrame, run_id: str, force: bool = False) -> Batch:
+def load_period(
+    engine: Engine,
+    source: str,
+    period: str,
+    file_name: str,
+    sha256: str,
+    frame: pd.DataFrame,
+    run_id: str,
+    force: bool = False,
+) -> Batch:
     """Replace one source's period with `frame`, atomically.
 
     A file already loaded with the same SHA-256 is not loaded again: its batch
@@ -71,8 +80,13 @@ def load_period(engine: Engine, source: str, period: str, file_name: str, sha256
         batch_id = conn.execute(
             LoadBatch.__table__.insert().returning(LoadBatch.id),
             {
-                "source": source, "period": period, "file_name": file_name, "sha256": sha256,
-                "rows": len(frame), "run_id": run_id, "loaded_at": dt.datetime.now(dt.UTC),
+                "source": source,
+                "period": period,
+                "file_name": file_name,
+                "sha256": sha256,
+                "rows": len(frame),
+                "run_id": run_id,
+                "loaded_at": dt.datetime.now(dt.UTC),
             },
         ).scalar_one()
         rows = frame.rename(columns={"_line": "source_line"})
@@ -85,7 +99,11 @@ def _column_values(s: pd.Series, column, dialect: str) -> list:
     """A column as the database driver takes it: Python values, None for missing."""
     if dialect == "sqlite" and pd.api.types.is_datetime64_any_dtype(s):
         # SQLAlchemy's own storage format for SQLite dates and date-times, so it reads them back.
-        s = s.dt.strftime("%Y-%m-%d" if isinstance(column.type, Date) and not isinstance(column.type, DateTime) else "%Y-%m-%d %H:%M:%S.%f")
+        s = s.dt.strftime(
+            "%Y-%m-%d"
+            if isinstance(column.type, Date) and not isinstance(column.type, DateTime)
+            else "%Y-%m-%d %H:%M:%S.%f"
+        )
     return s.astype(object).where(s.notna(), None).tolist()
 
 
@@ -103,7 +121,9 @@ def insert_rows(conn, table, rows: pd.DataFrame) -> None:
     values = [_column_values(rows[c], table.c[c], dialect) for c in cols]
     quoted = ", ".join(conn.dialect.identifier_preparer.quote(c) for c in cols)
     if dialect == "sqlite":
-        conn.exec_driver_sql(f"INSERT INTO {table.name} ({quoted}) VALUES ({', '.join('?' * len(cols))})", list(zip(*values)))
+        conn.exec_driver_sql(
+            f"INSERT INTO {table.name} ({quoted}) VALUES ({', '.join('?' * len(cols))})", list(zip(*values))
+        )
     elif dialect == "postgresql" and conn.dialect.driver == "psycopg":
         cursor = conn.connection.driver_connection.cursor()
         with cursor.copy(f"COPY {table.name} ({quoted}) FROM STDIN") as copy:
@@ -124,6 +144,8 @@ def load_plan(extracted: Extracted, usable: set[str]) -> list[tuple[str, str, st
     return plan
 
 
-def load_files(engine: Engine, loads: list[tuple[str, str, str, str, pd.DataFrame]], run_id: str, force: bool = False) -> Loaded:
+def load_files(
+    engine: Engine, loads: list[tuple[str, str, str, str, pd.DataFrame]], run_id: str, force: bool = False
+) -> Loaded:
     """Load each (source, period, file, sha256, frame) as its own atomic batch."""
     return Loaded([load_period(engine, s, p, f, h, df, run_id, force) for s, p, f, h, df in loads])

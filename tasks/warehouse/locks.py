@@ -51,7 +51,14 @@ def lock_holder(engine: Engine, name: str) -> str | None:
 
 
 @contextmanager
-def period_lock(url: str, name: str, run_id: str, wait: dt.timedelta = dt.timedelta(minutes=30), lease: dt.timedelta = dt.timedelta(hours=2), poll: float = 1.0):
+def period_lock(
+    url: str,
+    name: str,
+    run_id: str,
+    wait: dt.timedelta = dt.timedelta(minutes=30),
+    lease: dt.timedelta = dt.timedelta(hours=2),
+    poll: float = 1.0,
+):
     """Hold the warehouse lock `name` (a period and kind) while the block writes.
 
     Waits up to `wait` for another run to finish; then raises LockTimeout with a
@@ -61,11 +68,11 @@ def period_lock(url: str, name: str, run_id: str, wait: dt.timedelta = dt.timede
         deadline = time.monotonic() + wait.total_seconds()
         while not try_lock(engine, name, run_id, lease):
             if time.monotonic() > deadline:
-                raise LockTimeout(f"kausi {name} on toisen ajon ({lock_holder(engine, name)}) käsittelyssä; yritä myöhemmin uudelleen")
+                raise LockTimeout(
+                    f"kausi {name} on toisen ajon ({lock_holder(engine, name)}) käsittelyssä; yritä myöhemmin uudelleen"
+                )
             time.sleep(poll)
         try:
             yield
         finally:
             release_lock(engine, name, run_id)
-
-

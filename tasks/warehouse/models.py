@@ -47,8 +47,15 @@ class LoadBatch(Base):
 
 # Contract types (and `store:` forms) to column types of the fact tables.
 COLUMN_TYPES = {
-    "int": Integer, "str": String, "money": Float, "decimal": Float, "pct": Float, "date": Date, "datetime": DateTime,
-    "cents": BigInteger, "flag": Boolean,
+    "int": Integer,
+    "str": String,
+    "money": Float,
+    "decimal": Float,
+    "pct": Float,
+    "date": Date,
+    "datetime": DateTime,
+    "cents": BigInteger,
+    "flag": Boolean,
 }
 
 

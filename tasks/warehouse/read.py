@@ -37,13 +37,23 @@ def ledger_monthly(engine: Engine, batch_ids: list[int]) -> pd.DataFrame:
     """Ledger summed per year, month, area, service and line (cents), in SQL."""
     t = LedgerRow
     stmt = (
-        select(t.year, t.month, t.area, t.service, t.line, func.sum(t.amount_cents).label("cents"), func.count().label("rows"))
+        select(
+            t.year,
+            t.month,
+            t.area,
+            t.service,
+            t.line,
+            func.sum(t.amount_cents).label("cents"),
+            func.count().label("rows"),
+        )
         .where(t.batch_id.in_(batch_ids))
         .group_by(t.year, t.month, t.area, t.service, t.line)
         .order_by(t.year, t.month, t.area, t.service, t.line)
     )
     with engine.connect() as conn:
-        df = pd.DataFrame(conn.execute(stmt).all(), columns=["year", "month", "area", "service", "line", "cents", "rows"])
+        df = pd.DataFrame(
+            conn.execute(stmt).all(), columns=["year", "month", "area", "service", "line", "cents", "rows"]
+        )
     return df.astype({"year": "int64", "month": "int64", "cents": "int64", "rows": "int64"})
 
 
@@ -87,5 +97,3 @@ def read_facts(engine: Engine, source: str, batch_ids: list[int]) -> pd.DataFram
     with engine.connect() as conn:
         res = conn.execute(select(*cols).where(model.batch_id.in_(batch_ids)).order_by(model.id))
         return pd.DataFrame(res.all(), columns=fact_columns(model))
-
-

@@ -23,10 +23,7 @@ from sqlalchemy import select
 
 from reports import fmt
 from tasks.deliver import archive as arch
-from tasks.deliver import mail_settings
-from tasks.deliver import messages
-from tasks.deliver import record
-from tasks.deliver import smtp
+from tasks.deliver import mail_settings, messages, record, smtp
 from tasks.warehouse import engine as wh_engine
 from tasks.warehouse import models as wh_models
 from tests.smtp_recorder import Recorder, Smtp, free_port, make_controller
@@ -37,7 +34,10 @@ TITLE = "3. toteutumisennuste 2024"
 PERIOD_TEXT = "tammi–elokuu 2024"
 APPROVED_AT = dt.datetime(2024, 8, 31, 9, 30, tzinfo=dt.UTC)
 # As the flow formats them: no-break spaces in numbers, U+2212 minus.
-SUMMARY = [f"Toimintakate tammi–elokuu 2024: {fmt.millions(-1_812_412_000)}", f"Ennuste alittaa talousarvion {fmt.millions(12_300_000)}"]
+SUMMARY = [
+    f"Toimintakate tammi–elokuu 2024: {fmt.millions(-1_812_412_000)}",
+    f"Ennuste alittaa talousarvion {fmt.millions(12_300_000)}",
+]
 
 
 # --- helpers and fixtures ------------------------------------------------------
@@ -45,8 +45,13 @@ SUMMARY = [f"Toimintakate tammi–elokuu 2024: {fmt.millions(-1_812_412_000)}", 
 
 def settings_for(port: int, **kw) -> mail_settings.SmtpSettings:
     base = mail_settings.SmtpSettings(
-        host="127.0.0.1", port=port, starttls=False, mail_from="Katsaus <katsaus@stadi.example>",
-        mail_to=("sihteeri@stadi.example", "kirjaamo@stadi.example"), ops_mail_to=("yllapito@stadi.example",), timeout=5,
+        host="127.0.0.1",
+        port=port,
+        starttls=False,
+        mail_from="Katsaus <katsaus@stadi.example>",
+        mail_to=("sihteeri@stadi.example", "kirjaamo@stadi.example"),
+        ops_mail_to=("yllapito@stadi.example",),
+        timeout=5,
     )
     return replace(base, **kw)
 
@@ -81,8 +86,14 @@ def archive(root: Path, tmp_path: Path, fingerprint: str, content: bytes = b"siv
 
 def message_for(settings: mail_settings.SmtpSettings, version: arch.ArchivedVersion, changes: list[str] | None = None):
     return messages.board_message(
-        settings, board=BOARD, title=TITLE, period_text=PERIOD_TEXT, version=version, pdf=version.pdf,
-        approved_by="Maija Meikäläinen", approved_at=APPROVED_AT,
+        settings,
+        board=BOARD,
+        title=TITLE,
+        period_text=PERIOD_TEXT,
+        version=version,
+        pdf=version.pdf,
+        approved_by="Maija Meikäläinen",
+        approved_at=APPROVED_AT,
         summary_lines=SUMMARY,
         changes=changes or [],
     )
@@ -91,7 +102,16 @@ def message_for(settings: mail_settings.SmtpSettings, version: arch.ArchivedVers
 def deliver(engine, settings, version, message=None, **kw) -> smtp.DeliveryResult:
     message = message or message_for(settings, version)
     kw.setdefault("backoff_seconds", 0.01)
-    return record.deliver_once(engine, settings, message, period="2024-08", kind="forecast", version=version.version, fingerprint=version.fingerprint, **kw)
+    return record.deliver_once(
+        engine,
+        settings,
+        message,
+        period="2024-08",
+        kind="forecast",
+        version=version.version,
+        fingerprint=version.fingerprint,
+        **kw,
+    )
 
 
 def ledger(engine) -> list:
@@ -112,7 +132,17 @@ def test_archive_writes_a_read_only_version_with_checksums(tmp_path):
     assert v1.new and v1.version == 1 and v1.previous is None
     assert v1.path == root / "2024-08-forecast" / "v1"
     names = sorted(p.name for p in v1.path.iterdir())
-    assert names == sorted(["report.pdf", "report.html", "indicators.csv", "reconciliation.csv", "manifest.json", "metadata.json", "SHA256SUMS"])
+    assert names == sorted(
+        [
+            "report.pdf",
+            "report.html",
+            "indicators.csv",
+            "reconciliation.csv",
+            "manifest.json",
+            "metadata.json",
+            "SHA256SUMS",
+        ]
+    )
     for p in [v1.path, *v1.path.iterdir()]:
         assert stat.S_IMODE(p.stat().st_mode) & 0o222 == 0, p
     meta = json.loads((v1.path / "metadata.json").read_text(encoding="utf-8"))
@@ -122,7 +152,9 @@ def test_archive_writes_a_read_only_version_with_checksums(tmp_path):
     assert arch.verify_archive(v1.path) == []
     if shutil.which("sha256sum"):
         # The real tool accepts the file: the format is `sha256sum`'s own.
-        check = subprocess.run(["sha256sum", "--check", "--strict", "SHA256SUMS"], cwd=v1.path, capture_output=True, text=True)
+        check = subprocess.run(
+            ["sha256sum", "--check", "--strict", "SHA256SUMS"], cwd=v1.path, capture_output=True, text=True
+        )
         assert check.returncode == 0, check.stdout + check.stderr
     # Nothing hidden (no partial folder) is left behind.
     assert [p.name for p in v1.path.parent.iterdir()] == ["v1"]
@@ -198,10 +230,14 @@ def test_archive_rejects_bad_input(tmp_path):
     with pytest.raises(ValueError, match="raporttilaji"):
         arch.archive_report(tmp_path / "a", "2024-08", "weekly", files, "f", {})
     with pytest.raises(ValueError, match="SHA256SUMS"):
-        arch.archive_report(tmp_path / "a", "2024-08", "forecast", {**files, "SHA256SUMS": files["report.pdf"]}, "f", {})
+        arch.archive_report(
+            tmp_path / "a", "2024-08", "forecast", {**files, "SHA256SUMS": files["report.pdf"]}, "f", {}
+        )
     with pytest.raises(ValueError, match="version"):
         arch.archive_report(tmp_path / "a", "2024-08", "forecast", files, "f", {"version": 7})
-    assert not (tmp_path / "a" / "2024-08-forecast").exists() or not any((tmp_path / "a" / "2024-08-forecast").iterdir())
+    assert not (tmp_path / "a" / "2024-08-forecast").exists() or not any(
+        (tmp_path / "a" / "2024-08-forecast").iterdir()
+    )
 
 
 def test_publish_to_folder_is_idempotent_and_never_overwrites(tmp_path):
@@ -255,7 +291,11 @@ def test_settings_parse_every_variable():
 def test_settings_defaults_and_missing_host():
     assert mail_settings.smtp_settings({}) is None
     assert mail_settings.smtp_settings({"KATSAUS_SMTP_HOST": "  ", "KATSAUS_MAIL_TO": "x@y.fi"}) is None
-    plain = {"KATSAUS_SMTP_HOST": "smtp.stadi.example", "KATSAUS_MAIL_FROM": "katsaus@stadi.example", "KATSAUS_MAIL_TO": "sihteeri@stadi.example"}
+    plain = {
+        "KATSAUS_SMTP_HOST": "smtp.stadi.example",
+        "KATSAUS_MAIL_FROM": "katsaus@stadi.example",
+        "KATSAUS_MAIL_TO": "sihteeri@stadi.example",
+    }
     s = mail_settings.smtp_settings(plain, secret_loader=no_secret)
     assert (s.port, s.starttls, s.user, s.password, s.ops_mail_to) == (25, False, None, None, ())
     for word, expected in [("true", True), ("1", True), ("KYLLÄ", True), ("false", False), ("0", False), ("ei", False)]:
@@ -263,17 +303,20 @@ def test_settings_defaults_and_missing_host():
     assert mail_settings.smtp_settings({**plain, "KATSAUS_SMTP_STARTTLS": "kyllä"}).port == 587
 
 
-@pytest.mark.parametrize("change, variable", [
-    ({"KATSAUS_SMTP_PORT": "sataviisi"}, "KATSAUS_SMTP_PORT"),
-    ({"KATSAUS_SMTP_PORT": "70000"}, "KATSAUS_SMTP_PORT"),
-    ({"KATSAUS_SMTP_STARTTLS": "ehkä"}, "KATSAUS_SMTP_STARTTLS"),
-    ({"KATSAUS_MAIL_TO": " , "}, "KATSAUS_MAIL_TO"),
-    ({"KATSAUS_MAIL_TO": "sihteeri(at)stadi"}, "KATSAUS_MAIL_TO"),
-    ({"KATSAUS_OPS_MAIL_TO": "ylläpito"}, "KATSAUS_OPS_MAIL_TO"),
-    ({"KATSAUS_MAIL_FROM": ""}, "KATSAUS_MAIL_FROM"),
-    ({"KATSAUS_SMTP_STARTTLS": "ei"}, "KATSAUS_SMTP_STARTTLS"),  # login would go out unencrypted
-    ({"KATSAUS_SMTP_CA_FILE": "/ei/ole.pem"}, "KATSAUS_SMTP_CA_FILE"),
-])
+@pytest.mark.parametrize(
+    "change, variable",
+    [
+        ({"KATSAUS_SMTP_PORT": "sataviisi"}, "KATSAUS_SMTP_PORT"),
+        ({"KATSAUS_SMTP_PORT": "70000"}, "KATSAUS_SMTP_PORT"),
+        ({"KATSAUS_SMTP_STARTTLS": "ehkä"}, "KATSAUS_SMTP_STARTTLS"),
+        ({"KATSAUS_MAIL_TO": " , "}, "KATSAUS_MAIL_TO"),
+        ({"KATSAUS_MAIL_TO": "sihteeri(at)stadi"}, "KATSAUS_MAIL_TO"),
+        ({"KATSAUS_OPS_MAIL_TO": "ylläpito"}, "KATSAUS_OPS_MAIL_TO"),
+        ({"KATSAUS_MAIL_FROM": ""}, "KATSAUS_MAIL_FROM"),
+        ({"KATSAUS_SMTP_STARTTLS": "ei"}, "KATSAUS_SMTP_STARTTLS"),  # login would go out unencrypted
+        ({"KATSAUS_SMTP_CA_FILE": "/ei/ole.pem"}, "KATSAUS_SMTP_CA_FILE"),
+    ],
+)
 def test_settings_errors_name_the_variable_and_hide_the_password(change, variable):
     with pytest.raises(mail_settings.SmtpConfigError) as err:
         mail_settings.smtp_settings({**FULL_ENV, **change}, secret_loader=no_secret)
@@ -286,7 +329,9 @@ def test_password_from_secret_block_only_when_not_in_environment():
     asked = []
     s = mail_settings.smtp_settings(env, secret_loader=lambda name: asked.append(name) or "lohkosta")
     assert asked == ["katsaus-smtp-password"] and s.password.get_secret_value() == "lohkosta"
-    with pytest.raises(mail_settings.SmtpConfigError, match="KATSAUS_SMTP_PASSWORD tai Prefectin Secret-lohko katsaus-smtp-password"):
+    with pytest.raises(
+        mail_settings.SmtpConfigError, match="KATSAUS_SMTP_PASSWORD tai Prefectin Secret-lohko katsaus-smtp-password"
+    ):
         mail_settings.smtp_settings(env, secret_loader=lambda name: None)
     # Without a user there is nothing to log in with and no reason to ask Prefect.
     no_user = {k: v for k, v in env.items() if k != "KATSAUS_SMTP_USER"}
@@ -322,9 +367,15 @@ def test_board_message_in_finnish_with_the_pdf(tmp_path):
     assert msg.get_body(("plain",))["Content-Language"] == "fi" and msg["Auto-Submitted"] == "auto-generated"
     body = body_of(msg)
     pdf_hash = hashlib.sha256(v1.pdf.read_bytes()).hexdigest()
-    for text in ["Hyvä vastaanottaja,\n\nLiitteenä on hyväksytty raportti PDF-tiedostona.", f"Lautakunta: {BOARD}",
-                 "Kausi: tammi–elokuu 2024", "– Toimintakate tammi–elokuu 2024: \u22121\u00a0812,4\u00a0milj.\u00a0euroa",
-                 "Hyväksyjä: Maija Meikäläinen, 31.8.2024", "Arkistoversio: 1", f"SHA-256-tarkistussumma: {pdf_hash}"]:
+    for text in [
+        "Hyvä vastaanottaja,\n\nLiitteenä on hyväksytty raportti PDF-tiedostona.",
+        f"Lautakunta: {BOARD}",
+        "Kausi: tammi–elokuu 2024",
+        "– Toimintakate tammi–elokuu 2024: \u22121\u00a0812,4\u00a0milj.\u00a0euroa",
+        "Hyväksyjä: Maija Meikäläinen, 31.8.2024",
+        "Arkistoversio: 1",
+        f"SHA-256-tarkistussumma: {pdf_hash}",
+    ]:
         assert text in body
     assert "Korjattu" not in body and "korvaa" not in body
     [att] = list(msg.iter_attachments())
@@ -345,7 +396,9 @@ def test_corrected_version_says_what_changed_and_what_it_replaces(tmp_path):
     assert msg["Subject"] == f"Korjattu versio (v2): {BOARD}: {TITLE}, {PERIOD_TEXT}"
     body = body_of(msg)
     assert "korjattu versio 2. Se korvaa aiemmin toimitetun version 1." in body
-    assert "Muutokset edelliseen versioon:\n– Pelastuslaitoksen elokuun toteuma korjattu\n– Ennuste päivitetty\n" in body
+    assert (
+        "Muutokset edelliseen versioon:\n– Pelastuslaitoksen elokuun toteuma korjattu\n– Ennuste päivitetty\n" in body
+    )
     assert msg["References"] == message_for(settings, v1)["Message-ID"] != msg["Message-ID"]
     [att] = list(msg.iter_attachments())
     assert att.get_filename() == "2024-08-toteutumisennuste-v2.pdf"
@@ -354,7 +407,9 @@ def test_corrected_version_says_what_changed_and_what_it_replaces(tmp_path):
 def test_operator_alert(tmp_path):
     settings = settings_for(25, password=SecretStr(PASSWORD), user="katsaus")
     reason = f"Tietovarasto ei vastaa (salasana {PASSWORD})\nTraceback (most recent call last):\n  File x.py"
-    msg = messages.operator_alert(settings, flow_run_name="vihainen-kettu", reason=reason, run_url="http://prefect.local/runs/flow-run/123")
+    msg = messages.operator_alert(
+        settings, flow_run_name="vihainen-kettu", reason=reason, run_url="http://prefect.local/runs/flow-run/123"
+    )
     assert msg["Subject"] == "katsaus-ajo epäonnistui: vihainen-kettu"
     assert msg["To"] == "yllapito@stadi.example"
     body = body_of(msg)
@@ -391,7 +446,14 @@ def test_delivers_once_then_already_sent(engine, smtp_server, tmp_path):
     assert (second.status, second.attempts, second.message_id) == ("already_sent", 0, first.message_id)
     assert len(smtp_server.handler.received) == 1
     [row] = ledger(engine)
-    assert (row.period, row.kind, row.version, row.fingerprint, row.status, row.attempts) == ("2024-08", "forecast", 1, "f1", "sent", 1)
+    assert (row.period, row.kind, row.version, row.fingerprint, row.status, row.attempts) == (
+        "2024-08",
+        "forecast",
+        1,
+        "f1",
+        "sent",
+        1,
+    )
     assert row.recipients == "sihteeri@stadi.example, kirjaamo@stadi.example" and row.message_id == first.message_id
     assert row.sent_at is not None and row.claim_token is None and row.last_error is None
 
@@ -422,7 +484,9 @@ def test_permanent_rejection_fails_fast_then_a_later_call_delivers_once(engine, 
     assert time.monotonic() - started < 3  # no backoff for a 5xx
     assert err.value.attempts == 1
     text = str(err.value)
-    assert text.startswith("Sähköpostin lähetys epäonnistui (1 yritys): SMTP-palvelin hylkäsi vastaanottajat: sihteeri@stadi.example (550")
+    assert text.startswith(
+        "Sähköpostin lähetys epäonnistui (1 yritys): SMTP-palvelin hylkäsi vastaanottajat: sihteeri@stadi.example (550"
+    )
     assert "pysyvä" in text and "Traceback" not in text
     [row] = ledger(engine)
     assert (row.status, row.attempts) == ("failed", 1) and "550" in row.last_error and row.claim_token is None
@@ -499,10 +563,21 @@ def test_a_fresh_claim_of_another_run_blocks_a_stale_one_is_taken_over(engine, s
     settings = settings_for(smtp_server.port)
     t = wh_models.Delivery.__table__
     with engine.begin() as c:
-        c.execute(t.insert().values(
-            period="2024-08", kind="forecast", version=1, fingerprint="f1", message_id="<x>", recipients="x", status="pending",
-            attempts=0, created_at=dt.datetime.now(dt.UTC), claimed_at=dt.datetime.now(dt.UTC), claim_token="other-run",
-        ))
+        c.execute(
+            t.insert().values(
+                period="2024-08",
+                kind="forecast",
+                version=1,
+                fingerprint="f1",
+                message_id="<x>",
+                recipients="x",
+                status="pending",
+                attempts=0,
+                created_at=dt.datetime.now(dt.UTC),
+                claimed_at=dt.datetime.now(dt.UTC),
+                claim_token="other-run",
+            )
+        )
     with pytest.raises(smtp.DeliveryInProgress, match="käynnissä toisessa ajossa"):
         deliver(engine, settings, v1)
     assert smtp_server.handler.received == []
@@ -541,7 +616,15 @@ def test_sent_version_with_other_content_is_a_conflict(sqlite_engine, smtp_serve
     settings = settings_for(smtp_server.port)
     deliver(sqlite_engine, settings, v1)
     with pytest.raises(smtp.DeliveryConflict, match="eri sisällöllä"):
-        record.deliver_once(sqlite_engine, settings, message_for(settings, v1), period="2024-08", kind="forecast", version=1, fingerprint="toinen")
+        record.deliver_once(
+            sqlite_engine,
+            settings,
+            message_for(settings, v1),
+            period="2024-08",
+            kind="forecast",
+            version=1,
+            fingerprint="toinen",
+        )
     assert len(smtp_server.handler.received) == 1
 
 
@@ -569,18 +652,30 @@ def tls(tmp_path_factory) -> Tls:
     ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "katsaus testi-CA")])
     ca = (
-        x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=1))
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
         .sign(ca_key, hashes.SHA256())
     )
     cert = (
-        x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
-        .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]), critical=False)
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]),
+            critical=False,
+        )
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
@@ -589,7 +684,9 @@ def tls(tmp_path_factory) -> Tls:
     ca_file, cert_file, key_file = folder / "ca.pem", folder / "server.pem", folder / "server.key"
     ca_file.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
     cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    key_file.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(cert_file, key_file)
     return Tls(ca_file, ctx)
@@ -599,8 +696,14 @@ def tls(tmp_path_factory) -> Tls:
 def tls_server(tls):
     handler = Recorder(PASSWORD)
     port = free_port()
-    controller = make_controller(handler, port, tls_context=tls.server_context, require_starttls=True,
-                                 authenticator=handler.authenticator, auth_required=True)
+    controller = make_controller(
+        handler,
+        port,
+        tls_context=tls.server_context,
+        require_starttls=True,
+        authenticator=handler.authenticator,
+        auth_required=True,
+    )
     controller.start()
     try:
         yield Smtp(port, handler, controller)
@@ -611,7 +714,12 @@ def tls_server(tls):
 def test_starttls_and_login_deliver_without_leaking_the_password(sqlite_engine, tls, tls_server, tmp_path, caplog):
     caplog.set_level(logging.DEBUG)
     v1 = archive(tmp_path / "archive", tmp_path, "f1")
-    env = {**FULL_ENV, "KATSAUS_SMTP_HOST": "127.0.0.1", "KATSAUS_SMTP_PORT": str(tls_server.port), "KATSAUS_SMTP_CA_FILE": str(tls.ca_file)}
+    env = {
+        **FULL_ENV,
+        "KATSAUS_SMTP_HOST": "127.0.0.1",
+        "KATSAUS_SMTP_PORT": str(tls_server.port),
+        "KATSAUS_SMTP_CA_FILE": str(tls.ca_file),
+    }
     settings = mail_settings.smtp_settings(env, secret_loader=no_secret)
     result = deliver(sqlite_engine, settings, v1)
     assert result.status == "sent" and len(tls_server.handler.received) == 1
@@ -625,7 +733,9 @@ def test_wrong_password_fails_permanently_without_showing_it(sqlite_engine, tls,
     caplog.set_level(logging.DEBUG)
     v1 = archive(tmp_path / "archive", tmp_path, "f1")
     wrong = "VaaraSalasana-1"
-    settings = settings_for(tls_server.port, starttls=True, user="katsaus", password=SecretStr(wrong), ca_file=tls.ca_file)
+    settings = settings_for(
+        tls_server.port, starttls=True, user="katsaus", password=SecretStr(wrong), ca_file=tls.ca_file
+    )
     with pytest.raises(smtp.DeliveryFailed) as err:
         deliver(sqlite_engine, settings, v1)
     assert err.value.attempts == 1 and "kirjautuminen SMTP-palvelimelle" in str(err.value) and "535" in str(err.value)
@@ -660,6 +770,8 @@ def test_send_alert_retries_a_transient_failure(smtp_server):
 def test_send_alert_gives_up_with_a_finnish_reason():
     settings = settings_for(free_port())  # nothing listens there
     msg = messages.operator_alert(settings, flow_run_name="x", reason="r", run_url=None)
-    with pytest.raises(smtp.DeliveryFailed, match=r"\(3 yritystä\): SMTP-palvelin 127\.0\.0\.1:\d+ ei ota yhteyksiä vastaan") as err:
+    with pytest.raises(
+        smtp.DeliveryFailed, match=r"\(3 yritystä\): SMTP-palvelin 127\.0\.0\.1:\d+ ei ota yhteyksiä vastaan"
+    ) as err:
         smtp.send_alert(settings, msg, retries=2, backoff_seconds=0.01)
     assert err.value.attempts == 3

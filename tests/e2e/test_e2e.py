@@ -44,10 +44,20 @@ def prefect_server(tmp_path_factory):
     """`prefect server start` on loopback with a home of its own (start-up takes 15–30 s)."""
     home = tmp_path_factory.mktemp("prefect-server")
     port = free_port()
-    env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_LOGGING_LEVEL": "WARNING"}
+    env = {
+        **os.environ,
+        "PREFECT_HOME": str(home),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_LOGGING_LEVEL": "WARNING",
+    }
     env.pop("PREFECT_API_URL", None)
     log = (home / "server.log").open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}/api"
 
     def healthy():
@@ -114,15 +124,28 @@ def katsaus_env(prefect_server: str, mail: Mail, place: Path) -> dict:
         "PREFECT_API_URL": prefect_server,
         "PREFECT_UI_URL": prefect_server.removesuffix("/api"),
         "PREFECT_HOME": str(place / "client-home"),
-        "KATSAUS_SMTP_HOST": "127.0.0.1", "KATSAUS_SMTP_PORT": str(mail.port),
-        "KATSAUS_MAIL_FROM": "Katsaus <katsaus@stadi.example>", "KATSAUS_MAIL_TO": BOARD_TO, "KATSAUS_OPS_MAIL_TO": OPS_TO,
+        "KATSAUS_SMTP_HOST": "127.0.0.1",
+        "KATSAUS_SMTP_PORT": str(mail.port),
+        "KATSAUS_MAIL_FROM": "Katsaus <katsaus@stadi.example>",
+        "KATSAUS_MAIL_TO": BOARD_TO,
+        "KATSAUS_OPS_MAIL_TO": OPS_TO,
     }
     return env
 
 
 def place_options(place: Path) -> list[str]:
-    return ["--extracts", str(place / "extracts"), "--out", str(place / "out"), "--warehouse", f"sqlite:///{place / 'w.db'}",
-            "--archive", str(place / "archive"), "--cache-dir", str(place / "cache")]
+    return [
+        "--extracts",
+        str(place / "extracts"),
+        "--out",
+        str(place / "out"),
+        "--warehouse",
+        f"sqlite:///{place / 'w.db'}",
+        "--archive",
+        str(place / "archive"),
+        "--cache-dir",
+        str(place / "cache"),
+    ]
 
 
 KATSAUS = str(Path(sys.executable).parent / "katsaus")
@@ -148,9 +171,16 @@ def test_backfill_creates_each_period_once(prefect_server, client, mail, place):
     again = subprocess.run(args, env=env, capture_output=True, text=True, timeout=120)
     assert "Uusia ajoja 0, olemassa olevia 8." in again.stdout
     dep = client.read_deployment_by_name(MONTHLY)
-    runs = [r for r in client.read_flow_runs(deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[dep.id]))) if r.idempotency_key]
+    runs = [
+        r
+        for r in client.read_flow_runs(deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[dep.id])))
+        if r.idempotency_key
+    ]
     assert sorted(r.parameters["params"]["period"] for r in runs) == [f"2024-{m:02d}" for m in range(1, 9)]
-    assert all(r.parameters["params"]["extracts"] == str(place / "extracts") and r.parameters["params"]["kind"] == "monthly" for r in runs)
+    assert all(
+        r.parameters["params"]["extracts"] == str(place / "extracts") and r.parameters["params"]["kind"] == "monthly"
+        for r in runs
+    )
     for r in runs:  # they are not meant to run in this test module
         client.delete_flow_run(r.id)
 
@@ -162,19 +192,45 @@ def test_prefect_yaml_deploys_to_a_process_work_pool_and_a_worker_runs_it(prefec
     """The server path: `prefect deploy --all` from prefect.yaml, a process worker, a run with parameters."""
     env = {**katsaus_env(prefect_server, mail, place), "KATSAUS_HOME": str(REPO)}
     prefect = [sys.executable, "-m", "prefect"]
-    made = subprocess.run([*prefect, "work-pool", "create", "katsaus-process", "--type", "process"], env=env, capture_output=True, text=True, timeout=120)
+    made = subprocess.run(
+        [*prefect, "work-pool", "create", "katsaus-process", "--type", "process"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert made.returncode == 0, made.stdout + made.stderr
-    deployed = subprocess.run([*prefect, "--no-prompt", "deploy", "--all"], env=env, cwd=REPO, capture_output=True, text=True, timeout=300)
+    deployed = subprocess.run(
+        [*prefect, "--no-prompt", "deploy", "--all"], env=env, cwd=REPO, capture_output=True, text=True, timeout=300
+    )
     assert deployed.returncode == 0, deployed.stdout + deployed.stderr
-    deps = {d: client.read_deployment_by_name(f"katsaus-report/{d}") for d in ("kuukausiraportti", "toteutumisennuste", "toimintakertomus")}
+    deps = {
+        d: client.read_deployment_by_name(f"katsaus-report/{d}")
+        for d in ("kuukausiraportti", "toteutumisennuste", "toimintakertomus")
+    }
     assert all(d.work_pool_name == "katsaus-process" for d in deps.values())
-    assert [(s.schedule.cron, s.schedule.timezone) for s in deps["toteutumisennuste"].schedules] == [("0 7 12 5,7,9 *", "Europe/Helsinki")]
+    assert [(s.schedule.cron, s.schedule.timezone) for s in deps["toteutumisennuste"].schedules] == [
+        ("0 7 12 5,7,9 *", "Europe/Helsinki")
+    ]
     out = place / "worker-out"
-    params = {"period": "2024-08", "kind": "forecast", "deliver": False, "extracts": str(place / "extracts"), "out": str(out),
-              "warehouse": f"sqlite:///{place / 'worker.db'}", "cache_dir": str(place / "cache")}
+    params = {
+        "period": "2024-08",
+        "kind": "forecast",
+        "deliver": False,
+        "extracts": str(place / "extracts"),
+        "out": str(out),
+        "warehouse": f"sqlite:///{place / 'worker.db'}",
+        "cache_dir": str(place / "cache"),
+    }
     run = client.create_flow_run_from_deployment(deps["toteutumisennuste"].id, parameters={"params": params})
     log = (place / "worker.log").open("wb")
-    worker = subprocess.Popen([*prefect, "worker", "start", "--pool", "katsaus-process", "--run-once"], env=env, cwd=place, stdout=log, stderr=subprocess.STDOUT)
+    worker = subprocess.Popen(
+        [*prefect, "worker", "start", "--pool", "katsaus-process", "--run-once"],
+        env=env,
+        cwd=place,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     try:
         st = wait_final(client, run.id, timeout=300)
         assert st.is_completed(), (place / "worker.log").read_text(errors="replace")[-3000:]
@@ -191,7 +247,13 @@ def test_prefect_yaml_deploys_to_a_process_work_pool_and_a_worker_runs_it(prefec
 def served(prefect_server, client, mail, place):
     """`katsaus serve` as its own process: the deployments, served on the Prefect server."""
     log = (place / "serve.log").open("wb")
-    proc = subprocess.Popen([KATSAUS, "serve", *place_options(place)], env=katsaus_env(prefect_server, mail, place), stdout=log, stderr=subprocess.STDOUT, cwd=place)
+    proc = subprocess.Popen(
+        [KATSAUS, "serve", *place_options(place)],
+        env=katsaus_env(prefect_server, mail, place),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=place,
+    )
 
     def deployed():
         if proc.poll() is not None:
@@ -214,7 +276,9 @@ def served(prefect_server, client, mail, place):
 def trigger(client, **params) -> str:
     """A run of the forecast deployment with parameters, as the UI's 'custom run' creates it."""
     dep = client.read_deployment_by_name(FORECAST)
-    run = client.create_flow_run_from_deployment(dep.id, parameters={"params": {**dep.parameters["params"], "period": "2024-08", **params}})
+    run = client.create_flow_run_from_deployment(
+        dep.id, parameters={"params": {**dep.parameters["params"], "period": "2024-08", **params}}
+    )
     return run.id
 
 
@@ -226,7 +290,10 @@ def wait_paused(client, run_id, place: Path):
     def paused():
         st = state_of(client, run_id)
         if st.is_final():
-            pytest.fail(f"the run ended before approval: {st.name} {st.message}\n" + (place / "serve.log").read_text(errors="replace")[-3000:])
+            pytest.fail(
+                f"the run ended before approval: {st.name} {st.message}\n"
+                + (place / "serve.log").read_text(errors="replace")[-3000:]
+            )
         return st.is_paused()
 
     wait_for("the run to wait for approval", paused, 240)
@@ -244,7 +311,12 @@ def answer(client, run_id, decision: str, approver: str = "Controlleri Testaaja"
 def artifacts_of(client, run_id) -> dict:
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
 
-    return {a.key: a for a in client.read_artifacts(artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run_id])))}
+    return {
+        a.key: a
+        for a in client.read_artifacts(
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run_id]))
+        )
+    }
 
 
 def test_approved_in_the_ui_the_report_reaches_the_board_once(served, client, mail, place):
@@ -262,8 +334,13 @@ def test_approved_in_the_ui_the_report_reaches_the_board_once(served, client, ma
     final = (place / "out" / "2024-08-forecast" / "report.html").read_text(encoding="utf-8")
     assert "LUONNOS" not in final and "Tarkistettu." in final
     keys = artifacts_of(client, run_id)
-    assert {"katsaus-forecast-2024-08-yhteenveto", "katsaus-forecast-2024-08-tietojen-laatu", "katsaus-forecast-2024-08-poikkeamat",
-            "katsaus-forecast-2024-08-raportti", "katsaus-forecast-2024-08-hyvaksynta"} <= set(keys)
+    assert {
+        "katsaus-forecast-2024-08-yhteenveto",
+        "katsaus-forecast-2024-08-tietojen-laatu",
+        "katsaus-forecast-2024-08-poikkeamat",
+        "katsaus-forecast-2024-08-raportti",
+        "katsaus-forecast-2024-08-hyvaksynta",
+    } <= set(keys)
     assert "Sitovat toiminnan tavoitteet" in keys["katsaus-forecast-2024-08-yhteenveto"].data
 
 
@@ -326,11 +403,14 @@ def test_an_approval_that_never_comes_fails_the_run_and_alerts_the_operators(ser
     st = wait_final(client, run_id)
     assert st.is_failed()
     assert len(mail.to(BOARD_TO)) == 3  # nothing delivered
+
     def bodies():
         return [m.message.get_body(("plain",)).get_content() for m in mail.to(OPS_TO)]
 
     try:
-        body = wait_for("the operators' alert on this run", lambda: next((b for b in bodies() if str(run_id) in b), None), 30)
+        body = wait_for(
+            "the operators' alert on this run", lambda: next((b for b in bodies() if str(run_id) in b), None), 30
+        )
     except AssertionError:
         raise AssertionError(f"no alert names run {run_id}; alerts: {bodies()}") from None
     assert "Hyväksyntää ei saatu" in body

@@ -6,8 +6,11 @@ from tasks.finance import followup as fc
 
 
 def monthly(values_by_year, service="Kotihoito", line="Menot"):
-    rows = [(y, m + 1, "Sairaala-, kuntoutus- ja hoivapalvelut", service, line, int(v * 100), 1)
-            for y, vals in values_by_year.items() for m, v in enumerate(vals)]
+    rows = [
+        (y, m + 1, "Sairaala-, kuntoutus- ja hoivapalvelut", service, line, int(v * 100), 1)
+        for y, vals in values_by_year.items()
+        for m, v in enumerate(vals)
+    ]
     return pd.DataFrame(rows, columns=["year", "month", "area", "service", "line", "cents", "rows"])
 
 
@@ -44,11 +47,23 @@ def test_previous_year_with_nothing_by_now_falls_back_to_linear():
 
 
 def test_budget_table_levels_and_deviation_sign():
-    f = pd.DataFrame({
-        "area": ["A", "A"], "service": ["s", "s"], "line": ["Tulot", "Menot"],
-        "ytd": [60.0, -700.0], "forecast": [90.0, -1050.0],
-    })
-    budget = pd.DataFrame({"area": ["A"] * 3, "service": ["s"] * 3, "line": ["Tulot", "Menot", "Toimintakate"], "tb": [100.0, -1000.0, -900.0]})
+    f = pd.DataFrame(
+        {
+            "area": ["A", "A"],
+            "service": ["s", "s"],
+            "line": ["Tulot", "Menot"],
+            "ytd": [60.0, -700.0],
+            "forecast": [90.0, -1050.0],
+        }
+    )
+    budget = pd.DataFrame(
+        {
+            "area": ["A"] * 3,
+            "service": ["s"] * 3,
+            "line": ["Tulot", "Menot", "Toimintakate"],
+            "tb": [100.0, -1000.0, -900.0],
+        }
+    )
     t = fc.budget_table(f, budget)
     margin = t[(t["line"] == "Toimintakate") & (t["level"] == "sector")].iloc[0]
     assert margin["forecast"] == pytest.approx(-960)

@@ -15,17 +15,19 @@ def sheet(rows):
 
 
 def consistent_sheet():
-    return sheet([
-        (AREA, "", "Tulot", 300, 445, 145, 48.3),
-        (AREA, "", "Menot", -5000, -5200, 200, 4.0),
-        (AREA, "", "Toimintakate", -4700, -4755, -55, -1.2),
-        (AREA, "Riskienhallinta", "Tulot", 300, 445, 145, 48.3),
-        (AREA, "Riskienhallinta", "Menot", -4901, -5052, 151, 3.1),
-        (AREA, "Riskienhallinta", "Toimintakate", -4601, -4607, -6, -0.1),
-        (AREA, "Huoltovarmuus", "Tulot", 0, 0, 0, np.nan),
-        (AREA, "Huoltovarmuus", "Menot", -99, -148, 49, 49.5),
-        (AREA, "Huoltovarmuus", "Toimintakate", -99, -148, -49, -49.5),
-    ])
+    return sheet(
+        [
+            (AREA, "", "Tulot", 300, 445, 145, 48.3),
+            (AREA, "", "Menot", -5000, -5200, 200, 4.0),
+            (AREA, "", "Toimintakate", -4700, -4755, -55, -1.2),
+            (AREA, "Riskienhallinta", "Tulot", 300, 445, 145, 48.3),
+            (AREA, "Riskienhallinta", "Menot", -4901, -5052, 151, 3.1),
+            (AREA, "Riskienhallinta", "Toimintakate", -4601, -4607, -6, -0.1),
+            (AREA, "Huoltovarmuus", "Tulot", 0, 0, 0, np.nan),
+            (AREA, "Huoltovarmuus", "Menot", -99, -148, 49, 49.5),
+            (AREA, "Huoltovarmuus", "Toimintakate", -99, -148, -49, -49.5),
+        ]
+    )
 
 
 def deviations(df):
@@ -79,7 +81,9 @@ def test_wrong_change_in_euros_and_percent_are_found():
 
 def test_percent_rounded_to_one_decimal_is_not_flagged():
     df = consistent_sheet()
-    df.loc[4, "change_pct"] = 3.05  # computed 3.0810...; published 3.1, a reader's 3.05 is within half a unit plus level rounding
+    df.loc[4, "change_pct"] = (
+        3.05  # computed 3.0810...; published 3.1, a reader's 3.05 is within half a unit plus level rounding
+    )
     assert deviations(rc.result_budget_checks(df)).empty
 
 
@@ -95,13 +99,34 @@ SECTOR, ITEM_A, ITEM_B = "Sosiaali-, terveys- ja pelastustoimi", "Sosiaali-, ter
 
 def council(overrides=None):
     lines = {
-        (SECTOR, "TA 2024"): {"Toimintatulot": 200100, "Toimintamenot": -2891155, "Toimintakate": -2691055, "Valtion rahoitus": 2699551, "Rahoitustulot": 3004, "Vuosikate": 11500, "Poistot": -16000, "Tilikauden tulos": -4500},
-        (ITEM_A, "TA 2024"): {"Toimintatulot": 200100, "Toimintamenot": -2080355, "Toimintakate": -1880255, "Poistot": -16000, "Tilikauden tulos": -1896255},
-        (ITEM_B, "TA 2024"): {"Toimintatulot": 0, "Toimintamenot": -810800, "Toimintakate": -810800, "Poistot": 0, "Tilikauden tulos": -810800},
+        (SECTOR, "TA 2024"): {
+            "Toimintatulot": 200100,
+            "Toimintamenot": -2891155,
+            "Toimintakate": -2691055,
+            "Valtion rahoitus": 2699551,
+            "Rahoitustulot": 3004,
+            "Vuosikate": 11500,
+            "Poistot": -16000,
+            "Tilikauden tulos": -4500,
+        },
+        (ITEM_A, "TA 2024"): {
+            "Toimintatulot": 200100,
+            "Toimintamenot": -2080355,
+            "Toimintakate": -1880255,
+            "Poistot": -16000,
+            "Tilikauden tulos": -1896255,
+        },
+        (ITEM_B, "TA 2024"): {
+            "Toimintatulot": 0,
+            "Toimintamenot": -810800,
+            "Toimintakate": -810800,
+            "Poistot": 0,
+            "Tilikauden tulos": -810800,
+        },
     }
     for (item, version, line), value in (overrides or {}).items():
         lines[(item, version)][line] = value
-    rows = [(i, v, l, a, i == SECTOR and l == "Toimintakate") for (i, v), d in lines.items() for l, a in d.items()]
+    rows = [(i, v, ln, a, i == SECTOR and ln == "Toimintakate") for (i, v), d in lines.items() for ln, a in d.items()]
     return pd.DataFrame(rows, columns=["item", "version", "line", "amount", "binding"])
 
 
@@ -124,7 +149,9 @@ def test_each_council_identity_finds_its_planted_error(override, check, unit, li
     value = council().set_index(["item", "version", "line"]).loc[override, "amount"]
     out = rc.council_budget_checks(council({override: value - 100}))
     dev = deviations(out)
-    assert ((dev["check"] == check) & (dev["unit"] == unit) & (dev["line"] == line) & (dev["column"] == "TA 2024")).any(), dev
+    assert (
+        (dev["check"] == check) & (dev["unit"] == unit) & (dev["line"] == line) & (dev["column"] == "TA 2024")
+    ).any(), dev
 
 
 def test_council_rounding_within_half_units_is_not_flagged():
@@ -133,7 +160,15 @@ def test_council_rounding_within_half_units_is_not_flagged():
 
 
 def test_ledger_against_control_file_to_the_cent():
-    controls = pd.DataFrame({"file": ["a.csv", "b.csv"], "stated_rows": [10, 10], "rows": [10, 9], "stated_cents": [100_00, 100_00], "cents": [100_00, 100_01]})
+    controls = pd.DataFrame(
+        {
+            "file": ["a.csv", "b.csv"],
+            "stated_rows": [10, 10],
+            "rows": [10, 9],
+            "stated_cents": [100_00, 100_00],
+            "cents": [100_00, 100_01],
+        }
+    )
     out = rc.ledger_control_checks(controls)
     dev = deviations(out)
     assert dev[["unit", "column"]].values.tolist() == [["b.csv", "Rivimaara"], ["b.csv", "Summa_yhteensa"]]
@@ -145,11 +180,13 @@ def monthly(rows):
 
 
 def test_ledger_service_outside_structure_or_budget_is_found():
-    m = monthly([
-        (2024, 1, AREA, "Riskienhallinta", "Menot", -100, 1),
-        (2024, 1, AREA, "Keksitty palvelu", "Menot", -50, 1),
-        (2024, 1, "Hallinto", "Riskienhallinta", "Menot", -20, 1),
-    ])
+    m = monthly(
+        [
+            (2024, 1, AREA, "Riskienhallinta", "Menot", -100, 1),
+            (2024, 1, AREA, "Keksitty palvelu", "Menot", -50, 1),
+            (2024, 1, "Hallinto", "Riskienhallinta", "Menot", -20, 1),
+        ]
+    )
     budget = pd.DataFrame({"area": [AREA], "service": ["Riskienhallinta"], "line": ["Menot"], "tb": [-1.0]})
     dev = rc.ledger_structure_checks(m, budget)
     assert sorted(zip(dev["unit"], dev["line"])) == [("Keksitty palvelu", AREA), ("Riskienhallinta", "Hallinto")]
@@ -157,9 +194,13 @@ def test_ledger_service_outside_structure_or_budget_is_found():
 
 
 def test_ledger_rollups_find_rows_lost_on_the_way():
-    m = monthly([(2024, 1, AREA, "Riskienhallinta", "Menot", -100_00, 1), (2024, 1, AREA, "Huoltovarmuus", "Menot", -50_00, 1)])
+    m = monthly(
+        [(2024, 1, AREA, "Riskienhallinta", "Menot", -100_00, 1), (2024, 1, AREA, "Huoltovarmuus", "Menot", -50_00, 1)]
+    )
     areas = pd.DataFrame({"area": [AREA], "cents": [-150_00]})
-    controls = pd.DataFrame({"file": ["a.csv"], "stated_rows": [3], "rows": [3], "stated_cents": [160_00], "cents": [160_00]})
+    controls = pd.DataFrame(
+        {"file": ["a.csv"], "stated_rows": [3], "rows": [3], "stated_cents": [160_00], "cents": [160_00]}
+    )
     loaded = pd.DataFrame({"file": ["a.csv"], "rows": [2], "cents": [-150_00]})
     out = rc.ledger_rollup_checks(m, areas, loaded, controls)
     dev = deviations(out)
@@ -170,12 +211,17 @@ def test_ledger_rollups_find_rows_lost_on_the_way():
 
 
 def test_binding_level_breach_and_allocation():
-    table = pd.DataFrame({
-        "area": ["A", "B", ""], "service": ["", "", ""], "line": ["Toimintakate"] * 3, "level": ["area", "area", "sector"],
-        "tb": [-1_880_255_000.0, -810_800_000.0, -2_691_055_000.0],
-        "ytd": [-1_200_000_000.0, -540_000_000.0, -1_740_000_000.0],
-        "forecast": [-1_900_000_000.0, -811_000_000.0, -2_711_000_000.0],
-    })
+    table = pd.DataFrame(
+        {
+            "area": ["A", "B", ""],
+            "service": ["", "", ""],
+            "line": ["Toimintakate"] * 3,
+            "level": ["area", "area", "sector"],
+            "tb": [-1_880_255_000.0, -810_800_000.0, -2_691_055_000.0],
+            "ytd": [-1_200_000_000.0, -540_000_000.0, -1_740_000_000.0],
+            "forecast": [-1_900_000_000.0, -811_000_000.0, -2_711_000_000.0],
+        }
+    )
     out = rc.binding_level_checks(council(), table, 2024)
     by = out.set_index("column")
     assert by.loc["TB", "status"] == "ok" and by.loc["toteuma", "status"] == "ok"
@@ -189,13 +235,22 @@ def test_large_ledger_sums_are_compared_without_float_noise():
     stated = -5_357_195_146.57
     out = rc.rows("paakirja_toimiala", "x", "Toimintakate", "Summa", [stated], [stated + 1e-6], 0)
     assert out["status"].tolist() == ["ok"]
-    assert rc.rows("paakirja_toimiala", "x", "Toimintakate", "Summa", [stated], [stated + 0.01], 0)["status"].tolist() == ["deviation"]
+    assert rc.rows("paakirja_toimiala", "x", "Toimintakate", "Summa", [stated], [stated + 0.01], 0)[
+        "status"
+    ].tolist() == ["deviation"]
 
 
 def test_binding_level_without_actuals_compares_only_the_allocation():
-    table = pd.DataFrame({
-        "area": ["A", ""], "service": ["", ""], "line": ["Toimintakate"] * 2, "level": ["area", "sector"],
-        "tb": [-2_691_055_000.0] * 2, "ytd": [np.nan] * 2, "forecast": [np.nan] * 2,
-    })
+    table = pd.DataFrame(
+        {
+            "area": ["A", ""],
+            "service": ["", ""],
+            "line": ["Toimintakate"] * 2,
+            "level": ["area", "sector"],
+            "tb": [-2_691_055_000.0] * 2,
+            "ytd": [np.nan] * 2,
+            "forecast": [np.nan] * 2,
+        }
+    )
     out = rc.binding_level_checks(council(), table, 2024)
     assert out[["column", "status"]].values.tolist() == [["TB", "ok"]]

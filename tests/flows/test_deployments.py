@@ -19,7 +19,7 @@ from deployments import (
 )
 
 HELSINKI = ZoneInfo("Europe/Helsinki")
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def test_monthly_runs_keep_seven_oclock_local_time_across_both_dst_changes():
@@ -32,7 +32,9 @@ def test_monthly_runs_keep_seven_oclock_local_time_across_both_dst_changes():
     assert (utc[10], utc[11]) == (4, 5)  # summer → winter
 
 
-@pytest.mark.parametrize("night", [dt.datetime(2025, 3, 30, tzinfo=HELSINKI), dt.datetime(2025, 10, 26, tzinfo=HELSINKI)])
+@pytest.mark.parametrize(
+    "night", [dt.datetime(2025, 3, 30, tzinfo=HELSINKI), dt.datetime(2025, 10, 26, tzinfo=HELSINKI)]
+)
 def test_no_schedule_runs_in_the_changeover_hours_or_twice(night):
     for d in schedules().deployments:
         runs = next_runs(d.cron, 6, after=night - dt.timedelta(days=400))

@@ -23,8 +23,17 @@ DATE = dt.date(2024, 9, 20)
 
 
 def run_result(extracts: Path, tmp: Path, **kw) -> dict:
-    values = dict(period="2024-08", kind="forecast", extracts=str(extracts), out=str(tmp / "out"), warehouse=f"sqlite:///{tmp / 'w.db'}",
-                  cache_dir=str(tmp / "cache"), archive=str(tmp / "archive"), report_date=DATE, deliver=False)
+    values = dict(
+        period="2024-08",
+        kind="forecast",
+        extracts=str(extracts),
+        out=str(tmp / "out"),
+        warehouse=f"sqlite:///{tmp / 'w.db'}",
+        cache_dir=str(tmp / "cache"),
+        archive=str(tmp / "archive"),
+        report_date=DATE,
+        deliver=False,
+    )
     return report_flow(RunParams(**{**values, **kw}))
 
 
@@ -58,10 +67,16 @@ def test_report_figures_match_the_samples_known_totals(full_run, sample_dir):
     assert f"<td>{fmt.thousands(ytd)}</td>" in html
     assert f"Toimialan toimintakate oli tammi–elokuu 2024 {fmt.millions(ytd)}" in html
     # TB: the sheet's area totals plus HUS's council budget (1 000 €).
-    sheet = pd.read_csv(sample_dir / "tulosbudjetti_2024.csv", sep=";", encoding="cp1252", dtype=str, keep_default_na=False)
+    sheet = pd.read_csv(
+        sample_dir / "tulosbudjetti_2024.csv", sep=";", encoding="cp1252", dtype=str, keep_default_na=False
+    )
     areas = sheet[(sheet["Palvelu"] == "") & (sheet["Rivi"] == "Toimintakate")]
     council = pd.read_csv(sample_dir / "talousarvio_2024.csv", sep=";", dtype=str)
-    hus = council[(council["Talousarviokohta"] == "HUS-yhtymä") & (council["Versio"] == "TA 2024") & (council["Rivi"] == "Toimintakate")]
+    hus = council[
+        (council["Talousarviokohta"] == "HUS-yhtymä")
+        & (council["Versio"] == "TA 2024")
+        & (council["Rivi"] == "Toimintakate")
+    ]
     tb = areas["TB"].str.replace(" ", "").astype(int).sum() + int(hus["Summa"].iloc[0])
     assert f'<tr class="total"><th scope="row">Toimintakate</th><td>{fmt.number(tb)}</td>' in html
     assert "Kaupunginvaltuustoon nähden sitova taso on toimintakate \u22122\u00a0691,1\u00a0milj.\u00a0euroa" in html
@@ -79,7 +94,9 @@ def test_every_service_of_the_structure_is_in_the_table(full_run):
 def test_reconciliation_csv_follows_the_contract(full_run):
     raw = (full_run[0] / "reconciliation.csv").read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf")
-    df = pd.read_csv(full_run[0] / "reconciliation.csv", sep=";", encoding="utf-8-sig", dtype=str, keep_default_na=False)
+    df = pd.read_csv(
+        full_run[0] / "reconciliation.csv", sep=";", encoding="utf-8-sig", dtype=str, keep_default_na=False
+    )
     assert list(df.columns) == ["check", "unit", "line", "column", "stated", "computed", "difference", "status"]
     assert set(df["status"]) <= {"ok", "deviation"}
     assert not df["stated"].str.contains(r"\.").any()  # decimal comma, no thousands separator
@@ -102,7 +119,10 @@ def test_manifest_traces_every_input(full_run, sample_dir):
         assert entry["sha256"] == hashlib.sha256((sample_dir / name).read_bytes()).hexdigest()
         assert entry["status"] == "ok"
         assert (entry["batch_id"] is None) == (entry["source"] == "ledger_control")
-    assert files["talous_toteuma_202408.csv"]["rows"] == len((sample_dir / "talous_toteuma_202408.csv").read_text(encoding="utf-8-sig").strip().splitlines()) - 1
+    assert (
+        files["talous_toteuma_202408.csv"]["rows"]
+        == len((sample_dir / "talous_toteuma_202408.csv").read_text(encoding="utf-8-sig").strip().splitlines()) - 1
+    )
     assert {"prefect", "great-expectations", "pandas", "weasyprint"} <= set(m["software"])
     outs = {o["file"] for o in m["outputs"]}
     assert {"report.html", "report.pdf", "reconciliation.csv"} <= outs
@@ -112,8 +132,17 @@ def test_pdf_reads_right(full_run, tmp_path):
     pdf = full_run[0] / "report.pdf"
     reader = PdfReader(pdf)
     text = "\n".join(p.extract_text() for p in reader.pages)
-    for words in ("LUONNOS", "Tiivistelmä", "Talouden toteutuminen", "Sitovat toiminnan tavoitteet", "Henkilöstö",
-                  "Liite 1. Täsmäytys", "Liite 2. Tietojen laatu", "Liite 3. Lähteet ja menetelmät", "tammi–elokuu 2024"):
+    for words in (
+        "LUONNOS",
+        "Tiivistelmä",
+        "Talouden toteutuminen",
+        "Sitovat toiminnan tavoitteet",
+        "Henkilöstö",
+        "Liite 1. Täsmäytys",
+        "Liite 2. Tietojen laatu",
+        "Liite 3. Lähteet ja menetelmät",
+        "tammi–elokuu 2024",
+    ):
         assert words in text
     assert 10 <= len(reader.pages) <= 24
     subprocess.run(["pdftoppm", "-png", "-r", "30", "-f", "1", "-l", "3", str(pdf), str(tmp_path / "p")], check=True)
@@ -131,7 +160,7 @@ def test_quality_results_are_written(full_run):
     summary = json.loads((q / "summary.json").read_text(encoding="utf-8"))
     from tasks.contracts import reported_sources
 
-    assert {s["source"]: s["status"] for s in summary} == {sid: "ok" for sid in reported_sources()}
+    assert {s["source"]: s["status"] for s in summary} == dict.fromkeys(reported_sources(), "ok")
     # The sample breaks no critical check; what fails at all is a warning.
     assert all(s["checks"] == s["passed"] + len(s["warnings"]) and s["passed"] > 0 and not s["errors"] for s in summary)
     assert "Expectation" in (q / "data_docs" / "index.html").read_text(encoding="utf-8")
@@ -146,9 +175,24 @@ def test_same_inputs_give_the_same_report(full_run, sample_dir, tmp_path):
 
 def test_missing_source_is_reported_and_strict_fails(extracts, tmp_path, capsys):
     (extracts / "talousarvio_2024.csv").unlink()
-    args = ["run", "--period", "2024-08", "--kind", "forecast", "--extracts", str(extracts), "--out", str(tmp_path / "out"),
-            "--warehouse", f"sqlite:///{tmp_path / 'w.db'}", "--cache-dir", str(tmp_path / "cache"), "--report-date", "2024-09-20",
-            "--no-deliver"]
+    args = [
+        "run",
+        "--period",
+        "2024-08",
+        "--kind",
+        "forecast",
+        "--extracts",
+        str(extracts),
+        "--out",
+        str(tmp_path / "out"),
+        "--warehouse",
+        f"sqlite:///{tmp_path / 'w.db'}",
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        "--report-date",
+        "2024-09-20",
+        "--no-deliver",
+    ]
     assert cli.main(args) == 0
     html = (tmp_path / "out" / "2024-08-forecast" / "report.html").read_text(encoding="utf-8")
     assert "Talousarvio: tieto puuttuu" in html
@@ -164,7 +208,10 @@ def test_failed_source_is_not_used_and_says_where(extracts, tmp_path):
     path.write_text("\n".join(lines) + "\n", encoding="utf-8-sig")
     report = run(extracts, tmp_path)
     html = (report / "report.html").read_text(encoding="utf-8")
-    assert "Talouden toteuma: virheellinen, ei käytetty – talous_toteuma_202405.csv, rivi 8, sarake Summa: arvo ei ole luku" in html
+    assert (
+        "Talouden toteuma: virheellinen, ei käytetty – talous_toteuma_202405.csv, rivi 8, sarake Summa: arvo "
+        "ei ole luku" in html
+    )
     m = json.loads((report / "manifest.json").read_text(encoding="utf-8"))
     assert all(i["batch_id"] is None for i in m["inputs"] if i["source"] == "ledger")
     assert "Talouden toteumaa ei voida arvioida" in html
@@ -179,7 +226,7 @@ def test_every_section_is_filled(full_run):
         assert g.name in html, g.name
     assert html.count('<figure class="trend">') >= 10  # the monthly indicators' trend charts
     assert "Henkilöstömäärä palvelukokonaisuuksittain ja henkilöstösuunnitelma 2024" in html
-    assert "Vertailu suurimpiin kaupunkeihin (THL Sotkanet)" in html and "<th scope=\"col\">Tampere</th>" in html
+    assert "Vertailu suurimpiin kaupunkeihin (THL Sotkanet)" in html and '<th scope="col">Tampere</th>' in html
     assert "Palvelutarpeen arvioinnit yksiköittäin, tammi–elokuu 2024" in html
     assert "Hoitoonpääsy terveysasemittain" in html
     assert "Sitovia toiminnan tavoitteita on 4." in html
@@ -208,11 +255,17 @@ def test_indicators_csv_follows_the_contract(full_run, sample_dir):
     assert float(row["actual"].replace(",", ".")) == pytest.approx(turnover, abs=1e-4)  # four decimals in the CSV
 
 
-def test_approved_report_is_archived_and_mailed_once_and_a_correction_is_a_new_version(extracts, tmp_path, smtp_server, monkeypatch):
+def test_approved_report_is_archived_and_mailed_once_and_a_correction_is_a_new_version(
+    extracts, tmp_path, smtp_server, monkeypatch
+):
     """Headless approval (--approve-as): the final report, its archive version and exactly one e-mail per version."""
 
-    for k, v in {"KATSAUS_SMTP_HOST": "127.0.0.1", "KATSAUS_SMTP_PORT": str(smtp_server.port),
-                 "KATSAUS_MAIL_FROM": "Katsaus <katsaus@stadi.example>", "KATSAUS_MAIL_TO": "sihteeri@stadi.example"}.items():
+    for k, v in {
+        "KATSAUS_SMTP_HOST": "127.0.0.1",
+        "KATSAUS_SMTP_PORT": str(smtp_server.port),
+        "KATSAUS_MAIL_FROM": "Katsaus <katsaus@stadi.example>",
+        "KATSAUS_MAIL_TO": "sihteeri@stadi.example",
+    }.items():
         monkeypatch.setenv(k, v)
     archive = tmp_path / "archive" / "2024-08-forecast"
     first = run_result(extracts, tmp_path, deliver=True, approve_as="Controlleri Testaaja")

@@ -43,10 +43,19 @@ def observed(report_dir: Path) -> dict:
 
 @pytest.mark.parametrize(("period", "kind"), CASES)
 def test_same_inputs_give_the_recorded_report(period, kind, sample_dir, tmp_path):
-    result = report_flow(RunParams(
-        period=period, kind=kind, extracts=str(sample_dir), out=str(tmp_path / "out"), warehouse=f"sqlite:///{tmp_path / 'w.db'}",
-        cache_dir=str(tmp_path / "cache"), archive=str(tmp_path / "archive"), report_date=REPORT_DATE, deliver=False,
-    ))
+    result = report_flow(
+        RunParams(
+            period=period,
+            kind=kind,
+            extracts=str(sample_dir),
+            out=str(tmp_path / "out"),
+            warehouse=f"sqlite:///{tmp_path / 'w.db'}",
+            cache_dir=str(tmp_path / "cache"),
+            archive=str(tmp_path / "archive"),
+            report_date=REPORT_DATE,
+            deliver=False,
+        )
+    )
     report = Path(result["report_dir"])
     recorded = GOLDEN / f"{period}-{kind}"
     if os.environ.get("KATSAUS_RECORD_GOLDEN"):

@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tasks.contracts import vocab
+from tasks.contracts import sources
+from tasks.contracts.catalog import Baseline, Indicator, Target, catalog
 from tasks.goals import assess as ax
 from tasks.goals import disclosure as disc
 from tasks.goals import formulas as fx
@@ -18,15 +19,23 @@ from tasks.goals import measure as mx
 from tasks.goals import results as rx
 from tasks.goals import spc
 from tasks.warehouse import load as wh_load
-from tasks.contracts import sources
-from tasks.contracts.catalog import Baseline, Indicator, Target, catalog
 
 
 def indicator(formula: str, source: str, params: dict | None = None, **kw) -> Indicator:
     base = dict(
-        id="x", name="Testimittari", unit="%", decimals=1, direction="higher",
-        baseline=Baseline(50.0, "2023"), target=Target(53.0, ">=", "2024-12", "53 %"),
-        risk_band=1.0, source=source, formula=formula, frequency="monthly", params=params or {}, goal="g",
+        id="x",
+        name="Testimittari",
+        unit="%",
+        decimals=1,
+        direction="higher",
+        baseline=Baseline(50.0, "2023"),
+        target=Target(53.0, ">=", "2024-12", "53 %"),
+        risk_band=1.0,
+        source=source,
+        formula=formula,
+        frequency="monthly",
+        params=params or {},
+        goal="g",
     )
     base.update(kw)
     return Indicator(**base)
@@ -37,14 +46,26 @@ def load(engine, source: str, rows: list[dict]) -> list[int]:
     df = pd.DataFrame(rows)
     df["_line"] = range(2, len(df) + 2)
     df["_file"] = f"{source}.csv"
-    periods = df["year"].astype(str) + "-" + df.get("month", pd.Series(12, index=df.index)).astype(int).map("{:02d}".format)
-    return [wh_load.load_period(engine, source, p, f"{source}_{p}.csv", p * 8, part, "run").id for p, part in df.groupby(periods)]
+    periods = (
+        df["year"].astype(str) + "-" + df.get("month", pd.Series(12, index=df.index)).astype(int).map("{:02d}".format)
+    )
+    return [
+        wh_load.load_period(engine, source, p, f"{source}_{p}.csv", p * 8, part, "run").id
+        for p, part in df.groupby(periods)
+    ]
 
 
 def answers(scores: list[int], month: int, year: int = 2024) -> list[dict]:
     return [
-        {"answer_id": f"A{year}{month}{i}", "answer_date": dt.date(year, month, 1 + i % 28), "area": "Pelastuslaitos",
-         "score": s, "comment": "", "year": year, "month": month}
+        {
+            "answer_id": f"A{year}{month}{i}",
+            "answer_date": dt.date(year, month, 1 + i % 28),
+            "area": "Pelastuslaitos",
+            "score": s,
+            "comment": "",
+            "year": year,
+            "month": month,
+        }
         for i, s in enumerate(scores)
     ]
 
@@ -63,27 +84,50 @@ def test_nps_is_promoters_minus_detractors(engine):
 
 def test_share_of_urgent_missions_within_six_minutes_counts_only_its_risk_class(engine):
     rows = [
-        {"mission_id": f"PEL-{i:06d}", "alarm_time": dt.datetime(2024, 3, 1, 12), "risk_class": c, "response_s": s, "year": 2024, "month": 3}
+        {
+            "mission_id": f"PEL-{i:06d}",
+            "alarm_time": dt.datetime(2024, 3, 1, 12),
+            "risk_class": c,
+            "response_s": s,
+            "year": 2024,
+            "month": 3,
+        }
         for i, (c, s) in enumerate([("I", 300), ("I", 360), ("I", 361), ("I", 500), ("II", 100)])
     ]
     ids = load(engine, "rescue", rows)
-    ind = indicator("share_within", "rescue", {"value": "response_s", "limit": 360, "where": {"risk_class": "I"}, "scale": 100})
+    ind = indicator(
+        "share_within", "rescue", {"value": "response_s", "limit": 360, "where": {"risk_class": "I"}, "scale": 100}
+    )
     m = mx.measure(ind, fx.indicator_data(engine, ind, ids), 2024, 3)
     assert m.actual == 50.0 and m.n == 4  # 360 s itself is within the limit
 
 
 def test_mean_transfer_delay_from_emergency_departments(engine):
     rows = [
-        {"transfer_id": f"{i:016x}", "transfer_date": dt.date(2024, 1, 5), "origin": o, "delay_days": d, "year": 2024, "month": 1}
-        for i, (o, d) in enumerate([("Päivystys", 0.1), ("Päivystys", 0.2), ("Päivystys", 0.3), ("Erikoissairaanhoidon osasto", 5.0)])
+        {
+            "transfer_id": f"{i:016x}",
+            "transfer_date": dt.date(2024, 1, 5),
+            "origin": o,
+            "delay_days": d,
+            "year": 2024,
+            "month": 1,
+        }
+        for i, (o, d) in enumerate(
+            [("Päivystys", 0.1), ("Päivystys", 0.2), ("Päivystys", 0.3), ("Erikoissairaanhoidon osasto", 5.0)]
+        )
     ]
     ids = load(engine, "transfers", rows)
-    ind = indicator("mean", "transfers", {"value": "delay_days", "where": {"origin": "Päivystys"}}, unit="vrk", decimals=2)
+    ind = indicator(
+        "mean", "transfers", {"value": "delay_days", "where": {"origin": "Päivystys"}}, unit="vrk", decimals=2
+    )
     assert mx.measure(ind, fx.indicator_data(engine, ind, ids), 2024, 1).actual == pytest.approx(0.2)
 
 
 def test_median_of_station_waiting_times(engine):
-    rows = [{"year": 2024, "month": 1, "station": s, "t3_days": t, "visits": 100, "visits_within_14": 50} for s, t in zip("ABCD", [10, 20, 30, 40])]
+    rows = [
+        {"year": 2024, "month": 1, "station": s, "t3_days": t, "visits": 100, "visits_within_14": 50}
+        for s, t in zip("ABCD", [10, 20, 30, 40])
+    ]
     rows += [{"year": 2024, "month": 2, "station": "A", "t3_days": 14, "visits": 100, "visits_within_14": 50}]
     ids = load(engine, "access", rows)
     ind = indicator("median", "access", {"value": "t3_days"}, unit="vrk", decimals=0, direction="lower")
@@ -94,23 +138,34 @@ def test_median_of_station_waiting_times(engine):
 
 
 def test_ratio_of_sums_and_weighted_percentages(engine):
-    ids = load(engine, "assessments", [
-        {"year": 2024, "month": 1, "unit": "U1", "completed": 10, "on_time": 9},
-        {"year": 2024, "month": 1, "unit": "U2", "completed": 20, "on_time": 20},
-    ])
+    ids = load(
+        engine,
+        "assessments",
+        [
+            {"year": 2024, "month": 1, "unit": "U1", "completed": 10, "on_time": 9},
+            {"year": 2024, "month": 1, "unit": "U2", "completed": 20, "on_time": 20},
+        ],
+    )
     ind = indicator("ratio", "assessments", {"numerator": "on_time", "denominator": "completed", "scale": 100})
     assert mx.measure(ind, fx.indicator_data(engine, ind, ids), 2024, 1).actual == pytest.approx(29 / 30 * 100)
-    ids = load(engine, "mobility", [
-        {"year": 2024, "month": 1, "service": "Kotihoito", "clients": 100, "agreement_pct": 50.0},
-        {"year": 2024, "month": 1, "service": "Seniorikeskukset", "clients": 300, "agreement_pct": 70.0},
-    ])
+    ids = load(
+        engine,
+        "mobility",
+        [
+            {"year": 2024, "month": 1, "service": "Kotihoito", "clients": 100, "agreement_pct": 50.0},
+            {"year": 2024, "month": 1, "service": "Seniorikeskukset", "clients": 300, "agreement_pct": 70.0},
+        ],
+    )
     ind = indicator("weighted_mean", "mobility", {"value": "agreement_pct", "weight": "clients"})
     assert mx.measure(ind, fx.indicator_data(engine, ind, ids), 2024, 1).actual == pytest.approx(65.0)
 
 
 def test_turnover_is_leavers_over_average_permanent_staff(engine):
     # A year of 100 permanent staff, one leaver a month: 12 % a year.
-    rows = [{"year": 2023, "month": m, "area": "Hallinto", "headcount": 120, "permanent": 100, "permanent_leavers": 1} for m in range(1, 13)]
+    rows = [
+        {"year": 2023, "month": m, "area": "Hallinto", "headcount": 120, "permanent": 100, "permanent_leavers": 1}
+        for m in range(1, 13)
+    ]
     ids = load(engine, "personnel", rows)
     ind = catalog().indicator("lahtovaihtuvuus")
     m = mx.measure(ind, fx.indicator_data(engine, ind, ids), 2023, 12)
@@ -119,15 +174,22 @@ def test_turnover_is_leavers_over_average_permanent_staff(engine):
 
 def test_total_forecast_follows_last_years_profile():
     # Last year 10 a month; this year 12 a month so far: 96 by August, 2/3 of last year by then.
-    df = pd.DataFrame([(2023, m, 10.0) for m in range(1, 13)] + [(2024, m, 12.0) for m in range(1, 9)], columns=["year", "month", "num"])
+    df = pd.DataFrame(
+        [(2023, m, 10.0) for m in range(1, 13)] + [(2024, m, 12.0) for m in range(1, 9)],
+        columns=["year", "month", "num"],
+    )
     m = mx.measure_total(df, 2024, 8)
     assert m.actual == 96.0 and m.forecast == pytest.approx(144.0)
-    assert mx.measure_total(df[df["year"] == 2024], 2024, 8).forecast == pytest.approx(144.0)  # linear without last year
+    assert mx.measure_total(df[df["year"] == 2024], 2024, 8).forecast == pytest.approx(
+        144.0
+    )  # linear without last year
 
 
 def test_ratio_forecast_carries_last_years_season():
     # Last year: 1 % a month in January–August, 2 % in September–December; this year 1,5 % so far.
-    rows = [(2023, m, 1.0 if m <= 8 else 2.0, 100.0) for m in range(1, 13)] + [(2024, m, 1.5, 100.0) for m in range(1, 9)]
+    rows = [(2023, m, 1.0 if m <= 8 else 2.0, 100.0) for m in range(1, 13)] + [
+        (2024, m, 1.5, 100.0) for m in range(1, 9)
+    ]
     df = pd.DataFrame(rows, columns=["year", "month", "num", "den"])
     m = mx.measure_ratio(df, 2024, 8, 100)
     assert m.actual == pytest.approx(1.5)
@@ -137,7 +199,9 @@ def test_ratio_forecast_carries_last_years_season():
 
 def test_ratio_forecast_uses_the_current_level_for_negative_scores():
     # An NPS can be negative: then last year's ratio of ratios means nothing, the last three months do.
-    rows = [(2023, m, -5.0, 100.0) for m in range(1, 13)] + [(2024, m, v, 100.0) for m, v in zip(range(1, 9), [-10, -10, -10, -10, -10, 10, 10, 10])]
+    rows = [(2023, m, -5.0, 100.0) for m in range(1, 13)] + [
+        (2024, m, v, 100.0) for m, v in zip(range(1, 9), [-10, -10, -10, -10, -10, 10, 10, 10])
+    ]
     m = mx.measure_ratio(pd.DataFrame(rows, columns=["year", "month", "num", "den"]), 2024, 8, 100)
     assert m.forecast == pytest.approx((-20 + 0.1 * 400) / 1200 * 100)
 
@@ -150,7 +214,9 @@ def test_yearly_level_is_the_latest_count_and_forecast_by_trend():
 
 
 def test_manual_values_take_the_controllers_forecast():
-    df = pd.DataFrame({"year": 2024, "month": [1, 2, 3, 9], "value": [0.0, 1.0, 2.0, 9.0], "forecast": [np.nan, 5.0, np.nan, 9.0]})
+    df = pd.DataFrame(
+        {"year": 2024, "month": [1, 2, 3, 9], "value": [0.0, 1.0, 2.0, 9.0], "forecast": [np.nan, 5.0, np.nan, 9.0]}
+    )
     m = mx.measure_manual(df, 2024, 3)
     assert (m.actual, m.forecast) == (2.0, 2.0)  # no forecast given in March: the value itself
     m = mx.measure_manual(df, 2024, 2)
@@ -172,9 +238,13 @@ def test_status_of_a_higher_is_better_indicator_at_its_edges(forecast, status):
     assert ax.assess(indicator("ratio", "assessments"), measured(forecast)).status == status
 
 
-@pytest.mark.parametrize("forecast, status", [(0.1499, "toteutuu"), (0.15, "riski"), (0.17, "riski"), (0.1701, "ei toteudu")])
+@pytest.mark.parametrize(
+    "forecast, status", [(0.1499, "toteutuu"), (0.15, "riski"), (0.17, "riski"), (0.1701, "ei toteudu")]
+)
 def test_status_of_a_strict_lower_is_better_target_at_its_edges(forecast, status):
-    ind = indicator("mean", "transfers", direction="lower", target=Target(0.15, "<", "2024-12", "alle 0,15 vrk"), risk_band=0.02)
+    ind = indicator(
+        "mean", "transfers", direction="lower", target=Target(0.15, "<", "2024-12", "alle 0,15 vrk"), risk_band=0.02
+    )
     assert ax.assess(ind, measured(forecast)).status == status
 
 
@@ -184,13 +254,16 @@ def test_at_the_deadline_the_actual_is_judged_and_there_is_no_risk():
     assert ax.assess(ind, measured(forecast=40.0, actual=53.0, final=True)).status == "toteutuu"
 
 
-@pytest.mark.parametrize("m, source, ind_kw, reason", [
-    (measured(60.0, n=4), "ok", {}, "alle 5 havaintoa"),
-    (measured(60.0), "failed", {}, "lähde: virheellinen, ei käytetty"),
-    (measured(60.0), "missing", {}, "lähde: tieto puuttuu"),
-    (mx.Measured(), "ok", {}, "kaudelta ei ole mittaustulosta"),
-    (measured(60.0), "ok", {"target": Target(None, ">=", "2024-12", "")}, "tavoitearvoa ei ole asetettu"),
-])
+@pytest.mark.parametrize(
+    "m, source, ind_kw, reason",
+    [
+        (measured(60.0, n=4), "ok", {}, "alle 5 havaintoa"),
+        (measured(60.0), "failed", {}, "lähde: virheellinen, ei käytetty"),
+        (measured(60.0), "missing", {}, "lähde: tieto puuttuu"),
+        (mx.Measured(), "ok", {}, "kaudelta ei ole mittaustulosta"),
+        (measured(60.0), "ok", {"target": Target(None, ">=", "2024-12", "")}, "tavoitearvoa ei ole asetettu"),
+    ],
+)
 def test_what_cannot_be_assessed_says_why(m, source, ind_kw, reason):
     a = ax.assess(indicator("ratio", "assessments", **ind_kw), m, source)
     assert (a.status, a.reason) == ("ei arvioitavissa", reason)
@@ -200,14 +273,17 @@ def test_five_observations_are_enough_to_assess():
     assert ax.assess(indicator("ratio", "assessments"), measured(60.0, n=5)).status == "toteutuu"
 
 
-@pytest.mark.parametrize("statuses, goal", [
-    (["toteutuu", "toteutuu"], "toteutuu"),
-    (["toteutuu", "riski"], "riski"),
-    (["riski", "ei toteudu", "toteutuu"], "ei toteudu"),
-    (["toteutuu", "ei arvioitavissa"], "ei arvioitavissa"),
-    (["ei arvioitavissa", "riski"], "riski"),
-    ([], "ei arvioitavissa"),
-])
+@pytest.mark.parametrize(
+    "statuses, goal",
+    [
+        (["toteutuu", "toteutuu"], "toteutuu"),
+        (["toteutuu", "riski"], "riski"),
+        (["riski", "ei toteudu", "toteutuu"], "ei toteudu"),
+        (["toteutuu", "ei arvioitavissa"], "ei arvioitavissa"),
+        (["ei arvioitavissa", "riski"], "riski"),
+        ([], "ei arvioitavissa"),
+    ],
+)
 def test_a_goal_is_met_only_if_every_indicator_is(statuses, goal):
     assert ax.goal_status(statuses) == goal
 
@@ -260,7 +336,7 @@ def test_every_catalog_formula_exists_and_reads_columns_of_its_source():
         for key in ("numerator", "denominator", "value", "weight", "score"):
             if key in ind.params:
                 assert ind.params[key] in fields, (ind.id, key)
-        for col in (ind.params.get("where") or {}):
+        for col in ind.params.get("where") or {}:
             assert col in fields, (ind.id, col)
 
 
@@ -268,9 +344,14 @@ def test_catalog_holds_the_binding_goals_of_table_7():
     c = catalog()
     assert [g.id for g in c.goals if g.binding] == ["vetovoima", "saatavuus", "talous", "asiakaskokemus"]
     expected = {
-        "hakijakokemus_nps": (-5, 0, ">="), "lahtovaihtuvuus": (13.6, 13.6, "<"), "pelastus_6min": (52, 53, ">="),
-        "siirtoviive": (None, 0.15, "<"), "t3_odotusaika": (None, 14, "<="), "asunnottomat": (896, 300, "<="),
-        "arvioinnit_ajassa": (95.4, 98.5, ">="), "asiakas_nps": (58, 65, ">="),
+        "hakijakokemus_nps": (-5, 0, ">="),
+        "lahtovaihtuvuus": (13.6, 13.6, "<"),
+        "pelastus_6min": (52, 53, ">="),
+        "siirtoviive": (None, 0.15, "<"),
+        "t3_odotusaika": (None, 14, "<="),
+        "asunnottomat": (896, 300, "<="),
+        "arvioinnit_ajassa": (95.4, 98.5, ">="),
+        "asiakas_nps": (58, 65, ">="),
     }
     for iid, (base, target, op) in expected.items():
         ind = c.indicator(iid)
@@ -279,9 +360,9 @@ def test_catalog_holds_the_binding_goals_of_table_7():
 
 
 def test_a_comma_that_splits_a_catalog_text_is_an_error():
-    from tasks.contracts.catalog import CATALOG_FILE, CATALOG_PACKAGE, CatalogError, parse_catalog
     import yaml
 
+    from tasks.contracts.catalog import CATALOG_FILE, CATALOG_PACKAGE, CatalogError, parse_catalog
     from tasks.contracts.declarations import declared
 
     raw = declared(CATALOG_FILE, CATALOG_PACKAGE)
@@ -297,6 +378,8 @@ def test_a_comma_that_splits_a_catalog_text_is_an_error():
 def test_results_publish_no_actual_built_on_too_few_observations():
     ind = dataclasses.replace(catalog().indicator("arvioinnit_ajassa"))
     data = {ind.id: pd.DataFrame({"year": [2024], "month": [1], "num": [3.0], "den": [3.0]})}
-    results, _ = rx.indicator_results(dataclasses.replace(catalog(), indicators=(ind,), goals=()), data, {"assessments": "ok"}, {}, 2024, 1)
+    results, _ = rx.indicator_results(
+        dataclasses.replace(catalog(), indicators=(ind,), goals=()), data, {"assessments": "ok"}, {}, 2024, 1
+    )
     row = results.iloc[0]
     assert row["suppressed"] and row["actual"] is None and row["status"] == "ei arvioitavissa"

@@ -17,8 +17,8 @@ from urllib.parse import urlsplit
 import pytest
 
 from tasks.goals import sotkanet as sk
-
 from tests.sotkanet_replay import PREFIX, RECORDINGS, Replay, canon, make_handler, start_replay  # noqa: F401
+
 SIX = ["Helsinki", "Espoo", "Tampere", "Vantaa", "Oulu", "Turku"]
 
 
@@ -45,7 +45,9 @@ def replay(replay_at):
 
 def config(base_url: str, **kw) -> sk.SotkanetSettings:
     """Test settings: the declared ones with the replay server's URL and tiny waits."""
-    return sk.sotkanet_settings(**{"base_url": base_url, "timeout_seconds": 2, "retries": 2, "backoff_seconds": 0.001, **kw})
+    return sk.sotkanet_settings(
+        **{"base_url": base_url, "timeout_seconds": 2, "retries": 2, "backoff_seconds": 0.001, **kw}
+    )
 
 
 @pytest.fixture
@@ -99,7 +101,12 @@ def test_values_for_the_six_largest_cities(client):
     assert list(df.columns) == sk.COLUMNS
     assert df["city"].tolist() == SIX
     assert df.set_index("city")["value"].to_dict() == {
-        "Helsinki": 1187.3, "Espoo": 1062.1, "Tampere": 1351.7, "Vantaa": 1140.8, "Oulu": 1447.5, "Turku": 1302.6,
+        "Helsinki": 1187.3,
+        "Espoo": 1062.1,
+        "Tampere": 1351.7,
+        "Vantaa": 1140.8,
+        "Oulu": 1447.5,
+        "Turku": 1302.6,
     }
     # Vantaa's value is the municipality's, not that of the Vantaa and Kerava county (1147.2).
     assert df.set_index("city").loc["Vantaa", "region_id"] == 404
@@ -169,7 +176,8 @@ def test_no_value_in_any_of_the_years_is_a_problem_not_a_row(client):
     cmp = sk.city_comparison(client, [1552], 2030, cities=["Helsinki", "Oulu"])
     assert cmp.frame.empty
     assert cmp.problems == [
-        "Perusterveydenhuollon avohoidon kaikki lääkärikäynnit / 1 000 asukasta (1552): ei arvoa vuosilta 2028–2030 (Helsinki, Oulu)."
+        "Perusterveydenhuollon avohoidon kaikki lääkärikäynnit / 1 000 asukasta (1552): ei arvoa vuosilta "
+        "2028–2030 (Helsinki, Oulu)."
     ]
 
 
@@ -261,7 +269,10 @@ def test_timeout_ends_in_unavailable_after_the_configured_retries(replay):
     assert srv.count("/regions") == 3
     assert waits == [0.001, 0.002]
     assert err.value.host.startswith("127.0.0.1:")
-    assert str(err.value) == f"Tietoa ei saatu THL Sotkanetista ({err.value.host}): aikakatkaisu, ei vastausta 0,2 sekunnissa (3 yritystä)"
+    assert (
+        str(err.value) == f"Tietoa ei saatu THL Sotkanetista ({err.value.host}): "
+        "aikakatkaisu, ei vastausta 0,2 sekunnissa (3 yritystä)"
+    )
     assert "Traceback" not in str(err.value)
 
 

@@ -112,18 +112,43 @@ def test_catalogue_is_complete_and_its_files_exist():
     ids = [c["case"] for c in CASES]
     assert len(ids) == len(set(ids)) and len(ids) >= 25
     folders = {p.name for p in CATALOGUE.iterdir() if p.is_dir() and p.name != "__pycache__"}
-    assert folders == {c["case"] for c in CASES if c.get("files")}, "every folder is a case and every case's folder exists"
+    assert folders == {c["case"] for c in CASES if c.get("files")}, (
+        "every folder is a case and every case's folder exists"
+    )
     for c in CASES:
         assert c["source"] in sources() and c["status"] in ("ok", "failed"), c["case"]
         assert c["status"] == "ok" or c.get("message"), f"{c['case']}: a failed case names its message"
         for name in c.get("files", []):
             assert (CATALOGUE / c["case"] / name).stat().st_size < 64_000, f"{c['case']}/{name} is not small"
     # The must-have kinds of fault are all here.
-    assert {"utf16", "latin1_c1", "tab_delimiter", "missing_column", "extra_column", "renamed_header", "duplicated_rows",
-            "non_numeric_amount", "half_numeric_amount", "mixed_thousands", "unicode_minus", "other_period_rows",
-            "future_date", "negative_count", "part_exceeds_whole", "pct_over_100", "empty_file", "header_only",
-            "truncated_last_line", "control_row_count", "control_sum", "control_missing", "hetu_in_feedback",
-            "xlsx_merged_header", "png_as_csv", "enormous_line"} <= set(ids)
+    assert {
+        "utf16",
+        "latin1_c1",
+        "tab_delimiter",
+        "missing_column",
+        "extra_column",
+        "renamed_header",
+        "duplicated_rows",
+        "non_numeric_amount",
+        "half_numeric_amount",
+        "mixed_thousands",
+        "unicode_minus",
+        "other_period_rows",
+        "future_date",
+        "negative_count",
+        "part_exceeds_whole",
+        "pct_over_100",
+        "empty_file",
+        "header_only",
+        "truncated_last_line",
+        "control_row_count",
+        "control_sum",
+        "control_missing",
+        "hetu_in_feedback",
+        "xlsx_merged_header",
+        "png_as_csv",
+        "enormous_line",
+    } <= set(ids)
 
 
 @pytest.mark.parametrize("case", CASES, ids=_id)
@@ -139,7 +164,9 @@ def test_case_is_caught_with_its_place(case, sample_dir, tmp_path):
         message = expected_message(case, status["errors"])
         # The reason the report shows first points at the bad file, not at an innocent neighbour.
         assert status["reason"] == status["errors"][0]
-        assert re.search(r"[\w.-]+\.(?:csv|ctl|xlsx)", status["reason"]).group(0) == case.get("names", case_file_names(case)[0])
+        assert re.search(r"[\w.-]+\.(?:csv|ctl|xlsx)", status["reason"]).group(0) == case.get(
+            "names", case_file_names(case)[0]
+        )
         assert len(message) < 400, "a message is a line for a person, not a dump of the file"
     elif case.get("message"):
         expected_message(case, status["warnings"])
@@ -182,15 +209,42 @@ def run_report(extracts: Path, tmp: Path, db: Path, cli_run: bool) -> Path:
     if cli_run:
         from flows import cli
 
-        rc = cli.main(["run", "--period", "2024-08", "--kind", "forecast", "--extracts", str(extracts), "--out", str(out),
-                       "--warehouse", f"sqlite:///{db}", "--cache-dir", str(tmp / "cache"), "--report-date", DATE.isoformat(),
-                       "--no-deliver"])
+        rc = cli.main(
+            [
+                "run",
+                "--period",
+                "2024-08",
+                "--kind",
+                "forecast",
+                "--extracts",
+                str(extracts),
+                "--out",
+                str(out),
+                "--warehouse",
+                f"sqlite:///{db}",
+                "--cache-dir",
+                str(tmp / "cache"),
+                "--report-date",
+                DATE.isoformat(),
+                "--no-deliver",
+            ]
+        )
         assert rc == 0, "a failed source is marked in the report; the run itself succeeds"
     else:
         from flows.report import RunParams, report_flow
 
-        report_flow(RunParams(period="2024-08", kind="forecast", extracts=str(extracts), out=str(out),
-                              warehouse=f"sqlite:///{db}", cache_dir=str(tmp / "cache"), report_date=DATE, deliver=False))
+        report_flow(
+            RunParams(
+                period="2024-08",
+                kind="forecast",
+                extracts=str(extracts),
+                out=str(out),
+                warehouse=f"sqlite:///{db}",
+                cache_dir=str(tmp / "cache"),
+                report_date=DATE,
+                deliver=False,
+            )
+        )
     return out / "2024-08-forecast"
 
 
@@ -200,7 +254,9 @@ def warehouse_batches(db: Path) -> dict[str, list[tuple]]:
 
     with sqlite3.connect(db) as con:
         out: dict[str, list[tuple]] = {}
-        for row in con.execute("select source, id, period, file_name, sha256, rows, run_id from load_batch order by id"):
+        for row in con.execute(
+            "select source, id, period, file_name, sha256, rows, run_id from load_batch order by id"
+        ):
             table = FACTS[row[0]].__tablename__
             facts = con.execute(f"select count(*) from {table} where batch_id = ?", (row[1],)).fetchone()[0]
             out.setdefault(row[0], []).append((*row[1:], facts))
@@ -302,5 +358,8 @@ def assert_code_repeated_nowhere(case: dict, report: Path, db: Path, captured: s
     for text in (pdf_text, captured):
         assert not any(b in text for b in bad)
     # What people see instead: the column, the row and the masked form.
-    assert f"sarakkeessa Avoin_palaute on henkilötunnus (1 rivi: {case['files'][0]} rivi {case['line']}; muoto {MASKED})" in page
+    assert (
+        f"sarakkeessa Avoin_palaute on henkilötunnus (1 rivi: {case['files'][0]} rivi {case['line']}; muoto {MASKED})"
+        in page
+    )
     assert MASKED in pdf_text

@@ -12,7 +12,9 @@ def write_month(folder, year, month, body, ctl=None, encoding="utf-8"):
     p = folder / f"talous_toteuma_{year}{month:02d}.csv"
     p.write_bytes((HEADER + body).encode(encoding))
     if ctl is not None:
-        (folder / f"talous_toteuma_{year}{month:02d}.ctl").write_text("Rivimaara;Summa_yhteensa\n" + ctl + "\n", encoding="utf-8")
+        (folder / f"talous_toteuma_{year}{month:02d}.ctl").write_text(
+            "Rivimaara;Summa_yhteensa\n" + ctl + "\n", encoding="utf-8"
+        )
     return p
 
 
@@ -60,7 +62,9 @@ def test_control_file_with_two_rows_is_rejected(tmp_path):
 
 def test_result_budget_from_xlsx_equals_csv(sample_dir, tmp_path):
     csv = extract_source(sample_dir, "result_budget", 2024, 12)
-    raw = pd.read_csv(sample_dir / "tulosbudjetti_2024.csv", sep=";", encoding="cp1252", dtype=str, keep_default_na=False)
+    raw = pd.read_csv(
+        sample_dir / "tulosbudjetti_2024.csv", sep=";", encoding="cp1252", dtype=str, keep_default_na=False
+    )
     # Numbers as a spreadsheet stores them: real numbers, percentages as text.
     for col in ("TB_edellinen", "TB", "Muutos_eur"):
         raw[col] = raw[col].str.replace(" ", "").astype(int)
@@ -82,7 +86,9 @@ def test_area_names_in_capitals_map_to_the_structure(sample_dir):
 def test_council_budget_binding_flag_and_missing_file(sample_dir, tmp_path):
     e = extract_source(sample_dir, "council_budget", 2024, 12)
     bind = e.frame[e.frame["binding"]]
-    assert bind[["item", "version", "line", "amount"]].values.tolist() == [["Sosiaali-, terveys- ja pelastustoimi", "TA 2024", "Toimintakate", -2691055.0]]
+    assert bind[["item", "version", "line", "amount"]].values.tolist() == [
+        ["Sosiaali-, terveys- ja pelastustoimi", "TA 2024", "Toimintakate", -2691055.0]
+    ]
     missing = extract_source(tmp_path, "council_budget", 2024, 12)
     assert missing.status == "missing" and missing.missing == ["talousarvio_2024.csv"]
 
@@ -99,7 +105,11 @@ def test_missing_month_of_this_year_makes_the_ledger_missing(sample_dir, tmp_pat
 
 
 def test_missing_required_values_are_errors_with_line_and_column(tmp_path):
-    rows = ROWS + "2024;1;Pelastuslaitos;;1402001;4000;Palkat ja palkkiot;\n" + ";1;Pelastuslaitos;Riskienhallinta;1402001;4100;x;5\n"
+    rows = (
+        ROWS
+        + "2024;1;Pelastuslaitos;;1402001;4000;Palkat ja palkkiot;\n"
+        + ";1;Pelastuslaitos;Riskienhallinta;1402001;4100;x;5\n"
+    )
     write_month(tmp_path, 2024, 1, rows, "4;800,25")
     e, _ = extract_ledger(tmp_path, 2024, 1)
     assert sorted(str(x) for x in e.errors) == [

@@ -33,7 +33,7 @@ def test_numbers_from_xlsx_pass_through():
     [
         "\ufeffA;Summa\r\nx;1,5\r\ny;2\r\n\r\n".encode("utf-8"),
         "A;Summa\nx;1,5\ny;2\n;\n".encode("cp1252"),
-        'A,Summa\nx,"1,5"\ny,2\n\n\n'.encode("utf-8"),
+        b'A,Summa\nx,"1,5"\ny,2\n\n\n',
     ],
     ids=["utf8-bom-crlf-trailing", "cp1252-empty-row", "comma-quoted"],
 )
@@ -138,7 +138,10 @@ def test_row_with_a_field_too_many_is_reported_with_its_line(tmp_path):
     p.write_text("A;Summa\n" + "x;1\n" * 40 + "y;2;3\n", encoding="utf-8")
     with pytest.raises(SourceFileError) as exc:
         read_delimited(p, COLS, COLS)
-    assert [str(e) for e in exc.value.errors] == ["talous_toteuma_202401.csv, rivi 42: rivillä on enemmän kenttiä kuin otsikkorivillä (erotinmerkki tekstissä ilman lainausmerkkejä?)"]
+    assert [str(e) for e in exc.value.errors] == [
+        "talous_toteuma_202401.csv, rivi 42: rivillä on enemmän kenttiä kuin otsikkorivillä (erotinmerkki "
+        "tekstissä ilman lainausmerkkejä?)"
+    ]
 
 
 def test_unicode_spaces_are_pythons_whitespace():

@@ -34,7 +34,9 @@ def test_all_2023_century_signs_are_accepted():
 
 def test_findings_name_column_and_line_but_never_the_code():
     second = "010100B123" + check_char("010100B123X")
-    df = pd.DataFrame({"Selitys": ["ok", "soita 131052-308T", "ok"], "Muu": ["a", "b", second], "_line": [2, 3, 4], "_file": "f.csv"})
+    df = pd.DataFrame(
+        {"Selitys": ["ok", "soita 131052-308T", "ok"], "Muu": ["a", "b", second], "_line": [2, 3, 4], "_file": "f.csv"}
+    )
     f = hetu_findings(df, ["Selitys", "Muu"])
     assert f[["column", "file", "line"]].values.tolist() == [["Selitys", "f.csv", 3], ["Muu", "f.csv", 4]]
     assert f["masked"].tolist() == [mask("-"), mask("B")]
@@ -52,7 +54,9 @@ def test_scan_of_distinct_values_keeps_rows_index_and_missing_values():
     """The scan runs per distinct value; rows keep their own index (GX passes columns with gaps), and
     missing values, numbers and categoricals are judged as their text, as a row-by-row scan would."""
     code = "131052-308T"
-    values = pd.Series([f"x {code}", None, "ok", f"x {code}", 131052, "ok", pd.NA], index=[10, 11, 13, 17, 18, 19, 30], dtype=object)
+    values = pd.Series(
+        [f"x {code}", None, "ok", f"x {code}", 131052, "ok", pd.NA], index=[10, 11, 13, 17, 18, 19, 30], dtype=object
+    )
     expected = [True, False, False, True, False, False, False]
     assert hetu_rows(values).tolist() == expected
     assert hetu_rows(values).index.tolist() == values.index.tolist()
@@ -66,7 +70,10 @@ def test_scan_of_distinct_values_keeps_rows_index_and_missing_values():
 def test_categorical_column_is_scanned_through_its_categories_only_rows_count():
     """A categorical is scanned by its categories; a code in an unused category flags no row."""
     unused = "010100B123" + check_char("010100B123X")
-    values = pd.Series(pd.Categorical(["a 131052-308T", None, "b", "a 131052-308T"], categories=[unused, "a 131052-308T", "b"]), index=[5, 6, 7, 9])
+    values = pd.Series(
+        pd.Categorical(["a 131052-308T", None, "b", "a 131052-308T"], categories=[unused, "a 131052-308T", "b"]),
+        index=[5, 6, 7, 9],
+    )
     assert hetu_rows(values).tolist() == [True, False, False, True]
     assert hetu_rows(values).index.tolist() == [5, 6, 7, 9]
     assert hetu_signs(values).tolist() == ["-", "", "", "-"]

@@ -16,7 +16,11 @@ def test_committed_suites_match_the_contracts():
         assert [e["type"] for e in doc["expectations"]] == [e.expectation_type for e in build()], name
         assert {e["severity"] for e in doc["expectations"]} <= {"critical", "warning"}
         # The personal-data guard is always critical.
-        assert all(e["severity"] == "critical" for e in doc["expectations"] if e["type"] == "expect_column_values_to_not_contain_hetu")
+        assert all(
+            e["severity"] == "critical"
+            for e in doc["expectations"]
+            if e["type"] == "expect_column_values_to_not_contain_hetu"
+        )
 
 
 def test_sample_passes_and_planted_errors_fail_with_their_place(sample_dir, tmp_path):
@@ -50,7 +54,11 @@ def _validation_frame_row_by_row(source, frame, bands):
 
     derived = {}
     if "year" not in frame:
-        return frame.assign(unit_lines=frame.groupby(["area", "service"], dropna=False)["line"].transform("nunique")) if source == "result_budget" else frame
+        return (
+            frame.assign(unit_lines=frame.groupby(["area", "service"], dropna=False)["line"].transform("nunique"))
+            if source == "result_budget"
+            else frame
+        )
     stamp = frame["_file"].astype(str).str.extract(r"(\d{4,6})\.\w+$")[0]
     derived["file_period"] = pd.to_numeric(stamp, errors="coerce")
     if sources()[source].period == "month":
@@ -86,7 +94,9 @@ def test_derived_columns_per_distinct_value_equal_the_row_by_row_definition(samp
     from tasks.ingest.validate import row_bands, validation_frame
 
     ledger, _ = extract_ledger(sample_dir, 2024, 3)
-    bands = row_bands(Extracted({"ledger": ledger}, pd.DataFrame()).files(), pd.DataFrame(columns=["source", "period", "rows"]), 0.3)
+    bands = row_bands(
+        Extracted({"ledger": ledger}, pd.DataFrame()).files(), pd.DataFrame(columns=["source", "period", "rows"]), 0.3
+    )
     clean = ledger.frame
     broken = clean.copy()
     broken.loc[1, "account"] = "40A0"  # not a number
@@ -100,7 +110,16 @@ def test_derived_columns_per_distinct_value_equal_the_row_by_row_definition(samp
         checked = validation_frame("ledger", frame, bands)
         _assert_same_values(checked, expected)
         assert {c for c in checked if isinstance(checked[c].dtype, pd.CategoricalDtype)} == {
-            "area", "service", "cost_centre", "account_name", "_file", "line", "area_of_service", "cost_centre_service", "service_code"}  # account: matched by a regex
+            "area",
+            "service",
+            "cost_centre",
+            "account_name",
+            "_file",
+            "line",
+            "area_of_service",
+            "cost_centre_service",
+            "service_code",
+        }  # account: matched by a regex
     assert bands["lo"].isna().any() and bands["lo"].notna().any()  # files with and without a band
 
 
@@ -111,10 +130,14 @@ def test_derived_columns_of_every_source_are_unchanged(sample_dir):
     from tasks.ingest.validate import row_bands, validation_frame
 
     extracted = {sid: extract_source(sample_dir, sid, 2024, 8) for sid in reported_sources() if sid != "ledger"}
-    bands = row_bands(Extracted(extracted, pd.DataFrame()).files(), pd.DataFrame(columns=["source", "period", "rows"]), 0.3)
+    bands = row_bands(
+        Extracted(extracted, pd.DataFrame()).files(), pd.DataFrame(columns=["source", "period", "rows"]), 0.3
+    )
     for sid, e in extracted.items():
         assert e.status == "ok", sid
-        _assert_same_values(validation_frame(sid, e.frame, bands), _validation_frame_row_by_row(sid, e.frame, bands), obj=sid)
+        _assert_same_values(
+            validation_frame(sid, e.frame, bands), _validation_frame_row_by_row(sid, e.frame, bands), obj=sid
+        )
 
 
 def test_row_band_warns_on_the_file_outside_it_and_files_without_a_band_are_not_judged(sample_dir, tmp_path):
@@ -128,12 +151,20 @@ def test_row_band_warns_on_the_file_outside_it_and_files_without_a_band_are_not_
     rows = files.set_index("file")["rows"]
     bands.loc[bands["file"] == "talous_toteuma_202402.csv", "lo"] = rows["talous_toteuma_202402.csv"] + 1
     bands.loc[bands["file"] == "talous_toteuma_202403.csv", "hi"] = rows["talous_toteuma_202403.csv"] - 1
-    q = run_suites({"ledger": ledger.frame}, tmp_path / "quality", suite_parameters(dt.date(2024, 4, 20)), bands)["ledger"]
+    q = run_suites({"ledger": ledger.frame}, tmp_path / "quality", suite_parameters(dt.date(2024, 4, 20)), bands)[
+        "ledger"
+    ]
     assert q.status == "ok" and not q.failures  # a band is a warning only
     low, high = sorted(q.warnings, key=lambda w: "suurempi" in w)
     n_low, n_high = rows["talous_toteuma_202402.csv"], rows["talous_toteuma_202403.csv"]
-    assert low.startswith(f"kuukauden rivimäärä on pienempi kuin aiempien kausien perusteella odotettu ({n_low} riviä: talous_toteuma_202402.csv rivi 2,")
-    assert high.startswith(f"kuukauden rivimäärä on suurempi kuin aiempien kausien perusteella odotettu ({n_high} riviä: talous_toteuma_202403.csv rivi 2,")
+    assert low.startswith(
+        f"kuukauden rivimäärä on pienempi kuin aiempien kausien perusteella odotettu ({n_low} riviä: "
+        "talous_toteuma_202402.csv rivi 2,"
+    )
+    assert high.startswith(
+        f"kuukauden rivimäärä on suurempi kuin aiempien kausien perusteella odotettu ({n_high} riviä: "
+        "talous_toteuma_202403.csv rivi 2,"
+    )
     assert len(q.warnings) == 2
 
 

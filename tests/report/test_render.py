@@ -16,22 +16,59 @@ def status(**kw) -> SourceStatus:
 
 
 def inputs(**kw):
-    table = pd.DataFrame({
-        "area": ["Pelastuslaitos", "Pelastuslaitos", ""], "service": ["Riskienhallinta", "", ""],
-        "line": ["Toimintakate"] * 3, "level": ["service", "area", "sector"],
-        "tb": [-4_607_000.0, -4_607_000.0, -4_607_000.0], "ytd": [-3_000_000.0] * 3, "forecast": [-4_500_000.0] * 3,
-        "ytd_pct": [65.1] * 3, "deviation": [107_000.0] * 3, "deviation_pct": [2.3] * 3,
-    })
-    profile = pd.DataFrame({"month": range(1, 13), "actual": [-400_000.0 * m if m <= 8 else np.nan for m in range(1, 13)],
-                            "budget": [-384_000.0 * m for m in range(1, 13)]})
-    rec = pd.DataFrame([["tb_toimintakate", "Riskienhallinta", "Toimintakate", "TB", -4597.0, -4607.0, -10.0, "deviation"]], columns=COLUMNS)
-    sources = [status(source="ledger", title="Talouden toteuma", status="failed", status_fi="virheellinen, ei käytetty",
-                      files_text="<script>alert(1)</script>.csv", errors=["x.csv, rivi 2, sarake Summa: <b>arvo</b> ei ole luku"],
-                      reason="x.csv: <b>arvo</b>")]
-    fin = Finance(forecast=pd.DataFrame(), budget=pd.DataFrame(), table=table, profile=profile,
-                  binding_level=kw.pop("binding_level", -4_600_000.0), methods=pd.Series(dtype="int64"))
-    base = dict(year=2024, month=8, kind="forecast", report_date=dt.date(2024, 9, 20), finance=fin,
-                reconciliation=Reconciliation(rec), sources=sources)
+    table = pd.DataFrame(
+        {
+            "area": ["Pelastuslaitos", "Pelastuslaitos", ""],
+            "service": ["Riskienhallinta", "", ""],
+            "line": ["Toimintakate"] * 3,
+            "level": ["service", "area", "sector"],
+            "tb": [-4_607_000.0, -4_607_000.0, -4_607_000.0],
+            "ytd": [-3_000_000.0] * 3,
+            "forecast": [-4_500_000.0] * 3,
+            "ytd_pct": [65.1] * 3,
+            "deviation": [107_000.0] * 3,
+            "deviation_pct": [2.3] * 3,
+        }
+    )
+    profile = pd.DataFrame(
+        {
+            "month": range(1, 13),
+            "actual": [-400_000.0 * m if m <= 8 else np.nan for m in range(1, 13)],
+            "budget": [-384_000.0 * m for m in range(1, 13)],
+        }
+    )
+    rec = pd.DataFrame(
+        [["tb_toimintakate", "Riskienhallinta", "Toimintakate", "TB", -4597.0, -4607.0, -10.0, "deviation"]],
+        columns=COLUMNS,
+    )
+    sources = [
+        status(
+            source="ledger",
+            title="Talouden toteuma",
+            status="failed",
+            status_fi="virheellinen, ei käytetty",
+            files_text="<script>alert(1)</script>.csv",
+            errors=["x.csv, rivi 2, sarake Summa: <b>arvo</b> ei ole luku"],
+            reason="x.csv: <b>arvo</b>",
+        )
+    ]
+    fin = Finance(
+        forecast=pd.DataFrame(),
+        budget=pd.DataFrame(),
+        table=table,
+        profile=profile,
+        binding_level=kw.pop("binding_level", -4_600_000.0),
+        methods=pd.Series(dtype="int64"),
+    )
+    base = dict(
+        year=2024,
+        month=8,
+        kind="forecast",
+        report_date=dt.date(2024, 9, 20),
+        finance=fin,
+        reconciliation=Reconciliation(rec),
+        sources=sources,
+    )
     base.update(kw)
     return context.ReportInputs(**base)
 
@@ -59,7 +96,10 @@ def test_cover_title_period_and_draft_mark():
 def test_deviation_listed_with_its_unit_and_failed_source_explained():
     html = html_of(inputs())
     assert "Tulosbudjetti: toimintakate = tulot + menot" in html
-    assert "<td>\u22124\u00a0597,0</td><td>\u22124\u00a0607,0</td><td>\u221210,0</td><td class=\"text\">1\u00a0000\u00a0€</td>" in html
+    assert (
+        "<td>\u22124\u00a0597,0</td><td>\u22124\u00a0607,0</td><td>\u221210,0</td><td "
+        'class="text">1\u00a0000\u00a0€</td>' in html
+    )
     assert "Talouden toteuma: virheellinen, ei käytetty" in html
 
 
@@ -81,17 +121,28 @@ def test_a_quarantined_source_marks_its_indicators_and_unit_table():
     from tasks.contracts import sources as contracts
     from tasks.contracts.catalog import catalog
 
-    statuses = {sid: "ok" for sid in contracts()}
+    statuses = dict.fromkeys(contracts(), "ok")
     statuses["access"] = "failed"
     results, chart_data = indicator_results(catalog(), {}, statuses, None, 2024, 8)
     goals = GoalResults(results, chart_data, goal_results(catalog(), results), {})
-    sources = inputs().sources + [status(
-        source="access", title="Hoitoonpääsy terveysasemilla", status="failed", status_fi="virheellinen, ei käytetty",
-        files_text="hoitoonpaasy_202408.csv", checks=19, passed=18,
-        errors=["hoitoonpaasy_202408.csv, rivi 4, sarake Terveysasema: tuntematon"], reason="hoitoonpaasy_202408.csv, rivi 4: tuntematon",
-    )]
+    sources = inputs().sources + [
+        status(
+            source="access",
+            title="Hoitoonpääsy terveysasemilla",
+            status="failed",
+            status_fi="virheellinen, ei käytetty",
+            files_text="hoitoonpaasy_202408.csv",
+            checks=19,
+            passed=18,
+            errors=["hoitoonpaasy_202408.csv, rivi 4, sarake Terveysasema: tuntematon"],
+            reason="hoitoonpaasy_202408.csv, rivi 4: tuntematon",
+        )
+    ]
     html = html_of(inputs(goals=goals, sources=sources))
     t3 = results.set_index("id").loc["t3_odotusaika"]
     assert (t3["status"], t3["reason"]) == ("ei arvioitavissa", "lähde: virheellinen, ei käytetty")
-    assert "Taulukko yksiköittäin puuttuu: Hoitoonpääsy terveysasemilla – virheellinen, ei käytetty (hoitoonpaasy_202408.csv, rivi 4: tuntematon)." in html
+    assert (
+        "Taulukko yksiköittäin puuttuu: Hoitoonpääsy terveysasemilla – virheellinen, ei käytetty "
+        "(hoitoonpaasy_202408.csv, rivi 4: tuntematon)." in html
+    )
     assert "lähde: virheellinen, ei käytetty" in html

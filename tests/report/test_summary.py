@@ -6,11 +6,24 @@ from tasks.report.summary import changes, summary_lines
 
 def figures(**kw):
     base = {
-        "margin": {"tb": -2_691_055_000.0, "ytd": -1_773_569_000.0, "forecast": -2_712_740_000.0, "deviation": -21_684_000.0, "deviation_pct": -0.8},
+        "margin": {
+            "tb": -2_691_055_000.0,
+            "ytd": -1_773_569_000.0,
+            "forecast": -2_712_740_000.0,
+            "deviation": -21_684_000.0,
+            "deviation_pct": -0.8,
+        },
         "binding_level": -2_691_055_000.0,
-        "goals": {"vetovoima": "toteutuu", "saatavuus": "ei toteudu", "talous": "ei toteudu", "asiakaskokemus": "riski"},
+        "goals": {
+            "vetovoima": "toteutuu",
+            "saatavuus": "ei toteudu",
+            "talous": "ei toteudu",
+            "asiakaskokemus": "riski",
+        },
         "indicators": {"lahtovaihtuvuus": {"status": "toteutuu", "actual": 13.37, "forecast": 12.6}},
-        "sources": {"ledger": "ok", "personnel": "ok"}, "warnings": 1, "deviations": 1,
+        "sources": {"ledger": "ok", "personnel": "ok"},
+        "warnings": 1,
+        "deviations": 1,
     }
     base.update(kw)
     return base
@@ -18,7 +31,10 @@ def figures(**kw):
 
 def test_summary_lines_say_the_margin_the_binding_level_and_the_goals_in_finnish():
     lines = summary_lines(figures())
-    assert lines[0] == "Toimintakate toteuma \u22121\u00a0773,6\u00a0milj.\u00a0euroa, vuoden lopun ennuste \u22122\u00a0712,7\u00a0milj.\u00a0euroa."
+    assert (
+        lines[0] == "Toimintakate toteuma \u22121\u00a0773,6\u00a0milj.\u00a0euroa, "
+        "vuoden lopun ennuste \u22122\u00a0712,7\u00a0milj.\u00a0euroa."
+    )
     assert lines[1] == "Ennusteen mukaan tulosbudjetti ylittyy 21,7\u00a0milj.\u00a0euroa."
     assert lines[2] == "Sitova taso ylittyy 21,7\u00a0milj.\u00a0euroa."
     assert lines[3] == "Sitovat toiminnan tavoitteet: toteutuu 1, ei toteudu 2, riski 1."
@@ -27,17 +43,28 @@ def test_summary_lines_say_the_margin_the_binding_level_and_the_goals_in_finnish
 
 def test_changes_name_what_a_correction_changed():
     before = figures()
-    after = figures(indicators={"lahtovaihtuvuus": {"status": "ei toteudu", "actual": 14.2, "forecast": 14.0}},
-                    goals={**before["goals"], "vetovoima": "ei toteudu"})
+    after = figures(
+        indicators={"lahtovaihtuvuus": {"status": "ei toteudu", "actual": 14.2, "forecast": 14.0}},
+        goals={**before["goals"], "vetovoima": "ei toteudu"},
+    )
     lines = changes(before, after)
-    assert "Mittari ”Vakituisen henkilöstön lähtövaihtuvuus”: 13,4\u00a0% → 14,2\u00a0% (arvio toteutuu → ei toteudu)" in lines
-    assert any(line.startswith("Tavoite ”Toimialan vetovoimaisuus lisääntyy") and line.endswith("toteutuu → ei toteudu") for line in lines)
+    assert (
+        "Mittari ”Vakituisen henkilöstön lähtövaihtuvuus”: 13,4\u00a0% → 14,2\u00a0% (arvio toteutuu → ei toteudu)"
+        in lines
+    )
+    assert any(
+        line.startswith("Tavoite ”Toimialan vetovoimaisuus lisääntyy") and line.endswith("toteutuu → ei toteudu")
+        for line in lines
+    )
     assert changes(before, before) == ["Raportin sisältö muuttui (luvut ja arviot ennallaan)."]
 
 
 def test_the_uis_link_points_where_the_reports_are_served(tmp_path):
     folder = tmp_path / "2024-08-forecast"
-    assert report_link(folder, "https://raportit.stadi.example/katsaus/") == "https://raportit.stadi.example/katsaus/2024-08-forecast/report.pdf"
+    assert (
+        report_link(folder, "https://raportit.stadi.example/katsaus/")
+        == "https://raportit.stadi.example/katsaus/2024-08-forecast/report.pdf"
+    )
     assert report_link(folder, "") == (folder / "report.pdf").resolve().as_uri()
 
 
@@ -47,12 +74,32 @@ def test_the_ui_summary_lists_the_deviations_under_a_finnish_count():
     from tasks.finance.reconcile import Reconciliation
     from tasks.report.summary import summary_markdown
 
-    recon = pd.DataFrame([
-        {"check": "palvelualue_summa", "unit": "Pelastuslaitos", "line": "Menot", "column": "TB_2024", "difference": 3.0, "status": "deviation"},
-        {"check": "palvelualue_summa", "unit": "Hallinto", "line": "Menot", "column": "TB_2024", "difference": 0.5, "status": "ok"},
-    ])
-    text = summary_markdown(figures(), "3. toteutumisennuste 2024", "tammi–elokuu 2024", [], Reconciliation(recon), None)
+    recon = pd.DataFrame(
+        [
+            {
+                "check": "palvelualue_summa",
+                "unit": "Pelastuslaitos",
+                "line": "Menot",
+                "column": "TB_2024",
+                "difference": 3.0,
+                "status": "deviation",
+            },
+            {
+                "check": "palvelualue_summa",
+                "unit": "Hallinto",
+                "line": "Menot",
+                "column": "TB_2024",
+                "difference": 0.5,
+                "status": "ok",
+            },
+        ]
+    )
+    text = summary_markdown(
+        figures(), "3. toteutumisennuste 2024", "tammi–elokuu 2024", [], Reconciliation(recon), None
+    )
     assert "## Täsmäytys: 1 poikkeama\n" in text
     assert "| palvelualue_summa | Pelastuslaitos | Menot | TB_2024 | 3,00 |" in text and "Hallinto" not in text
-    none = summary_markdown(figures(), "3. toteutumisennuste 2024", "tammi–elokuu 2024", [], Reconciliation(recon.assign(status="ok")), None)
+    none = summary_markdown(
+        figures(), "3. toteutumisennuste 2024", "tammi–elokuu 2024", [], Reconciliation(recon.assign(status="ok")), None
+    )
     assert "## Täsmäytys: 0 poikkeamaa\n" in none

@@ -4,8 +4,8 @@ import re
 import pandas as pd
 import pytest
 
-from tasks.finance import reconcile as rc
 from tasks.contracts import structure
+from tasks.finance import reconcile as rc
 from tasks.ingest.extract import extract_source
 from tasks.ingest.ledger import extract_ledger
 from tasks.samples import sample_extracts

@@ -1,11 +1,10 @@
 import dataclasses
 
 import pandas as pd
-
-from tasks.ingest.quality import SourceStatus
 import pytest
 from sqlalchemy import func, inspect, select
 
+from tasks.ingest.quality import SourceStatus
 from tasks.warehouse import engine as wh_engine
 from tasks.warehouse import history as wh_history
 from tasks.warehouse import load as wh_load
@@ -15,11 +14,21 @@ from tasks.warehouse import read as wh_read
 
 
 def ledger_rows(n, amount=100):
-    return pd.DataFrame({
-        "year": 2024, "month": 8, "area": "Pelastuslaitos", "service": "Riskienhallinta",
-        "cost_centre": [f"1402{i:03d}" for i in range(n)], "account": "4000", "account_name": "Palkat",
-        "line": "Menot", "amount_cents": amount, "_line": range(2, n + 2), "_file": "x.csv",
-    })
+    return pd.DataFrame(
+        {
+            "year": 2024,
+            "month": 8,
+            "area": "Pelastuslaitos",
+            "service": "Riskienhallinta",
+            "cost_centre": [f"1402{i:03d}" for i in range(n)],
+            "account": "4000",
+            "account_name": "Palkat",
+            "line": "Menot",
+            "amount_cents": amount,
+            "_line": range(2, n + 2),
+            "_file": "x.csv",
+        }
+    )
 
 
 def count(engine, period=None):
@@ -43,7 +52,14 @@ def test_rerun_replaces_the_period_never_duplicates(engine):
     monthly = wh_read.ledger_monthly(engine, [b.id])
     assert monthly["cents"].tolist() == [21] and monthly["rows"].tolist() == [3]
     with engine.connect() as c:
-        batches = c.execute(select(wh_models.LoadBatch.period, wh_models.LoadBatch.run_id, wh_models.LoadBatch.sha256, wh_models.LoadBatch.rows).order_by(wh_models.LoadBatch.period)).all()
+        batches = c.execute(
+            select(
+                wh_models.LoadBatch.period,
+                wh_models.LoadBatch.run_id,
+                wh_models.LoadBatch.sha256,
+                wh_models.LoadBatch.rows,
+            ).order_by(wh_models.LoadBatch.period)
+        ).all()
     assert [tuple(r) for r in batches] == [("2024-07", "run1", "c" * 64, 2), ("2024-08", "run2", "b" * 64, 3)]
 
 
@@ -58,7 +74,7 @@ def test_failed_load_leaves_the_previous_period_intact(engine):
     wh_load.load_period(engine, "ledger", "2024-08", "x.csv", "a" * 64, ledger_rows(5), "run1")
     broken = ledger_rows(4)
     broken.loc[3, "area"] = None  # NOT NULL violated on the last row
-    with pytest.raises(Exception):
+    with pytest.raises(Exception):  # noqa: B017  (each driver raises its own error)
         wh_load.load_period(engine, "ledger", "2024-08", "x.csv", "b" * 64, broken, "run2")
     assert count(engine, "2024-08") == 5
     with engine.connect() as c:
@@ -84,7 +100,10 @@ def test_migrations_match_the_models(engine):
     cfg.set_main_option("script_location", str(wh_engine.MIGRATIONS))
     with engine.connect() as c:
         assert compare_metadata(MigrationContext.configure(c), wh_models.Base.metadata) == []
-        assert c.exec_driver_sql("SELECT version_num FROM alembic_version").scalar_one() == ScriptDirectory.from_config(cfg).get_current_head()
+        assert (
+            c.exec_driver_sql("SELECT version_num FROM alembic_version").scalar_one()
+            == ScriptDirectory.from_config(cfg).get_current_head()
+        )
 
 
 def test_a_second_run_waits_for_the_period_lock_and_a_dead_runs_lock_expires(engine, tmp_path):
@@ -123,12 +142,25 @@ def test_validation_outcomes_are_kept_as_history(engine):
     common = dict(title="", status_fi="", files=[], files_text="", rows=0, missing=[], reason="")
     statuses = [
         SourceStatus(source="ledger", status="ok", checks=26, passed=26, warnings=[], errors=[], **common),
-        SourceStatus(source="feedback", status="failed", checks=15, passed=14, warnings=["w"], errors=["sarakkeessa Avoin_palaute on henkilötunnus"], **common),
+        SourceStatus(
+            source="feedback",
+            status="failed",
+            checks=15,
+            passed=14,
+            warnings=["w"],
+            errors=["sarakkeessa Avoin_palaute on henkilötunnus"],
+            **common,
+        ),
     ]
     wh_history.record_validation(engine, "run1", "2024-08", "forecast", statuses)
-    wh_history.record_validation(engine, "run2", "2024-08", "forecast", [dataclasses.replace(statuses[1], status="ok", passed=15, errors=[])])
+    wh_history.record_validation(
+        engine, "run2", "2024-08", "forecast", [dataclasses.replace(statuses[1], status="ok", passed=15, errors=[])]
+    )
     history = wh_history.validation_history(engine, "feedback")
-    assert history[["run_id", "status", "passed", "failures", "warnings"]].values.tolist() == [["run2", "ok", 15, 0, 1], ["run1", "failed", 14, 1, 1]]
+    assert history[["run_id", "status", "passed", "failures", "warnings"]].values.tolist() == [
+        ["run2", "ok", 15, 0, 1],
+        ["run1", "failed", 14, 1, 1],
+    ]
     assert len(wh_history.validation_history(engine)) == 3
 
 
@@ -136,27 +168,53 @@ def test_rows_come_back_as_they_were_loaded(engine):
     """Dates, date-times, missing text and reserved words as column names, through the bulk insert."""
     import datetime as dt
 
-    rescue = pd.DataFrame({
-        "mission_id": ["PEL-1", "PEL-2"], "alarm_time": pd.to_datetime(["2024-08-03 14:22:05", "2024-08-31 23:59:59"]),
-        "risk_class": pd.Series(["I", "IV"], dtype="string[pyarrow]"), "response_s": pd.array([300, 1201], dtype="Int64"),
-        "year": 2024, "month": 8, "_line": [2, 3], "_file": "p.csv",
-    })
+    rescue = pd.DataFrame(
+        {
+            "mission_id": ["PEL-1", "PEL-2"],
+            "alarm_time": pd.to_datetime(["2024-08-03 14:22:05", "2024-08-31 23:59:59"]),
+            "risk_class": pd.Series(["I", "IV"], dtype="string[pyarrow]"),
+            "response_s": pd.array([300, 1201], dtype="Int64"),
+            "year": 2024,
+            "month": 8,
+            "_line": [2, 3],
+            "_file": "p.csv",
+        }
+    )
     b = wh_load.load_period(engine, "rescue", "2024-08", "p.csv", "a" * 64, rescue, "run1")
     back = wh_read.read_facts(engine, "rescue", [b.id])
     assert back["alarm_time"].tolist() == [dt.datetime(2024, 8, 3, 14, 22, 5), dt.datetime(2024, 8, 31, 23, 59, 59)]
-    assert back[["mission_id", "risk_class", "response_s", "source_line"]].values.tolist() == [["PEL-1", "I", 300, 2], ["PEL-2", "IV", 1201, 3]]
-    feedback = pd.DataFrame({
-        "answer_id": ["A1", "A2"], "answer_date": pd.to_datetime(["2024-08-01", "2024-08-02"]), "area": "Pelastuslaitos",
-        "score": pd.array([10, None], dtype="Int64"), "comment": pd.Series(["Hyvä palvelu; kiitos", None], dtype="string[pyarrow]"),
-        "year": 2024, "month": 8, "_line": [2, 3], "_file": "f.csv",
-    })
-    with pytest.raises(Exception):  # score is required: the database refuses the NULL, nothing is loaded
+    assert back[["mission_id", "risk_class", "response_s", "source_line"]].values.tolist() == [
+        ["PEL-1", "I", 300, 2],
+        ["PEL-2", "IV", 1201, 3],
+    ]
+    feedback = pd.DataFrame(
+        {
+            "answer_id": ["A1", "A2"],
+            "answer_date": pd.to_datetime(["2024-08-01", "2024-08-02"]),
+            "area": "Pelastuslaitos",
+            "score": pd.array([10, None], dtype="Int64"),
+            "comment": pd.Series(["Hyvä palvelu; kiitos", None], dtype="string[pyarrow]"),
+            "year": 2024,
+            "month": 8,
+            "_line": [2, 3],
+            "_file": "f.csv",
+        }
+    )
+    with pytest.raises(Exception):  # noqa: B017  (score is required: each driver refuses the NULL its own way)
         wh_load.load_period(engine, "feedback", "2024-08", "f.csv", "b" * 64, feedback, "run1")
     feedback["score"] = pd.array([10, 0], dtype="Int64")
     b = wh_load.load_period(engine, "feedback", "2024-08", "f.csv", "b" * 64, feedback, "run1")
     back = wh_read.read_facts(engine, "feedback", [b.id])
     assert back["answer_date"].tolist() == [dt.date(2024, 8, 1), dt.date(2024, 8, 2)]
-    assert back["comment"][0] == "Hyvä palvelu; kiitos" and pd.isna(back["comment"][1]) and back["score"].tolist() == [10, 0]
-    homeless = pd.DataFrame({"year": [2023], "group": ["Yksin elävät asunnottomat"], "count": [724], "_line": [2], "_file": "h.csv"})
+    assert (
+        back["comment"][0] == "Hyvä palvelu; kiitos"
+        and pd.isna(back["comment"][1])
+        and back["score"].tolist() == [10, 0]
+    )
+    homeless = pd.DataFrame(
+        {"year": [2023], "group": ["Yksin elävät asunnottomat"], "count": [724], "_line": [2], "_file": "h.csv"}
+    )
     b = wh_load.load_period(engine, "homelessness", "2023", "h.csv", "c" * 64, homeless, "run1")
-    assert wh_read.read_facts(engine, "homelessness", [b.id])[["group", "count"]].values.tolist() == [["Yksin elävät asunnottomat", 724]]
+    assert wh_read.read_facts(engine, "homelessness", [b.id])[["group", "count"]].values.tolist() == [
+        ["Yksin elävät asunnottomat", 724]
+    ]

@@ -53,7 +53,7 @@ class Sample:
 
     def lines(self, name: str, rows: int | None = None) -> list[str]:
         """Header and the first `rows` data lines (all without line ends)."""
-        lines = [l for l in self.text(name).splitlines() if l.strip()]
+        lines = [ln for ln in self.text(name).splitlines() if ln.strip()]
         return lines if rows is None else lines[: rows + 1]
 
 
@@ -85,7 +85,7 @@ def ledger_month(s: Sample, rows: int = 12) -> list[str]:
 
 
 def control(lines: list[str], extra_rows: int = 0, extra_cents: int = 0) -> str:
-    total = sum(euros(l.rsplit(";", 1)[1]) for l in lines[1:]) + Decimal(extra_cents) / 100
+    total = sum(euros(ln.rsplit(";", 1)[1]) for ln in lines[1:]) + Decimal(extra_cents) / 100
     return f"Rivimaara;Summa_yhteensa\n{len(lines) - 1 + extra_rows};{fi_euros(total)}\n"
 
 
@@ -143,35 +143,74 @@ def build(s: Sample) -> None:
 
     personnel = s.lines("henkilosto_202405.csv")
     # Two exports concatenated with `cat`: the second brings its BOM and header into the middle.
-    write("bom_in_middle", "henkilosto_202405.csv",
-          "\ufeff" + lines_text(personnel[:3]) + "\ufeff" + lines_text([personnel[0], *personnel[3:]]), "utf-8")
+    write(
+        "bom_in_middle",
+        "henkilosto_202405.csv",
+        "\ufeff" + lines_text(personnel[:3]) + "\ufeff" + lines_text([personnel[0], *personnel[3:]]),
+        "utf-8",
+    )
 
     mixed = ledger_month(s)
     # A month assembled from two systems: the last rows were appended from a Windows-1252 export.
-    write("mixed_encoding", LEDGER, ("\ufeff" + lines_text(mixed[:9])).encode("utf-8") + lines_text(mixed[9:]).encode("cp1252"))
+    write(
+        "mixed_encoding",
+        LEDGER,
+        ("\ufeff" + lines_text(mixed[:9])).encode("utf-8") + lines_text(mixed[9:]).encode("cp1252"),
+    )
     write("mixed_encoding", LEDGER_CTL, control(mixed))
 
     # --- not a CSV at all ----------------------------------------------------------
     write("png_as_csv", "hoitoonpaasy_202405.csv", _png())
     write("pdf_as_csv", "palvelutarpeen_arvioinnit_202405.csv", _pdf())
-    write("xlsx_as_csv", "henkilosto_202405.csv", xlsx_bytes([personnel[0].split(";"), *[l.split(";") for l in personnel[1:]]], []))
+    write(
+        "xlsx_as_csv",
+        "henkilosto_202405.csv",
+        xlsx_bytes([personnel[0].split(";"), *[ln.split(";") for ln in personnel[1:]]], []),
+    )
 
     # --- structure -------------------------------------------------------------------
-    write("tab_delimiter", "henkilosto_202405.csv", "\ufeff" + lines_text([l.replace(";", "\t") for l in personnel]), "utf-8")
+    write(
+        "tab_delimiter",
+        "henkilosto_202405.csv",
+        "\ufeff" + lines_text([ln.replace(";", "\t") for ln in personnel]),
+        "utf-8",
+    )
     access = s.lines("hoitoonpaasy_202405.csv")
-    write("missing_column", "hoitoonpaasy_202405.csv", lines_text([l.rsplit(";", 1)[0] for l in access], "\r\n"), "cp1252")
-    extra = [personnel[0] + ";Maaraaikaiset"] + [l + f";{int(l.split(';')[3]) - int(l.split(';')[4])}" for l in personnel[1:]]
+    write(
+        "missing_column",
+        "hoitoonpaasy_202405.csv",
+        lines_text([ln.rsplit(";", 1)[0] for ln in access], "\r\n"),
+        "cp1252",
+    )
+    extra = [personnel[0] + ";Maaraaikaiset"] + [
+        ln + f";{int(ln.split(';')[3]) - int(ln.split(';')[4])}" for ln in personnel[1:]
+    ]
     write("extra_column", "henkilosto_202405.csv", "\ufeff" + lines_text(extra), "utf-8")
     plastic = s.lines("muovipakkaukset_202405.csv")
-    write("renamed_header", "muovipakkaukset_202405.csv", lines_text([plastic[0].replace("Tonnia", "Määrä (t)"), *plastic[1:]]), "utf-8")
+    write(
+        "renamed_header",
+        "muovipakkaukset_202405.csv",
+        lines_text([plastic[0].replace("Tonnia", "Määrä (t)"), *plastic[1:]]),
+        "utf-8",
+    )
     assessments = s.lines("palvelutarpeen_arvioinnit_202405.csv")
     # A unit name with a comma left unquoted in a comma-delimited file.
     assessments[2] = assessments[2].replace('"', "")
     write("unquoted_comma", "palvelutarpeen_arvioinnit_202405.csv", lines_text(assessments), "utf-8")
     # Every data row ends with a delimiter, the header does not: valid, the empty last field is dropped.
-    write("trailing_delimiter", "hoitoonpaasy_202405.csv", lines_text([access[0], *[l + ";" for l in access[1:]]], "\r\n"), "cp1252")
+    write(
+        "trailing_delimiter",
+        "hoitoonpaasy_202405.csv",
+        lines_text([access[0], *[ln + ";" for ln in access[1:]]], "\r\n"),
+        "cp1252",
+    )
     # Comma as delimiter but decimal commas left unquoted: every row has one field too many.
-    write("comma_delimiter_decimal_comma", "muovipakkaukset_202405.csv", lines_text([l.replace(";", ",") for l in plastic]), "utf-8")
+    write(
+        "comma_delimiter_decimal_comma",
+        "muovipakkaukset_202405.csv",
+        lines_text([ln.replace(";", ",") for ln in plastic]),
+        "utf-8",
+    )
     write("empty_file", "henkilosto_202405.csv", b"")
     write("header_only", "hoitoonpaasy_202405.csv", lines_text(access[:1], "\r\n"), "cp1252")
     feedback = s.lines("asiakaspalaute_202405.csv", 40)
@@ -207,7 +246,10 @@ def build(s: Sample) -> None:
     write_ledger("sap_trailing_minus", bad, control(month))
     # Minus as U+2212 in the result budget, saved as UTF-8: valid, must load.
     budget = s.lines("tulosbudjetti_2024.csv")
-    minus = [budget[0]] + [";".join(f.replace("-", "\u2212") if 3 <= i <= 6 else f for i, f in enumerate(l.split(";"))) for l in budget[1:]]
+    minus = [budget[0]] + [
+        ";".join(f.replace("-", "\u2212") if 3 <= i <= 6 else f for i, f in enumerate(ln.split(";")))
+        for ln in budget[1:]
+    ]
     write("unicode_minus", "tulosbudjetti_2024.csv", lines_text(minus, "\r\n"), "utf-8")
 
     # --- periods and dates -----------------------------------------------------------
@@ -216,7 +258,12 @@ def build(s: Sample) -> None:
     bad[11] = replace_field(bad[11], 1, "4")
     write_ledger("other_period_rows", bad, control(bad))
     plan = s.lines("henkilostosuunnitelma_2024.csv")
-    write("other_year_rows", "henkilostosuunnitelma_2024.csv", lines_text([plan[0], *[l.replace("2024;", "2023;", 1) for l in plan[1:]]], "\r\n"), "cp1252")
+    write(
+        "other_year_rows",
+        "henkilostosuunnitelma_2024.csv",
+        lines_text([plan[0], *[ln.replace("2024;", "2023;", 1) for ln in plan[1:]]], "\r\n"),
+        "cp1252",
+    )
     transfers = s.lines("siirrot_202405.csv", 30)
     transfers[12] = replace_field(transfers[12], 1, "14.5.2042")
     write("future_date", "siirrot_202405.csv", lines_text(transfers), "utf-8")
@@ -271,13 +318,20 @@ def build(s: Sample) -> None:
     write("hetu_in_feedback", "asiakaspalaute_202405.csv", "\ufeff" + lines_text(pii), "utf-8")
 
     # --- spreadsheets ------------------------------------------------------------------
-    rows = [l.split(";") for l in budget]
+    rows = [ln.split(";") for ln in budget]
     body = rows[1:]
     # Shaped like table 5 of the plan: the year columns and the change columns under merged group headers.
     top = ["Palvelukokonaisuus", "Palvelu", "Rivi", "Tulosbudjetti (1 000 €)", None, "Muutos", None, "Selitys"]
     sub = [None, None, None, "TB 2023", "TB 2024", "1 000 €", "%", None]
-    typed = [[*r[:3], int(r[3].replace(" ", "")), int(r[4].replace(" ", "")), int(r[5].replace(" ", "")), r[6], r[7] or None] for r in body]
-    write("xlsx_merged_header", "tulosbudjetti_2024.xlsx", xlsx_bytes([top, sub, *typed], ["D1:E1", "F1:G1", "A1:A2", "B1:B2", "C1:C2", "H1:H2"]))
+    typed = [
+        [*r[:3], int(r[3].replace(" ", "")), int(r[4].replace(" ", "")), int(r[5].replace(" ", "")), r[6], r[7] or None]
+        for r in body
+    ]
+    write(
+        "xlsx_merged_header",
+        "tulosbudjetti_2024.xlsx",
+        xlsx_bytes([top, sub, *typed], ["D1:E1", "F1:G1", "A1:A2", "B1:B2", "C1:C2", "H1:H2"]),
+    )
 
 
 def _png() -> bytes:

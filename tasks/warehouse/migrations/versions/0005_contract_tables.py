@@ -7,6 +7,7 @@ integers like every other fact table's.
 Revision ID: 0005
 Revises: 0004
 """
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -21,14 +22,14 @@ BIGID = sa.BigInteger().with_variant(sa.Integer, "sqlite")
 def upgrade() -> None:
     with op.batch_alter_table("result_budget") as t:
         t.alter_column("service", existing_type=sa.String(120), nullable=True)
-        t.alter_column("id", existing_type=sa.Integer, type_=BIGID, autoincrement=True)
+        t.alter_column("id", existing_type=sa.Integer, type_=BIGID)
     with op.batch_alter_table("council_budget") as t:
-        t.alter_column("id", existing_type=sa.Integer, type_=BIGID, autoincrement=True)
+        t.alter_column("id", existing_type=sa.Integer, type_=BIGID)
 
 
 def downgrade() -> None:
     with op.batch_alter_table("council_budget") as t:
-        t.alter_column("id", existing_type=BIGID, type_=sa.Integer, autoincrement=True)
+        t.alter_column("id", existing_type=BIGID, type_=sa.Integer)
     with op.batch_alter_table("result_budget") as t:
-        t.alter_column("id", existing_type=BIGID, type_=sa.Integer, autoincrement=True)
+        t.alter_column("id", existing_type=BIGID, type_=sa.Integer)
         t.alter_column("service", existing_type=sa.String(120), nullable=False)
