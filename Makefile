@@ -14,9 +14,10 @@ export PREFECT_HOME ?= $(CURDIR)/var/prefect
 demo: install
 	$(VENV)/bin/katsaus demo
 
-# Style (ruff), the pipeline's import layers (import-linter), then every test.
+# Style (ruff), the pipeline's import layers (import-linter), then every test, a test
+# file per worker on every core (each worker starts its own Prefect and PostgreSQL).
 test: install lint
-	$(VENV)/bin/python -m pytest -q
+	$(VENV)/bin/python -m pytest -q -n auto --dist loadfile
 
 lint: install
 	$(VENV)/bin/ruff check .

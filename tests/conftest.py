@@ -9,6 +9,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -47,11 +48,55 @@ def extracts(sample_dir, tmp_path) -> Path:
 
 @pytest.fixture(scope="session")
 def prefect_server():
-    """A real temporary Prefect server for the flow tests (its start-up takes ~15-30 s)."""
-    from prefect.testing.utilities import prefect_test_harness
+    """One real Prefect server for the whole session (`prefect server start` on loopback; start-up 10–30 s).
 
-    with prefect_test_harness(server_startup_timeout=180):
-        yield
+    The flows the tests run in this process and the processes the end-to-end
+    tests start (`katsaus serve`, workers) all talk to it. Its home is the
+    session's Prefect home, so its database is where the tests look for leaks.
+    Yields the API URL.
+    """
+    import httpx
+    from prefect.settings import PREFECT_API_URL, PREFECT_UI_URL, temporary_settings
+
+    port = _free_port()
+    env = {**os.environ, "PREFECT_HOME": _PREFECT_HOME}
+    env.pop("PREFECT_API_URL", None)
+    log_path = Path(_PREFECT_HOME) / "server.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}/api"
+    deadline = time.monotonic() + 180
+    while True:
+        try:
+            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail("the Prefect server did not start:\n" + log_path.read_text(errors="replace")[-3000:])
+        time.sleep(0.5)
+    try:
+        with temporary_settings(updates={PREFECT_API_URL: url, PREFECT_UI_URL: url.removesuffix("/api")}):
+            yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def pytest_collection_modifyitems(items):
+    """Tests that need a Prefect server (they run flows or serve them) are `slow`; `-m "not slow"` is the quick part."""
+    for item in items:
+        if "prefect_server" in getattr(item, "fixturenames", ()) or "e2e" in item.nodeid.split("/"):
+            item.add_marker(pytest.mark.slow)
 
 
 def _free_port() -> int:

@@ -17,7 +17,6 @@ import threading
 import time
 from pathlib import Path
 
-import httpx
 import pandas as pd
 import pytest
 
@@ -37,40 +36,6 @@ def wait_for(what: str, check, timeout: float, every: float = 1.0):
             return value
         time.sleep(every)
     raise AssertionError(f"timed out waiting for {what}")
-
-
-@pytest.fixture(scope="module")
-def prefect_server(tmp_path_factory):
-    """`prefect server start` on loopback with a home of its own (start-up takes 15–30 s)."""
-    home = tmp_path_factory.mktemp("prefect-server")
-    port = free_port()
-    env = {
-        **os.environ,
-        "PREFECT_HOME": str(home),
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "PREFECT_LOGGING_LEVEL": "WARNING",
-    }
-    env.pop("PREFECT_API_URL", None)
-    log = (home / "server.log").open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}/api"
-
-    def healthy():
-        try:
-            return httpx.get(f"{url}/health", timeout=2).status_code == 200
-        except httpx.HTTPError:
-            return proc.poll() is not None and pytest.fail((home / "server.log").read_text(errors="replace")[-3000:])
-
-    wait_for("the Prefect server", healthy, 180)
-    yield url
-    proc.terminate()
-    proc.wait(timeout=60)
-    log.close()
 
 
 @pytest.fixture(scope="module")
@@ -123,6 +88,9 @@ def katsaus_env(prefect_server: str, mail: Mail, place: Path) -> dict:
         **os.environ,
         "PREFECT_API_URL": prefect_server,
         "PREFECT_UI_URL": prefect_server.removesuffix("/api"),
+        # Pick up new and resumed runs within a second or two, not the default ten.
+        "PREFECT_RUNNER_POLL_FREQUENCY": "1",
+        "PREFECT_WORKER_QUERY_SECONDS": "2",
         "PREFECT_HOME": str(place / "client-home"),
         "KATSAUS_SMTP_HOST": "127.0.0.1",
         "KATSAUS_SMTP_PORT": str(mail.port),
@@ -266,7 +234,7 @@ def served(prefect_server, client, mail, place):
         return dep.parameters["params"].get("archive") == str(place / "archive") and dep
 
     wait_for("the served deployments", deployed, 120)
-    time.sleep(3)  # the runner polls for work every few seconds
+    time.sleep(1)  # the runner polls for work every second
     yield proc
     proc.terminate()
     proc.wait(timeout=60)

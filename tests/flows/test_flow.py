@@ -15,26 +15,12 @@ import pytest
 from pypdf import PdfReader
 
 from flows import cli
-from flows.report import RunParams, report_flow
 from reports import fmt
+from tests.flows.conftest import REPORT_DATE, run_report
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
-DATE = dt.date(2024, 9, 20)
-
-
-def run_result(extracts: Path, tmp: Path, **kw) -> dict:
-    values = dict(
-        period="2024-08",
-        kind="forecast",
-        extracts=str(extracts),
-        out=str(tmp / "out"),
-        warehouse=f"sqlite:///{tmp / 'w.db'}",
-        cache_dir=str(tmp / "cache"),
-        archive=str(tmp / "archive"),
-        report_date=DATE,
-        deliver=False,
-    )
-    return report_flow(RunParams(**{**values, **kw}))
+DATE = REPORT_DATE
+run_result = run_report
 
 
 def run(extracts: Path, tmp: Path, **kw) -> Path:
@@ -55,9 +41,8 @@ def reference_ledger_total(extracts: Path, year: int, months: range) -> float:
 
 
 @pytest.fixture(scope="module")
-def full_run(sample_dir, tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("run")
-    return run(sample_dir, tmp), tmp
+def full_run(forecast_run):
+    return forecast_run
 
 
 def test_report_figures_match_the_samples_known_totals(full_run, sample_dir):

@@ -1,0 +1,35 @@
+"""The flow tests' shared runs: the sample's reports, run once per session on the shared Prefect server."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from flows.report import RunParams, report_flow
+
+REPORT_DATE = dt.date(2024, 9, 20)
+
+
+def run_report(extracts: Path, tmp: Path, **kw) -> dict:
+    """A draft run of the report flow on `extracts`, everything it writes under `tmp`."""
+    values = dict(
+        period="2024-08",
+        kind="forecast",
+        extracts=str(extracts),
+        out=str(tmp / "out"),
+        warehouse=f"sqlite:///{tmp / 'w.db'}",
+        cache_dir=str(tmp / "cache"),
+        archive=str(tmp / "archive"),
+        report_date=REPORT_DATE,
+        deliver=False,
+    )
+    return report_flow(RunParams(**{**values, **kw}))
+
+
+@pytest.fixture(scope="session")
+def forecast_run(sample_dir, tmp_path_factory, prefect_server) -> tuple[Path, Path]:
+    """The demo's report (3rd forecast, January–August 2024) of the sample: (report folder, its run's folder)."""
+    tmp = tmp_path_factory.mktemp("forecast-run")
+    return Path(run_report(sample_dir, tmp)["report_dir"]), tmp
