@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+# Builds a wheel and runs the demo on a temporary Prefect server: a minute.
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
