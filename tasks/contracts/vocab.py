@@ -22,6 +22,7 @@ KIND_TITLES: dict[str, str] = {
     "annual": "Toimintakertomus",
 }
 KINDS: tuple[str, ...] = tuple(KIND_TITLES)
+MONTHLY, FORECAST, ANNUAL = KINDS
 
 
 def check_kind(kind: str) -> str:

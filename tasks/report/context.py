@@ -15,7 +15,7 @@ import pandas as pd
 from reports import fmt
 from tasks.contracts import settings, sources, structure
 from tasks.contracts.catalog import catalog
-from tasks.contracts.vocab import KIND_TITLES, MARGIN, SOURCE_OK, STATUSES
+from tasks.contracts.vocab import FORECAST, KIND_TITLES, MARGIN, SOURCE_OK, STATUSES
 from tasks.finance.followup import Finance
 from tasks.finance.reconcile import Reconciliation
 from tasks.goals.measure import LEVEL_MONTHS
@@ -62,7 +62,7 @@ class ReportInputs:
 
 def report_title(kind: str, month: int) -> str:
     title = KIND_TITLES[kind]
-    if kind == "forecast" and month in settings().forecast_months:
+    if kind == FORECAST and month in settings().forecast_months:
         return f"{settings().forecast_months.index(month) + 1}. toteutumisennuste"
     return title
 
