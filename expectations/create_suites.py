@@ -25,7 +25,7 @@ import great_expectations as gx
 import great_expectations.expectations as gxe
 
 from reports.fmt import number
-from tasks.contracts import accounts, reported_sources, sources
+from tasks.contracts import accounts, reported_sources, sources, workbook_sheets
 from tasks.ingest.custom_expectations import ExpectColumnValuesToNotContainHetu
 
 HERE = Path(__file__).parent
@@ -225,8 +225,9 @@ SPECIFIC = {"ledger": ledger_suite, "result_budget": result_budget_suite, "counc
 
 
 def suite_builders() -> dict:
-    """One suite per source the reports read."""
-    return {sid: SPECIFIC.get(sid, lambda sid=sid: generic_suite(sid)) for sid in reported_sources()}
+    """One suite per source the reports read, and one per sheet of the controller's commentary workbook."""
+    ids = [*reported_sources(), *(s.id for s in workbook_sheets("commentary").values())]
+    return {sid: SPECIFIC.get(sid, lambda sid=sid: generic_suite(sid)) for sid in ids}
 
 
 SUITES = suite_builders()

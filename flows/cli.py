@@ -9,8 +9,10 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -92,13 +94,13 @@ def _params(args: argparse.Namespace, **overrides):
         "warehouse": args.warehouse,
         "cache_dir": args.cache_dir,
         "archive": args.archive,
-        "publish_dir": args.publish,
+        "publish_dir": getattr(args, "publish", None),
         "approve_as": args.approve_as,
         "deliver": deliver,
-        "force": args.force,
-        "strict": args.strict,
-        "report_date": args.report_date,
-        "approval_timeout_hours": args.approval_timeout_hours,
+        "force": getattr(args, "force", None),
+        "strict": getattr(args, "strict", None),
+        "report_date": getattr(args, "report_date", None),
+        "approval_timeout_hours": getattr(args, "approval_timeout_hours", None),
     }
     values.update(overrides)
     return RunParams(**{k: v for k, v in values.items() if v is not None})
@@ -109,6 +111,25 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"Virhe: lähdekansiota {args.extracts} ei ole.", file=sys.stderr)
         return 2
     return _run(_params(args))
+
+
+def cmd_commentary(args: argparse.Namespace) -> int:
+    """The report's commentary workbook, pre-filled from a draft run of the period (nothing is delivered)."""
+    if not Path(args.extracts).is_dir():
+        print(f"Virhe: lähdekansiota {args.extracts} ei ole.", file=sys.stderr)
+        return 2
+    from flows.report import report_flow  # after _prefect_home(): Prefect reads its settings once, at import
+
+    with tempfile.TemporaryDirectory(prefix="katsaus-kommentit-") as tmp:
+        args.out, args.no_deliver, args.approve_as = tmp, True, None
+        result = report_flow(_params(args))
+        name = f"kommentit_{args.period.replace('-', '')}_{args.kind}.xlsx"
+        target = Path(args.file)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(Path(result["report_dir"]) / name, target)
+    print(f"Kommenttityökirja: {target}")
+    print(f"Täytä se ja tallenna lähdetiedostojen kansioon nimellä {name}; seuraava ajo lukee sen.")
+    return 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -263,6 +284,17 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="yhden kauden raportti")
     _add_run_options(p)
     p.set_defaults(func=cmd_run)
+    p = sub.add_parser("kommentit", help="raportin kommenttityökirja esitäytettynä (luonnokset, ennuste, toimenpiteet)")
+    p.add_argument("--period", required=True, type=_period, help="raportointikauden viimeinen kuukausi, VVVV-KK")
+    p.add_argument("--kind", default="monthly", choices=KINDS, help="raportin laji")
+    p.add_argument("--extracts", default=str(DEFAULT_VAR / "extracts"), help="lähdetiedostojen kansio")
+    p.add_argument("--out", dest="file", required=True, metavar="TIEDOSTO", help="mihin työkirja kirjoitetaan (.xlsx)")
+    p.add_argument("--warehouse", default=f"sqlite:///{DEFAULT_VAR.resolve() / 'warehouse.db'}")
+    p.add_argument("--archive", default=str(DEFAULT_VAR / "archive"))
+    p.add_argument(
+        "--cache-dir", default=str(DEFAULT_VAR / "cache"), help="välimuistikansio (THL Sotkanetin vastaukset)"
+    )
+    p.set_defaults(func=cmd_commentary)
     p = sub.add_parser("sample", help="deterministiset näytelähdetiedostot")
     p.add_argument("--year", type=int, required=True)
     p.add_argument("--out", required=True)

@@ -31,7 +31,8 @@ from flows.params import Approval, RunParams
 from reports import fmt
 from tasks.contracts import local_zone, structure
 from tasks.contracts.vocab import MANIFEST_JSON, QUALITY_DIR, REPORT_PDF, report_name
-from tasks.report.context import ReportInputs, report_title
+from tasks.ingest.commentary import commentary_file
+from tasks.report.context import ReportInputs, proposal_default, report_title
 from tasks.report.outputs import (
     input_entries,
     keep_draft,
@@ -44,7 +45,17 @@ from tasks.report.outputs import (
     write_tables,
 )
 from tasks.report.render import RenderedReport
-from tasks.report.summary import changes, deviation_rows, key_figures, quality_markdown, summary_lines, summary_markdown
+from tasks.report.summary import (
+    changes,
+    commentary_facts,
+    commentary_lines,
+    deviation_rows,
+    key_figures,
+    quality_markdown,
+    summary_lines,
+    summary_markdown,
+)
+from tasks.report.workbook import write_commentary_workbook
 from tasks.warehouse.locks import period_lock
 
 __all__ = ["Approval", "RunParams", "report_flow"]
@@ -65,6 +76,8 @@ class Built:
     markdown: str
     quality: str
     deviations: list[dict]
+    # What the approver should know of the controller's commentary (used, absent, refused; unreviewed drafts).
+    commentary: list[str] = dataclasses.field(default_factory=list)
 
     @property
     def fingerprint(self) -> str:
@@ -89,12 +102,15 @@ def build(p: RunParams, run_id: str) -> Built:
     extracted = stages.extract(Path(p.extracts), p.year, p.month)
     validated = stages.validate(extracted, stages.warehouse_history(p.warehouse), today, stage / QUALITY_DIR)
     stages.store_validation(p.warehouse, run_id, p.period, p.kind, validated)
+    notes = stages.commentary(Path(p.extracts), p.period, p.kind, stage / QUALITY_DIR / "kommentit", today)
     loaded = stages.load(p.warehouse, extracted, validated, run_id, p.force)
     data, inputs = stages.read(p.warehouse, loaded)
-    fin = stages.finance(data, p.year, p.month)
+    previous_round, previous = stages.previous_forecast_round(p.archive, p.period, p.kind)
+    fin = stages.finance(data, p.year, p.month, notes.adjustments, previous, previous_round)
+    explained = stages.explain(fin, p.year, p.month, notes.explanations)
     controls = extracted.controls if "ledger" in validated.usable else pd.DataFrame()
     rec = stages.reconcile(data, controls, fin, p.year)
-    goals = stages.goals(inputs, data, validated, fin, p.year, p.month)
+    goals = stages.goals(inputs, data, validated, fin, p.year, p.month, notes)
     comparison = stages.comparison(p.year, Path(p.cache_dir) / "sotkanet")
     for problem in comparison.problems:
         print(problem)
@@ -108,11 +124,25 @@ def build(p: RunParams, run_id: str) -> Built:
         sources=validated.statuses,
         goals=goals,
         comparison=comparison,
+        explanations=explained,
+        commentary=notes,
     )
     rendered = stages.render(report, stage)
 
-    write_tables(stage, rec.checks, goals.results)
-    figures = key_figures(fin, goals, validated.statuses, rec)
+    write_tables(stage, rec.checks, goals.results, fin.table)
+    # The controller's workbook for this report, pre-filled: edited and dropped into the extracts folder.
+    write_commentary_workbook(
+        stage / commentary_file(Path(p.extracts), p.reporting_period, p.kind).name,
+        p.reporting_period,
+        p.kind,
+        explained,
+        goals.notes,
+        goals.actions,
+        fin.table,
+        notes,
+        proposal_default(p.kind, p.year, p.month),
+    )
+    figures = key_figures(fin, goals, validated.statuses, rec, explained)
     run_facts = {
         "period": p.period,
         "kind": p.kind,
@@ -129,8 +159,9 @@ def build(p: RunParams, run_id: str) -> Built:
             for s in validated.statuses
         ],
         "deviations": figures["deviations"],
+        "commentary": commentary_facts(notes, explained, goals),
     }
-    entries = input_entries(extracted, validated.statuses, loaded)
+    entries = input_entries(extracted, validated.statuses, loaded, notes)
     write_json(manifest({**run_facts, "approval": None}, entries, stage), stage / MANIFEST_JSON)
     draft = keep_draft(stage, final, run_id) if p.deliver else None
     replace_outputs(stage, final)
@@ -146,10 +177,17 @@ def build(p: RunParams, run_id: str) -> Built:
         period_text=period_text,
         manifest_run=run_facts,
         input_entries=entries,
-        markdown=summary_markdown(figures, title, period_text, validated.statuses, rec, final / REPORT_PDF),
+        markdown=summary_markdown(figures, title, period_text, validated.statuses, rec, final / REPORT_PDF, notes),
         quality=quality_markdown(validated.statuses, period_text),
         deviations=deviation_rows(fin.table),
+        commentary=commentary_lines(notes, figures),
     )
+
+
+def approval_description(built: Built) -> str:
+    """The approval form's text: which draft this is, where to read it, and what of it no one has reviewed."""
+    lines = [f"**{built.title}, {built.period_text}**", "", f"Luonnos: {report_link(built.final)}", ""]
+    return "\n".join(lines + [f"- {line}" for line in built.commentary])
 
 
 def approval(p: RunParams, built: Built) -> Approval:
@@ -158,8 +196,9 @@ def approval(p: RunParams, built: Built) -> Approval:
         return Approval(approver=p.approve_as, decision="hyväksy", comment="")
     print(f"Luonnos valmis: {built.final / REPORT_PDF}. Odotetaan hyväksyntää Prefectin käyttöliittymässä.")
     try:
+        form = Approval.with_initial_data(description=approval_description(built))
         return pause_flow_run(
-            wait_for_input=Approval, timeout=int(p.approval_timeout_hours * 3600), poll_interval=5, key="approval"
+            wait_for_input=form, timeout=int(p.approval_timeout_hours * 3600), poll_interval=5, key="approval"
         )
     except FlowPauseTimeout:
         reason = f"Hyväksyntää ei saatu {fmt.short(p.approval_timeout_hours)} tunnin kuluessa; raporttia ei toimitettu."

@@ -17,16 +17,20 @@ from prefect.cache_policies import NO_CACHE
 
 from tasks.contracts import settings
 from tasks.contracts.catalog import catalog
-from tasks.deliver.archive import ArchivedVersion
+from tasks.contracts.vocab import FORECAST, TALOUS_CSV, Period
+from tasks.deliver.archive import ArchivedVersion, previous_forecast
 from tasks.deliver.delivery import archive_approved, deliver_to_board
+from tasks.finance.explain import Explanation, explanations
 from tasks.finance.followup import Finance, follow_up
 from tasks.finance.reconcile import Reconciliation, reconciliation
 from tasks.goals.formulas import indicator_inputs
 from tasks.goals.results import GoalResults, goal_results_of_period
 from tasks.goals.sotkanet import Comparison, sotkanet_comparison
+from tasks.ingest.commentary import Commentary, read_commentary
 from tasks.ingest.period import Extracted, extract_period
 from tasks.ingest.quality import Validated, validate_period
-from tasks.report.context import ReportInputs
+from tasks.report.context import ReportInputs, report_title
+from tasks.report.outputs import read_talous
 from tasks.report.render import RenderedReport, render_approved, render_draft
 from tasks.warehouse.engine import warehouse
 from tasks.warehouse.history import record_validation, row_count_history
@@ -89,9 +93,38 @@ def read(url: str, loaded: Loaded) -> tuple[ReportingData, dict[str, pd.DataFram
         return reporting_data(engine, loaded), indicator_inputs(engine, catalog(), loaded)
 
 
+@task(name="read-commentary", **IO)
+def commentary(extracts: Path, period: str, kind: str, quality_dir: Path, today: dt.date) -> Commentary:
+    """The controller's commentary workbook, read and checked (absent is not an error)."""
+    return read_commentary(extracts, Period.parse(period), kind, quality_dir, today)
+
+
+@task(name="previous-forecast", **IO)
+def previous_forecast_round(archive_root: str, period: str, kind: str) -> tuple[str | None, pd.DataFrame | None]:
+    """The newest approved forecast round before this report, as its talous.csv, and its title."""
+    version = previous_forecast(Path(archive_root), period, kind)
+    if version is None or not (version.path / TALOUS_CSV).is_file():
+        return None, None
+    before = Period.parse(version.period)
+    return report_title(FORECAST, before.month), read_talous(version.path / TALOUS_CSV)
+
+
 @task(name="compute-finance", **PURE)
-def finance(data: ReportingData, year: int, month: int) -> Finance:
-    return follow_up(data, year, month)
+def finance(
+    data: ReportingData,
+    year: int,
+    month: int,
+    adjustments: pd.DataFrame,
+    previous: pd.DataFrame | None,
+    previous_round: str | None,
+) -> Finance:
+    return follow_up(data, year, month, adjustments, previous, previous_round)
+
+
+@task(name="explain-finance", **PURE)
+def explain(fin: Finance, year: int, month: int, controller: pd.DataFrame) -> list[Explanation]:
+    """Every subject's explanation: the controller's text, or a draft from the ledger."""
+    return explanations(fin, year, month, controller)
 
 
 @task(name="reconcile", **PURE)
@@ -101,9 +134,17 @@ def reconcile(data: ReportingData, controls: pd.DataFrame, fin: Finance, year: i
 
 @task(name="compute-indicators", **PURE)
 def goals(
-    inputs: dict[str, pd.DataFrame], data: ReportingData, validated: Validated, fin: Finance, year: int, month: int
+    inputs: dict[str, pd.DataFrame],
+    data: ReportingData,
+    validated: Validated,
+    fin: Finance,
+    year: int,
+    month: int,
+    notes: Commentary,
 ) -> GoalResults:
-    return goal_results_of_period(catalog(), inputs, data.units, validated.by_source, fin, year, month)
+    return goal_results_of_period(
+        catalog(), inputs, data.units, validated.by_source, fin, year, month, notes.explanations, notes.actions
+    )
 
 
 @task(name="sotkanet-comparison", retries=0, cache_policy=NO_CACHE)

@@ -23,15 +23,16 @@ def is_missing(value: float | None) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
-def number(value: float | None, decimals: int = 0) -> str:
-    """`−2 691 055` / `1 234,5`; a value that rounds to zero has no sign."""
+def number(value: float | None, decimals: int = 0, signed: bool = False) -> str:
+    """`−2 691 055` / `1 234,5`; a value that rounds to zero has no sign; `signed` writes `+` before a positive one."""
     if is_missing(value):
         return MISSING
     value = round(float(value), decimals)
     if value == 0:
         value = 0.0
     pattern = "#,##0" + ("." + "0" * decimals if decimals else "")
-    return format_decimal(value, pattern, locale=LOCALE).replace("-", MINUS)
+    text = format_decimal(value, pattern, locale=LOCALE).replace("-", MINUS)
+    return f"+{text}" if signed and value > 0 else text
 
 
 def short(value: float) -> str:
@@ -106,9 +107,14 @@ def numeral(n: int, case: str = "nominative") -> str:
     return number(n)
 
 
-def thousands(eur: float | None, decimals: int = 0) -> str:
+def count_words(n: int, one: str, many: str) -> str:
+    """A count with its noun in running text: below ten in words (`kolme selitystä`, `yksi selitys`)."""
+    return f"{numeral(n)} {one if n == 1 else many}"
+
+
+def thousands(eur: float | None, decimals: int = 0, signed: bool = False) -> str:
     """Euros shown in 1 000 €."""
-    return MISSING if is_missing(eur) else number(eur / 1000, decimals)
+    return MISSING if is_missing(eur) else number(eur / 1000, decimals, signed)
 
 
 def pct(value: float | None, decimals: int = 1) -> str:
@@ -129,13 +135,37 @@ def month_name(month: int) -> str:
     return format_date(dt.date(2000, month, 1), "LLLL", locale=LOCALE)
 
 
-def period(year: int, month: int) -> str:
-    """`tammi–elokuu 2024` for a year to date, `tammikuu 2024` for January alone."""
-    last = month_name(month)
+def period(year: int, month: int, case: str = "nominative", with_year: bool = True) -> str:
+    """`tammi–elokuu 2024` for a year to date, `tammikuu 2024` for January alone; in running text the
+    inessive, `tammi–elokuussa 2024` (`case="inessive"`)."""
+    last = month_name(month) + ("ssa" if case == "inessive" else "")
+    year_text = f" {year}" if with_year else ""
     if month == 1:
-        return f"{last} {year}"
+        return f"{last}{year_text}"
     first = month_name(1).removesuffix("kuu")
-    return f"{first}–{last} {year}"
+    return f"{first}–{last}{year_text}"
+
+
+def euros(eur: float, case: str = "partitive") -> str:
+    """An amount in running text, rounded as a reader takes it: `3,1 milj. euroa`, `450 000 euroa`
+    (`case="adessive"`: `3,1 milj. eurolla`, as after *ylittää*). Always the magnitude: the sentence says
+    the direction."""
+    word = {"partitive": "euroa", "adessive": "eurolla"}[case]
+    size = abs(float(eur))
+    if size >= 100_000:
+        return f"{number(size / 1e6, 1)}{NBSP}milj.{NBSP}{word}"
+    if size >= 1_000:
+        return f"{number(round(size, -3))}{NBSP}{word}"
+    return f"alle 1{NBSP}000{NBSP}{word}"
+
+
+# Comparatives agree with their subject's number (palvelujen ostot ovat suuremmat, tulo on suurempi).
+_COMPARATIVES = {"suurempi": "suuremmat", "pienempi": "pienemmät", "parempi": "paremmat", "heikompi": "heikommat"}
+
+
+def comparative(word: str, plural: bool) -> str:
+    """`suurempi` or, for a plural subject, `suuremmat`."""
+    return _COMPARATIVES[word] if plural else word
 
 
 def month_end(year: int, month: int) -> dt.date:

@@ -14,7 +14,7 @@ from tasks.contracts.chart import AccountGroup, Accounts, accounts
 from tasks.contracts.config import Settings, local_zone, settings
 from tasks.contracts.organisation import Area, AssessmentUnit, Service, Structure, structure
 from tasks.contracts.reference import reference_values
-from tasks.contracts.schemas import NUMERIC_TYPES, Column, Source, reported_sources, sources
+from tasks.contracts.schemas import NUMERIC_TYPES, Column, Source, reported_sources, sources, workbook_sheets
 
 __all__ = [
     "NUMERIC_TYPES",
@@ -34,4 +34,5 @@ __all__ = [
     "settings",
     "sources",
     "structure",
+    "workbook_sheets",
 ]

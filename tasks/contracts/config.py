@@ -19,6 +19,9 @@ class Settings:
     council_version: str
     forecast_months: tuple[int, ...]
     row_band_margin: float
+    explanation_threshold_eur: float
+    explanation_threshold_pct: float
+    explanation_drivers: int
     # The THL Sotkanet block, typed by its client (tasks.goals.sotkanet).
     sotkanet: dict[str, Any]
 

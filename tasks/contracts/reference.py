@@ -22,4 +22,6 @@ def reference_values() -> dict[str, list[str]]:
         "health_stations": list(st.health_stations),
         "assessment_units": [u.name for u in st.assessment_units],
         "manual_indicators": [i.id for i in catalog().indicators if i.source == "manual"],
+        "goals": [g.id for g in catalog().goals],
+        "indicators": [i.id for i in catalog().indicators],
     }

@@ -56,6 +56,9 @@ class Source:
     companion_of: str | None = None
     # The report shows the rows in a table by unit (read as they are, not aggregated).
     by_unit: bool = False
+    # A sheet of a workbook (the controller's commentary), not a file of its own.
+    workbook: str | None = None
+    sheet: str | None = None
 
     @property
     def names(self) -> list[str]:
@@ -83,8 +86,8 @@ class Source:
             out += [("year", "int"), ("month", "int")]
         return out + list(self.derived)
 
-    def file_name(self, year: int, month: int = 12) -> str:
-        return self.file.format(year=year, month=month)
+    def file_name(self, year: int, month: int = 12, kind: str = "") -> str:
+        return self.file.format(year=year, month=month, kind=kind)
 
     def to_euros(self, amount: float) -> float:
         """An amount of this source's money columns in euros."""
@@ -131,6 +134,8 @@ def sources() -> dict[str, Source]:
             alternatives=tuple(s.get("alternatives", ())),
             companion_of=s.get("companion_of"),
             by_unit=bool(s.get("by_unit", False)),
+            workbook=s.get("workbook"),
+            sheet=s.get("sheet"),
             key=tuple(s.get("key", ())),
             columns=tuple(_column(c) for c in s["columns"]),
         )
@@ -139,5 +144,11 @@ def sources() -> dict[str, Source]:
 
 
 def reported_sources() -> list[str]:
-    """Every source a report reads, in the contract's order (control files go with their ledger month)."""
-    return [sid for sid, s in sources().items() if s.companion_of is None]
+    """Every extract a report reads, in the contract's order (control files go with their ledger month; the
+    commentary workbook is the controller's, read on its own)."""
+    return [sid for sid, s in sources().items() if s.companion_of is None and s.workbook is None]
+
+
+def workbook_sheets(workbook: str) -> dict[str, Source]:
+    """The sheets of a workbook by their sheet name, in the contract's order."""
+    return {s.sheet: s for s in sources().values() if s.workbook == workbook}

@@ -92,6 +92,14 @@ SOURCE_STATUS_FI = {
 MET, RISK, MISSED, UNKNOWN = "toteutuu", "riski", "ei toteudu", "ei arvioitavissa"
 STATUSES = (MET, RISK, MISSED, UNKNOWN)
 
+# --- the controller's words ------------------------------------------------------
+
+# A key action's status in the commentary workbook, and what the report says without one.
+ACTION_STATUSES = ("etenee suunnitellusti", "viivästynyt", "riski", "toteutunut", "ei aloitettu")
+ACTION_UNKNOWN = "tila ei tiedossa"
+# How the report marks a text katsaus drafted that no controller has reviewed.
+UNREVIEWED = "automaattinen luonnos, ei tarkastettu"
+
 # --- budget lines --------------------------------------------------------------------
 
 # The result budget's lines (accounts.yaml and sources.yaml use the same words; a test checks).
@@ -104,7 +112,8 @@ REPORT_PDF = "report.pdf"
 REPORT_HTML = "report.html"
 RECONCILIATION_CSV = "reconciliation.csv"
 INDICATORS_CSV = "indicators.csv"
+TALOUS_CSV = "talous.csv"
 MANIFEST_JSON = "manifest.json"
 QUALITY_DIR = "quality"
 # What the archive keeps of a published report.
-ARCHIVED_FILES = (REPORT_PDF, REPORT_HTML, INDICATORS_CSV, RECONCILIATION_CSV, MANIFEST_JSON)
+ARCHIVED_FILES = (REPORT_PDF, REPORT_HTML, INDICATORS_CSV, RECONCILIATION_CSV, TALOUS_CSV, MANIFEST_JSON)

@@ -25,7 +25,8 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
-from tasks.contracts.vocab import KIND_TITLES, REPORT_PDF, Period, check_kind
+from tasks.contracts import settings
+from tasks.contracts.vocab import FORECAST, KIND_TITLES, REPORT_PDF, Period, check_kind
 from tasks.ingest.parsing import sha256_of
 
 PDF_NAME = REPORT_PDF
@@ -86,6 +87,20 @@ def latest_version(archive_root: Path, period: str, kind: str) -> ArchivedVersio
     for number in _version_numbers(folder):
         latest = _load_version(folder / f"v{number}", number, latest)
     return latest
+
+
+def previous_forecast(archive_root: Path, period: str, kind: str) -> ArchivedVersion | None:
+    """The newest approved forecast round of the same year before this report (1. → 2. → 3. ennuste).
+
+    A forecast report compares with the forecast rounds before its own; a
+    monthly or annual report also with the round of its own month."""
+    this = Period.parse(period)
+    months = [m for m in settings().forecast_months if m < this.month or (m == this.month and kind != FORECAST)]
+    for month in sorted(months, reverse=True):
+        version = latest_version(archive_root, str(Period(this.year, month)), FORECAST)
+        if version is not None:
+            return version
+    return None
 
 
 def _version_numbers(folder: Path) -> list[int]:

@@ -8,7 +8,7 @@ the tables by unit.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 
@@ -18,6 +18,7 @@ from tasks.contracts.catalog import Catalog
 from tasks.contracts.vocab import SOURCE_MISSING, SOURCE_OK, STATUSES
 from tasks.finance.followup import Finance
 from tasks.goals.assess import assess, goal_status
+from tasks.goals.explain import ActionStatus, IndicatorNote, action_statuses, indicator_notes
 from tasks.goals.formulas import FORMULAS
 from tasks.goals.measure import Measured, measure
 from tasks.goals.spc import control_chart, signals_text
@@ -32,6 +33,10 @@ class GoalResults:
     charts: dict[str, pd.DataFrame]
     goals: pd.DataFrame
     tables: dict[str, pd.DataFrame]
+    # The sentence beside each indicator at risk or off target (the controller's, or a draft), by id.
+    notes: dict[str, IndicatorNote] = field(default_factory=dict)
+    # Every key action with its status.
+    actions: list[ActionStatus] = field(default_factory=list)
 
     def status_counts(self) -> dict[str, int]:
         return status_counts(self.goals)
@@ -60,6 +65,8 @@ RESULT_COLUMNS = [
     "signals",
     "frequency",
     "kind",
+    "final",
+    "risk_band",
 ]
 
 
@@ -118,6 +125,8 @@ def indicator_results(
                 "signals": signals_text(chart, year) if "beyond" in chart else "",
                 "frequency": ind.frequency,
                 "kind": kind,
+                "final": m.final,
+                "risk_band": ind.risk_band,
             }
         )
     return pd.DataFrame(rows, columns=RESULT_COLUMNS), charts
@@ -156,7 +165,17 @@ def goal_results_of_period(
     fin: Finance | None,
     year: int,
     month: int,
+    explanations: pd.DataFrame | None = None,
+    actions: pd.DataFrame | None = None,
 ) -> GoalResults:
-    """The goals section's content: indicator results, their charts, goal assessments and the unit tables."""
+    """The goals section's content: indicator results, their charts and notes, goal assessments, the key actions'
+    statuses and the unit tables. `explanations` and `actions` are the controller's commentary, when there is one."""
     results, charts = indicator_results(cat, inputs, status, fin, year, month)
-    return GoalResults(results, charts, goal_results(cat, results), unit_tables(units, status, year, month))
+    return GoalResults(
+        results,
+        charts,
+        goal_results(cat, results),
+        unit_tables(units, status, year, month),
+        indicator_notes(results, charts, year, explanations),
+        action_statuses(cat, actions),
+    )

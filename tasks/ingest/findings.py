@@ -32,11 +32,11 @@ def _where(res: dict, n: int) -> str:
     return ", ".join(where[:5]) + (" …" if n > 5 else "")
 
 
-def describe_failure(result: dict) -> str:
+def describe_failure(result: dict, source: str) -> str:
     """One line in Finnish: what failed, on how many rows and on which input lines; never a value."""
     cfg = result["expectation_config"]
     kwargs = cfg["kwargs"]
-    names = input_column_names()
+    names = input_column_names(source)
     template = (cfg.get("meta") or {}).get("fi") or MESSAGES_FI.get(cfg["type"], cfg["type"])
     text = template.format(
         column=names.get(kwargs.get("column", ""), kwargs.get("column", "")),
@@ -53,16 +53,16 @@ def describe_failure(result: dict) -> str:
     return text
 
 
-def input_column_names() -> dict[str, str]:
-    """Field name to the column name a controller sees in the input file."""
-    names = {c.field: c.name for s in sources().values() for c in s.columns}
+def input_column_names(source: str) -> dict[str, str]:
+    """Field name to the column name a controller sees in the source's input file (and the derived columns')."""
+    names = {c.field: c.name for c in sources()[source].columns}
     names.update(
         {
-            "account_number": names["account"],
+            "account_number": names.get("account", "Tili"),
             "row_period": "Vuosi ja Kuukausi",
             "file_period": "tiedoston nimen kausi",
-            "cost_centre_service": names["cost_centre"],
-            "service_code": names["service"],
+            "cost_centre_service": names.get("cost_centre", "Kustannuspaikka"),
+            "service_code": names.get("service", "Palvelu"),
             "area_of_service": "palvelun palvelukokonaisuus",
             "file_rows": "rivimäärä",
             "row_band_min": "odotettu vähimmäisrivimäärä",

@@ -378,6 +378,62 @@ def read_xlsx(path: Path, expected: list[str], required: list[str]) -> pd.DataFr
     return df
 
 
+def open_workbook(path: Path):
+    """A workbook edited by hand, its formulas' values read; a SourceFileError when it is not one."""
+    from openpyxl import load_workbook  # heavy: only workbooks edited by hand are read cell by cell
+
+    try:
+        return load_workbook(path, data_only=True)
+    except Exception as exc:  # openpyxl raises many types for a broken workbook
+        raise SourceFileError(
+            [SourceError(path.name, f"Excel-tiedostoa ei voi lukea ({type(exc).__name__})")]
+        ) from None
+
+
+def read_xlsx_sheet(wb, sheet: str, expected: list[str], required: list[str], label: str) -> pd.DataFrame | None:
+    """One sheet of a workbook (`open_workbook`) as text columns and `_line` (its row number), or None when the
+    sheet is absent.
+
+    For workbooks people edit by hand (the controller's commentary): a value of
+    merged cells belongs to every cell of the merge (an area name merged over
+    its services' rows), empty rows are skipped, a sheet with only its header
+    row is an empty frame. The first row is the header. `label` names the sheet
+    in messages.
+    """
+    if sheet not in wb.sheetnames:
+        return None
+    ws = wb[sheet]
+    header_merges = sorted(str(r) for r in ws.merged_cells.ranges if r.min_row == 1)
+    if header_merges:
+        raise SourceFileError(
+            [SourceError(label, f"otsikkorivillä on yhdistettyjä soluja ({', '.join(header_merges)})", line=1)]
+        )
+    values = [list(row) for row in ws.iter_rows(values_only=True)]
+    for merged in ws.merged_cells.ranges:
+        top_left = values[merged.min_row - 1][merged.min_col - 1] if merged.min_row <= len(values) else None
+        for r in range(merged.min_row, min(merged.max_row, len(values)) + 1):
+            for c in range(merged.min_col, merged.max_col + 1):
+                if c - 1 < len(values[r - 1]):
+                    values[r - 1][c - 1] = top_left
+    if not values:
+        raise SourceFileError([SourceError(label, "taulukko on tyhjä: otsikkorivi puuttuu")])
+    header = ["" if v is None else str(v).strip() for v in values[0]]
+    width = len(header)
+    rows = [(r + 2, row[:width] + [None] * (width - len(row))) for r, row in enumerate(values[1:])]
+    rows = [(line, row) for line, row in rows if any(v is not None and str(v).strip() != "" for v in row)]
+    df = (
+        pd.DataFrame([row for _, row in rows], columns=header, dtype=object)
+        if rows
+        else pd.DataFrame(columns=header, dtype=object)
+    )
+    df = df.loc[:, [c for c in df.columns if c]]
+    for c in df.columns:
+        df[c] = df[c].map(lambda v: "" if v is None else v)
+    df["_line"] = [line for line, _ in rows]
+    check_columns(df, label, expected, required)
+    return df
+
+
 def _merged_header_cells(path: Path) -> list[str]:
     """Merged cells touching the first row of the first sheet (the one pandas reads)."""
     from openpyxl import load_workbook  # only for a workbook whose header is merged

@@ -242,14 +242,14 @@ def run_suites(
                     hits = pii[pii["column"] == col]
                     where = ", ".join(f"{f} rivi {ln}" for f, ln in zip(hits["file"].head(5), hits["line"].head(5)))
                     q.failures.append(
-                        f"sarakkeessa {input_column_names().get(col, col)} on henkilötunnus "
+                        f"sarakkeessa {input_column_names(source).get(col, col)} on henkilötunnus "
                         f"({fmt.count(len(hits), 'rivi', 'riviä')}: {where}; muoto "
                         f"{hits['masked'].iloc[0] if len(hits) else '******-****'})"
                     )
                 elif r["expectation_config"].get("severity", "critical") == "critical":
-                    q.failures.append(describe_failure(r))
+                    q.failures.append(describe_failure(r, source))
                 else:
-                    q.warnings.append(describe_failure(r))
+                    q.warnings.append(describe_failure(r, source))
             if q.failures:
                 q.status = SOURCE_FAILED
             out[source] = q

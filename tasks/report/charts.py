@@ -17,64 +17,53 @@ from reports import fmt
 COLOURS = {"value": "#0000bf", "limit": "#8a8a8a", "target": "#007a3d", "signal": "#b00020"}
 
 
-def cumulative_chart_png(profile: pd.DataFrame, year: int, forecast: float | None = None) -> str:
-    """Cumulative net expenses, actual against the budget profile, in millions of euros.
+# Over budget and under it: told apart by the side of the axis and by the label, never by colour alone.
+DEVIATION_COLOURS = {"over": "#b35900", "under": "#2b6e99"}
 
-    Returned as a PNG data URI (no timestamps in it, so reruns give the same bytes)."""
+
+def _png(fig, dpi: int) -> str:
+    import matplotlib.pyplot as plt  # heavy: only rendering draws charts
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, metadata={"Software": None})
+    plt.close(fig)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def deviation_chart_png(names: list[str], deviations: list[float]) -> str:
+    """The year-end forecast's deviation from TB by service area, in millions of euros: bars left of zero are
+    over budget, right under it; each bar carries its value. A PNG data URI (no timestamps)."""
     import matplotlib  # heavy: only rendering draws charts
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt  # heavy: see above
 
-    matplotlib.rcParams.update({"font.family": "DejaVu Sans", "font.size": 9})
-    fig, ax = plt.subplots(figsize=(6.6, 2.8))
-    months = profile["month"]
-    ax.plot(
-        months,
-        -profile["budget"] / 1e6,
-        color="#7a7a7a",
-        linestyle="--",
-        linewidth=1.5,
-        label="Tulosbudjetti, kumulatiivinen profiili",
-    )
-    ax.plot(
-        months,
-        -profile["actual"] / 1e6,
-        color="#0000bf",
-        marker="o",
-        markersize=3,
-        linewidth=2,
-        label=f"Toteuma {year}",
-    )
-    if forecast is not None and pd.notna(forecast):
-        last = profile["actual"].last_valid_index()
-        ax.plot(
-            [months[last], 12],
-            [-profile["actual"][last] / 1e6, -forecast / 1e6],
-            color="#0000bf",
-            linestyle=":",
-            linewidth=1.5,
+    matplotlib.rcParams.update({"font.family": "DejaVu Sans", "font.size": 8.5})
+    values = np.array(deviations, dtype="float64") / 1e6
+    fig, ax = plt.subplots(figsize=(6.6, 0.42 * len(names) + 0.9))
+    y = np.arange(len(names))[::-1]
+    colours = [DEVIATION_COLOURS["over"] if v < 0 else DEVIATION_COLOURS["under"] for v in values]
+    ax.barh(y, values, color=colours, height=0.6)
+    span = max(abs(values).max() if len(values) else 1.0, 0.1)
+    for yi, v in zip(y, values):
+        ax.text(
+            v + (0.02 if v >= 0 else -0.02) * span,
+            yi,
+            fmt.number(v, 1),
+            va="center",
+            ha="left" if v >= 0 else "right",
+            fontsize=8,
         )
-        ax.plot(
-            [12],
-            [-forecast / 1e6],
-            color="#0000bf",
-            marker="D",
-            markersize=5,
-            linestyle="none",
-            label="Ennuste vuoden lopussa",
-        )
-    ax.set_xticks(range(1, 13), [fmt.month_name(m)[:3] for m in range(1, 13)])
-    ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: fmt.number(v, 0)))
-    ax.set_ylabel("Nettomenot, milj. €")
-    ax.grid(axis="y", color="#dddddd")
-    ax.spines[["top", "right"]].set_visible(False)
-    ax.legend(frameon=False, loc="upper left")
+    ax.set_yticks(y, names)
+    ax.axvline(0, color="#333333", linewidth=0.8)
+    ax.set_xlim(-span * 1.35, span * 1.35)
+    ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: fmt.number(v, 0)))
+    ax.set_xlabel("← yli tulosbudjetin        milj. €        alle tulosbudjetin →")
+    ax.grid(axis="x", color="#e4e4e4", linewidth=0.6)
+    ax.spines[["top", "right", "left"]].set_visible(False)
+    ax.tick_params(axis="y", length=0)
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=200, metadata={"Software": None})
-    plt.close(fig)
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+    return _png(fig, 200)
 
 
 def _axis_decimals(ticks) -> int:
@@ -132,7 +121,4 @@ def indicator_chart_png(chart: pd.DataFrame, row: dict, year: int) -> str | None
     ax.grid(axis="y", color="#e4e4e4", linewidth=0.5)
     ax.spines[["top", "right"]].set_visible(False)
     fig.tight_layout(pad=0.3)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=220, metadata={"Software": None})
-    plt.close(fig)
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+    return _png(fig, 220)

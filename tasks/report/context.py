@@ -15,7 +15,17 @@ import pandas as pd
 from reports import fmt
 from tasks.contracts import settings, sources, structure
 from tasks.contracts.catalog import catalog
-from tasks.contracts.vocab import FORECAST, KIND_TITLES, MARGIN, SOURCE_OK, STATUSES
+from tasks.contracts.vocab import (
+    ANNUAL,
+    BUDGET_LINES,
+    FORECAST,
+    KIND_TITLES,
+    MARGIN,
+    SOURCE_OK,
+    STATUSES,
+    UNREVIEWED,
+)
+from tasks.finance.explain import Explanation, largest_overruns
 from tasks.finance.followup import Finance
 from tasks.finance.reconcile import Reconciliation
 from tasks.goals.measure import LEVEL_MONTHS
@@ -23,8 +33,9 @@ from tasks.goals.results import GoalResults
 from tasks.goals.sotkanet import Comparison, sotkanet_settings
 from tasks.goals.spc import RUN_LENGTH
 from tasks.goals.unit_tables import UNIT_TABLES
+from tasks.ingest.commentary import Commentary
 from tasks.ingest.quality import SourceStatus
-from tasks.report.charts import cumulative_chart_png, indicator_chart_png
+from tasks.report.charts import deviation_chart_png, indicator_chart_png
 
 CHECK_TITLES_FI = {
     "tb_toimintakate": "Tulosbudjetti: toimintakate = tulot + menot",
@@ -58,6 +69,10 @@ class ReportInputs:
     goals: GoalResults | None = None
     comparison: Comparison | None = None
     notes: list[str] = field(default_factory=list)
+    # Why the finances deviate: one explanation per subject (the controller's or a draft).
+    explanations: list[Explanation] = field(default_factory=list)
+    # The controller's commentary workbook as read (absent, used or refused).
+    commentary: Commentary = field(default_factory=lambda: Commentary("absent"))
 
 
 def report_title(kind: str, month: int) -> str:
@@ -100,8 +115,16 @@ def goals_context(ind: GoalResults, year: int, sources: list[dict]) -> dict:
     tables = ind.tables
     status = {s["source"]: s for s in sources}
     goals = []
+    actions = {}
+    for a in ind.actions:
+        actions.setdefault(a.goal, []).append(
+            {"number": a.number, "action": a.action, "status": a.status, "comment": a.comment, "reviewed": a.reviewed}
+        )
     for g in _records(ind.goals):
         views = [indicator_view(results[i], ind.charts.get(i), year) for i in g["indicators"]]
+        for v in views:
+            note = ind.notes.get(v["id"])
+            v["note"] = {"text": note.text, "reviewed": note.reviewed} if note else None
         # Personnel's table is the staffing section's own; a goal shows the other sources' tables.
         own = [
             src
@@ -114,6 +137,7 @@ def goals_context(ind: GoalResults, year: int, sources: list[dict]) -> dict:
                 "status_class": STATUS_CLASS[g["status"]],
                 "views": views,
                 "tables": [src for src in own if src in tables],
+                "action_rows": actions.get(g["id"], []),
                 "missing_tables": [status[src] for src in own if src not in tables and src in status],
             }
         )
@@ -190,6 +214,80 @@ def approval_stamp(approved_by: str | None, approved_at: dt.datetime | None, com
     }
 
 
+def proposal_default(kind: str, year: int, month: int) -> str:
+    """The decision proposal when the controller gave none: the board takes note of (or approves) the report."""
+    if kind == ANNUAL:
+        return f"Lautakunta hyväksyy toimialan toimintakertomuksen vuodelta {year}."
+    if kind == FORECAST:
+        return f"Lautakunta merkitsee tiedoksi toimialan vuoden {year} {report_title(kind, month).lower()}en."
+    when = fmt.period(year, month, "inessive")
+    return f"Lautakunta merkitsee tiedoksi toimialan talouden ja toiminnan toteutumisen {when}."
+
+
+def decision_context(inp: ReportInputs) -> dict:
+    """Page two's box: what the board is asked to decide, and what follows if the binding level is exceeded."""
+    fin, commentary = inp.finance, inp.commentary
+    proposal = commentary.proposal if commentary.used else []
+    sector = fin.sector_margin()
+    overrun = None
+    if fin.binding_level is not None and sector is not None and not pd.isna(sector["forecast"]):
+        gap = float(sector["forecast"]) - fin.binding_level
+        overrun = -gap if gap < 0 else None
+    margin = fin.table[fin.table["line"].eq(MARGIN) & fin.table["level"].eq("area")]
+    over = margin[margin["deviation"].lt(-500)]
+    return {
+        "proposal": proposal or [proposal_default(inp.kind, inp.year, inp.month)],
+        "proposal_reviewed": bool(proposal),
+        "overrun": overrun,
+        "measures": commentary.measures if commentary.used else [],
+        "areas_over": [{"name": r.area, "deviation": float(r.deviation)} for r in over.itertuples()],
+    }
+
+
+def _explanation_view(e: Explanation) -> dict:
+    return {"subject": e.subject, "level": e.level, "text": e.text, "reviewed": e.reviewed, "deviation": e.deviation}
+
+
+def finance_context(inp: ReportInputs) -> dict:
+    """The finances' words and figures: explanations by area, lines by area, the forecast's bridge, the chart."""
+    st = structure()
+    fin = inp.finance
+    t = fin.table
+    explained = {}
+    for e in inp.explanations:
+        explained.setdefault(e.area, []).append(_explanation_view(e))
+    area_rows = t[t["level"].eq("area")]
+    area_lines = []
+    for area in st.areas:
+        rows = area_rows[area_rows["area"].eq(area.name)].set_index("line").reindex(list(BUDGET_LINES))
+        area_lines.append({"name": area.name, "lines": _records(rows.reset_index())})
+    margins = area_rows[area_rows["line"].eq(MARGIN)]
+    bridge_rows = t[t["line"].eq(MARGIN) & t["level"].isin(["area", "sector"])]
+    adjustments = fin.adjustments
+    sector_text = next((_explanation_view(e) for e in inp.explanations if e.level == "sector"), None)
+    return {
+        "sector_explanation": sector_text,
+        "overruns": [{"name": n, "deviation": d} for n, d in largest_overruns(t)],
+        "explanations": [{"area": a.name, "entries": explained.get(a.name, [])} for a in st.areas],
+        "area_lines": area_lines,
+        "bridge": _records(bridge_rows),
+        "adjustments": _records(adjustments) if len(adjustments) else [],
+        "previous_round": fin.previous_round,
+        "deviation_chart": deviation_chart_png(list(margins["area"]), list(margins["deviation"].fillna(0.0)))
+        if len(margins) and margins["deviation"].notna().any()
+        else None,
+        "unreviewed_mark": UNREVIEWED,
+        "unreviewed": sum(not e.reviewed for e in inp.explanations),
+        "commentary": {
+            "status": inp.commentary.status,
+            "status_fi": inp.commentary.status_fi,
+            "file": inp.commentary.file.name if inp.commentary.file else None,
+            "errors": inp.commentary.errors,
+        },
+        "prev_period": fmt.period(inp.year - 1, inp.month),
+    }
+
+
 def report_context(inp: ReportInputs) -> dict:
     """Everything the template shows, already shaped; numbers stay numbers for the filters."""
     st = structure()
@@ -245,9 +343,8 @@ def report_context(inp: ReportInputs) -> dict:
         "sector_margin": sector_margin,
         "binding_level": fin.binding_level,
         "areas": areas,
-        "chart": cumulative_chart_png(fin.profile, inp.year, sector_margin.get("forecast"))
-        if fin.profile["actual"].notna().any()
-        else None,
+        "decision": decision_context(inp),
+        **finance_context(inp),
         "checks": _records(checks),
         "deviations": _records(deviations),
         "max_deviations": 60,

@@ -18,7 +18,8 @@ import numpy as np
 import pandas as pd
 from sqlalchemy.engine import make_url
 
-from tasks.contracts.vocab import INDICATORS_CSV, MANIFEST_JSON, QUALITY_DIR, RECONCILIATION_CSV, SOURCE_OK
+from tasks.contracts.vocab import INDICATORS_CSV, MANIFEST_JSON, QUALITY_DIR, RECONCILIATION_CSV, SOURCE_OK, TALOUS_CSV
+from tasks.ingest.commentary import Commentary
 from tasks.ingest.parsing import sha256_of
 from tasks.ingest.period import Extracted
 from tasks.ingest.quality import SourceStatus
@@ -38,6 +39,61 @@ def spreadsheet_csv(df: pd.DataFrame, path: Path) -> None:
         if pd.api.types.is_numeric_dtype(out[c]) and not pd.api.types.is_bool_dtype(out[c]):
             out[c] = out[c].map(_fi_number)
     path.write_bytes(out.to_csv(sep=";", index=False, lineterminator="\r\n").encode("utf-8-sig"))
+
+
+# talous.csv (DESIGN.md): the contract's columns and the budget table's fields behind them.
+TALOUS_COLUMNS = {
+    "Palvelukokonaisuus": "area",
+    "Palvelu": "service",
+    "Rivi": "line",
+    "TB": "tb",
+    "Toteuma": "ytd",
+    "Jaksotettu_TB": "tb_to_date",
+    "Ennuste_laskennallinen": "mechanical",
+    "Korjaus": "adjustment",
+    "Ennuste": "forecast",
+    "Poikkeama": "deviation",
+    "Poikkeama_pct": "deviation_pct",
+    "Edellinen_ennuste": "previous_forecast",
+    "Edellisvuosi": "prev_ytd",
+}
+# Money columns of talous.csv are in 1 000 €, as the budgets state them.
+_TALOUS_UNIT = 1000
+
+
+def talous_rows(table: pd.DataFrame) -> pd.DataFrame:
+    """talous.csv per DESIGN.md: one row per sector, service area and service and line, 1 000 €, Helsinki sign;
+    `Palvelu` empty on an area's own row, both names empty on the sector's."""
+    out = table[list(TALOUS_COLUMNS.values())].copy()
+    money = [
+        f for c, f in TALOUS_COLUMNS.items() if c not in ("Palvelukokonaisuus", "Palvelu", "Rivi", "Poikkeama_pct")
+    ]
+    # To the euro: the budgets' unit with three decimals.
+    out[money] = (out[money].astype("float64") / _TALOUS_UNIT).round(3)
+    out["adjustment"] = out["adjustment"].fillna(0.0)
+    return out.rename(columns={f: c for c, f in TALOUS_COLUMNS.items()})
+
+
+def read_talous(path: Path) -> pd.DataFrame:
+    """An earlier report's talous.csv as the budget table's fields (`level`, `area`, `service`, `line`, euros)."""
+    df = pd.read_csv(path, sep=";", encoding="utf-8-sig", dtype=str, keep_default_na=False)
+    out = df.rename(columns=TALOUS_COLUMNS)
+    for c in (
+        "tb",
+        "ytd",
+        "tb_to_date",
+        "mechanical",
+        "adjustment",
+        "forecast",
+        "deviation",
+        "previous_forecast",
+        "prev_ytd",
+    ):
+        out[c] = pd.to_numeric(out[c].str.replace(",", "."), errors="coerce") * _TALOUS_UNIT
+    out["level"] = [
+        "sector" if not a else ("area" if not s else "service") for a, s in zip(out["area"], out["service"])
+    ]
+    return out
 
 
 def indicators_csv_rows(results: pd.DataFrame) -> pd.DataFrame:
@@ -79,8 +135,11 @@ def mask_url(url: str) -> str:
         return "?"
 
 
-def input_entries(extracted: Extracted, statuses: list[SourceStatus], loaded: Loaded) -> list[dict]:
-    """Every input file of the run: source, SHA-256, rows, period, status and the warehouse batch holding it."""
+def input_entries(
+    extracted: Extracted, statuses: list[SourceStatus], loaded: Loaded, commentary: Commentary | None = None
+) -> list[dict]:
+    """Every input file of the run: source, SHA-256, rows, period, status and the warehouse batch holding it
+    (the controller's commentary workbook too: its words and adjustments are in the report)."""
     status = {s.source: s.status for s in statuses}
     controls = extracted.controls
     out = []
@@ -109,6 +168,20 @@ def input_entries(extracted: Extracted, statuses: list[SourceStatus], loaded: Lo
                 "rows": 1,
                 "period": c["period"],
                 "status": status.get("ledger", SOURCE_OK),
+                "batch_id": None,
+                "loaded_by_run": None,
+            }
+        )
+    if commentary is not None and commentary.file is not None:
+        f = commentary.file
+        out.append(
+            {
+                "source": "commentary",
+                "file": f.name,
+                "sha256": f.sha256,
+                "rows": f.rows,
+                "period": f.period,
+                "status": commentary.status,
                 "batch_id": None,
                 "loaded_by_run": None,
             }
@@ -171,7 +244,10 @@ def replace_outputs(stage: Path, final: Path) -> Path:
     return final
 
 
-def write_tables(stage: Path, reconciliation: pd.DataFrame, indicator_results: pd.DataFrame) -> None:
-    """reconciliation.csv and indicators.csv of the run into its staging folder."""
+def write_tables(
+    stage: Path, reconciliation: pd.DataFrame, indicator_results: pd.DataFrame, budget: pd.DataFrame
+) -> None:
+    """reconciliation.csv, indicators.csv and talous.csv of the run into its staging folder."""
     spreadsheet_csv(reconciliation, stage / RECONCILIATION_CSV)
     spreadsheet_csv(indicators_csv_rows(indicator_results), stage / INDICATORS_CSV)
+    spreadsheet_csv(talous_rows(budget), stage / TALOUS_CSV)

@@ -46,10 +46,12 @@ def _environment() -> Environment:
         t=fmt.thousands,
         pct=fmt.pct,
         milj=fmt.millions,
+        euros=fmt.euros,
         num=fmt.number,
         hyph=fmt.hyphenable,
         count=fmt.count,
         numeral=fmt.numeral,
+        count_words=fmt.count_words,
     )
     env.globals.update(MARGIN=MARGIN)
     return env

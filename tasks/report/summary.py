@@ -18,9 +18,11 @@ import pandas as pd
 from reports import fmt
 from tasks.contracts.catalog import catalog
 from tasks.contracts.vocab import MARGIN, SOURCE_FAILED, SOURCE_MISSING, SOURCE_OK, UNKNOWN
+from tasks.finance.explain import Explanation
 from tasks.finance.followup import Finance
 from tasks.finance.reconcile import Reconciliation
 from tasks.goals.results import GoalResults
+from tasks.ingest.commentary import Commentary
 from tasks.ingest.quality import SourceStatus
 
 
@@ -28,7 +30,13 @@ def _num(v) -> float | None:
     return None if v is None or pd.isna(v) else float(v)
 
 
-def key_figures(fin: Finance, goals: GoalResults, statuses: list[SourceStatus], reconciliation: Reconciliation) -> dict:
+def key_figures(
+    fin: Finance,
+    goals: GoalResults,
+    statuses: list[SourceStatus],
+    reconciliation: Reconciliation,
+    explanations: list[Explanation] = (),
+) -> dict:
     """The figures a board member reads first, and every assessment, as plain JSON values."""
     s = fin.sector_margin()
     s = s if s is not None else pd.Series(dtype=object)
@@ -43,6 +51,44 @@ def key_figures(fin: Finance, goals: GoalResults, statuses: list[SourceStatus], 
         "sources": {s.source: s.status for s in statuses},
         "warnings": sum(len(s.warnings) for s in statuses),
         "deviations": len(reconciliation.deviations),
+        # The words beside the figures: a corrected version lists an explanation that changed.
+        "explanations": {e.subject: e.text for e in explanations},
+        "unreviewed": sum(not e.reviewed for e in explanations),
+    }
+
+
+def commentary_lines(commentary: Commentary, figs: dict) -> list[str]:
+    """What the controller needs to know of the commentary before approving: used, absent or refused, and drafts."""
+    unreviewed = figs.get("unreviewed", 0)
+    if commentary.status == "absent":
+        head = "Kommenttityökirjaa ei ole toimitettu: selitykset ja päätösehdotus ovat automaattisia luonnoksia."
+    elif commentary.used:
+        head = f"Kommenttityökirja {commentary.file.name} on luettu."
+    else:
+        head = (
+            f"Kommenttityökirjaa {commentary.file.name} ei käytetty, koska siinä on virheitä; raportissa on luonnokset."
+        )
+    lines = [head] + [f"virhe: {e}" for e in commentary.errors[:10]]
+    if unreviewed:
+        lines.append(
+            f"{fmt.count(unreviewed, 'selitys', 'selitystä')} on automaattinen luonnos, jota kukaan ei ole tarkastanut."
+        )
+    return lines
+
+
+def commentary_facts(commentary: Commentary, explanations: list[Explanation], goals: GoalResults) -> dict:
+    """For the manifest: the workbook (name, SHA-256, status) and, per text, whether it is the controller's words
+    or a draft."""
+    return {
+        "file": commentary.file.name if commentary.file else None,
+        "sha256": commentary.file.sha256 if commentary.file else None,
+        "status": commentary.status,
+        "errors": commentary.errors,
+        "explanations": [{"subject": e.subject, "level": e.level, "source": e.source} for e in explanations],
+        "indicator_notes": [
+            {"indicator": n.indicator, "source": "controller" if n.reviewed else "draft"} for n in goals.notes.values()
+        ],
+        "actions": [{"goal": a.goal, "action": a.number, "status": a.status} for a in goals.actions],
     }
 
 
@@ -101,6 +147,10 @@ def changes(prev: dict, cur: dict) -> list[str]:
     for sid, st in cur["sources"].items():
         if (prev.get("sources") or {}).get(sid) != st:
             out.append(f"Lähde {sid}: {(prev.get('sources') or {}).get(sid, '–')} → {st}")
+    before_texts = prev.get("explanations") or {}
+    for subject, text in (cur.get("explanations") or {}).items():
+        if before_texts.get(subject) != text:
+            out.append(f"Selitys ”{subject}” {'muuttui' if subject in before_texts else 'lisättiin'}: {text}")
     return out or ["Raportin sisältö muuttui (luvut ja arviot ennallaan)."]
 
 
@@ -111,10 +161,14 @@ def summary_markdown(
     statuses: list[SourceStatus],
     reconciliation: Reconciliation,
     report: Path | None,
+    commentary: Commentary | None = None,
 ) -> str:
-    """The run's summary for the Prefect UI: key figures, goal assessments, data quality, deviations."""
+    """The run's summary for the Prefect UI: key figures, the controller's commentary, goal assessments, data
+    quality, deviations."""
     lines = [f"# {title}, {period_text}", ""]
     lines += [f"- {line}" for line in summary_lines(figs)]
+    if commentary is not None:
+        lines += ["", "## Kontrollerin kommentit", ""] + [f"- {line}" for line in commentary_lines(commentary, figs)]
     lines += ["", "## Sitovat toiminnan tavoitteet", "", "| Tavoite | Arvio |", "|---|---|"]
     lines += [f"| {g.name} | {figs['goals'].get(g.id, '–')} |" for g in catalog().goals if g.binding]
     lines += [

@@ -23,6 +23,8 @@ class ReportingData:
 
     # Ledger summed per year, month, area, service and line (cents, report sign).
     monthly: pd.DataFrame
+    # Ledger summed per year, month, area, service, line and account group (the account's first two digits).
+    by_group: pd.DataFrame
     # Ledger summed per area straight from the rows (cents): the roll-up's independent check.
     area_totals: pd.DataFrame
     # Rows and cents per loaded ledger file, as the warehouse holds them.
@@ -57,6 +59,19 @@ def ledger_monthly(engine: Engine, batch_ids: list[int]) -> pd.DataFrame:
     return df.astype({"year": "int64", "month": "int64", "cents": "int64", "rows": "int64"})
 
 
+def ledger_by_group(engine: Engine, batch_ids: list[int]) -> pd.DataFrame:
+    """Ledger summed per year, month, area, service, line and two-digit account group (cents), in SQL."""
+    t = LedgerRow
+    prefix = func.substr(t.account, 1, 2).label("prefix")
+    keys = (t.year, t.month, t.area, t.service, t.line, prefix)
+    stmt = select(*keys, func.sum(t.amount_cents).label("cents")).where(t.batch_id.in_(batch_ids)).group_by(*keys)
+    with engine.connect() as conn:
+        df = pd.DataFrame(
+            conn.execute(stmt).all(), columns=["year", "month", "area", "service", "line", "prefix", "cents"]
+        )
+    return df.astype({"year": "int64", "month": "int64", "cents": "int64"})
+
+
 def ledger_area_totals(engine: Engine, batch_ids: list[int]) -> pd.DataFrame:
     """Ledger summed per area straight from the rows (cents), independent of the service sums."""
     t = LedgerRow
@@ -83,6 +98,7 @@ def reporting_data(engine: Engine, loaded: Loaded) -> ReportingData:
     ledger = loaded.ids("ledger")
     return ReportingData(
         monthly=ledger_monthly(engine, ledger),
+        by_group=ledger_by_group(engine, ledger),
         area_totals=ledger_area_totals(engine, ledger),
         loaded=ledger_totals_by_batch(engine, ledger),
         result_budget=read_facts(engine, "result_budget", loaded.ids("result_budget")),

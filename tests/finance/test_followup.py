@@ -53,7 +53,9 @@ def test_budget_table_levels_and_deviation_sign():
             "service": ["s", "s"],
             "line": ["Tulot", "Menot"],
             "ytd": [60.0, -700.0],
+            "prev_ytd": [50.0, -650.0],
             "forecast": [90.0, -1050.0],
+            "share": [2 / 3, 2 / 3],
         }
     )
     budget = pd.DataFrame(
@@ -64,13 +66,69 @@ def test_budget_table_levels_and_deviation_sign():
             "tb": [100.0, -1000.0, -900.0],
         }
     )
-    t = fc.budget_table(f, budget)
+    t = fc.budget_table(f, budget, 8)
     margin = t[(t["line"] == "Toimintakate") & (t["level"] == "sector")].iloc[0]
     assert margin["forecast"] == pytest.approx(-960)
     assert margin["deviation"] == pytest.approx(-60)  # 60 worse than budget
     assert margin["deviation_pct"] == pytest.approx(-60 / 900 * 100)
     assert margin["ytd_pct"] == pytest.approx(640 / 900 * 100)
     assert set(t["level"]) == {"service", "area", "sector"}
+    # The budget to date follows the forecast's profile: two thirds of the year by now.
+    assert margin["tb_to_date"] == pytest.approx(-600)
+    assert margin["prev_ytd"] == pytest.approx(-600)
+
+
+def two_services() -> tuple[pd.DataFrame, pd.DataFrame]:
+    rows = [("A", "s", "Tulot", 60.0, 90.0), ("A", "s", "Menot", -700.0, -1050.0), ("A", "t", "Menot", -300.0, -450.0)]
+    f = pd.DataFrame(rows, columns=["area", "service", "line", "ytd", "forecast"]).assign(prev_ytd=0.0, share=2 / 3)
+    budget = pd.DataFrame(
+        [
+            ("A", "s", "Tulot", 100.0),
+            ("A", "s", "Menot", -1000.0),
+            ("A", "s", "Toimintakate", -900.0),
+            ("A", "t", "Menot", -400.0),
+            ("A", "t", "Toimintakate", -400.0),
+        ],
+        columns=["area", "service", "line", "tb"],
+    )
+    return f, budget
+
+
+def test_an_adjustment_moves_exactly_the_line_it_names():
+    f, budget = two_services()
+    plain = fc.budget_table(f, budget, 8)
+    adj = pd.DataFrame(
+        [("A", "t", "Menot", 30.0, "palkkasäästö")], columns=["area", "service", "line", "amount", "reason"]
+    )
+    moved = fc.budget_table(f, budget, 8, adj)
+    diff = (
+        moved.set_index(["level", "area", "service", "line"])["forecast"]
+        - plain.set_index(["level", "area", "service", "line"])["forecast"]
+    )
+    changed = diff[diff.abs() > 1e-9]
+    assert sorted(changed.index) == [
+        ("area", "A", "", "Menot"),
+        ("area", "A", "", "Toimintakate"),
+        ("sector", "", "", "Menot"),
+        ("sector", "", "", "Toimintakate"),
+        ("service", "A", "t", "Menot"),
+        ("service", "A", "t", "Toimintakate"),
+    ]
+    assert (changed == 30.0).all()
+    row = moved[(moved["service"] == "t") & (moved["line"] == "Menot")].iloc[0]
+    assert (row["mechanical"], row["adjustment"], row["forecast"]) == (-450.0, 30.0, -420.0)
+
+
+def test_the_previous_round_stands_beside_each_row():
+    f, budget = two_services()
+    previous = pd.DataFrame(
+        [("service", "A", "t", "Menot", -470.0), ("sector", "", "", "Toimintakate", -1500.0)],
+        columns=["level", "area", "service", "line", "forecast"],
+    )
+    t = fc.budget_table(f, budget, 8, previous=previous)
+    by = t.set_index(["level", "area", "service", "line"])["previous_forecast"]
+    assert by[("service", "A", "t", "Menot")] == -470.0 and by[("sector", "", "", "Toimintakate")] == -1500.0
+    assert pd.isna(by[("service", "A", "s", "Menot")])
 
 
 def test_cumulative_budget_profile_uses_last_years_shape():

@@ -28,6 +28,11 @@ def inputs(**kw):
             "ytd_pct": [65.1] * 3,
             "deviation": [107_000.0] * 3,
             "deviation_pct": [2.3] * 3,
+            "tb_to_date": [-3_071_000.0] * 3,
+            "mechanical": [-4_500_000.0] * 3,
+            "adjustment": [0.0] * 3,
+            "prev_ytd": [-2_900_000.0] * 3,
+            "previous_forecast": [np.nan] * 3,
         }
     )
     profile = pd.DataFrame(
@@ -112,9 +117,10 @@ def test_binding_level_breach_is_said_in_the_summary():
 
 
 def test_chart_is_deterministic_png():
-    p = inputs().finance.profile
-    a, b = charts.cumulative_chart_png(p, 2024, -4_500_000.0), charts.cumulative_chart_png(p, 2024, -4_500_000.0)
+    names, values = ["Perhe- ja sosiaalipalvelut", "HUS-yhtymä"], [4_517_000.0, -14_323_000.0]
+    a, b = charts.deviation_chart_png(names, values), charts.deviation_chart_png(names, values)
     assert a == b and a.startswith("data:image/png;base64,")
+    assert charts.deviation_chart_png(names, [1.0, 2.0]) != a
 
 
 def test_a_quarantined_source_marks_its_indicators_and_unit_table():

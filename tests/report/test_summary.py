@@ -103,3 +103,11 @@ def test_the_ui_summary_lists_the_deviations_under_a_finnish_count():
         figures(), "3. toteutumisennuste 2024", "tammi–elokuu 2024", [], Reconciliation(recon.assign(status="ok")), None
     )
     assert "## Täsmäytys: 0 poikkeamaa\n" in none
+
+
+def test_a_corrected_version_lists_a_changed_or_added_explanation():
+    before = {**figures(), "explanations": {"Toimiala": "Vanha selitys."}}
+    after = {**figures(), "explanations": {"Toimiala": "Uusi selitys.", "Psykiatria": "Ostot kallistuivat."}}
+    lines = changes(before, after)
+    assert "Selitys ”Toimiala” muuttui: Uusi selitys." in lines
+    assert "Selitys ”Psykiatria” lisättiin: Ostot kallistuivat." in lines
