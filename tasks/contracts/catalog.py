@@ -26,6 +26,7 @@ KEYS = {
     "goal": {"id", "binding", "name", "theme", "actions", "indicators"},
     "indicator": {
         "id",
+        "count",
         "name",
         "unit",
         "decimals",
@@ -85,6 +86,8 @@ class Indicator:
     frequency: str
     params: dict[str, Any] = field(default_factory=dict, hash=False)
     goal: str = ""
+    # A count of people or things: its forecast is a whole number, rounded before it is judged.
+    count: bool = False
 
     @property
     def better(self) -> int:
@@ -132,6 +135,7 @@ def _indicator(raw: dict, goal: str) -> Indicator:
         frequency=raw["frequency"],
         params=dict(raw.get("params") or {}),
         goal=goal,
+        count=bool(raw.get("count", False)),
     )
 
 

@@ -13,6 +13,13 @@ class Service:
     code: str
     name: str
     area: str
+    # How the city's systems spell the name where it differs from the structure's (a typo kept in the ledger).
+    source_names: tuple[str, ...] = ()
+
+    @property
+    def source_spelling(self) -> str:
+        """The name as the extracts write it."""
+        return self.source_names[0] if self.source_names else self.name
 
 
 @dataclass(frozen=True)
@@ -23,6 +30,7 @@ class Area:
     services: tuple[Service, ...]
     budget_from_council: bool = False
     has_staff: bool = True
+    source_names: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -33,6 +41,7 @@ class AssessmentUnit:
 
 @dataclass(frozen=True)
 class Structure:
+    city: str
     sector: str
     board: str
     budget_items: tuple[str, ...]
@@ -47,13 +56,11 @@ class Structure:
                 return a
         raise KeyError(name)
 
-    def canonical_area(self, name: str) -> str | None:
-        """The structure's spelling of an area name written in any letter case."""
-        folded = name.strip().casefold()
-        for a in self.areas:
-            if a.name.casefold() == folded:
-                return a.name
-        return None
+    def spellings(self, ref: str) -> dict[str, str]:
+        """How the extracts may write the names of a reference table (`areas`, `services`): every spelling, case
+        folded, to the structure's name. A name in another letter case or a source's own spelling is the same name."""
+        named = self.services if ref == "services" else self.areas
+        return {spelling.casefold(): item.name for item in named for spelling in (item.name, *item.source_names)}
 
     @property
     def services(self) -> tuple[Service, ...]:
@@ -78,6 +85,7 @@ class Structure:
 def structure() -> Structure:
     raw = declared("structure.yaml")
     return Structure(
+        city=raw["city"],
         sector=raw["sector"],
         board=raw["board"],
         budget_items=tuple(i["name"] for i in raw["budget_items"]),
@@ -88,7 +96,11 @@ def structure() -> Structure:
                 budget_item=a["budget_item"],
                 budget_from_council=bool(a.get("budget_from_council", False)),
                 has_staff=bool(a.get("has_staff", True)),
-                services=tuple(Service(str(s["code"]), s["name"], a["name"]) for s in a["services"]),
+                source_names=tuple(a.get("source_names", ())),
+                services=tuple(
+                    Service(str(s["code"]), s["name"], a["name"], tuple(s.get("source_names", ())))
+                    for s in a["services"]
+                ),
             )
             for a in raw["areas"]
         ),

@@ -8,6 +8,8 @@ from functools import cache
 from tasks.contracts.declarations import declared
 
 NUMERIC_TYPES = ("int", "money", "decimal", "pct")
+# Reference tables of the structure's names, and the table of names each draws from.
+NAMED_REFS = {"areas": "areas", "staffed_areas": "areas", "sheet_areas": "areas", "services": "services"}
 
 
 @dataclass(frozen=True)
@@ -21,6 +23,10 @@ class Column:
     plausible_max: float | None = None
     values: tuple[str, ...] = ()
     ref: str | None = None
+    # The structure's names (`areas`, `services`) the column holds, written in any case or as a
+    # source spells them; the extract stage writes them the structure's way. A `ref:` to a table
+    # of the structure's names implies it.
+    names: str | None = None
     pattern: str | None = None
     # How the warehouse keeps the value when not as its type: `cents` (money as whole cents),
     # `flag` (a yes/no text as a boolean).
@@ -36,6 +42,8 @@ class Source:
     id: str
     title: str
     file: str
+    # Where the extract comes from (the sources appendix names it).
+    system: str
     columns: tuple[Column, ...]
     key: tuple[str, ...] = ()
     period: str | None = None
@@ -109,6 +117,7 @@ def _column(c: dict) -> Column:
         plausible_max=c.get("plausible_max"),
         values=tuple(c.get("values", ())),
         ref=c.get("ref"),
+        names=c.get("names") or NAMED_REFS.get(c.get("ref")),
         pattern=c.get("pattern"),
         store=c.get("store"),
     )
@@ -121,6 +130,7 @@ def sources() -> dict[str, Source]:
             id=sid,
             title=s["title"],
             file=s["file"],
+            system=s["system"],
             period=s.get("period"),
             expect=s.get("expect", "all"),
             history_years=int(s.get("history_years", 0)),

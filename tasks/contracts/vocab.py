@@ -64,6 +64,12 @@ class Period:
     def next(self) -> Period:
         return Period(self.year + 1, 1) if self.month == 12 else Period(self.year, self.month + 1)
 
+    @property
+    def end(self) -> dt.date:
+        """The period's last day."""
+        nxt = self.next()
+        return dt.date(nxt.year, nxt.month, 1) - dt.timedelta(days=1)
+
     def through(self, last: Period) -> list[Period]:
         """Every month from this one to `last`, inclusive."""
         out, p = [], self
@@ -71,6 +77,20 @@ class Period:
             out.append(p)
             p = p.next()
         return out
+
+
+_FI_DATE = re.compile(r"^\s*(\d{1,2})\.(\d{1,2})\.(\d{4})\s*$")
+
+
+def parse_date(text: str | dt.date) -> dt.date:
+    """A date written the Finnish way (`24.9.2024`) or the ISO way (`2024-09-24`); a Finnish ValueError otherwise."""
+    if isinstance(text, dt.date):
+        return text
+    m = _FI_DATE.match(str(text))
+    try:
+        return dt.date(int(m[3]), int(m[2]), int(m[1])) if m else dt.date.fromisoformat(str(text).strip())
+    except ValueError:
+        raise ValueError(f"Virheellinen päivämäärä {text!r}: kirjoita muodossa 24.9.2024 tai 2024-09-24.") from None
 
 
 def report_name(period: str, kind: str) -> str:

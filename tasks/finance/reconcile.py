@@ -1,10 +1,12 @@
 """Reconcile stage: recompute every total and identity and list each comparison.
 
-A *deviation* is an inconsistency between figures that must agree (a stated
-total against the sum of its parts, a control file against its ledger), never
-a budget variance. The one limit among them is the council's binding level
-(*sitova taso*): the sector's operating margin must stay within it, so a
-forecast beyond it is listed as a deviation.
+A `deviation` (*täsmäytysero*) is an inconsistency between figures that must
+agree (a stated total against the sum of its parts, a control file against its
+ledger, the result budgets against the council's binding level), never a
+budget variance: how the actuals and the forecast stand against TB and the
+binding level is the budget follow-up's (`talous.csv`). A figure the input
+does not state, where an identity would check it, is `missing` (*ei
+ilmoitettu*): not an error of the input.
 
 Tolerances respect rounding: a figure published in whole units of 1 000 € may
 be off by half a unit, so a comparison of a stated figure with a sum of n
@@ -24,7 +26,7 @@ import pandas as pd
 
 from tasks.contracts import settings, sources, structure
 from tasks.contracts.vocab import BUDGET_LINES, EXPENSES, MARGIN, REVENUE
-from tasks.finance.followup import Finance, sector_margin
+from tasks.finance.followup import Finance
 from tasks.warehouse.read import ReportingData
 
 COLUMNS = ["check", "unit", "line", "column", "stated", "computed", "difference", "status"]
@@ -34,15 +36,23 @@ def rounding_tolerance(n_terms: int | pd.Series) -> float | pd.Series:
     return settings().rounding_half_unit * n_terms
 
 
+OK, DEVIATION, MISSING = "ok", "deviation", "missing"
+STATUS_FI = {OK: "täsmää", DEVIATION: "täsmäytysero", MISSING: "ei ilmoitettu"}
+
+
 def rows(check: str, unit, line, column, stated, computed, tolerance) -> pd.DataFrame:
-    """Build contract rows; `status` is ok when |computed − stated| ≤ tolerance."""
+    """Build contract rows; `status` is ok when |computed − stated| ≤ tolerance, missing when the input states no
+    figure to compare (the computed one is there), else a deviation."""
     df = pd.DataFrame(
         {"check": check, "unit": unit, "line": line, "column": column, "stated": stated, "computed": computed}
     )
     # Rounded so that float noise on sums of billions of cents is not a deviation.
     df["difference"] = (df["computed"] - df["stated"]).round(4)
     diff = df["difference"].abs()
-    df["status"] = np.where(diff.isna() | (diff > np.asarray(tolerance) + 1e-9), "deviation", "ok")
+    unstated = df["stated"].isna() & df["computed"].notna()
+    df["status"] = np.select(
+        [unstated, diff.isna() | (diff > np.asarray(tolerance) + 1e-9)], [MISSING, DEVIATION], default=OK
+    )
     return df[COLUMNS]
 
 
@@ -249,51 +259,22 @@ def ledger_structure_checks(monthly: pd.DataFrame, budget: pd.DataFrame) -> pd.D
 
 
 def binding_level_checks(cb: pd.DataFrame, table: pd.DataFrame, year: int) -> pd.DataFrame:
-    """The sector's operating margin against the council's binding level, in 1 000 €.
+    """The result budgets allocated (the sum of the areas' TB) against the council's binding level, 1 000 €.
 
-    Rows: the result budgets allocated (sum of areas' TB) must equal the binding
-    level; the year-to-date margin in the report must equal the ledger's sector
-    total; the year-end forecast must stay within the binding level.
+    Two budget documents that must agree; how the actuals and the forecast stand
+    against the level is the budget follow-up's, not a reconciliation.
     """
     bind = cb[cb["binding"].astype(bool) & cb["version"].eq(settings().council_version_of(year))]
     if bind.empty:
         return rows("sitova_taso", structure().sector, MARGIN, "TA", [np.nan], [np.nan], 0)
     level = float(bind["amount"].iloc[0])
-    margin = table[table["line"].eq(MARGIN)]
-    sector = sector_margin(table)
-    areas = margin[margin["level"].eq("area")]
-    n_areas = int(areas["tb"].notna().sum())
+    areas = table[table["line"].eq(MARGIN) & table["level"].eq("area")]
     # Compared in the council budget's own unit (1 000 €), as it states the level.
     unit = sources()["council_budget"].from_euros
-    out = [
-        rows(
-            "sitova_taso",
-            structure().sector,
-            MARGIN,
-            "TB",
-            [level],
-            [unit(areas["tb"].sum())],
-            rounding_tolerance(n_areas),
-        )
-    ]
-    if pd.isna(sector["ytd"]):
-        return out[0]  # without actuals there is nothing more to compare
-    out.append(
-        rows(
-            "sitova_taso",
-            structure().sector,
-            MARGIN,
-            "toteuma",
-            [unit(sector["ytd"])],
-            [unit(areas["ytd"].sum())],
-            0.0005,
-        )
+    n_areas = int(areas["tb"].notna().sum())
+    return rows(
+        "sitova_taso", structure().sector, MARGIN, "TB", [level], [unit(areas["tb"].sum())], rounding_tolerance(n_areas)
     )
-    fc = rows("sitova_taso", structure().sector, MARGIN, "ennuste", [level], [unit(sector["forecast"])], 0)
-    # Within the binding level is fine however large the margin of safety.
-    fc["status"] = np.where(fc["computed"] >= fc["stated"], "ok", "deviation")
-    out.append(fc)
-    return pd.concat(out, ignore_index=True)
 
 
 @dataclass(frozen=True)
@@ -304,7 +285,13 @@ class Reconciliation:
 
     @property
     def deviations(self) -> pd.DataFrame:
-        return self.checks[self.checks["status"] == "deviation"] if len(self.checks) else self.checks
+        """The *täsmäytyserot*: figures that must agree and do not."""
+        return self.checks[self.checks["status"] == DEVIATION] if len(self.checks) else self.checks
+
+    @property
+    def missing(self) -> pd.DataFrame:
+        """Figures an identity would check that the input does not state."""
+        return self.checks[self.checks["status"] == MISSING] if len(self.checks) else self.checks
 
 
 def reconciliation(data: ReportingData, controls: pd.DataFrame, fin: Finance, year: int) -> Reconciliation:

@@ -100,6 +100,11 @@ def typed_columns(df: pd.DataFrame, src: Source, name: str) -> tuple[pd.DataFram
         else:
             parsed = values.astype(str).str.strip().astype("string[pyarrow]")
             bad = parsed.eq("")
+            if col.names:
+                # The structure's spelling of a name written in another case or as a source spells it;
+                # an unknown name stays as written for the suite to report.
+                spelled = structure().spellings(col.names)
+                parsed = parsed.str.casefold().map(spelled).fillna(parsed).astype("string[pyarrow]")
         if col.required:
             # A cell already reported as bad is not reported again as missing; a parsed number or
             # date is missing only as NA (none is written as ""): no text conversion of every value.
@@ -144,13 +149,6 @@ def empty_frame(source_id: str) -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series(dtype="object") for c in dict.fromkeys(cols)})
 
 
-def _canonical_areas(df: pd.DataFrame) -> None:
-    # Area names in any letter case map to the structure's spelling; unknown ones stay
-    # as written for the suite to report.
-    canon = df["area"].map(lambda a: structure().canonical_area(str(a)))
-    df["area"] = canon.fillna(df["area"]).astype("string[pyarrow]")
-
-
 def _flags(df: pd.DataFrame, src: Source) -> None:
     for c in src.columns:
         if c.store == "flag":
@@ -164,12 +162,6 @@ def _event_period(df: pd.DataFrame, date_field: str) -> None:
     df["month"] = stamp.dt.month.astype("Int64")
 
 
-# Source-specific completion of a typed frame, in place (everything else is generic).
-REFINE: dict[str, Callable[[pd.DataFrame], None]] = {
-    "result_budget": _canonical_areas,
-}
-
-
 def typed_file(pf: PeriodFile, src: Source) -> tuple[pd.DataFrame, list[SourceError], list[SourceError]]:
     """One file of a source, typed and completed: its rows, errors and warnings."""
     df, errs, warns = read_typed(pf.path, src)
@@ -177,7 +169,6 @@ def typed_file(pf: PeriodFile, src: Source) -> tuple[pd.DataFrame, list[SourceEr
         if src.date:
             _event_period(df, src.date)
         _flags(df, src)
-        REFINE.get(src.id, lambda _: None)(df)
     return df, errs, warns
 
 

@@ -48,14 +48,15 @@ def result_budget_frame(seed: dict) -> pd.DataFrame:
     """The result budget sheet as numbers: area total rows first, then the services.
 
     Area totals are the sums of their services and every margin is Tulot + Menot,
-    so the sheet is consistent by construction. An area that is its own single
-    service has only its total rows.
+    except where the seed keeps a figure as the document printed it
+    (`stated_area_margins`). An area that is its own single service has only
+    its total rows.
     """
     rb = seed["result_budget"]
     units = []
     for area in structure().sheet_areas:
         values = rb["services"][area.name]
-        services = [(s.name, *values[s.name]) for s in area.services]
+        services = [(s.source_spelling, *values[s.name]) for s in area.services]
         total = np.sum([v[1:5] for v in services], axis=0)
         units.append((area.name, "", *total, services[0][5] if not structure().has_own_services(area) else ""))
         if structure().has_own_services(area):
@@ -67,8 +68,13 @@ def result_budget_frame(seed: dict) -> pd.DataFrame:
             (area, service, "Menot", mp, m, ""),
             (area, service, "Toimintakate", tp + mp, t + m, ""),
         ]
-    df = pd.DataFrame(rows, columns=["area", "service", "line", "tb_prev", "tb", "explanation"])
-    return _with_changes(df)
+    df = _with_changes(pd.DataFrame(rows, columns=["area", "service", "line", "tb_prev", "tb", "explanation"]))
+    for area, stated in (rb.get("stated_area_margins") or {}).items():
+        # As printed: only the figure itself is wrong, its change columns are the document's (correct) ones.
+        cell = df["area"].eq(area) & df["service"].eq("") & df["line"].eq("Toimintakate")
+        for column, value in stated.items():
+            df.loc[cell, column] = value
+    return df
 
 
 def _with_changes(df: pd.DataFrame) -> pd.DataFrame:
@@ -140,7 +146,8 @@ def annual_targets(seed: dict, year: int) -> pd.DataFrame:
             rows.append(
                 {
                     "area": area.name,
-                    "service": s.name,
+                    # The ledger writes a name as the city's systems spell it.
+                    "service": s.source_spelling,
                     "code": s.code,
                     "tulot": t * 1000 * rng.uniform(0.94, 1.06),
                     "menot": m * 1000 * rng.uniform(0.97, 1.045),

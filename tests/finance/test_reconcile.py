@@ -210,7 +210,8 @@ def test_ledger_rollups_find_rows_lost_on_the_way():
     assert not deviations(out[out["check"] == "paakirja_palvelut_palvelukokonaisuus"]).shape[0]
 
 
-def test_binding_level_breach_and_allocation():
+def test_the_allocation_against_the_binding_level_is_reconciled_a_forecast_beyond_it_is_not():
+    """The result budgets must add up to the council's binding level; an overrun is follow-up, not an inconsistency."""
     table = pd.DataFrame(
         {
             "area": ["A", "B", ""],
@@ -223,12 +224,16 @@ def test_binding_level_breach_and_allocation():
         }
     )
     out = rc.binding_level_checks(council(), table, 2024)
-    by = out.set_index("column")
-    assert by.loc["TB", "status"] == "ok" and by.loc["toteuma", "status"] == "ok"
-    assert by.loc["ennuste", "status"] == "deviation"
-    assert by.loc["ennuste", "difference"] == pytest.approx(-19_945)
-    within = table.assign(forecast=[-1_870_000_000.0, -810_000_000.0, -2_680_000_000.0])
-    assert rc.binding_level_checks(council(), within, 2024).set_index("column").loc["ennuste", "status"] == "ok"
+    assert out[["column", "status"]].values.tolist() == [["TB", "ok"]]
+    short = table.assign(tb=[-1_870_255_000.0, -810_800_000.0, -2_681_055_000.0])
+    off = rc.binding_level_checks(council(), short, 2024)
+    assert off["status"].tolist() == ["deviation"] and off["difference"].iloc[0] == pytest.approx(10_000)
+
+
+def test_a_figure_the_input_does_not_state_is_missing_not_a_deviation():
+    out = rc.rows("ta_toimiala_kohdat", "x", "Poistot", "TB 2023", [np.nan, -5.0], [-10.0, -6.0], 0.5)
+    assert out["status"].tolist() == ["missing", "deviation"]
+    assert rc.STATUS_FI["missing"] == "ei ilmoitettu" and rc.STATUS_FI["deviation"] == "täsmäytysero"
 
 
 def test_large_ledger_sums_are_compared_without_float_noise():
