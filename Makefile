@@ -40,6 +40,7 @@ $(STAMP): requirements.lock pyproject.toml
 	touch $@
 
 # pdftoppm (tests look at the PDF as images), Pango for WeasyPrint, fonts,
+# Voikko and its Finnish dictionary (the PDF's hyphenation, the names' spelling),
 # and the PostgreSQL server binaries the warehouse tests start on loopback.
 sysdeps:
 	@missing=""; \
@@ -47,6 +48,8 @@ sysdeps:
 	ldconfig -p | grep -q libpangoft2-1.0 || missing="$$missing libpango-1.0-0 libpangoft2-1.0-0"; \
 	ldconfig -p | grep -q libharfbuzz-subset || missing="$$missing libharfbuzz-subset0"; \
 	fc-list 2>/dev/null | grep -q DejaVuSans || missing="$$missing fonts-dejavu-core"; \
+	ldconfig -p | grep -q 'libvoikko\.so\.1' || missing="$$missing libvoikko1"; \
+	test -f /usr/lib/voikko/5/mor-standard/mor.vfst || missing="$$missing voikko-fi"; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import re
 
 from babel.dates import format_date
 from babel.numbers import format_decimal
@@ -38,6 +37,13 @@ def number(value: float | None, decimals: int = 0, signed: bool = False) -> str:
 def short(value: float) -> str:
     """A setting's number in running text: `0,2`, `72`, `1,5`: no grouping, no trailing zeros."""
     return f"{value:g}".replace(".", ",")
+
+
+def lower_first(text: str) -> str:
+    """A name in the middle of a sentence: `Hoitoon pääsy` → `hoitoon pääsy`, but `HUS-yhtymä` stays."""
+    if len(text) > 1 and text[0].isupper() and not text[1].isupper():
+        return text[0].lower() + text[1:]
+    return text
 
 
 def count(n: int, one: str, many: str) -> str:
@@ -135,6 +141,11 @@ def month_name(month: int) -> str:
     return format_date(dt.date(2000, month, 1), "LLLL", locale=LOCALE)
 
 
+def month_abbr(month: int) -> str:
+    """A month's short form as Finnish writes it: `tammi`, `maalis`, `marras` (not an ambiguous `mar`)."""
+    return month_name(month).removesuffix("kuu")
+
+
 def period(year: int, month: int, case: str = "nominative", with_year: bool = True) -> str:
     """`tammi–elokuu 2024` for a year to date, `tammikuu 2024` for January alone; in running text the
     inessive, `tammi–elokuussa 2024` (`case="inessive"`)."""
@@ -168,11 +179,6 @@ def comparative(word: str, plural: bool) -> str:
     return _COMPARATIVES[word] if plural else word
 
 
-def month_end(year: int, month: int) -> dt.date:
-    nxt = dt.date(year + (month == 12), month % 12 + 1, 1)
-    return nxt - dt.timedelta(days=1)
-
-
 # Units whose numbers read without a unit after them.
 BARE_UNITS = ("NPS",)
 # Milestones are 0 (not yet) or 1 (done).
@@ -189,66 +195,3 @@ def measure(value: float | None, unit: str, decimals: int = 0) -> str:
         return "valmis" if value >= 1 else "kesken"
     text = number(value, decimals)
     return text if unit in BARE_UNITS else f"{text}{NBSP}{unit}"
-
-
-SOFT_HYPHEN = "\u00ad"
-VOWELS = "aeiouyäöå"
-# A consonant followed by a vowel starts a Finnish syllable (ta-lo, kah-vi, vars-ta).
-_SYLLABLE_START = re.compile(rf"(?=[^{VOWELS}\W\d_][{VOWELS}])", re.IGNORECASE)
-_LONG_WORD = re.compile(r"\b[^\W\d_]{12,}\b")
-# Compound seams the syllable rule cannot see: where the second part starts with a
-# vowel or a consonant cluster, the rule would break talou-sarvio or kaupunkist-rategia.
-# The parts are hyphenated on their own, and the seam is a break (talous-ar-vio).
-COMPOUND_SEAMS = (
-    "talous|arvio",
-    "muutos|ohjelma",
-    "suosittelu|indeksi",
-    "riski|alue",
-    "uudistus|alue",
-    "käyttöön|otto",
-    "etä|asioi",
-    "järjestö|avustu",
-    "kaupunki|strategia",
-    "palvelu|strategia",
-    "kaupunki|uudist",
-    "kaupunki|ympäristö",
-)
-_SEAMS = [(left + right, len(left)) for left, right in (seam.split("|") for seam in COMPOUND_SEAMS)]
-
-
-def _syllable_cuts(part: str) -> list[int]:
-    """Where a word (without seams) may break: before a consonant that starts a syllable,
-    after the word's first vowel (its opening consonants stay together: stra-te-gi-a)."""
-    lower = part.lower()
-    first_vowel = next((i for i, c in enumerate(lower) if c in VOWELS), len(part))
-    return [m.start() for m in _SYLLABLE_START.finditer(part) if m.start() > first_vowel]
-
-
-def _hyphenated_word(word: re.Match) -> str:
-    w = word.group(0)
-    if any(c.isupper() for c in w[1:]):  # an acronym such as HYVÄ, not a word
-        return w
-    lower = w.lower()
-    seams = sorted({at + len_left for stem, len_left in _SEAMS for at in _find_all(lower, stem)})
-    bounds = [0, *seams, len(w)]
-    cuts = set(seams)
-    for start, end in zip(bounds, bounds[1:]):
-        cuts.update(start + c for c in _syllable_cuts(w[start:end]))
-    # at least three letters on either side of a break
-    cuts = sorted(c for c in cuts if 3 <= c <= len(w) - 3)
-    return SOFT_HYPHEN.join(w[i:j] for i, j in zip([0, *cuts], [*cuts, len(w)]))
-
-
-def _find_all(text: str, stem: str) -> list[int]:
-    return [m.start() for m in re.finditer(re.escape(stem), text)]
-
-
-def hyphenable(text: str | None) -> str:
-    """Soft hyphens at the syllable breaks of long words, so narrow table columns break
-    `perus-ter-vey-den-hoi-toon` as Finnish does: Pyphen has no Finnish dictionary, and
-    without breaks a long compound runs into the next column. The consonant rule plus
-    the known compound seams above; a break is never offered within three letters of
-    either end."""
-    if not text:
-        return text or ""
-    return _LONG_WORD.sub(_hyphenated_word, text)

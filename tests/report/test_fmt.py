@@ -31,29 +31,9 @@ def test_dates_and_periods_in_finnish():
     assert fmt.period(2024, 8) == "tammi–elokuu 2024"
     assert fmt.period(2024, 1) == "tammikuu 2024"
     assert fmt.period(2024, 12) == "tammi–joulukuu 2024"
-    assert fmt.month_end(2024, 2) == dt.date(2024, 2, 29)
-
-
-def test_long_words_get_soft_hyphens_at_finnish_syllable_breaks():
-    shown = lambda text: fmt.hyphenable(text).replace(fmt.SOFT_HYPHEN, "-")  # noqa: E731
-    assert shown("perusterveydenhoitoon alle 0,15 vrk") == "perus-ter-vey-den-hoi-toon alle 0,15 vrk"
-    # a word's opening consonants stay together; three letters at least on either side
-    assert shown("strategiakausi") == "stra-te-gia-kausi"
-    # short words, numbers and acronyms are left as they are
-    assert shown("tuen 98,5 % HYVÄTOIMINTAMALLI") == "tuen 98,5 % HYVÄTOIMINTAMALLI"
-    # removing the soft hyphens gives the text back unchanged
-    text = "Lastensuojelun ja erityisen tuen palvelutarpeen arvioinnit lakisääteisessä ajassa"
-    assert fmt.hyphenable(text).replace(fmt.SOFT_HYPHEN, "") == text
-    assert fmt.hyphenable(None) == ""
-
-
-def test_known_compound_seams_break_between_the_parts():
-    shown = lambda text: fmt.hyphenable(text).replace(fmt.SOFT_HYPHEN, "-")  # noqa: E731
-    # the syllable rule alone would give talou-sarvion and kaupunkist-rategian
-    assert shown("Talousarvion") == "Talous-ar-vion"
-    assert shown("Kaupunkistrategian") == "Kau-pun-ki-stra-te-gian"
-    assert shown("etäasioinnin") == "etä-a-sioin-nin"
-    assert shown("käyttöönotto") == "käyt-töön-otto"
+    # Running text takes the inessive: "tammi–elokuussa 2024".
+    assert fmt.period(2024, 8, "inessive") == "tammi–elokuussa 2024"
+    assert fmt.period(2024, 1, "inessive") == "tammikuussa 2024"
 
 
 def test_a_count_takes_the_partitive_after_every_numeral_but_one():
@@ -76,3 +56,11 @@ def test_numbers_below_ten_are_words_in_the_case_the_sentence_needs():
     assert fmt.numeral(0) == "nolla"
     assert fmt.numeral(10) == "10" and fmt.numeral(12_345, "genitive") == f"12{NB}345"
     assert fmt.numeral(2.5) == fmt.number(2.5)  # not a count: digits
+
+
+def test_month_abbreviations_cannot_be_misread():
+    assert [fmt.month_abbr(m) for m in (1, 3, 5, 11, 12)] == ["tammi", "maalis", "touko", "marras", "joulu"]
+    # Every month's short form is its own: no two alike, none the start of another (mar/marras).
+    forms = [fmt.month_abbr(m) for m in range(1, 13)]
+    assert len(set(forms)) == 12
+    assert not [(a, b) for a in forms for b in forms if a != b and b.startswith(a)]
