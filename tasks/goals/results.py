@@ -21,7 +21,7 @@ from tasks.goals.assess import assess, goal_status
 from tasks.goals.explain import ActionStatus, IndicatorNote, action_statuses, indicator_notes
 from tasks.goals.formulas import FORMULAS
 from tasks.goals.measure import Measured, measure
-from tasks.goals.spc import control_chart, signals_text
+from tasks.goals.spc import control_chart, signals_direction, signals_text
 from tasks.goals.unit_tables import unit_tables
 
 
@@ -63,10 +63,12 @@ RESULT_COLUMNS = [
     "status",
     "reason",
     "signals",
+    "signals_direction",
     "frequency",
     "kind",
     "final",
     "risk_band",
+    "deadline_year",
 ]
 
 
@@ -91,12 +93,16 @@ def indicator_results(
     for ind in cat.indicators:
         status = source_status.get(ind.source, SOURCE_MISSING)
         m = measure(ind, data.get(ind.id), year, month, finance) if status == SOURCE_OK else Measured()
+        if ind.count and m.forecast is not None and not fmt.is_missing(m.forecast):
+            # A count is a whole number: judged and shown as the reader will read it.
+            m.forecast = float(round(m.forecast))
         a = assess(ind, m, status, threshold)
         suppressed = m.n is not None and 0 < m.n < threshold
         kind = FORMULAS[ind.formula].kind
         chart = (
             control_chart(m.series, year)
-            if kind in ("ratio", "values", "total") and ind.frequency == "monthly"
+            # A yearly total is drawn as its running sum against the target: its months are not a process.
+            if kind in ("ratio", "values") and ind.frequency == "monthly"
             else m.series
         )
         charts[ind.id] = chart
@@ -122,11 +128,13 @@ def indicator_results(
                 "suppressed": suppressed,
                 "status": a.status,
                 "reason": a.reason,
-                "signals": signals_text(chart, year) if "beyond" in chart else "",
+                "signals": signals_text(chart, year, ind.better),
+                "signals_direction": signals_direction(chart, year, ind.better),
                 "frequency": ind.frequency,
                 "kind": kind,
                 "final": m.final,
                 "risk_band": ind.risk_band,
+                "deadline_year": ind.target.deadline_year,
             }
         )
     return pd.DataFrame(rows, columns=RESULT_COLUMNS), charts

@@ -11,7 +11,9 @@ Every request has a timeout; connection errors, timeouts, HTTP 429 and 5xx are
 retried with exponential backoff, other 4xx are not. A failure after the retries
 raises `SotkanetUnavailable`, whose message is Finnish and names the host and the
 reason. Answers are cached per query (method + URL + sorted parameters → SHA-256
-→ one JSON file), so the same query is asked once.
+→ one JSON file), so the same query is asked once. When the service cannot be
+reached, an expired cached answer is used instead, and the comparison says on
+which day it was fetched (`Comparison.as_of`).
 
 `city_comparison` builds the tidy comparison frame; the Prefect task
 `sotkanet_comparison` turns an unreachable API into an empty comparison whose
@@ -148,6 +150,8 @@ class SotkanetClient:
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None
         self._sleep = sleep
         self._memo: dict[str, Any] = {}
+        # The day of the oldest expired answer used because the service did not answer.
+        self.stale_since: dt.date | None = None
         self._http = httpx.Client(
             timeout=httpx.Timeout(self.config.timeout_seconds),
             headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
@@ -190,12 +194,20 @@ class SotkanetClient:
         key = cache_key("GET", url, params)
         if key in self._memo:
             return self._memo[key]
-        body = self._read_cache(key)
-        if body is None:
-            body = self._fetch(url, path, params)
-            if not isinstance(body, expect):
-                raise SotkanetUnavailable(self.host, f"{path}: vastaus ei ollut odotetun muotoinen")
-            self._write_cache(key, url, params, body)
+        body, fetched, fresh = self._read_cache(key)
+        if not fresh:
+            try:
+                body = self._fetch(url, path, params)
+            except SotkanetUnavailable as exc:
+                # An unreachable or broken service is answered from an expired entry, labelled with its
+                # day; a refusal (4xx, e.g. an indicator that no longer exists) is not.
+                if body is None or (exc.status is not None and 400 <= exc.status < 500):
+                    raise
+                self.stale_since = min(filter(None, (self.stale_since, fetched)), default=None)
+            else:
+                if not isinstance(body, expect):
+                    raise SotkanetUnavailable(self.host, f"{path}: vastaus ei ollut odotetun muotoinen")
+                self._write_cache(key, url, params, body)
         self._memo[key] = body
         return body
 
@@ -232,17 +244,24 @@ class SotkanetClient:
     def _cache_file(self, key: str) -> Path | None:
         return self.cache_dir / f"{key}.json" if self.cache_dir is not None else None
 
-    def _read_cache(self, key: str) -> Any | None:
+    def _read_cache(self, key: str) -> tuple[Any | None, dt.date | None, bool]:
+        """The cached answer, the day it was fetched, and whether it is fresh enough to use without asking."""
         path = self._cache_file(key)
         if path is None or not path.exists():
-            return None
-        max_age = self.config.cache_max_age_hours
-        if max_age is not None and time.time() - path.stat().st_mtime > max_age * 3600:
-            return None
+            return None, None, False
         try:
-            return json.loads(path.read_text(encoding="utf-8"))["body"]
-        except (ValueError, KeyError):
-            return None  # a damaged cache file is asked again, not trusted
+            entry = json.loads(path.read_text(encoding="utf-8"))
+            body = entry["body"]
+        except (ValueError, KeyError, TypeError):
+            return None, None, False  # a damaged cache file is asked again, not trusted
+        modified = path.stat().st_mtime
+        try:
+            fetched = dt.datetime.fromisoformat(entry["fetched_at"]).date()
+        except (KeyError, TypeError, ValueError):
+            fetched = dt.datetime.fromtimestamp(modified, dt.UTC).date()
+        max_age = self.config.cache_max_age_hours
+        fresh = max_age is None or time.time() - modified <= max_age * 3600
+        return body, fetched, fresh
 
     def _write_cache(self, key: str, url: str, params: Params, body: Any) -> None:
         path = self._cache_file(key)
@@ -270,6 +289,8 @@ class Comparison:
 
     frame: pd.DataFrame
     problems: list[str] = field(default_factory=list)
+    # Set when the service did not answer and earlier answers were used: the day they were fetched.
+    as_of: dt.date | None = None
 
     @classmethod
     def empty(cls, problems: Iterable[str] = ()) -> Comparison:
@@ -408,7 +429,9 @@ def sotkanet_comparison(
     ids = list(indicator_ids) if indicator_ids is not None else list(config.indicators)
     try:
         with SotkanetClient(config, cache_dir) as client:
-            return city_comparison(client, ids, year, cities)
+            comparison = city_comparison(client, ids, year, cities)
+            comparison.as_of = client.stale_since
+            return comparison
     except SotkanetUnavailable as exc:
         return Comparison.empty([missing_message(exc)])
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from reports.fmt import month_name
+from reports.fmt import month_name, numeral
 
 RUN_LENGTH = 8
 # d2 of moving ranges of two: sigma = mean moving range / 1.128.
@@ -38,19 +38,39 @@ def control_chart(series: pd.DataFrame, year: int) -> pd.DataFrame:
     return out
 
 
-def signals_text(chart: pd.DataFrame, year: int) -> str:
-    """Plain Finnish of the chart's signals in the report's year, empty when there are none."""
+def signal_tone(chart: pd.DataFrame, better: int) -> pd.Series:
+    """Per point: `better`, `worse` or "" (no signal): a signal above the centre is better when a larger value is."""
+    signal = chart["beyond"] | chart["run"]
+    above = chart["value"] > chart["centre"]
+    good = above if better > 0 else ~above
+    return pd.Series(np.where(signal, np.where(good, "better", "worse"), ""), index=chart.index)
+
+
+def signals_direction(chart: pd.DataFrame, year: int, better: int = 1) -> str:
+    """Which way the report year's signals point: `better`, `worse`, `mixed`, or "" without any (the text's colour:
+    an improvement is never shown as an alarm)."""
+    if "beyond" not in chart:
+        return ""
+    tones = set(signal_tone(chart, better)[chart["year"] == year]) - {""}
+    return tones.pop() if len(tones) == 1 else ("mixed" if tones else "")
+
+
+def signals_text(chart: pd.DataFrame, year: int, better: int = 1) -> str:
+    """The chart's signals in the report's year in plain Finnish, for the board: whether the value has changed
+    clearly for the better or the worse; empty when it has not. The method is the appendix's."""
+    if "beyond" not in chart:
+        return ""
+    tone = signal_tone(chart, better)
     cur = chart[chart["year"] == year]
     texts = []
     beyond = cur[cur["beyond"]]
     if len(beyond):
-        last = month_name(int(beyond["month"].iloc[-1]))
-        n = len(beyond)
-        texts.append(
-            f"arvo ohjausrajojen ulkopuolella {n} kuukautena, viimeksi {last}ssa"
-            if n > 1
-            else f"arvo ohjausrajojen ulkopuolella {last}ssa"
-        )
+        last = beyond.iloc[-1]
+        word = "parempi" if tone[last.name] == "better" else "heikompi"
+        when = f"{month_name(int(last['month']))}ssa"
+        texts.append(f"Arvo oli {when} selvästi tavanomaista {word}.")
     if cur["run"].any():
-        texts.append(f"vähintään {RUN_LENGTH} peräkkäistä arvoa keskiviivan samalla puolella")
-    return "; ".join(texts)
+        run = cur[cur["run"]]
+        word = "parempana" if (tone[run.index] == "better").mean() >= 0.5 else "heikompana"
+        texts.append(f"Arvo on pysynyt vähintään {numeral(RUN_LENGTH)} kuukautta peräkkäin aiempaa keskitasoa {word}.")
+    return " ".join(texts)

@@ -310,12 +310,18 @@ def test_a_run_of_eight_on_one_side_is_a_signal_and_seven_is_not():
     # The baseline ends below the centre, so the runs below are of seven.
     seven = spc.control_chart(series([11.0, 9.0] * 6, [10.5] * 7 + [10.0] + [10.5] * 7), 2024)
     assert not seven["run"].any()  # a point on the centre line breaks the run
-    assert spc.signals_text(eight, 2024) == "vähintään 8 peräkkäistä arvoa keskiviivan samalla puolella"
+    # Plain Finnish for the board: better or worse, as the indicator's direction says; no control-chart jargon.
+    assert spc.signals_text(eight, 2024, better=1) == (
+        "Arvo on pysynyt vähintään kahdeksan kuukautta peräkkäin aiempaa keskitasoa parempana."
+    )
+    assert spc.signals_text(eight, 2024, better=-1).endswith("keskitasoa heikompana.")
 
 
 def test_signal_text_names_the_last_month_beyond_the_limits():
     chart = spc.control_chart(series([9.0, 11.0] * 6, [20.0, 10.0, 20.0]), 2024)
-    assert spc.signals_text(chart, 2024) == "arvo ohjausrajojen ulkopuolella 2 kuukautena, viimeksi maaliskuussa"
+    assert spc.signals_text(chart, 2024, better=1) == "Arvo oli maaliskuussa selvästi tavanomaista parempi."
+    assert spc.signals_text(chart, 2024, better=-1) == "Arvo oli maaliskuussa selvästi tavanomaista heikompi."
+    assert spc.signal_tone(chart, -1)[chart["beyond"]].tolist() == ["worse", "worse"]
 
 
 def test_small_counts_are_hidden_with_secondary_suppression():
@@ -383,3 +389,15 @@ def test_results_publish_no_actual_built_on_too_few_observations():
     )
     row = results.iloc[0]
     assert row["suppressed"] and row["actual"] is None and row["status"] == "ei arvioitavissa"
+
+
+def test_a_count_is_forecast_as_a_whole_number_and_judged_as_shown():
+    """599,5 persons was printed 599 on the board's page and 599,5 in indicators.csv: a count is rounded first."""
+    ind = catalog().indicator("asunnottomat")
+    assert ind.count
+    data = {ind.id: pd.DataFrame({"year": [2021, 2022, 2023], "value": [901.0, 800.0, 700.0]})}
+    cat = dataclasses.replace(catalog(), indicators=(ind,), goals=())
+    results, _ = rx.indicator_results(cat, data, {ind.source: "ok"}, {}, 2024, 8)
+    trend = mx.measure_annual(data[ind.id], 2024, 2024).forecast
+    assert trend != round(trend)  # the trend itself falls between two whole persons
+    assert results.iloc[0]["forecast"] == round(trend)

@@ -245,6 +245,38 @@ def test_an_old_cache_entry_is_asked_again(replay, tmp_path):
     assert srv.count("/regions") == 2
 
 
+def test_an_old_cache_entry_stands_in_when_the_service_is_down_and_says_its_day(replay, tmp_path):
+    srv, url = replay
+    settings = config(url, cache_max_age_hours=1, indicators=[1552])
+    fresh = sk.sotkanet_comparison(2024, cache_dir=tmp_path, config=settings)
+    assert fresh.available and fresh.as_of is None  # answered today: nothing to label
+    two_days_ago = time.time() - 2 * 86400
+    for entry in tmp_path.glob("*.json"):
+        stored = json.loads(entry.read_text(encoding="utf-8"))
+        stored["fetched_at"] = "2024-09-02T06:00:00+00:00"
+        entry.write_text(json.dumps(stored), encoding="utf-8")
+        os.utime(entry, (two_days_ago, two_days_ago))
+    srv.fail("/regions", *[("status", 503)] * 3)
+    stale = sk.sotkanet_comparison(
+        2024, cache_dir=tmp_path, config=config(url, cache_max_age_hours=1, indicators=[1552], retries=0)
+    )
+    assert stale.available
+    assert stale.frame.equals(fresh.frame)
+    assert stale.as_of == sk.dt.date(2024, 9, 2)
+    # A refusal is not an outage: an indicator the service says is gone is not answered from the cache.
+    for entry in tmp_path.glob("*.json"):
+        os.utime(entry, (two_days_ago, two_days_ago))
+    srv.fail("/indicators/1552", ("status", 404))
+    with sk.SotkanetClient(config(url, cache_max_age_hours=1), tmp_path) as c:
+        with pytest.raises(sk.SotkanetUnavailable):
+            c.indicator(1552)
+
+
+def test_without_any_cached_answer_an_outage_still_leaves_the_comparison_empty(tmp_path):
+    cmp = sk.sotkanet_comparison(2024, [1552], cache_dir=tmp_path, config=config(closed_port_url(), retries=0))
+    assert not cmp.available and cmp.as_of is None
+
+
 # --- failures --------------------------------------------------------------------------
 
 
