@@ -20,7 +20,7 @@ import yaml
 
 from tasks.contracts import local_zone, settings
 from tasks.contracts.declarations import declared
-from tasks.contracts.vocab import Period
+from tasks.contracts.vocab import Period, parse_date
 
 FLOW_NAME = "katsaus-report"
 ENTRYPOINT = "flows/report.py:report_flow"
@@ -39,6 +39,11 @@ class Schedules:
     timezone: str
     work_pool: str
     deployments: tuple[DeploymentSpec, ...]
+    board_meetings: tuple[dt.date, ...] = ()
+
+    def next_meeting(self, day: dt.date) -> dt.date | None:
+        """The board's first meeting on or after `day`, if the calendar has one."""
+        return next((m for m in sorted(self.board_meetings) if m >= day), None)
 
     def for_kind(self, kind: str) -> DeploymentSpec:
         return next(d for d in self.deployments if d.kind == kind)
@@ -53,6 +58,7 @@ def schedules() -> Schedules:
         deployments=tuple(
             DeploymentSpec(d["name"], d["kind"], d["description"], d["cron"]) for d in raw["deployments"]
         ),
+        board_meetings=tuple(parse_date(d) for d in raw.get("board_meetings") or ()),
     )
 
 

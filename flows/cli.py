@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from reports import fmt
-from tasks.contracts.vocab import KINDS, RECONCILIATION_CSV, REPORT_HTML, REPORT_PDF, Period
+from tasks.contracts.vocab import KINDS, RECONCILIATION_CSV, REPORT_HTML, REPORT_PDF, Period, parse_date
 from tasks.samples import sample_extracts
 
 DEFAULT_VAR = Path("var")
@@ -100,6 +100,7 @@ def _params(args: argparse.Namespace, **overrides):
         "force": getattr(args, "force", None),
         "strict": getattr(args, "strict", None),
         "report_date": getattr(args, "report_date", None),
+        "meeting_date": getattr(args, "meeting_date", None),
         "approval_timeout_hours": getattr(args, "approval_timeout_hours", None),
     }
     values.update(overrides)
@@ -254,8 +255,24 @@ def _add_run_options(p: argparse.ArgumentParser, *, demo: bool = False) -> None:
         "--force", action="store_true", help="lataa lähteet uudelleen, vaikka tiedostot eivät ole muuttuneet"
     )
     p.add_argument("--strict", action="store_true", help="puuttuva tai virheellinen lähde on virhe")
-    p.add_argument("--report-date", type=dt.date.fromisoformat, default=None, help="raportin päivämäärä VVVV-KK-PP")
+    p.add_argument(
+        "--report-date", type=_date_argument, default=None, help="laatimispäivä kanteen, 24.9.2024 tai 2024-09-24"
+    )
+    p.add_argument(
+        "--meeting-date",
+        type=_date_argument,
+        default=None,
+        help="lautakunnan kokouspäivä kanteen, 24.9.2024 tai 2024-09-24 (oletus: kokouskalenterista)",
+    )
     p.add_argument("--approval-timeout-hours", type=float, default=None, help="kuinka kauan hyväksyntää odotetaan")
+
+
+def _date_argument(text: str) -> dt.date:
+    """argparse's type for dates: the Finnish message of `parse_date` instead of argparse's own."""
+    try:
+        return parse_date(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _add_place_options(p: argparse.ArgumentParser) -> None:

@@ -6,9 +6,9 @@ import datetime as dt
 from typing import Literal
 
 from prefect.input import RunInput
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
-from tasks.contracts.vocab import PERIOD_PATTERN, Kind, Period
+from tasks.contracts.vocab import PERIOD_PATTERN, Kind, Period, parse_date
 
 
 class RunParams(BaseModel):
@@ -26,7 +26,14 @@ class RunParams(BaseModel):
     cache_dir: str = Field("var/cache", description="Välimuistikansio (THL Sotkanetin vastaukset)")
     archive: str = Field("var/archive", description="Hyväksyttyjen raporttien arkisto")
     publish_dir: str | None = Field(None, description="Julkaisukansio, johon hyväksytty PDF kopioidaan")
-    report_date: dt.date | None = Field(None, description="Raportin päivämäärä (oletus: tänään)")
+    report_date: dt.date | None = Field(
+        None, description="Raportin laatimispäivä, 24.9.2024 tai 2024-09-24 (oletus: tänään)"
+    )
+    meeting_date: dt.date | None = Field(
+        None,
+        description="Lautakunnan kokouspäivä kanteen, 24.9.2024 tai 2024-09-24. Tyhjä: kokouskalenterin seuraava "
+        "kokous (deployments/schedules.yaml), muuten kannessa on laatimispäivä.",
+    )
     approve_as: str | None = Field(
         None, description="Hyväksyjän nimi: hyväksyy ilman odotusta (ajo ilman käyttöliittymää)"
     )
@@ -36,6 +43,11 @@ class RunParams(BaseModel):
     )
     strict: bool = Field(False, description="Puuttuva tai virheellinen lähde on virhe")
     approval_timeout_hours: float = Field(72.0, gt=0, description="Kuinka kauan hyväksyntää odotetaan (tuntia)")
+
+    @field_validator("report_date", "meeting_date", mode="before")
+    @classmethod
+    def _finnish_dates(cls, value):
+        return parse_date(value) if isinstance(value, str) and value.strip() else value
 
     @property
     def reporting_period(self) -> Period:

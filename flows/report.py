@@ -23,14 +23,14 @@ from prefect.exceptions import FlowPauseTimeout
 from prefect.flow_runs import pause_flow_run
 from prefect.runtime import flow_run
 
-from deployments import scheduled_period
+from deployments import scheduled_period, schedules
 from flows import stages
 from flows.artifacts import post_artifacts, record_decision, report_link
 from flows.hooks import notify_operators
 from flows.params import Approval, RunParams
 from reports import fmt
 from tasks.contracts import local_zone, structure
-from tasks.contracts.vocab import MANIFEST_JSON, QUALITY_DIR, REPORT_PDF, report_name
+from tasks.contracts.vocab import MANIFEST_JSON, QUALITY_DIR, REPORT_PDF, Period, report_name
 from tasks.ingest.commentary import commentary_file
 from tasks.report.context import ReportInputs, proposal_default, report_title
 from tasks.report.outputs import (
@@ -85,11 +85,16 @@ class Built:
 
 
 def with_period(params: RunParams) -> RunParams:
-    """A scheduled run has no period: it reports the month before its scheduled day."""
-    if params.period:
-        return params
+    """A scheduled run has no period: it reports the month before its scheduled day. A run without a meeting date
+    takes the board's next meeting from the calendar."""
     when = flow_run.get_scheduled_start_time() or dt.datetime.now(local_zone())
-    return params.model_copy(update={"period": scheduled_period(when)})
+    period = params.period or scheduled_period(when)
+    update = {"period": period}
+    if params.meeting_date is None:
+        # The first meeting after the report is prepared and after its period has ended.
+        prepared = params.report_date or when.astimezone(local_zone()).date()
+        update["meeting_date"] = schedules().next_meeting(max(prepared, Period.parse(period).end))
+    return params.model_copy(update=update)
 
 
 def build(p: RunParams, run_id: str) -> Built:
@@ -119,6 +124,7 @@ def build(p: RunParams, run_id: str) -> Built:
         month=p.month,
         kind=p.kind,
         report_date=p.report_date or today,
+        meeting_date=p.meeting_date,
         finance=fin,
         reconciliation=rec,
         sources=validated.statuses,
@@ -148,6 +154,7 @@ def build(p: RunParams, run_id: str) -> Built:
         "kind": p.kind,
         "prefect_flow_run_id": run_id,
         "report_date": report.report_date.isoformat(),
+        "meeting_date": report.meeting_date.isoformat() if report.meeting_date else None,
         "content_fingerprint": rendered.fingerprint,
         "extracts": str(Path(p.extracts).resolve()),
         "warehouse": mask_url(p.warehouse),

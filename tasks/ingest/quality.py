@@ -40,6 +40,8 @@ class SourceStatus:
     warnings: list[str]
     missing: list[str]
     reason: str
+    # The newest period the files that were read cover (`2024-08`, or a year `2024`).
+    latest_period: str = ""
 
     @property
     def usable(self) -> bool:
@@ -105,6 +107,7 @@ def source_statuses(extracted: Extracted, quality: dict[str, SourceQuality]) -> 
                 warnings=warnings,
                 missing=e.missing,
                 reason=reason,
+                latest_period=max((f.period for f in e.files), default=""),
             )
         )
     return out

@@ -13,9 +13,7 @@ import numpy as np
 import pandas as pd
 
 from reports import fmt
-
-COLOURS = {"value": "#0000bf", "limit": "#8a8a8a", "target": "#007a3d", "signal": "#b00020"}
-
+from tasks.goals.spc import signal_tone
 
 # Over budget and under it: told apart by the side of the axis and by the label, never by colour alone.
 DEVIATION_COLOURS = {"over": "#b35900", "under": "#2b6e99"}
@@ -73,10 +71,26 @@ def _axis_decimals(ticks) -> int:
     return max(0, -int(np.floor(np.log10(step) + 1e-9)))
 
 
-def indicator_chart_png(chart: pd.DataFrame, row: dict, year: int) -> str | None:
-    """A small trend chart of one indicator: its series, the control chart's centre and limits,
-    the target and the signals (red). Yearly indicators show one point per year; months
-    without a value (between survey rounds) are gaps on the time axis."""
+# The indicator charts' marks, each told apart by shape as well as colour (the report's legend names them).
+MARKS = {
+    "value": {"color": "#1f3f99", "marker": "o"},
+    "target": {"color": "#00703c", "linestyle": (0, (6, 2, 1, 2)), "marker": "^"},
+    "forecast": {"color": "#1f3f99", "marker": "D"},
+    "band": {"color": "#dcdcdc"},
+    "better": {"color": "#00703c", "marker": "o"},
+    "worse": {"color": "#c05a00", "marker": "s"},
+}
+
+
+def _month_label(year: int, month: int) -> str:
+    """`tammi 2024`: a Finnish month's own short form (marras, not mar) and its year."""
+    return f"{fmt.month_abbr(month)} {year}"
+
+
+def indicator_chart_png(chart: pd.DataFrame, row: dict, year: int, month: int) -> str | None:
+    """A small trend chart of one indicator: its series, the usual range (the control chart's limits, shaded),
+    the target, the year-end forecast and the clear changes (green better, orange worse). A yearly total is drawn
+    cumulatively against its target; yearly indicators show one point per year. A PNG data URI (no timestamps)."""
     if chart is None or chart.empty or chart["value"].notna().sum() < 2 or row["unit"] == fmt.MILESTONE_UNIT:
         return None
     import matplotlib  # heavy: only rendering draws charts
@@ -86,37 +100,64 @@ def indicator_chart_png(chart: pd.DataFrame, row: dict, year: int) -> str | None
 
     matplotlib.rcParams.update({"font.family": "DejaVu Sans", "font.size": 6.5})
     c = chart.dropna(subset=["value"]).sort_values(["year", "month"]).reset_index(drop=True)
-    yearly = row["kind"] == "annual"
-    first = int(c["year"].min())
-    x = (
-        c["year"].astype(int).to_numpy()
-        if yearly
-        else ((c["year"].astype(int) - first) * 12 + c["month"].astype(int) - 1).to_numpy()
-    )
-    fig, ax = plt.subplots(figsize=(3.1, 1.25))
-    ax.plot(x, c["value"], color=COLOURS["value"], marker="o", markersize=2.2, linewidth=1.2)
-    if "centre" in c and c["centre"].notna().any():
-        ax.plot(x, c["centre"], color=COLOURS["limit"], linewidth=0.8, linestyle="--")
-        ax.plot(x, c["ucl"], color=COLOURS["limit"], linewidth=0.6, linestyle=":")
-        ax.plot(x, c["lcl"], color=COLOURS["limit"], linewidth=0.6, linestyle=":")
-        signal = (c["beyond"] | c["run"]).to_numpy()
-        ax.plot(
-            x[signal], c.loc[signal, "value"], color=COLOURS["signal"], marker="o", markersize=3.2, linestyle="none"
-        )
-    # A yearly total's target is not a monthly level: it is not drawn on a monthly chart.
-    if row.get("target") is not None and not pd.isna(row["target"]) and row["kind"] != "total":
-        ax.axhline(row["target"], color=COLOURS["target"], linewidth=0.9, linestyle=(0, (4, 2)))
+    kind, yearly = row["kind"], row["kind"] == "annual"
+    target = row.get("target")
+    has_target = target is not None and not pd.isna(target)
+    forecast = row.get("forecast")
+    has_forecast = forecast is not None and not pd.isna(forecast) and not row.get("final")
+    fig, ax = plt.subplots(figsize=(3.1, 1.35))
+    target_from = None
     if yearly:
-        ax.set_xticks(x, [str(v) for v in x])
+        x = c["year"].astype(int).to_numpy()
+        ax.plot(x, c["value"], linewidth=1.2, markersize=2.4, **MARKS["value"])
+        x_end = int(row.get("deadline_year") or x.max())
+        ticks = list(range(int(x.min()), max(x_end, int(x.max())) + 1))
+        ax.set_xticks(ticks, [str(t) for t in ticks])
     else:
-        years = range(first, int(c["year"].max()) + 1)
-        ax.set_xticks([(y - first) * 12 for y in years], [f"{fmt.month_name(1)[:5]} {y}" for y in years])
-        ax.set_xlim(-0.5, max(x.max(), (int(c["year"].max()) - first) * 12) + 0.5)
+        first = int(c["year"].min())
+        x = ((c["year"].astype(int) - first) * 12 + c["month"].astype(int) - 1).to_numpy()
+        x_end = (year - first) * 12 + 11
+        if kind == "total":
+            # A yearly total against its yearly target: each year's running sum, the target at the report's year.
+            c["value"] = c.groupby("year")["value"].cumsum()
+            for y in c["year"].unique():
+                at = (c["year"] == y).to_numpy()
+                style = MARKS["value"] if y == year else {"color": "#9a9a9a", "marker": "o"}
+                ax.plot(x[at], c.loc[at, "value"], linewidth=1.2 if y == year else 0.9, markersize=2, **style)
+            target_from = (year - first) * 12
+        else:
+            if "centre" in c and c["centre"].notna().any():
+                ax.fill_between(x, c["lcl"], c["ucl"], linewidth=0, **MARKS["band"])
+                ax.plot(x, c["centre"], color="#9a9a9a", linewidth=0.6, linestyle=":")
+            ax.plot(x, c["value"], linewidth=1.2, markersize=2.2, **MARKS["value"])
+            if "beyond" in c:
+                tone = signal_tone(c, 1 if row["direction"] == "higher" else -1)
+                for t in ("better", "worse"):
+                    hit = (tone == t).to_numpy()
+                    ax.plot(x[hit], c.loc[hit, "value"], linestyle="none", markersize=3.4, **MARKS[t])
+        labels = [(y, m) for y in range(first, year + 1) for m in (1, 7)]
+        ax.set_xticks([(y - first) * 12 + m - 1 for y, m in labels], [_month_label(y, m) for y, m in labels])
+        ax.set_xlim(-0.5, x_end + 0.8)
+    if has_target:
+        line = {"color": MARKS["target"]["color"], "linestyle": MARKS["target"]["linestyle"], "linewidth": 0.9}
+        if target_from is None:
+            ax.axhline(target, **line)
+        else:
+            ax.plot([target_from, x_end], [target, target], **line)
+        marker = {"color": MARKS["target"]["color"], "marker": MARKS["target"]["marker"]}
+        ax.plot([ax.get_xlim()[1] - 0.2], [target], linestyle="none", markersize=3.4, clip_on=False, **marker)
+    if has_forecast and kind != "budget":
+        last_x, last_y = x[-1], c["value"].iloc[-1]
+        ax.plot([last_x, x_end], [last_y, forecast], color=MARKS["forecast"]["color"], linewidth=0.8, linestyle=":")
+        ax.plot([x_end], [forecast], linestyle="none", markersize=3.6, **MARKS["forecast"])
     if int(row["decimals"]) == 0:
         # Counts and whole days: whole-number ticks only.
         ax.yaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True, nbins=5))
     decimals = _axis_decimals(list(ax.get_yticks()))
     ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: fmt.number(v, decimals)))
+    unit = "" if row["unit"] in fmt.BARE_UNITS else row["unit"]
+    if unit:
+        ax.set_ylabel(unit, labelpad=1.5)
     ax.tick_params(length=2, pad=1.5)
     ax.grid(axis="y", color="#e4e4e4", linewidth=0.5)
     ax.spines[["top", "right"]].set_visible(False)

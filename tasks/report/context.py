@@ -21,13 +21,16 @@ from tasks.contracts.vocab import (
     FORECAST,
     KIND_TITLES,
     MARGIN,
+    MET,
+    RISK,
     SOURCE_OK,
     STATUSES,
     UNREVIEWED,
+    Period,
 )
 from tasks.finance.explain import Explanation, largest_overruns
 from tasks.finance.followup import Finance
-from tasks.finance.reconcile import Reconciliation
+from tasks.finance.reconcile import DEVIATION, MISSING, Reconciliation
 from tasks.goals.measure import LEVEL_MONTHS
 from tasks.goals.results import GoalResults
 from tasks.goals.sotkanet import Comparison, sotkanet_settings
@@ -35,7 +38,7 @@ from tasks.goals.spc import RUN_LENGTH
 from tasks.goals.unit_tables import UNIT_TABLES
 from tasks.ingest.commentary import Commentary
 from tasks.ingest.quality import SourceStatus
-from tasks.report.charts import deviation_chart_png, indicator_chart_png
+from tasks.report.charts import MARKS, deviation_chart_png, indicator_chart_png
 
 CHECK_TITLES_FI = {
     "tb_toimintakate": "Tulosbudjetti: toimintakate = tulot + menot",
@@ -73,6 +76,8 @@ class ReportInputs:
     explanations: list[Explanation] = field(default_factory=list)
     # The controller's commentary workbook as read (absent, used or refused).
     commentary: Commentary = field(default_factory=lambda: Commentary("absent"))
+    # The board meeting the report goes to (the cover shows the preparation date without one).
+    meeting_date: dt.date | None = None
 
 
 def report_title(kind: str, month: int) -> str:
@@ -87,27 +92,115 @@ STATUS_CLASS = {"toteutuu": "met", "riski": "risk", "ei toteudu": "missed", "ei 
 SUPPRESSED = ".."
 
 
-def _value(v: float | None, row: dict) -> str:
-    return fmt.measure(None if v is None or pd.isna(v) else float(v), row["unit"], int(row["decimals"]))
+def _value(v: float | None, row: dict, decimals: int | None = None) -> str:
+    shown = int(row["decimals"]) if decimals is None else decimals
+    return fmt.measure(None if v is None or pd.isna(v) else float(v), row["unit"], shown)
 
 
-def indicator_view(row: dict, chart: pd.DataFrame | None, year: int) -> dict:
-    """One indicator as the report shows it: texts already formatted, the chart drawn."""
+def decimals_to_tell(value: float | None, target: float | None, decimals: int) -> int:
+    """As many decimals as the comparison with the target needs: 0,148 against a target of 0,15 is not `0,15`."""
+    if value is None or target is None or pd.isna(value) or pd.isna(target):
+        return decimals
+    for d in range(decimals, decimals + 4):
+        if round(float(value), d) != round(float(target), d) or float(value) == float(target):
+            return d
+    return decimals + 3
+
+
+def level_note(row: dict, chart: pd.DataFrame | None, year: int) -> str:
+    """Said when the year-end forecast is better than every one of the last months (the seasonal method assumes
+    last year's autumn will come again): the reader should not take it for the current level."""
+    if chart is None or row.get("frequency") != "monthly" or row.get("final") or row["kind"] not in ("ratio", "values"):
+        return ""
+    forecast = row.get("forecast")
+    recent = chart[chart["year"] == year].dropna(subset=["value"]).sort_values("month").tail(LEVEL_MONTHS)
+    if forecast is None or pd.isna(forecast) or len(recent) < LEVEL_MONTHS:
+        return ""
+    best = recent["value"].max() if row["direction"] == "higher" else recent["value"].min()
+    better = forecast > best if row["direction"] == "higher" else forecast < best
+    if not better or round(float(forecast), int(row["decimals"])) == round(float(best), int(row["decimals"])):
+        return ""
+    lo, hi = recent["value"].min(), recent["value"].max()
+    level = (
+        _value(lo, row)
+        if round(lo, int(row["decimals"])) == round(hi, int(row["decimals"]))
+        else (f"{fmt.number(lo, int(row['decimals']))}–{_value(hi, row)}")
+    )
+    target = catalog().indicator(row["id"]).target
+    now = recent["value"].mean()
+    if target.value is not None and target.met_by(now):
+        then = "Nykyiselläkin tasolla tavoite toteutuisi."
+    elif row["status"] in (MET, RISK):
+        then = "Jos nykyinen taso jatkuu, tavoite ei toteudu."
+    else:
+        then = "Jos nykyinen taso jatkuu, tavoite jää saavuttamatta selvemmin."
+    return (
+        f"Ennuste on viimeisten {fmt.numeral(LEVEL_MONTHS, 'genitive')} kuukauden tasoa ({level}) parempi, koska "
+        f"se olettaa edellisen vuoden loppuvuoden kausivaihtelun toistuvan. {then}"
+    )
+
+
+def indicator_view(row: dict, chart: pd.DataFrame | None, year: int, month: int) -> dict:
+    """One indicator as the report shows it: texts already formatted (as many decimals as the comparison with the
+    target needs), its risk band, the chart drawn."""
     baseline = row["baseline"]
     has_baseline = baseline is not None and not pd.isna(baseline)
+    target = row.get("target")
+    band = row.get("risk_band")
+    has_band = band is not None and not pd.isna(band) and band > 0 and target is not None and not pd.isna(target)
     return {
         **row,
         "baseline_fi": f"{_value(baseline, row)} ({row['baseline_period']})"
         if has_baseline
         else (row["baseline_text"] or fmt.MISSING),
-        "actual_fi": SUPPRESSED if row["suppressed"] else _value(row["actual"], row),
-        "forecast_fi": SUPPRESSED if row["suppressed"] else _value(row["forecast"], row),
+        "actual_fi": SUPPRESSED
+        if row["suppressed"]
+        else _value(row["actual"], row, decimals_to_tell(row["actual"], target, int(row["decimals"]))),
+        "forecast_fi": SUPPRESSED
+        if row["suppressed"]
+        else _value(row["forecast"], row, decimals_to_tell(row["forecast"], target, int(row["decimals"]))),
+        "baseline_value_fi": _value(baseline, row) if has_baseline else "",
+        # The chart's caption names the unit, unless the unit is the measure's own name (NPS).
+        "unit_caption": "" if row["unit"] in (*fmt.BARE_UNITS, fmt.MILESTONE_UNIT) else row["unit"],
+        "risk_fi": f"riski, jos ennuste jää tavoitteesta enintään {_value(band, row)}" if has_band else "",
+        "level_note": level_note(row, chart, year),
         "status_class": STATUS_CLASS[row["status"]],
-        "chart": indicator_chart_png(chart, row, year),
+        "chart": indicator_chart_png(chart, row, year, month),
     }
 
 
-def goals_context(ind: GoalResults, year: int, sources: list[dict]) -> dict:
+# What is expected of a goal, in the sentence "… yhden arvioidaan toteutuvan ja kolmen jäävän toteutumatta".
+_EXPECTED = {"toteutuu": "toteutuvan", "riski": "olevan riskissä", "ei toteudu": "jäävän toteutumatta"}
+
+
+def goal_sentence(counts: dict[str, int]) -> str:
+    """The summary's sentence on the binding goals, numbers below ten in words:
+    `Neljästä sitovasta toiminnan tavoitteesta yhden arvioidaan toteutuvan ja kolmen jäävän toteutumatta.`"""
+    total = sum(counts.values())
+    if not total:
+        return ""
+    assessed = [(n, _EXPECTED[s]) for s, n in counts.items() if n and s in _EXPECTED]
+    unknown = counts.get(STATUSES[-1], 0)
+    sentences = []
+    if len(assessed) == 1 and not unknown:
+        n, expected = assessed[0]
+        whole = f"Kaikkien {fmt.numeral(n, 'genitive')} sitovan" if n > 1 else "Sitovan"
+        sentences.append(f"{whole} toiminnan tavoitteen arvioidaan {expected}.")
+    elif assessed:
+        parts = [f"{fmt.numeral(n, 'genitive')} {expected}" for n, expected in assessed]
+        first, *rest = parts
+        first = first.replace(" ", " arvioidaan ", 1)
+        listed = first if not rest else f"{', '.join([first, *rest[:-1]])} ja {rest[-1]}"
+        whole = fmt.numeral(total, "elative")
+        sentences.append(f"{whole[0].upper()}{whole[1:]} sitovasta toiminnan tavoitteesta {listed}.")
+    if unknown:
+        which = fmt.numeral(unknown, "partitive")
+        noun = "tavoitetta" if assessed else "sitovaa toiminnan tavoitetta"
+        sentences.append(f"{which[0].upper()}{which[1:]} {noun} ei voida vielä arvioida.")
+    return " ".join(sentences)
+
+
+def goals_context(ind: GoalResults, year: int, month: int, sources: list[dict]) -> dict:
     """Goals with their indicators, the unit tables of their sources (or why one is missing), and the counts by
     assessment.
     """
@@ -121,7 +214,7 @@ def goals_context(ind: GoalResults, year: int, sources: list[dict]) -> dict:
             {"number": a.number, "action": a.action, "status": a.status, "comment": a.comment, "reviewed": a.reviewed}
         )
     for g in _records(ind.goals):
-        views = [indicator_view(results[i], ind.charts.get(i), year) for i in g["indicators"]]
+        views = [indicator_view(results[i], ind.charts.get(i), year, month) for i in g["indicators"]]
         for v in views:
             note = ind.notes.get(v["id"])
             v["note"] = {"text": note.text, "reviewed": note.reviewed} if note else None
@@ -144,11 +237,17 @@ def goals_context(ind: GoalResults, year: int, sources: list[dict]) -> dict:
     counts = ind.status_counts()
     return {
         "goals": goals,
-        "goal_counts": [{"status": s, "count": counts[s], "class": STATUS_CLASS[s]} for s in STATUSES],
+        # The charts' colours, for the legend under the first chart.
+        "marks": {name: style["color"] for name, style in MARKS.items()},
+        "goal_sentence": goal_sentence(counts),
         "binding_goals": int(ind.goals["binding"].sum()),
         "unit_tables": {k: _records(v) for k, v in tables.items()},
         "turnover": next(
-            (indicator_view(results[i], None, year) for i in results if catalog().indicator(i).source == "personnel"),
+            (
+                indicator_view(results[i], None, year, month)
+                for i in results
+                if catalog().indicator(i).source == "personnel"
+            ),
             None,
         ),
     }
@@ -162,7 +261,7 @@ COMPARISON_MISSING = (
 def comparison_context(comparison: Comparison | None) -> dict:
     """The comparison with the largest cities: one row per THL indicator, one column per city."""
     if comparison is None:
-        return {"available": False, "problems": [], "rows": [], "cities": []}
+        return {"available": False, "problems": [], "rows": [], "cities": [], "as_of": None}
     cities = list(sotkanet_settings().cities)
     frame = comparison.frame
     rows = []
@@ -185,8 +284,15 @@ def comparison_context(comparison: Comparison | None) -> dict:
     if not rows:
         # Why the service failed (host, attempts) is for the log; the board reads one stable sentence,
         # so an outage of another kind does not make a new version of the same report.
-        return {"available": False, "problems": [COMPARISON_MISSING], "rows": [], "cities": cities}
-    return {"available": True, "problems": list(comparison.problems), "rows": rows, "cities": cities}
+        return {"available": False, "problems": [COMPARISON_MISSING], "rows": [], "cities": cities, "as_of": None}
+    return {
+        "available": True,
+        "problems": list(comparison.problems),
+        "rows": rows,
+        "cities": cities,
+        # Only an answer older than the run is dated: a fresh one would make every day's report a new version.
+        "as_of": fmt.date(comparison.as_of) if comparison.as_of else None,
+    }
 
 
 def _measure(check: str, column: str) -> str:
@@ -234,7 +340,8 @@ def decision_context(inp: ReportInputs) -> dict:
         gap = float(sector["forecast"]) - fin.binding_level
         overrun = -gap if gap < 0 else None
     margin = fin.table[fin.table["line"].eq(MARGIN) & fin.table["level"].eq("area")]
-    over = margin[margin["deviation"].lt(-500)]
+    # Over budget as the table shows it: an overrun that rounds to 0 thousand euros is not one.
+    over = margin[margin["deviation"].div(1000).round().lt(0)]
     return {
         "proposal": proposal or [proposal_default(inp.kind, inp.year, inp.month)],
         "proposal_reviewed": bool(proposal),
@@ -288,6 +395,58 @@ def finance_context(inp: ReportInputs) -> dict:
     }
 
 
+def budget_document_notes(reconciliation: Reconciliation, table: pd.DataFrame) -> list[dict]:
+    """Where the approved budget document's own arithmetic is wrong, the report's TB (recomputed) and the
+    document's figure: a member holding the budget book is told why they differ."""
+    rec = reconciliation.checks
+    wrong = rec[
+        rec["check"].isin(["tb_palvelut_yhteensa", "tb_toimintakate"])
+        & rec["column"].eq("TB")
+        & rec["status"].eq(DEVIATION)
+    ]
+    area_rows = table[table["level"].eq("area")].set_index(["area", "line"])["tb"]
+    notes = []
+    for (unit, line), part in wrong.groupby(["unit", "line"], sort=False):
+        if (unit, line) not in area_rows.index:
+            continue
+        notes.append(
+            {
+                "area": unit,
+                "line": line,
+                "stated": float(part["stated"].iloc[0]) * 1000,
+                "used": float(area_rows[(unit, line)]),
+            }
+        )
+    return notes
+
+
+def data_as_of(latest_period: str) -> str:
+    """How recent a source's data are: the last day of its newest month (`31.8.2024`) or its year (`vuosi 2024`)."""
+    if not latest_period:
+        return fmt.MISSING
+    if len(latest_period) == 4:
+        return f"vuosi {latest_period}"
+    return fmt.date(Period.parse(latest_period).end)
+
+
+def source_list(statuses: list[SourceStatus]) -> list[dict]:
+    """The report's sources for its appendix: what each is, where it comes from, which files were read and how
+    recent their data are."""
+    out = []
+    for s in statuses:
+        src = sources()[s.source]
+        out.append(
+            {
+                "title": s.title,
+                "system": src.system,
+                "files": s.files_text,
+                "as_of": data_as_of(s.latest_period),
+                "status": s.status_fi,
+            }
+        )
+    return out
+
+
 def report_context(inp: ReportInputs) -> dict:
     """Everything the template shows, already shaped; numbers stay numbers for the filters."""
     st = structure()
@@ -309,10 +468,14 @@ def report_context(inp: ReportInputs) -> dict:
             }
         )
     rec = inp.reconciliation.checks
-    deviations = rec[rec["status"].eq("deviation")]
+    deviations = rec[rec["status"].eq(DEVIATION)]
     checks = (
         rec.groupby("check", sort=False)["status"]
-        .agg(total="size", deviations=lambda s: int((s == "deviation").sum()))
+        .agg(
+            total="size",
+            deviations=lambda s: int((s == DEVIATION).sum()),
+            missing=lambda s: int((s == MISSING).sum()),
+        )
         .reset_index()
     )
     checks["title"] = checks["check"].map(CHECK_TITLES_FI).fillna(checks["check"])
@@ -328,13 +491,24 @@ def report_context(inp: ReportInputs) -> dict:
     statuses = [s.as_dict() for s in inp.sources]
     missing = [s for s in statuses if s["status"] != SOURCE_OK]
     return {
+        "city": st.city,
+        "contact": settings().contact,
+        "meeting_date": fmt.date(inp.meeting_date) if inp.meeting_date else None,
+        "budget_notes": budget_document_notes(inp.reconciliation, t),
+        "reconciled": {
+            "total": len(rec),
+            "deviations": len(inp.reconciliation.deviations),
+            "missing": len(inp.reconciliation.missing),
+        },
+        "source_list": source_list(inp.sources),
         "board": st.board,
         "sector": st.sector,
         "title": report_title(inp.kind, inp.month),
         "kind": inp.kind,
         "year": inp.year,
         "period": fmt.period(inp.year, inp.month),
-        "period_end": fmt.date(fmt.month_end(inp.year, inp.month)),
+        "period_inessive": fmt.period(inp.year, inp.month, "inessive"),
+        "period_end": fmt.date(Period(inp.year, inp.month).end),
         "period_month_now": f"{fmt.month_name(inp.month)} {inp.year}",
         "period_month_prev": f"{fmt.month_name(inp.month)} {inp.year - 1}",
         "report_date": fmt.date(inp.report_date),
@@ -359,9 +533,16 @@ def report_context(inp: ReportInputs) -> dict:
         "level_months": LEVEL_MONTHS,
         "suppressed_mark": SUPPRESSED,
         **(
-            goals_context(inp.goals, inp.year, statuses)
+            goals_context(inp.goals, inp.year, inp.month, statuses)
             if inp.goals
-            else {"goals": [], "goal_counts": [], "unit_tables": {}, "turnover": None, "binding_goals": 0}
+            else {
+                "goals": [],
+                "goal_sentence": "",
+                "unit_tables": {},
+                "turnover": None,
+                "binding_goals": 0,
+                "marks": {},
+            }
         ),
         "comparison": comparison_context(inp.comparison),
     }

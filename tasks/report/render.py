@@ -18,7 +18,8 @@ from pathlib import Path
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
-from reports import fmt
+from reports import fmt, typeset
+from tasks.contracts.catalog import catalog
 from tasks.contracts.vocab import MARGIN, REPORT_HTML, REPORT_PDF
 from tasks.report.context import ReportInputs, approval_stamp, report_context
 
@@ -48,7 +49,8 @@ def _environment() -> Environment:
         milj=fmt.millions,
         euros=fmt.euros,
         num=fmt.number,
-        hyph=fmt.hyphenable,
+        lower_first=fmt.lower_first,
+        breakable=_file_text,
         count=fmt.count,
         numeral=fmt.numeral,
         count_words=fmt.count_words,
@@ -57,24 +59,40 @@ def _environment() -> Environment:
     return env
 
 
+def _units() -> list[str]:
+    """The indicators' units: a number is never parted from its unit at a line end."""
+    return [i.unit for i in catalog().indicators]
+
+
 def report_html(context: dict) -> str:
+    """The report as HTML, its text set the Finnish way (no-break spaces before units, no space before a stop)."""
     css = resources.files("reports").joinpath("templates", "report.css").read_text(encoding="utf-8")
-    return _environment().get_template("report.html.j2").render(**context, css=Markup(css))
+    html = _environment().get_template("report.html.j2").render(**context, css=Markup(css))
+    return typeset.typeset_html(html, _units())
 
 
 def report_pdf(html: str, path: Path) -> None:
-    """A tagged PDF/UA document; no timestamps, so the same HTML gives the same bytes."""
+    """A tagged PDF/UA document, its long words hyphenated the Finnish way; no timestamps, so the same HTML gives
+    the same bytes."""
     from weasyprint import HTML  # heavy: WeasyPrint loads Pango and its fonts
 
-    HTML(string=html, base_url=str(TEMPLATES)).write_pdf(path, pdf_variant="pdf/ua-1", uncompressed_pdf=False)
+    printed = typeset.typeset_html(html, _units(), hyphenate=True)
+    HTML(string=printed, base_url=str(TEMPLATES)).write_pdf(path, pdf_variant="pdf/ua-1", uncompressed_pdf=False)
 
 
-# What a report says does not depend on the day it was printed or on who approved it.
-VOLATILE = ("report_date", *approval_stamp(None, None))
+# What a report says does not depend on the day it was prepared, the meeting it goes to or who approved it:
+# the same figures and words rerun for a later meeting are the same version, not a correction.
+VOLATILE = ("report_date", "meeting_date", *approval_stamp(None, None))
+
+
+def _file_text(text: str | None) -> Markup:
+    """A file name, path or technical message: it may wrap after its separators, and is never hyphenated (a
+    hyphen in a file name would read as part of it)."""
+    return Markup('<span class="file">%s</span>') % typeset.breakable(text)
 
 
 def content_fingerprint(context: dict) -> str:
-    """SHA-256 of the report's content: the context without its date and approval stamp."""
+    """SHA-256 of the report's content: the context without its dates and approval stamp."""
     content = {k: v for k, v in context.items() if k not in VOLATILE}
     return hashlib.sha256(
         json.dumps(content, sort_keys=True, ensure_ascii=False, default=str).encode("utf-8")

@@ -11,9 +11,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from openpyxl import load_workbook
-from pypdf import PdfReader
 
 from flows import cli
+from tests import pdf_layout as layout
 from tests.flows.conftest import run_report
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
@@ -116,8 +116,7 @@ def talous(report: Path) -> pd.DataFrame:
 
 
 def test_the_controllers_words_reach_the_pdf(commented, tmp_path):
-    text = "\n".join(p.extract_text() for p in PdfReader(commented / "report.pdf").pages)
-    flat = " ".join(text.split())
+    flat = layout.flowing_text(commented / "report.pdf")
     for words in (
         SECTOR_TEXT,
         "Psykiatrian ostopalvelut kallistuivat.",

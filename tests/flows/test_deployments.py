@@ -97,3 +97,23 @@ def test_run_parameters_are_validated():
     for bad in ({"period": "2024-13"}, {"period": "2024-8"}, {"kind": "weekly"}, {"approval_timeout_hours": 0}):
         with pytest.raises(ValidationError):
             RunParams(**bad)
+
+
+def test_the_meeting_date_is_read_as_typed_or_taken_from_the_calendar(capsys):
+    from flows.cli import parser
+    from flows.report import RunParams, with_period
+
+    typed = RunParams(period="2024-08", meeting_date="24.9.2024", report_date="2024-09-20")
+    assert (typed.meeting_date, typed.report_date) == (dt.date(2024, 9, 24), dt.date(2024, 9, 20))
+    assert with_period(typed).meeting_date == dt.date(2024, 9, 24)
+    # Without one: the board's first meeting after the report is prepared and its period has ended.
+    prepared = RunParams(period="2024-08", report_date=dt.date(2024, 9, 11))
+    assert with_period(prepared).meeting_date == dt.date(2024, 9, 24)
+    early = RunParams(period="2024-08", report_date=dt.date(2024, 8, 15))
+    assert with_period(early).meeting_date == dt.date(2024, 9, 10)
+    assert schedules().next_meeting(dt.date(2030, 1, 1)) is None  # beyond the calendar: the cover shows none
+    args = parser().parse_args(["run", "--period", "2024-08", "--meeting-date", "24.9.2024"])
+    assert args.meeting_date == dt.date(2024, 9, 24)
+    with pytest.raises(SystemExit):
+        parser().parse_args(["run", "--period", "2024-08", "--meeting-date", "31.9.2024"])
+    assert "Virheellinen päivämäärä '31.9.2024'" in capsys.readouterr().err
