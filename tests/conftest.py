@@ -187,6 +187,15 @@ def sotkanet_replay():
         os.environ["KATSAUS_SOTKANET_URL"] = previous
 
 
+@pytest.fixture
+def sqlite_engine(tmp_path):
+    """A migrated SQLite warehouse (for what does not depend on the database)."""
+    e = wh_engine.engine_for(f"sqlite:///{tmp_path / 'w.db'}")
+    wh_engine.migrate(e)
+    yield e
+    e.dispose()
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def engine(request, tmp_path):
     """A migrated warehouse on SQLite and on the real PostgreSQL server (each test runs on both)."""

@@ -40,6 +40,8 @@ class Recorder:
         self.data_replies: list[str] = []
         self.logins: list[tuple[bytes, bool]] = []
         self.data_delay = 0.0
+        # Faults after the end of the data: the message is accepted, then its reply is lost.
+        self.drop_after_data = False
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if self.rcpt_replies:
@@ -48,10 +50,13 @@ class Recorder:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
-        await asyncio.sleep(self.data_delay)
         if self.data_replies:
             return self.data_replies.pop(0)
+        # Accepted when the data ends (a real server has it queued from here), replied to after `data_delay`.
         self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content))
+        await asyncio.sleep(self.data_delay)
+        if self.drop_after_data:
+            server.transport.abort()  # the connection resets before the 250 goes out
         return "250 Message accepted for delivery"
 
     def authenticator(self, server, session, envelope, mechanism, auth_data):

@@ -34,7 +34,17 @@ SUMS_NAME = "SHA256SUMS"
 METADATA_NAME = "metadata.json"
 _RESERVED_FILES = frozenset({SUMS_NAME, METADATA_NAME})
 _RESERVED_METADATA = frozenset(
-    {"period", "kind", "version", "fingerprint", "created_at", "files", "previous_version", "previous_fingerprint"}
+    {
+        "period",
+        "kind",
+        "version",
+        "fingerprint",
+        "created_at",
+        "files",
+        "previous_version",
+        "previous_fingerprint",
+        "previous_sums_sha256",
+    }
 )
 _VERSION_DIR = re.compile(r"^v([1-9][0-9]*)$")
 _SAFE_FILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -139,8 +149,10 @@ def archive_report(
         raise ValueError(f"Metatiedoissa on arkiston omia kenttiä: {', '.join(clashes)}.")
     folder.mkdir(parents=True, exist_ok=True)
     latest = latest_version(archive_root, period, kind)
-    if latest is not None and latest.fingerprint == fingerprint:
-        return latest
+    if latest is not None:
+        verified_version(latest)  # a new version is chained to an intact predecessor only
+        if latest.fingerprint == fingerprint:
+            return latest
     number = latest.version + 1 if latest else 1
     final = folder / f"v{number}"
     partial = folder / f".v{number}.partial-{uuid.uuid4().hex}"
@@ -152,6 +164,8 @@ def archive_report(
         "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "previous_version": latest.version if latest else None,
         "previous_fingerprint": latest.fingerprint if latest else None,
+        # The chain: rewriting an earlier version and its checksum file together shows in the next version.
+        "previous_sums_sha256": sha256_of(latest.path / SUMS_NAME) if latest else None,
     }
     partial.mkdir()
     try:
@@ -300,6 +314,52 @@ def verify_archive(path: Path) -> list[str]:
     for extra in sorted(p.name for p in path.iterdir() if p.name != SUMS_NAME and p.name not in listed):
         problems.append(f"{label}: tiedosto ei kuulu arkistoversioon: {extra}")
     return problems
+
+
+def verify_report_archive(archive_root: Path, period: str, kind: str) -> list[str]:
+    """Problems of every version of one report, and of the chain between them; empty when all is intact."""
+    folder = report_folder(archive_root, period, kind)
+    problems: list[str] = []
+    previous_sums = None
+    for number in _version_numbers(folder):
+        path = folder / f"v{number}"
+        problems += verify_archive(path)
+        try:
+            meta = json.loads((path / METADATA_NAME).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue  # verify_archive named it
+        expected = meta.get("previous_sums_sha256")
+        if number > 1 and expected is not None and expected != previous_sums:
+            problems.append(
+                f"{folder.name}/v{number - 1}: tarkistussummatiedosto ei vastaa seuraavan version {folder.name}/"
+                f"v{number} siitä kirjaamaa tarkistussummaa; versiota on muutettu jälkikäteen"
+            )
+        sums = path / SUMS_NAME
+        previous_sums = sha256_of(sums) if sums.is_file() else None
+    return problems
+
+
+def verify_whole_archive(archive_root: Path) -> dict[str, list[str]]:
+    """Every report's versions in the archive, each with its problems (an empty list: intact)."""
+    root = Path(archive_root)
+    out = {}
+    for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        try:
+            out[folder.name] = verify_report_archive(root, folder.name[:7], folder.name[8:])
+        except ValueError:
+            out[folder.name] = [f"{folder.name}: kansio ei ole raportin arkistokansio (muotoa 2024-08-forecast)"]
+    return out
+
+
+def verified_version(version: ArchivedVersion) -> ArchivedVersion:
+    """The version, after checking every file against its `SHA256SUMS` and that file against the chain (the next
+    version records its predecessor's checksum file); raises `ArchiveError` naming what changed."""
+    problems = verify_archive(version.path)
+    if problems:
+        raise ArchiveError(
+            f"Arkistoversio {version.path} ei ole eheä, joten sitä ei julkaistu eikä lähetetty: " + "; ".join(problems)
+        )
+    return version
 
 
 def _slug(text: str) -> str:

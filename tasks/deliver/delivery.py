@@ -15,11 +15,11 @@ from pathlib import Path
 from sqlalchemy.engine import Engine
 
 from tasks.contracts.vocab import ARCHIVED_FILES
-from tasks.deliver.archive import ArchivedVersion, archive_report, publish_to_folder
+from tasks.deliver.archive import PDF_NAME, ArchivedVersion, archive_report, publish_to_folder, verified_version
 from tasks.deliver.mail_settings import smtp_settings
 from tasks.deliver.messages import board_message, operator_alert
 from tasks.deliver.record import deliver_once
-from tasks.deliver.smtp import send_alert
+from tasks.deliver.smtp import DeliveryFailed, send_alert
 
 SecretLoader = Callable[[str], str | None]
 
@@ -46,16 +46,21 @@ def deliver_to_board(
     publish_dir: Path | None = None,
     secret_loader: SecretLoader | None = None,
 ) -> dict:
-    """Copy the version's PDF to the publication folder and e-mail it to the board, exactly once."""
-    published = str(publish_to_folder(version, publish_dir)) if publish_dir else None
+    """Verify the archived version, copy its PDF to the publication folder and e-mail it to the board, exactly once.
+
+    Raises `ArchiveError` when the version's files no longer match their checksums (nothing is published or sent)
+    and `DeliveryFailed` when no mail server is configured: an approved report that cannot reach the board is a
+    failure for the operators to see, not a quiet success.
+    """
+    verified_version(version)
     settings = smtp_settings(secret_loader=secret_loader)
     if settings is None:
-        return {
-            "status": "skipped",
-            "reason": "SMTP-asetuksia ei ole (KATSAUS_SMTP_HOST)",
-            "version": version.version,
-            "published": published,
-        }
+        raise DeliveryFailed(
+            f"Hyväksyttyä raporttia {version.period}-{version.kind} v{version.version} ei voitu lähettää "
+            "lautakunnalle: sähköpostiasetuksia ei ole (KATSAUS_SMTP_HOST). Versio on arkistoitu; aseta "
+            "sähköpostiasetukset ja aja raportti uudelleen, jolloin sama versio lähetetään."
+        )
+    published = str(publish_to_folder(version, publish_dir)) if publish_dir else None
     message = board_message(
         settings,
         board=board,
@@ -76,6 +81,7 @@ def deliver_to_board(
         kind=version.kind,
         version=version.version,
         fingerprint=version.fingerprint,
+        pdf_sha256=version.metadata.get("files", {}).get(PDF_NAME),
     )
     return {
         "status": result.status,

@@ -34,6 +34,9 @@ class SmtpSettings:
     password: SecretStr | None = field(default=None, repr=False)
     ca_file: Path | None = None
     timeout: float = 30.0
+    # How long to wait for the reply to the end of the data: RFC 5321 §4.5.3.2.6 gives the server ten minutes,
+    # and a reply given up early is a message that may have been delivered.
+    data_timeout: float = 600.0
 
 
 def smtp_settings(
@@ -76,6 +79,7 @@ def smtp_settings(
         user=user,
         password=SecretStr(password) if password else None,
         ca_file=_env_file(env, "KATSAUS_SMTP_CA_FILE"),
+        data_timeout=_env_seconds(env, "KATSAUS_SMTP_DATA_TIMEOUT", default=600.0),
     )
 
 
@@ -102,6 +106,19 @@ def _env_port(env: Mapping[str, str], name: str, default: int) -> int:
     if not value.isdigit() or not 1 <= int(value) <= 65535:
         raise SmtpConfigError(f"{name}: {value!r} ei ole porttinumero (1–65535).")
     return int(value)
+
+
+def _env_seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    value = _env(env, name)
+    if value is None:
+        return default
+    try:
+        seconds = float(value.replace(",", "."))
+    except ValueError:
+        seconds = 0.0
+    if not seconds > 0:
+        raise SmtpConfigError(f"{name}: {value!r} ei ole sekuntimäärä (positiivinen luku).")
+    return seconds
 
 
 def _valid_address(text: str) -> str | None:

@@ -2,18 +2,25 @@
 
 Every failure is classified in Finnish (no secrets, no traceback) as transient
 (a 4xx reply, a network error: try again) or permanent (5xx, TLS: do not).
+One failure is neither: once the whole message and the end of its data have
+gone to the server, a lost reply (a timeout, a reset) means the message may
+have been delivered. That is `DeliveryUncertain`, never retried automatically.
 """
 
 from __future__ import annotations
 
 import base64
+import copy
+import io
 import logging
+import re
 import smtplib
 import socket
 import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from email.generator import BytesGenerator
 from email.message import EmailMessage
 from email.utils import getaddresses
 from typing import Literal
@@ -34,6 +41,11 @@ class DeliveryFailed(Exception):
         self.attempts = attempts
 
 
+class DeliveryUncertain(DeliveryFailed):
+    """The whole message reached the server but its reply was lost: it may have been delivered. Only an
+    operator's recorded decision sends it again."""
+
+
 class DeliveryInProgress(DeliveryFailed):
     """Another run holds the delivery of this version right now; nothing was sent."""
 
@@ -50,6 +62,10 @@ class DeliveryResult:
     attempts: int
     message_id: str
     refused: tuple[str, ...] = ()
+
+
+class ReplyLost(Exception):
+    """The end of the data was sent and no reply came (a timeout or a reset): the server may have the message."""
 
 
 @dataclass(frozen=True)
@@ -141,7 +157,64 @@ def _tls_context(settings: SmtpSettings) -> ssl.SSLContext:
     return ctx
 
 
-def _smtp_send(settings: SmtpSettings, message: EmailMessage, recipients: list[str]) -> dict[str, tuple[int, bytes]]:
+def message_bytes(message: EmailMessage) -> bytes:
+    """The message as it goes over the wire: Bcc left out, CRLF line ends (as `smtplib.send_message` sends it).
+    The delivery ledger keeps these bytes, so a resend is the very same message."""
+    wire = copy.copy(message)
+    del wire["Bcc"]
+    del wire["Resent-Bcc"]
+    with io.BytesIO() as out:
+        BytesGenerator(out, policy=wire.policy).flatten(wire, linesep="\r\n")
+        return out.getvalue()
+
+
+def _transaction(
+    smtp: smtplib.SMTP,
+    sender: str,
+    recipients: list[str],
+    raw: bytes,
+    reply_timeout: float,
+    before_end: Callable[[], None] | None = None,
+) -> dict[str, tuple[int, bytes]]:
+    """MAIL, RCPT for each recipient, DATA; returns the recipients refused while others were accepted.
+
+    `before_end` runs just before the data and its end go out (the ledger records that the message may be
+    delivered from then on). Raises `ReplyLost` when the end of the data was sent and its reply never came.
+    """
+    code, reply = smtp.mail(sender)
+    if code != 250:
+        raise smtplib.SMTPSenderRefused(code, reply, sender)
+    refused = {}
+    for rcpt in recipients:
+        code, reply = smtp.rcpt(rcpt)
+        if code not in (250, 251):
+            refused[rcpt] = (code, reply)
+    if len(refused) == len(recipients):
+        raise smtplib.SMTPRecipientsRefused(refused)
+    code, reply = smtp.docmd("DATA")
+    if code != 354:
+        raise smtplib.SMTPDataError(code, reply)
+    data = re.sub(rb"(?m)^\.", b"..", raw)  # a line starting with a dot is doubled (RFC 5321 §4.5.2)
+    if not data.endswith(b"\r\n"):
+        data += b"\r\n"
+    if before_end is not None:
+        before_end()
+    smtp.send(data + b".\r\n")
+    # From here the server may hold the whole message: a reply that does not come is not a failure to send.
+    try:
+        if smtp.sock is not None:
+            smtp.sock.settimeout(reply_timeout)
+        code, reply = smtp.getreply()
+    except (OSError, smtplib.SMTPServerDisconnected) as exc:
+        raise ReplyLost(str(exc)) from exc
+    if code != 250:
+        raise smtplib.SMTPDataError(code, reply)
+    return refused
+
+
+def _smtp_send(
+    settings: SmtpSettings, raw: bytes, recipients: list[str], before_end: Callable[[], None] | None = None
+) -> dict[str, tuple[int, bytes]]:
     """One SMTP session: connect (with a timeout), STARTTLS and login when configured, send.
 
     Returns the recipients the server refused while accepting the others. The
@@ -157,7 +230,7 @@ def _smtp_send(settings: SmtpSettings, message: EmailMessage, recipients: list[s
             smtp.ehlo()
         if settings.user:
             _login(smtp, settings.user, settings.password.get_secret_value() if settings.password else "")
-        return smtp.send_message(message, from_addr=address_only(settings.mail_from), to_addrs=recipients)
+        return _transaction(smtp, address_only(settings.mail_from), recipients, raw, settings.data_timeout, before_end)
     finally:
         _close_quietly(smtp)
 
@@ -187,26 +260,46 @@ def _close_quietly(smtp: smtplib.SMTP) -> None:
 
 def send_with_retries(
     settings: SmtpSettings,
-    message: EmailMessage,
+    message: EmailMessage | bytes,
     retries: int,
     backoff_seconds: float,
     on_failure: Callable[[SmtpFailure], None] | None = None,
+    recipients: list[str] | None = None,
+    before_end: Callable[[], None] | None = None,
 ) -> tuple[int, dict[str, tuple[int, bytes]]]:
     """Send, retrying transient failures with exponential backoff; returns (attempts, refused).
 
-    Raises `DeliveryFailed` after a permanent failure or the last attempt.
+    `message` is an e-mail or its bytes as sent before (then `recipients` says to whom). Raises
+    `DeliveryFailed` after a permanent failure or the last attempt, and `DeliveryUncertain` at once when the
+    message went out but its reply was lost (a retry could deliver it twice).
     """
     if retries < 0 or backoff_seconds < 0:
         raise ValueError("retries and backoff_seconds must not be negative")
-    recipients = envelope_recipients(message)
+    raw = message if isinstance(message, bytes) else message_bytes(message)
+    if recipients is None:
+        recipients = envelope_recipients(message) if isinstance(message, EmailMessage) else []
     if not recipients:
         raise ValueError("Viestillä ei ole vastaanottajia.")
     logger = log
     total = retries + 1
     for attempt in range(1, total + 1):
         try:
-            return attempt, _smtp_send(settings, message, recipients)
-        except Exception as exc:  # noqa: BLE001 - every failure before acceptance means "not sent"
+            return attempt, _smtp_send(settings, raw, recipients, before_end)
+        except DeliveryFailed:
+            raise  # the ledger lost this run's claim before the data went out: nothing was sent
+        except ReplyLost as exc:
+            where = f"{settings.host}:{settings.port}"
+            reason = redact(
+                f"viesti lähetettiin palvelimelle {where}, mutta sen kuittausta ei saatu ({exc}); viesti voi olla "
+                "toimitettu",
+                settings,
+            )
+            raise DeliveryUncertain(
+                f"Toimitus epävarma: {reason}. Viestiä ei lähetetty uudelleen automaattisesti.",
+                reason=reason,
+                attempts=attempt,
+            ) from None
+        except Exception as exc:  # noqa: BLE001 - every failure before the end of the data means "not sent"
             error = exc
             failure = classify_failure(exc, settings)
         if on_failure is not None:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import pandas as pd
 from sqlalchemy import Date, DateTime, delete, select
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 
 from tasks.ingest.period import Extracted
 from tasks.warehouse.models import FACTS, Base, LoadBatch
@@ -64,8 +65,29 @@ def load_period(
 
     A file already loaded with the same SHA-256 is not loaded again: its batch
     is reused, so reruns are cheap and the lineage stays that of the first load
-    (`force` loads it again all the same).
+    (`force` loads it again all the same). Two runs loading the same period at
+    once meet at the batch table's unique key: the later one reads the winner's
+    batch again and reuses or replaces it, never doubling the period.
     """
+    for attempt in range(3):
+        try:
+            return _load_period_once(engine, source, period, file_name, sha256, frame, run_id, force)
+        except IntegrityError:
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _load_period_once(
+    engine: Engine,
+    source: str,
+    period: str,
+    file_name: str,
+    sha256: str,
+    frame: pd.DataFrame,
+    run_id: str,
+    force: bool,
+) -> Batch:
     model = FACTS[source]
     with engine.begin() as conn:
         lb = LoadBatch.__table__

@@ -20,6 +20,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -35,6 +36,8 @@ class Base(DeclarativeBase):
 
 class LoadBatch(Base):
     __tablename__ = "load_batch"
+    # One batch per source and period: a concurrent first load of the same period fails instead of doubling it.
+    __table_args__ = (UniqueConstraint("source", "period", name="uq_load_batch_source_period"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     source: Mapped[str] = mapped_column(String(40), index=True)
     period: Mapped[str] = mapped_column(String(7))
@@ -92,15 +95,20 @@ class Delivery(Base):
     """One e-mail delivery of an archived report version: the ledger that makes it exactly once.
 
     `status` is `pending` while a run holds the claim (`claim_token`, `claimed_at`),
-    `sent` once the SMTP server accepted the message and `failed` after the last
-    attempt failed; `attempts` counts SMTP attempts over all runs. `last_error`
-    is a Finnish reason without secrets.
+    `sent` once the SMTP server accepted the message for every recipient,
+    `partial` while some recipients refused it for now (`outstanding`),
+    `uncertain` when the whole message was sent but the server's reply was lost
+    (it may have been delivered: only an operator's decision resends it,
+    `resend_by`/`resend_at`), and `failed` after the last attempt failed.
+    `attempts` counts SMTP attempts over all runs; `last_error` is a Finnish
+    reason without secrets. `raw_message` is the message exactly as sent, so a
+    resend carries the same Message-ID; `pdf_sha256` the hash of the PDF it carries.
     """
 
     __tablename__ = "delivery"
     __table_args__ = (
         UniqueConstraint("period", "kind", "version", name="uq_delivery_period_kind_version"),
-        CheckConstraint("status IN ('pending', 'sent', 'failed')", name="ck_delivery_status"),
+        CheckConstraint("status IN ('pending', 'sent', 'failed', 'uncertain', 'partial')", name="ck_delivery_status"),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     period: Mapped[str] = mapped_column(String(7))
@@ -116,6 +124,11 @@ class Delivery(Base):
     sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     claimed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     claim_token: Mapped[str | None] = mapped_column(String(32))
+    outstanding: Mapped[str | None] = mapped_column(Text)
+    raw_message: Mapped[bytes | None] = mapped_column(LargeBinary)
+    pdf_sha256: Mapped[str | None] = mapped_column(String(64))
+    resend_by: Mapped[str | None] = mapped_column(String(120))
+    resend_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class RunLock(Base):

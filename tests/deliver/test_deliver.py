@@ -24,7 +24,6 @@ from sqlalchemy import select
 from reports import fmt
 from tasks.deliver import archive as arch
 from tasks.deliver import mail_settings, messages, record, smtp
-from tasks.warehouse import engine as wh_engine
 from tasks.warehouse import models as wh_models
 from tests.smtp_recorder import Recorder, Smtp, free_port, make_controller
 
@@ -54,14 +53,6 @@ def settings_for(port: int, **kw) -> mail_settings.SmtpSettings:
         timeout=5,
     )
     return replace(base, **kw)
-
-
-@pytest.fixture
-def sqlite_engine(tmp_path):
-    e = wh_engine.engine_for(f"sqlite:///{tmp_path / 'w.db'}")
-    wh_engine.migrate(e)
-    yield e
-    e.dispose()
 
 
 def write_report(folder: Path, content: bytes = b"sivu 1") -> dict[str, Path]:
