@@ -16,17 +16,25 @@ import tempfile
 import time
 from pathlib import Path
 
+from flows.home import at_home, katsaus_home, warehouse_at_home
 from reports import fmt
 from tasks.contracts.vocab import KINDS, RECONCILIATION_CSV, REPORT_HTML, REPORT_PDF, Period, parse_date
+from tasks.deliver.archive import verify_whole_archive
+from tasks.deliver.mail_settings import smtp_settings
+from tasks.deliver.record import resend
 from tasks.samples import sample_extracts
+from tasks.warehouse.engine import warehouse
 
-DEFAULT_VAR = Path("var")
+# Defaults live in the one home (KATSAUS_HOME, the checkout, or the current folder for an installed wheel); a path
+# typed on the command line is the user's own, relative to where they are.
+HOME = katsaus_home()
+DEFAULT_VAR = HOME / "var"
 LOCAL_API = "http://127.0.0.1:{port}/api"
 
 
 def _prefect_home() -> None:
     # Embedded default: Prefect's home inside the project's var/ folder.
-    os.environ.setdefault("PREFECT_HOME", str((DEFAULT_VAR / "prefect").resolve()))
+    os.environ.setdefault("PREFECT_HOME", str(DEFAULT_VAR / "prefect"))
     Path(os.environ["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -49,9 +57,13 @@ DELIVERY_FI = {
 
 
 def _run(params) -> int:
-    from flows.report import report_flow  # after _prefect_home(): Prefect reads its settings once, at import
+    from flows.report import StrictStop, report_flow  # after _prefect_home(): Prefect reads its settings once
 
-    result = report_flow(params)
+    try:
+        result = report_flow(params)
+    except StrictStop as exc:
+        print(f"Keskeytetään (--strict): {exc}", file=sys.stderr)
+        return 2
     report = Path(result["report_dir"])
     print(f"Raportti: {report / REPORT_PDF}")
     print(f"          {report / REPORT_HTML}")
@@ -70,7 +82,7 @@ def _run(params) -> int:
     if d.get("reason"):
         text += f": {d['reason']}"
     print(f"Toimitus: {text}")
-    if bad and params.strict:
+    if bad and params.strict:  # a draft run (--no-deliver) is not stopped, but it still fails the command
         print("Keskeytetään (--strict): kaikkia lähteitä ei voitu käyttää.", file=sys.stderr)
         return 2
     return 0
@@ -86,15 +98,16 @@ def _params(args: argparse.Namespace, **overrides):
             "Luonnos: hyväksyntää ei voi pyytää ilman Prefect-palvelinta (käytä --approve-as NIMI tai PREFECT_API_URL)."
         )
         deliver = False
+    here = Path.cwd()
     values = {
         "period": args.period,
         "kind": args.kind,
-        "extracts": args.extracts,
-        "out": args.out,
-        "warehouse": args.warehouse,
-        "cache_dir": args.cache_dir,
-        "archive": args.archive,
-        "publish_dir": getattr(args, "publish", None),
+        "extracts": at_home(args.extracts, here),
+        "out": at_home(args.out, here),
+        "warehouse": warehouse_at_home(args.warehouse, here),
+        "cache_dir": at_home(args.cache_dir, here),
+        "archive": at_home(args.archive, here),
+        "publish_dir": at_home(args.publish, here) if getattr(args, "publish", None) else None,
         "approve_as": args.approve_as,
         "deliver": deliver,
         "force": getattr(args, "force", None),
@@ -203,6 +216,41 @@ def cmd_serve(args: argparse.Namespace) -> int:
             server.wait(timeout=30)
 
 
+def cmd_resend(args: argparse.Namespace) -> int:
+    """An operator's recorded decision to send an uncertain, failed or partly delivered version again."""
+    settings = smtp_settings()
+    if settings is None:
+        print("Virhe: sähköpostiasetuksia ei ole (KATSAUS_SMTP_HOST); mitään ei lähetetty.", file=sys.stderr)
+        return 2
+    with warehouse(warehouse_at_home(args.warehouse, Path.cwd())) as engine:
+        result = resend(engine, settings, period=args.period, kind=args.kind, version=args.version, by=args.by)
+    refused = f"; hylätyt vastaanottajat: {', '.join(result.refused)}" if result.refused else ""
+    print(
+        f"Raportti {args.period}-{args.kind} v{args.version} lähetettiin uudelleen ({args.by}), Message-ID "
+        f"{result.message_id}{refused}."
+    )
+    return 0
+
+
+def cmd_archive_verify(args: argparse.Namespace) -> int:
+    """Every archived version against its checksums and the chain between versions."""
+    root = Path(at_home(args.archive, Path.cwd()))
+    if not root.is_dir():
+        print(f"Virhe: arkistokansiota {root} ei ole.", file=sys.stderr)
+        return 2
+    results = verify_whole_archive(root)
+    if not results:
+        print(f"Arkistossa {args.archive} ei ole raportteja.")
+        return 0
+    for name, problems in results.items():
+        print(f"{name}: {'ehjä' if not problems else 'EI EHJÄ'}")
+        for problem in problems:
+            print(f"  {problem}")
+    broken = sum(1 for p in results.values() if p)
+    print(f"Tarkistettiin {fmt.count(len(results), 'raportti', 'raporttia')}; ei ehjiä {broken}.")
+    return 1 if broken else 0
+
+
 def cmd_backfill(args: argparse.Namespace) -> int:
     """Create the runs of a range of periods on the Prefect server; repeating it creates nothing new."""
     if not os.environ.get("PREFECT_API_URL"):
@@ -276,8 +324,8 @@ def _date_argument(text: str) -> dt.date:
 
 
 def _add_place_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--out", default="out")
-    p.add_argument("--warehouse", default=f"sqlite:///{DEFAULT_VAR.resolve() / 'warehouse.db'}")
+    p.add_argument("--out", default=str(HOME / "out"), help="tuloskansio (oletus: kotikansion out)")
+    p.add_argument("--warehouse", default=f"sqlite:///{DEFAULT_VAR / 'warehouse.db'}")
     p.add_argument("--archive", default=str(DEFAULT_VAR / "archive"))
     p.add_argument(
         "--cache-dir", default=str(DEFAULT_VAR / "cache"), help="välimuistikansio (THL Sotkanetin vastaukset)"
@@ -306,7 +354,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--kind", default="monthly", choices=KINDS, help="raportin laji")
     p.add_argument("--extracts", default=str(DEFAULT_VAR / "extracts"), help="lähdetiedostojen kansio")
     p.add_argument("--out", dest="file", required=True, metavar="TIEDOSTO", help="mihin työkirja kirjoitetaan (.xlsx)")
-    p.add_argument("--warehouse", default=f"sqlite:///{DEFAULT_VAR.resolve() / 'warehouse.db'}")
+    p.add_argument("--warehouse", default=f"sqlite:///{DEFAULT_VAR / 'warehouse.db'}")
     p.add_argument("--archive", default=str(DEFAULT_VAR / "archive"))
     p.add_argument(
         "--cache-dir", default=str(DEFAULT_VAR / "cache"), help="välimuistikansio (THL Sotkanetin vastaukset)"
@@ -327,6 +375,21 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--to", dest="last", type=_period, required=True)
     p.add_argument("--kind", default="monthly", choices=KINDS)
     p.set_defaults(func=cmd_backfill)
+    p = sub.add_parser(
+        "resend",
+        help="lähetä epävarma tai keskeytynyt toimitus uudelleen (ylläpidon päätös, kirjataan; sama Message-ID)",
+    )
+    p.add_argument("--period", required=True, type=_period, help="raportointikausi, VVVV-KK")
+    p.add_argument("--kind", required=True, choices=KINDS, help="raportin laji")
+    p.add_argument("--version", required=True, type=int, help="arkistoversio, esim. 1")
+    p.add_argument("--by", required=True, help="päätöksen tekijän nimi (kirjataan toimituskirjanpitoon)")
+    p.add_argument("--warehouse", default=f"sqlite:///{DEFAULT_VAR / 'warehouse.db'}", help="tietovaraston osoite")
+    p.set_defaults(func=cmd_resend)
+    p = sub.add_parser("archive", help="arkiston ylläpito")
+    archive_sub = p.add_subparsers(dest="archive_command", required=True)
+    p = archive_sub.add_parser("verify", help="tarkista arkistoversiot tarkistussummia ja versioketjua vasten")
+    p.add_argument("--archive", default=str(DEFAULT_VAR / "archive"), help="arkistokansio")
+    p.set_defaults(func=cmd_archive_verify)
     p = sub.add_parser(
         "deployments", help="ajastukset ja niiden seuraavat ajot; --write kirjoittaa prefect.yaml-tiedoston"
     )

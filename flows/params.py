@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import Literal
 
 from prefect.input import RunInput
 from pydantic import BaseModel, Field, field_validator
 
+from flows.home import PLACES, at_home, katsaus_home, warehouse_at_home
 from tasks.contracts.vocab import PERIOD_PATTERN, Kind, Period, parse_date
 
 
@@ -60,6 +62,13 @@ class RunParams(BaseModel):
     @property
     def month(self) -> int:
         return self.reporting_period.month
+
+
+def placed(params: RunParams, home: Path | None = None) -> RunParams:
+    """The run's places made absolute against the home, so that no default depends on the working folder."""
+    home = home or katsaus_home()
+    update = {f: at_home(getattr(params, f), home) for f in PLACES if getattr(params, f)}
+    return params.model_copy(update={**update, "warehouse": warehouse_at_home(params.warehouse, home)})
 
 
 class Approval(RunInput):

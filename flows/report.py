@@ -27,10 +27,18 @@ from deployments import scheduled_period, schedules
 from flows import stages
 from flows.artifacts import post_artifacts, record_decision, report_link
 from flows.hooks import notify_operators
-from flows.params import Approval, RunParams
+from flows.params import Approval, RunParams, katsaus_home, placed
 from reports import fmt
 from tasks.contracts import local_zone, structure
-from tasks.contracts.vocab import MANIFEST_JSON, QUALITY_DIR, REPORT_PDF, Period, report_name
+from tasks.contracts.vocab import (
+    MANIFEST_JSON,
+    QUALITY_DIR,
+    REPORT_PDF,
+    SOURCE_OK,
+    SOURCE_STATUS_FI,
+    Period,
+    report_name,
+)
 from tasks.ingest.commentary import commentary_file
 from tasks.report.context import ReportInputs, proposal_default, report_title
 from tasks.report.outputs import (
@@ -197,6 +205,10 @@ def approval_description(built: Built) -> str:
     return "\n".join(lines + [f"- {line}" for line in built.commentary])
 
 
+class StrictStop(RuntimeError):
+    """A strict run stopped before approval: a source was missing or quarantined."""
+
+
 def approval(p: RunParams, built: Built) -> Approval:
     """Approved headless by `approve_as`, or the controller's answer in the UI (the run waits)."""
     if p.approve_as:
@@ -250,7 +262,9 @@ def deliver(p: RunParams, built: Built, answer: Approval, run_id: str) -> dict:
 def report_flow(params: RunParams) -> dict:
     """Build the period's board report, ask for approval, then archive and deliver it exactly once."""
     run_id = str(flow_run.get_id() or "local")
-    p = with_period(params)
+    home = katsaus_home()
+    p = placed(with_period(params), home)
+    print(f"Kotikansio: {home}")
     lock = report_name(p.period, p.kind)
     with period_lock(p.warehouse, lock, run_id):
         built = build(p, run_id)
@@ -268,6 +282,15 @@ def report_flow(params: RunParams) -> dict:
     }
     if not p.deliver:
         return result
+    unusable = {s: st for s, st in built.figures["sources"].items() if st != SOURCE_OK}
+    if p.strict and unusable:
+        # A strict run never asks anyone to approve a report with a source missing or quarantined.
+        shutil.rmtree(built.draft, ignore_errors=True)
+        listed = ", ".join(f"{s} ({SOURCE_STATUS_FI.get(st, st)})" for s, st in unusable.items())
+        raise StrictStop(
+            f"Tiukka ajo keskeytettiin ennen hyväksyntää: kaikkia lähteitä ei voitu käyttää ({listed}). "
+            f"Luonnos: {built.final / REPORT_PDF}"
+        )
     try:
         answer = approval(p, built)
         if answer.decision != "hyväksy":

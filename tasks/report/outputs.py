@@ -127,12 +127,19 @@ def software_versions() -> dict[str, str]:
     return versions
 
 
+# Query parameters of a database URL that carry a secret (libpq's and the drivers' spellings).
+SECRET_PARAMETERS = ("password", "passwd", "pwd", "pass", "secret", "token")
+
+
 def mask_url(url: str) -> str:
-    """A warehouse URL without its password."""
+    """A warehouse URL without its password, in the user part or in the query string (`?password=…`): the
+    manifest that shows it is archived for ever."""
     try:
-        return make_url(url).render_as_string(hide_password=True)
+        parsed = make_url(url)
     except Exception:
         return "?"
+    query = {k: ("***" if any(s in k.casefold() for s in SECRET_PARAMETERS) else v) for k, v in parsed.query.items()}
+    return parsed.set(query=query).render_as_string(hide_password=True).replace("%2A%2A%2A", "***")
 
 
 def input_entries(
