@@ -40,6 +40,7 @@ from tasks.contracts.vocab import (
     report_name,
 )
 from tasks.ingest.commentary import commentary_file
+from tasks.ingest.pii import contains_code
 from tasks.report.context import ReportInputs, proposal_default, report_title
 from tasks.report.outputs import (
     input_entries,
@@ -210,7 +211,20 @@ class StrictStop(RuntimeError):
 
 
 def approval(p: RunParams, built: Built) -> Approval:
-    """Approved headless by `approve_as`, or the controller's answer in the UI (the run waits)."""
+    """Approved headless by `approve_as`, or the controller's answer in the UI (the run waits). An answer whose
+    words hold a personal identity code is refused: it would be printed on the cover and archived for ever."""
+    answer = _answer(p, built)
+    if contains_code(answer.approver) or contains_code(answer.comment):
+        reason = (
+            "Hyväksynnän nimessä tai huomautuksessa on henkilötunnus; raporttia ei toimitettu. Aja raportti "
+            "uudelleen ja anna vastaus ilman sitä."
+        )
+        record_decision(p.period, p.kind, f"# Hyväksyntää ei käsitelty\n\n{reason}")
+        raise RuntimeError(reason)
+    return answer
+
+
+def _answer(p: RunParams, built: Built) -> Approval:
     if p.approve_as:
         return Approval(approver=p.approve_as, decision="hyväksy", comment="")
     print(f"Luonnos valmis: {built.final / REPORT_PDF}. Odotetaan hyväksyntää Prefectin käyttöliittymässä.")

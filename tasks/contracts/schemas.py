@@ -89,6 +89,7 @@ class Source:
         out = [
             (c.field, "flag" if c.store == "flag" else ("cents" if c.store == "cents" else c.type))
             for c in self.columns
+            if c.store != "none"
         ]
         if self.date:
             out += [("year", "int"), ("month", "int")]

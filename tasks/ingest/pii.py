@@ -3,9 +3,15 @@
 A code is `DDMMYYCNNNT`: birth date, century sign, individual number and check
 character. Century signs: `+` (1800s), `-` and, since 2023, `Y X W V U`
 (1900s), `A` and, since 2023, `B C D E F` (2000s). The check character is
-`0123456789ABCDEFHJKLMNPRSTUVWXY`[DDMMYYNNN mod 31]. Only codes whose date and
-check character are valid count, so account numbers and other digit runs do
-not trip the guard.
+`0123456789ABCDEFHJKLMNPRSTUVWXY`[DDMMYYNNN mod 31].
+
+People write codes carelessly, and a careless code is still personal data: the
+guard finds lower-case letters, an en dash, a minus sign or another dash as the
+century sign, a space between the parts, letters glued to either end, and a
+wrong check character. A code with a valid date and the right check character
+is *certain*; one whose check character is wrong is *probable*; both stop the
+source. Digit runs without a valid date or a century sign (account numbers,
+dates, amounts) are not codes.
 
 Nothing here returns or logs a code: callers get row positions and a masked
 form that keeps only the century sign.
@@ -22,23 +28,47 @@ from tasks.ingest.distinct import Distinct
 
 CENTURY_SIGNS = "+-YXWVUABCDEF"
 CHECK_CHARS = np.array(list("0123456789ABCDEFHJKLMNPRSTUVWXY"))
+# Dashes people and programs put for the century sign `-`: hyphen, non-breaking hyphen, figure dash, en dash,
+# em dash, minus sign.
+DASHES = "\u2010\u2011\u2012\u2013\u2014\u2212"
+_GAP = r"[ \u00a0\u202f]?"  # one space, no-break space or narrow no-break space between the parts
 PATTERN = (
-    rf"(?<![0-9A-Za-z])(\d{{2}})(\d{{2}})(\d{{2}})"  # day, month, year
-    rf"([{CENTURY_SIGNS.replace('-', '')}\-])(\d{{3}})([0-9A-Y])"  # century sign, individual number, check character
-    r"(?![0-9A-Za-z])"
+    rf"(?<!\d)(\d{{2}}){_GAP}(\d{{2}}){_GAP}(\d{{2}}){_GAP}"  # day, month, year (a letter may be glued before)
+    rf"([{CENTURY_SIGNS.replace('-', '')}\-{DASHES}]){_GAP}"  # century sign
+    rf"(\d{{3}}){_GAP}([0-9A-Y])"  # individual number, check character
+    r"(?!\d)"  # a letter may be glued after
 )
+_FLAGS = re.IGNORECASE
+# A run of 12 or more hexadecimal characters (a hash, a UUID's part, a system's record id) holds code-shaped
+# stretches by chance (`…048194e3761…`); it is not a code, nor a code glued to letters.
+HEX_RUN = r"(?<![0-9A-Za-z])[0-9A-Fa-f]{12,}(?![0-9A-Za-z])"
+
+
+def _normal_sign(sign: pd.Series) -> pd.Series:
+    return sign.str.upper().str.replace(f"[{DASHES}]", "-", regex=True)
+
+
+def _codes_of_distinct(text: pd.Series) -> pd.DataFrame:
+    """Every code-shaped match with a valid date in a few distinct texts: its value's index, century sign and
+    whether the check character is right (certain) or wrong (probable)."""
+    found = text.str.replace(HEX_RUN, " ", regex=True).str.extractall(PATTERN, flags=_FLAGS)
+    if found.empty:
+        return pd.DataFrame({"sign": pd.Series(dtype="string"), "certain": pd.Series(dtype=bool)})
+    day, month = found[0].astype(int), found[1].astype(int)
+    number = (found[0] + found[1] + found[2] + found[4]).astype("int64")
+    dated = day.between(1, 31) & month.between(1, 12)
+    certain = found[5].str.upper().to_numpy() == CHECK_CHARS[(number % 31).to_numpy()]
+    out = pd.DataFrame({"sign": _normal_sign(found[3]).astype("string"), "certain": certain}, index=found.index)
+    return out[dated.to_numpy()]
 
 
 def _signs_of_distinct(text: pd.Series) -> pd.Series:
-    """Century sign of the first valid code in each of a few distinct texts."""
-    found = text.str.extractall(PATTERN)
+    """Century sign of the first code (certain or probable) in each of a few distinct texts."""
+    codes = _codes_of_distinct(text)
     signs = pd.Series("", index=text.index, dtype="string")
-    if found.empty:
+    if codes.empty:
         return signs
-    day, month = found[0].astype(int), found[1].astype(int)
-    number = (found[0] + found[1] + found[2] + found[4]).astype("int64")
-    valid = day.between(1, 31) & month.between(1, 12) & (found[5].to_numpy() == CHECK_CHARS[(number % 31).to_numpy()])
-    first = found.loc[valid, 3].groupby(level=0).first()
+    first = codes["sign"].groupby(level=0).first()
     signs.loc[first.index] = first.to_numpy()
     return signs
 
@@ -63,7 +93,8 @@ def mask(sign: str = "-") -> str:
     return f"******{sign}****"
 
 
-_CODE = re.compile(PATTERN)
+_CODE = re.compile(PATTERN, _FLAGS)
+_HEX = re.compile(HEX_RUN)
 
 
 def mask_codes(text: str) -> str:
@@ -72,7 +103,33 @@ def mask_codes(text: str) -> str:
     For messages built from file content (e.g. a header row that is really a
     data row): a mistyped code is still personal data.
     """
-    return _CODE.sub(lambda m: mask(m[4]), text)
+    hex_runs = [m.span() for m in _HEX.finditer(text)]
+
+    def masked(m: re.Match) -> str:
+        if any(a <= m.start() and m.end() <= b for a, b in hex_runs):
+            return m.group(0)
+        return mask(_normal_sign(pd.Series([m[4]])).iloc[0])
+
+    return _CODE.sub(masked, text)
+
+
+def contains_code(text: str | None) -> bool:
+    """True if a human-entered text (an approval comment, a controller's explanation) holds a code, certain or
+    probable."""
+    return bool(text) and bool(hetu_rows(pd.Series([text], dtype="string")).iloc[0])
+
+
+def certain_codes(values: pd.Series) -> pd.Series:
+    """True where a value holds a code whose check character is right (the rest of the hits are probable)."""
+    return (
+        Distinct(values)
+        .map(
+            lambda d: (
+                _codes_of_distinct(d.astype("string"))["certain"].groupby(level=0).any().reindex(d.index).fillna(False)
+            )
+        )
+        .astype(bool)
+    )
 
 
 def hetu_findings(df: pd.DataFrame, columns: list[str]) -> pd.DataFrame:

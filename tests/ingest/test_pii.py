@@ -1,7 +1,7 @@
 import pandas as pd
 import pytest
 
-from tasks.ingest.pii import hetu_findings, hetu_rows, hetu_signs, mask
+from tasks.ingest.pii import certain_codes, contains_code, hetu_findings, hetu_rows, hetu_signs, mask, mask_codes
 
 # Valid codes built by the checksum rule (fictitious people).
 VALID = ["131052-308T", "010101A123N", "311299+999N", "010100B123S", "010190Y123L", "150620F9876"]
@@ -18,11 +18,36 @@ def test_valid_codes_of_every_century_sign_are_found(code):
     assert hetu_rows(text).tolist() == [True, False, False]
 
 
-def test_wrong_check_character_and_impossible_dates_are_not_codes():
-    good = "131052-308T"
-    assert check_char(good) == "T"
-    values = pd.Series(["131052-308U", "321052-308T", "131352-308T", "1310523-308T", "x131052-308Tx", "4000;131052"])
+def test_impossible_dates_and_digit_runs_are_not_codes():
+    values = pd.Series(["321052-308T", "131352-308T", "1310523-308T", "4000;131052", "Tili 123456-7890", "2024-08-01"])
     assert not hetu_rows(values).any()
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        "131052-308t",  # lower-case check character
+        "010101a123n",  # lower-case century sign
+        "131052\u2013308T",  # en dash
+        "131052\u2212308T",  # minus sign
+        "asiakasnro131052-308Tsoitti",  # letters glued to both ends
+        "131052 - 308T",  # spaces around the sign
+        "131052-308 T",  # a space before the check character
+        "1310 52-308T",  # a space inside the date
+    ],
+)
+def test_carelessly_written_codes_are_found_and_certain(written):
+    values = pd.Series([f"asiakas {written} soitti"])
+    assert hetu_rows(values).tolist() == [True]
+    assert certain_codes(values).tolist() == [True]
+    assert "308" not in mask_codes(written) and "123" not in mask_codes(written)
+
+
+def test_a_code_with_a_wrong_check_character_is_probable_and_still_stops_the_source():
+    values = pd.Series(["131052-308U", "131052-308T", "ok"])
+    assert hetu_rows(values).tolist() == [True, True, False]
+    assert certain_codes(values).tolist() == [False, True, False]
+    assert contains_code("Hyväksytty, asiakas 131052-308U") and not contains_code("Hyväksytty 24.9.2024")
 
 
 def test_all_2023_century_signs_are_accepted():
@@ -44,8 +69,6 @@ def test_findings_name_column_and_line_but_never_the_code():
 
 
 def test_mask_codes_hides_every_code_shaped_text():
-    from tasks.ingest.pii import mask_codes
-
     # A valid code and one with a wrong check character: both are personal data in a message.
     assert mask_codes("löytyi: 150583-917P, 010101A123X, 1402001") == "löytyi: ******-****, ******A****, 1402001"
 
@@ -77,3 +100,10 @@ def test_categorical_column_is_scanned_through_its_categories_only_rows_count():
     assert hetu_rows(values).tolist() == [True, False, False, True]
     assert hetu_rows(values).index.tolist() == [5, 6, 7, 9]
     assert hetu_signs(values).tolist() == ["-", "", "", "-"]
+
+
+def test_record_ids_in_hexadecimal_hold_no_codes():
+    """A hash-like id holds code-shaped stretches by chance (`048194e3761` in `…048194e3761…`): not a code."""
+    ids = pd.Series(["5c1bde2059fb4f13", "a1048194e3761f0c", "425197b395b9c2d1", "asiakasnro150583-917P"])
+    assert hetu_rows(ids).tolist() == [False, False, False, True]
+    assert mask_codes("tunniste a1048194e3761f0c") == "tunniste a1048194e3761f0c"

@@ -316,6 +316,20 @@ def build(s: Sample) -> None:
     pii = list(feedback)
     pii[23] = replace_field(pii[23], 4, f"Asia koskee äitiäni ({code}), soittakaa hänelle.")
     write("hetu_in_feedback", "asiakaspalaute_202405.csv", "\ufeff" + lines_text(pii), "utf-8")
+    # The same code written carelessly (lower case, an en dash, glued to a word, spaced, a wrong check character),
+    # in a file with another failing check too: GX must list none of the raw values.
+    sloppy = list(feedback)
+    variants = [
+        code.lower(),
+        code.replace("-", "\u2013"),
+        f"asiakasnro{code}",
+        f"{code[:6]} - {code[7:]}",
+        code[:-1] + ("X" if code[-1] != "X" else "Y"),
+    ]
+    for row, variant in zip((23, 5, 9, 14, 19), variants):
+        sloppy[row] = replace_field(sloppy[row], 4, f"Soittakaa minulle, tunnukseni on {variant}.")
+    sloppy[3] = replace_field(sloppy[3], 3, "11")  # a score out of range: another check fails
+    write("hetu_variants_in_feedback", "asiakaspalaute_202405.csv", "\ufeff" + lines_text(sloppy), "utf-8")
 
     # --- spreadsheets ------------------------------------------------------------------
     rows = [ln.split(";") for ln in budget]
