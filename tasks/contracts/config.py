@@ -19,6 +19,8 @@ class Settings:
     council_version: str
     forecast_months: tuple[int, ...]
     row_band_margin: float
+    max_file_mb: float
+    max_workbook_unpacked_mb: float
     # The cover's contact person: name, title, phone, email.
     contact: dict[str, str]
     explanation_threshold_eur: float

@@ -13,6 +13,7 @@ never repeats a personal identity code.
 from __future__ import annotations
 
 import difflib
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,8 +23,8 @@ from tasks.contracts import Source, sources, structure, workbook_sheets
 from tasks.contracts.catalog import catalog
 from tasks.contracts.vocab import ACTION_STATUSES, Period, check_kind
 from tasks.ingest.extract import typed_columns
-from tasks.ingest.files import FileInfo
-from tasks.ingest.parsing import SourceError, SourceFileError, open_workbook, read_xlsx_sheet, sha256_of
+from tasks.ingest.files import FileInfo, PeriodFile, size_problem, snapshot
+from tasks.ingest.parsing import SourceError, SourceFileError, open_workbook, read_xlsx_sheet
 from tasks.ingest.validate import run_suites, suite_parameters
 
 WORKBOOK = "commentary"
@@ -206,13 +207,21 @@ def read_commentary(extracts: Path, period: Period, kind: str, quality_dir: Path
     path = commentary_file(extracts, period, kind)
     if not path.is_file():
         return Commentary(ABSENT)
-    info = FileInfo(path.name, str(path), sha256_of(path), 0, str(period))
-    try:
-        frames, errors = _read_sheets(path)
-    except OSError as exc:
-        return Commentary(
-            FAILED, info, [f"{path.name}: tiedostoa ei voitu lukea ({exc.strerror or type(exc).__name__})"]
-        )
+    too_large = size_problem(path)
+    if too_large:
+        return Commentary(FAILED, FileInfo(path.name, str(path), "", 0, str(period)), [too_large])
+    with tempfile.TemporaryDirectory(prefix="katsaus-kommentit-") as tmp:
+        # The bytes read are the bytes hashed (a workbook saved again mid-run is wholly old or wholly new).
+        try:
+            wanted = PeriodFile(str(period), path.name, path, False)
+            copy, sha256 = snapshot(wanted, sources()["comment_explanations"], Path(tmp))
+            info = FileInfo(path.name, str(path), sha256, 0, str(period))
+            frames, errors = _read_sheets(copy.path)
+        except OSError as exc:
+            info = FileInfo(path.name, str(path), "", 0, str(period))
+            return Commentary(
+                FAILED, info, [f"{path.name}: tiedostoa ei voitu lukea ({exc.strerror or type(exc).__name__})"]
+            )
     if errors:
         return Commentary(FAILED, info, [str(e) for e in errors])
     quality = run_suites(frames, quality_dir, suite_parameters(today)) if frames else {}

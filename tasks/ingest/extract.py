@@ -9,6 +9,7 @@ once, so everything downstream works on typed values.
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +18,7 @@ import pandas as pd
 
 from tasks.contracts import Source, sources, structure
 from tasks.contracts.vocab import SOURCE_FAILED, SOURCE_MISSING, SOURCE_OK
-from tasks.ingest.files import FileInfo, PeriodFile, period_files
+from tasks.ingest.files import FileInfo, PeriodFile, period_files, size_problem, snapshot
 from tasks.ingest.parsing import (
     SourceError,
     SourceFileError,
@@ -29,7 +30,6 @@ from tasks.ingest.parsing import (
     parse_numbers,
     read_delimited,
     read_xlsx,
-    sha256_of,
 )
 
 # Yes/no texts a `store: flag` column accepts as yes; anything else is no.
@@ -188,17 +188,24 @@ def extract_source(extracts: Path, source_id: str, year: int, month: int, read: 
         if pf.path is None:
             (required if pf.required else missing).append(pf.name)
             continue
-        try:
-            df, errs, warns = read(pf, src)
-        except SourceFileError as exc:
-            errors += exc.errors
+        too_large = size_problem(pf.path)
+        if too_large:
+            errors.append(SourceError(pf.path.name, too_large.removeprefix(f"{pf.path.name}: ")))
             continue
+        # The bytes parsed are the bytes hashed: a private copy, hashed as it is taken.
+        with tempfile.TemporaryDirectory(prefix="katsaus-lahde-") as tmp:
+            copy, sha256 = snapshot(pf, src, Path(tmp))
+            try:
+                df, errs, warns = read(copy, src)
+            except SourceFileError as exc:
+                errors += exc.errors
+                continue
         warnings += warns
         if errs:
             errors += errs
             continue
         frames.append(df)
-        files.append(FileInfo(pf.name, str(pf.path), sha256_of(pf.path), len(df), pf.period))
+        files.append(FileInfo(pf.name, str(pf.path), sha256, len(df), pf.period))
     if src.expect == "any":
         # A period without a file had nothing to report; only an empty window is missing.
         required, missing = ([], []) if files or errors else (missing, [])

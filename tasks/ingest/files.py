@@ -8,10 +8,13 @@ years only shape forecasts and trends.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+import zipfile
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from tasks.contracts import Source
+from reports import fmt
+from tasks.contracts import Source, settings, sources
 
 
 @dataclass(frozen=True)
@@ -58,3 +61,60 @@ def period_files(extracts: Path, src: Source, year: int, month: int) -> list[Per
             PeriodFile(label, src.file_name(y, m), find_file(extracts, src, y, m), src.expect == "all" and y == year)
         )
     return out
+
+
+MB = 1024 * 1024
+
+
+def size_problem(path: Path) -> str | None:
+    """Why a file is too large to read (in Finnish, naming it), before a byte of it is parsed; None if it is not.
+
+    A delimited file is judged by its size, a workbook (a zip) also by what its parts unpack to: a small file
+    that unpacks to gigabytes would exhaust the memory of the machine that opens it.
+    """
+    limit, unpacked_limit = settings().max_file_mb, settings().max_workbook_unpacked_mb
+    size = path.stat().st_size
+    if size > limit * MB:
+        return (
+            f"{path.name}: tiedosto on liian suuri ({fmt.number(size / MB, 1)} Mt, enintään "
+            f"{fmt.number(limit, 1)} Mt); sitä ei luettu"
+        )
+    if zipfile.is_zipfile(path):
+        try:
+            with zipfile.ZipFile(path) as z:
+                unpacked = sum(i.file_size for i in z.infolist())
+        except (zipfile.BadZipFile, OSError):
+            return None  # the reader says what is wrong with it
+        if unpacked > unpacked_limit * MB:
+            return (
+                f"{path.name}: työkirjan sisältö purkautuu liian suureksi ({fmt.number(unpacked / MB, 1)} Mt, "
+                f"enintään {fmt.number(unpacked_limit, 1)} Mt); sitä ei luettu"
+            )
+    return None
+
+
+def snapshot(pf: PeriodFile, src: Source, into: Path) -> tuple[PeriodFile, str]:
+    """A private copy of the file (and its companions, e.g. the ledger's control file) to parse, and the SHA-256
+    of exactly the bytes copied.
+
+    A file replaced while the run reads it is then either wholly the old or wholly the new one, and the hash
+    stored for it is of the bytes that were parsed, never of a second read.
+    """
+    assert pf.path is not None
+    into.mkdir(parents=True, exist_ok=True)
+    digest = _copy_hashing(pf.path, into / pf.path.name)
+    year, month = int(pf.period[:4]), int(pf.period[5:7] or 12)
+    for companion in (c for c in sources().values() if c.companion_of == src.id):
+        path = pf.path.parent / companion.file_name(year, month)
+        if path.is_file():
+            _copy_hashing(path, into / path.name)
+    return replace(pf, path=into / pf.path.name), digest
+
+
+def _copy_hashing(src: Path, dst: Path) -> str:
+    h = hashlib.sha256()
+    with src.open("rb") as fin, dst.open("wb") as fout:
+        for chunk in iter(lambda: fin.read(1 << 20), b""):
+            h.update(chunk)
+            fout.write(chunk)
+    return h.hexdigest()
