@@ -34,6 +34,7 @@ from tasks.contracts.vocab import (
     MANIFEST_JSON,
     QUALITY_DIR,
     REPORT_PDF,
+    SOURCE_MISSING,
     SOURCE_OK,
     SOURCE_STATUS_FI,
     Period,
@@ -43,6 +44,7 @@ from tasks.ingest.commentary import commentary_file
 from tasks.ingest.pii import contains_code
 from tasks.report.context import ReportInputs, proposal_default, report_title
 from tasks.report.outputs import (
+    approved_outputs,
     input_entries,
     keep_draft,
     manifest,
@@ -115,6 +117,13 @@ def build(p: RunParams, run_id: str) -> Built:
 
     extracted = stages.extract(Path(p.extracts), p.year, p.month)
     validated = stages.validate(extracted, stages.warehouse_history(p.warehouse), today, stage / QUALITY_DIR)
+    if all(s.status == SOURCE_MISSING for s in validated.statuses) and approved_outputs(final):
+        # An unmounted or emptied extracts folder: a report of nothing never replaces what the board approved.
+        shutil.rmtree(stage, ignore_errors=True)
+        raise RuntimeError(
+            f"Kansiosta {p.extracts} ei löytynyt yhtään lähdetiedostoa (onko levy liitetty?); tyhjä luonnos ei "
+            f"korvaa hyväksyttyä raporttia {final}."
+        )
     stages.store_validation(p.warehouse, run_id, p.period, p.kind, validated)
     notes = stages.commentary(Path(p.extracts), p.period, p.kind, stage / QUALITY_DIR / "kommentit", today)
     loaded = stages.load(p.warehouse, extracted, validated, run_id, p.force)

@@ -1,8 +1,9 @@
 """Write the run's outputs: CSVs for Finnish spreadsheets, the manifest, and the swap into place.
 
 A run writes into a staging folder beside the final one and swaps it in only
-when everything is written (`replace_outputs`), so a reader never sees a
-half-written report.
+when everything is written (`replace_outputs`). The report's folder is a
+symbolic link to the newest complete outputs, replaced by one rename: a reader
+sees the old report or the new one, never none and never half of one.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import json
 import os
 import platform
 import shutil
+import time
+import uuid
 from importlib import metadata
 from pathlib import Path
 
@@ -242,13 +245,45 @@ def restage(draft: Path, final: Path, run_id: str) -> Path:
 
 
 def replace_outputs(stage: Path, final: Path) -> Path:
-    """Swap the finished staging folder in place of the previous run's outputs."""
-    old = final.parent / f".{final.name}.old-{os.getpid()}"
-    if final.exists():
-        final.rename(old)
-    stage.rename(final)
-    shutil.rmtree(old, ignore_errors=True)
+    """Publish the finished staging folder as `final`, atomically for a reader.
+
+    The outputs move into `.<name>.versions/<unique>/` and `final` (a symbolic link) is pointed at them by a
+    rename, which replaces the link in one step. Versions no link points to any more, and links left by a run
+    that died between the two steps, are removed; the previous outputs are kept for a reader still inside them.
+    """
+    store = final.parent / f".{final.name}.versions"
+    store.mkdir(parents=True, exist_ok=True)
+    if final.is_dir() and not final.is_symlink():
+        # A report folder from before links: moved into the store once, then linked like any other.
+        final.rename(store / f"legacy-{uuid.uuid4().hex}")
+    target = store / f"{time.time_ns():020d}-{uuid.uuid4().hex[:8]}"
+    stage.rename(target)
+    previous = final.resolve() if final.is_symlink() else None
+    link = final.parent / f".{final.name}.link-{uuid.uuid4().hex}"
+    link.symlink_to(target.relative_to(final.parent), target_is_directory=True)
+    os.replace(link, final)
+    _clean_store(store, final, keep={target, previous})
     return final
+
+
+def _clean_store(store: Path, final: Path, keep: set[Path | None]) -> None:
+    """Remove versions nothing points to and links a dead run left behind (never another run's staging)."""
+    for old in store.iterdir():
+        if old.resolve() not in {k.resolve() for k in keep if k is not None}:
+            shutil.rmtree(old, ignore_errors=True)
+    for stale in final.parent.glob(f".{final.name}.link-*"):
+        stale.unlink(missing_ok=True)
+    for stale in final.parent.glob(f".{final.name}.old-*"):  # the two-rename swap of earlier versions
+        shutil.rmtree(stale, ignore_errors=True)
+
+
+def approved_outputs(final: Path) -> bool:
+    """True when `final` holds an approved report (its manifest records the approval)."""
+    manifest_path = final / MANIFEST_JSON
+    try:
+        return bool(json.loads(manifest_path.read_text(encoding="utf-8")).get("approval"))
+    except (OSError, ValueError):
+        return False
 
 
 def write_tables(

@@ -18,4 +18,10 @@ def test_a_runs_final_report_is_built_from_its_own_draft_whatever_is_published_m
     assert (stage / "indicators.csv").read_text(encoding="utf-8") == "a"
     replace_outputs(stage, final)
     assert (final / "indicators.csv").read_text(encoding="utf-8") == "a"
-    assert sorted(p.name for p in final.parent.iterdir()) == [".2024-08-forecast.draft-run-a", "2024-08-forecast"]
+    assert sorted(p.name for p in final.parent.iterdir()) == [
+        ".2024-08-forecast.draft-run-a",
+        ".2024-08-forecast.versions",
+        "2024-08-forecast",
+    ]
+    # The published folder and the one before it (a reader may still be inside it); nothing older.
+    assert len(list((final.parent / ".2024-08-forecast.versions").iterdir())) == 2

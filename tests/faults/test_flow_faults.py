@@ -1,0 +1,47 @@
+"""The report flow under faults of its inputs and answers, on the session's Prefect server: a strict run with a
+source missing, an approval carrying an identity code, an extracts folder that is empty (an unmounted disk)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from flows import report
+from flows.report import RunParams, StrictStop, approval
+from tasks.report.outputs import replace_outputs, staging_dir
+from tests.flows.conftest import run_report
+
+pytestmark = pytest.mark.usefixtures("prefect_server")
+
+
+def test_a_strict_run_with_a_source_missing_stops_before_anyone_is_asked_to_approve(extracts, tmp_path):
+    (extracts / "henkilosto_202408.csv").unlink()
+    with pytest.raises(StrictStop, match="Tiukka ajo keskeytettiin ennen hyväksyntää.*personnel"):
+        run_report(extracts, tmp_path, deliver=True, approve_as="Maija Meikäläinen", strict=True)
+    assert not (tmp_path / "archive").exists()  # nothing approved, archived or sent
+    assert (tmp_path / "out" / "2024-08-forecast" / "report.pdf").is_file()  # the draft is there to look at
+
+
+@pytest.mark.parametrize("who, comment", [("Maija 150583-917P", ""), ("Maija", "asiakas 150583–917p soitti")])
+def test_an_approval_holding_an_identity_code_is_refused(who, comment, monkeypatch):
+    monkeypatch.setattr(
+        report, "_answer", lambda p, built: report.Approval(approver=who, decision="hyväksy", comment=comment)
+    )
+    with pytest.raises(RuntimeError, match="henkilötunnus") as err:
+        approval(RunParams(period="2024-08", kind="forecast"), built=None)
+    assert "917" not in str(err.value)
+
+
+def test_an_empty_extracts_folder_never_replaces_the_approved_report(tmp_path):
+    final = tmp_path / "out" / "2024-08-forecast"
+    final.parent.mkdir(parents=True)
+    stage = staging_dir(final, "approved-run")
+    (stage / "manifest.json").write_text(json.dumps({"approval": {"approved_by": "Maija"}}), encoding="utf-8")
+    (stage / "report.pdf").write_bytes(b"%PDF hyvaksytty")
+    replace_outputs(stage, final)
+    empty = tmp_path / "extracts"
+    empty.mkdir()
+    with pytest.raises(RuntimeError, match="ei löytynyt yhtään lähdetiedostoa"):
+        run_report(empty, tmp_path)
+    assert (final / "report.pdf").read_bytes() == b"%PDF hyvaksytty"
