@@ -166,7 +166,24 @@ def indicator_view(row: dict, chart: pd.DataFrame | None, year: int, month: int)
         "level_note": level_note(row, chart, year),
         "status_class": STATUS_CLASS[row["status"]],
         "chart": indicator_chart_png(chart, row, year, month),
+        # What the chart draws, for the content fingerprint (the picture's bytes are not content).
+        "chart_data": chart_points(chart),
     }
+
+
+def chart_points(chart: pd.DataFrame | None) -> list[list]:
+    """A chart's points as plain numbers: year, month, value (rounded so that float noise is not a change)."""
+    if chart is None or chart.empty:
+        return []
+    c = chart.dropna(subset=["value"])
+    points = pd.DataFrame(
+        {
+            "year": c["year"].astype("int64"),
+            "month": c["month"].astype("int64") if "month" in c else 0,
+            "value": c["value"].astype("float64").round(9),
+        }
+    )
+    return points.to_numpy(dtype=object).tolist()
 
 
 # What is expected of a goal, in the sentence "… yhden arvioidaan toteutuvan ja kolmen jäävän toteutumatta".

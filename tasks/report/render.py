@@ -91,11 +91,38 @@ def _file_text(text: str | None) -> Markup:
     return Markup('<span class="file">%s</span>') % typeset.breakable(text)
 
 
+# Outside the sector's own data and words: THL's reference figures for other cities. An outage at THL, or THL
+# revising a city's figure, is not a new version of the board's report.
+EXTERNAL = ("comparison",)
+# Of each source, what the report's figures rest on; the checks' wording (which may name today's date) is not.
+SOURCE_FACTS = ("source", "status", "files", "rows")
+IMAGE = "data:image/"
+
+
+def fingerprint_content(context: dict) -> dict:
+    """The report's data and words: the context without its dates, approval stamp, external reference figures,
+    the wording of the checks, and the charts' pictures (their data stays: an upgrade of the drawing library
+    changes pixels, not the report)."""
+    content = {k: v for k, v in context.items() if k not in (*VOLATILE, *EXTERNAL)}
+    content["sources"] = [{k: s.get(k) for k in SOURCE_FACTS} for s in context.get("sources", [])]
+    content["missing_sources"] = [s.get("source") for s in context.get("missing_sources", [])]
+    return _without_pictures(content)
+
+
+def _without_pictures(value):
+    if isinstance(value, str) and value.startswith(IMAGE):
+        return "kuvio"
+    if isinstance(value, dict):
+        return {k: _without_pictures(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_without_pictures(v) for v in value]
+    return value
+
+
 def content_fingerprint(context: dict) -> str:
-    """SHA-256 of the report's content: the context without its dates and approval stamp."""
-    content = {k: v for k, v in context.items() if k not in VOLATILE}
+    """SHA-256 of the report's content (`fingerprint_content`)."""
     return hashlib.sha256(
-        json.dumps(content, sort_keys=True, ensure_ascii=False, default=str).encode("utf-8")
+        json.dumps(fingerprint_content(context), sort_keys=True, ensure_ascii=False, default=str).encode("utf-8")
     ).hexdigest()
 
 

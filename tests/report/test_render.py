@@ -159,3 +159,22 @@ def test_a_quarantined_source_marks_its_indicators_and_unit_table():
         appendix
     )
     assert "lähde: virheellinen, ei käytetty" in html
+
+
+def test_the_fingerprint_follows_the_reports_data_and_words_only():
+    base = context.report_context(inputs())
+    fp = render.content_fingerprint(base)
+    # Another drawing library's pixels, another day's check wording, THL's outage: the same report.
+    redrawn = {**base, "goals": [{"views": [{"chart": "data:image/png;base64,AAAA", "chart_data": [[2024, 1, 1.0]]}]}]}
+    same = {**redrawn, "goals": [{"views": [{"chart": "data:image/png;base64,BBBB", "chart_data": [[2024, 1, 1.0]]}]}]}
+    assert render.content_fingerprint(redrawn) == render.content_fingerprint(same)
+    worded = {**base, "sources": [{**s, "warnings": ["tarkistettu 3.12.2026"]} for s in base["sources"]]}
+    assert render.content_fingerprint(worded) == fp
+    assert render.content_fingerprint({**base, "comparison": {"rows": [], "problems": ["THL ei vastannut"]}}) == fp
+    # The data a chart draws, a figure, a word of the text: a new report.
+    moved = {**redrawn, "goals": [{"views": [{"chart": "data:image/png;base64,AAAA", "chart_data": [[2024, 1, 2.0]]}]}]}
+    assert render.content_fingerprint(moved) != render.content_fingerprint(redrawn)
+    assert render.content_fingerprint({**base, "binding_level": (base["binding_level"] or 0) + 1000}) != fp
+    first = base["sources"][0]
+    other = "missing" if first["status"] != "missing" else "ok"
+    assert render.content_fingerprint({**base, "sources": [{**first, "status": other}, *base["sources"][1:]]}) != fp
