@@ -35,7 +35,7 @@ from tasks.report.render import RenderedReport, render_approved, render_draft
 from tasks.warehouse.engine import warehouse
 from tasks.warehouse.history import record_validation, row_count_history
 from tasks.warehouse.load import Loaded, load_files, load_plan
-from tasks.warehouse.read import ReportingData, reporting_data
+from tasks.warehouse.read import ReportingData, reporting_data, snapshot
 
 IO = {"retries": 2, "retry_delay_seconds": 5, "cache_policy": NO_CACHE}
 PURE = {"cache_policy": NO_CACHE}
@@ -89,8 +89,8 @@ def read(url: str, loaded: Loaded) -> tuple[ReportingData, dict[str, pd.DataFram
     """The run's own batches read back: the finances' and unit tables' rows, and the indicators' aggregates (I/O:
     retried).
     """
-    with warehouse(url, migrated=False) as engine:
-        return reporting_data(engine, loaded), indicator_inputs(engine, catalog(), loaded)
+    with warehouse(url, migrated=False) as engine, snapshot(engine, loaded) as snap:
+        return reporting_data(snap, loaded), indicator_inputs(snap, catalog(), loaded)
 
 
 @task(name="read-commentary", **IO)

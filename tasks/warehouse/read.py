@@ -1,16 +1,21 @@
 """Reading the run's own batches back, set-based: ledger sums, the budgets and the small unit tables.
 
 Reports read nothing but the batches their run loaded (or reused), so two
-runs of different periods never see each other's rows.
+runs of different periods never see each other's rows. All of one report's
+reads run in one transaction (`snapshot`), after checking that every batch
+the run relies on is still there: a batch replaced meanwhile by another run is
+an error, never a silently empty source.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pandas as pd
 from sqlalchemy import func, select
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from tasks.contracts import sources
 from tasks.warehouse.load import Loaded, fact_columns
@@ -91,6 +96,45 @@ def ledger_totals_by_batch(engine: Engine, batch_ids: list[int]) -> pd.DataFrame
     )
     with engine.connect() as conn:
         return pd.DataFrame(conn.execute(stmt).all(), columns=["file", "rows", "cents"])
+
+
+class BatchVanished(RuntimeError):
+    """A batch the run loaded or reused is no longer in the warehouse (another run replaced it)."""
+
+
+class Snapshot:
+    """One connection, one transaction: every read of a report sees the warehouse as it was at one moment.
+    Stands in for an engine where the readers ask for a connection."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.dialect = conn.dialect
+
+    @contextmanager
+    def connect(self) -> Iterator[Connection]:
+        yield self.conn
+
+
+@contextmanager
+def snapshot(engine: Engine, loaded: Loaded) -> Iterator[Snapshot]:
+    """A read-only snapshot of the warehouse for one report, after checking that its batches are all there.
+
+    PostgreSQL reads in one REPEATABLE READ transaction; SQLite's one transaction holds its lock throughout.
+    """
+    with engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            conn = conn.execution_options(isolation_level="REPEATABLE READ")
+        # By id and file hash: SQLite may give a replaced batch's id to the batch that replaced it.
+        wanted = {(b.id, b.sha256): (b.source, b.period) for b in loaded.batches}
+        rows = conn.execute(select(LoadBatch.id, LoadBatch.sha256).where(LoadBatch.id.in_([i for i, _ in wanted])))
+        gone = sorted(set(wanted) - {tuple(r) for r in rows})
+        if gone:
+            where = ", ".join(f"{wanted[k][0]} {wanted[k][1]}" for k in gone[:5])
+            raise BatchVanished(
+                f"Tietovarastosta puuttuu {len(gone)} tämän ajon lataamaa erää ({where}); toinen ajo on korvannut "
+                "ne kesken ajon. Aja raportti uudelleen."
+            )
+        yield Snapshot(conn)
 
 
 def reporting_data(engine: Engine, loaded: Loaded) -> ReportingData:

@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from sqlalchemy import func, inspect, select
 
@@ -20,7 +21,9 @@ from flows.report import RunParams
 from tasks.report.outputs import mask_url
 from tasks.warehouse import locks
 from tasks.warehouse.engine import engine_for, migrate
+from tasks.warehouse.load import Loaded, load_period
 from tasks.warehouse.models import LoadBatch
+from tasks.warehouse.read import BatchVanished, read_facts, snapshot
 
 ROOT = Path(__file__).parents[2]
 
@@ -125,3 +128,26 @@ def test_every_default_place_is_in_one_home_whatever_the_working_folder(tmp_path
     # Without KATSAUS_HOME a checkout is its own home, not the folder the command was started in.
     monkeypatch.delenv("KATSAUS_HOME")
     assert katsaus_home() == ROOT
+
+
+def test_a_batch_replaced_by_another_run_before_the_reads_is_an_error_not_an_empty_source(engine):
+    frame = pd.DataFrame(
+        {
+            "year": [2024],
+            "month": [8],
+            "area": ["Hallinto"],
+            "headcount": [12],
+            "permanent": [10],
+            "permanent_leavers": [1],
+            "_line": [2],
+        }
+    )
+    mine = load_period(engine, "personnel", "2024-08", "henkilosto_202408.csv", "a" * 64, frame, "run-a")
+    loaded = Loaded([mine])
+    with snapshot(engine, loaded) as snap:
+        assert read_facts(snap, "personnel", loaded.ids("personnel"))["headcount"].tolist() == [12]
+    # Another run loads a corrected file of the same month: this run's batch is gone.
+    load_period(engine, "personnel", "2024-08", "henkilosto_202408.csv", "b" * 64, frame, "run-b")
+    with pytest.raises(BatchVanished, match="personnel 2024-08"):
+        with snapshot(engine, loaded):
+            pass
