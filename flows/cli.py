@@ -169,6 +169,17 @@ def _defaults(args: argparse.Namespace) -> dict:
     return out
 
 
+def _api_auth() -> tuple[str, str] | None:
+    """The Prefect server's basic auth (`PREFECT_SERVER_API_AUTH_STRING`, `user:password`), when it is protected;
+    this process then talks to it with the same (`PREFECT_API_AUTH_STRING`)."""
+    secret = os.environ.get("PREFECT_SERVER_API_AUTH_STRING", "").strip()
+    if not secret:
+        return None
+    os.environ.setdefault("PREFECT_API_AUTH_STRING", secret)
+    user, _, password = secret.partition(":")
+    return user, password
+
+
 def _local_server(port: int) -> subprocess.Popen:
     """Prefect's server on loopback with its home in var/prefect: the UI where controllers rerun and approve."""
     import httpx  # only when serving
@@ -182,7 +193,7 @@ def _local_server(port: int) -> subprocess.Popen:
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         try:
-            if httpx.get(f"{api}/health", timeout=2).status_code == 200:
+            if httpx.get(f"{api}/health", timeout=2, auth=_api_auth()).status_code == 200:
                 return server
         except httpx.HTTPError:
             pass

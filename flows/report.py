@@ -21,15 +21,16 @@ import pandas as pd
 from prefect import flow
 from prefect.exceptions import FlowPauseTimeout
 from prefect.flow_runs import pause_flow_run
-from prefect.runtime import flow_run
+from prefect.runtime import deployment, flow_run
 
 from deployments import scheduled_period, schedules
 from flows import stages
 from flows.artifacts import post_artifacts, record_decision, report_link
+from flows.home import PLACES
 from flows.hooks import notify_operators
 from flows.params import Approval, RunParams, katsaus_home, placed
 from reports import fmt
-from tasks.contracts import local_zone, structure
+from tasks.contracts import local_zone, settings, structure
 from tasks.contracts.vocab import (
     MANIFEST_JSON,
     QUALITY_DIR,
@@ -40,6 +41,7 @@ from tasks.contracts.vocab import (
     Period,
     report_name,
 )
+from tasks.deliver.archive import latest_version
 from tasks.ingest.commentary import commentary_file
 from tasks.ingest.pii import contains_code
 from tasks.report.context import ReportInputs, proposal_default, report_title
@@ -49,6 +51,7 @@ from tasks.report.outputs import (
     keep_draft,
     manifest,
     mask_url,
+    read_manifest,
     replace_outputs,
     restage,
     staging_dir,
@@ -171,6 +174,8 @@ def build(p: RunParams, run_id: str) -> Built:
         "period": p.period,
         "kind": p.kind,
         "prefect_flow_run_id": run_id,
+        # When this run's draft was made: an approval of an older draft than one approved or waiting is refused.
+        "drafted_at": dt.datetime.now(dt.UTC).isoformat(timespec="microseconds"),
         "report_date": report.report_date.isoformat(),
         "meeting_date": report.meeting_date.isoformat() if report.meeting_date else None,
         "content_fingerprint": rendered.fingerprint,
@@ -210,9 +215,46 @@ def build(p: RunParams, run_id: str) -> Built:
 
 
 def approval_description(built: Built) -> str:
-    """The approval form's text: which draft this is, where to read it, and what of it no one has reviewed."""
-    lines = [f"**{built.title}, {built.period_text}**", "", f"Luonnos: {report_link(built.final)}", ""]
+    """The approval form's text: which draft this is (this run's own copy, which no later run overwrites, and its
+    fingerprint), where to read it, and what of it no one has reviewed."""
+    own = built.draft if built.draft is not None else built.final
+    lines = [
+        f"**{built.title}, {built.period_text}**",
+        "",
+        f"Luonnos: {report_link(own)}",
+        f"Sisällön tunniste: {built.fingerprint[:12]} (laadittu {built.manifest_run['drafted_at'][:19]} UTC)",
+        "",
+    ]
     return "\n".join(lines + [f"- {line}" for line in built.commentary])
+
+
+def superseded(p: RunParams, built: Built, run_id: str) -> str | None:
+    """Why this run's draft may no longer be approved: a newer draft of the same report waits for approval (it is
+    the one published) or has been approved (the newest archived version). None when this draft is the newest."""
+    mine = built.manifest_run["drafted_at"]
+    published = read_manifest(built.final)
+    if published.get("prefect_flow_run_id") not in (None, run_id) and published.get("drafted_at", "") > mine:
+        return f"uudempi luonnos (ajo {published['prefect_flow_run_id']}) odottaa hyväksyntää"
+    newest = latest_version(Path(p.archive), p.period, p.kind)
+    if newest is not None and newest.metadata.get("drafted_at", "") > mine:
+        return f"uudempi luonnos on jo hyväksytty (arkistoversio {newest.version})"
+    return None
+
+
+def deployment_places(params: RunParams) -> RunParams:
+    """A run started from a deployment (a schedule, the UI's custom run) reads and writes where its deployment
+    says, whatever its form says: a form cannot point a run at a fresh warehouse (and send version 1 again) or
+    at another archive."""
+    if not deployment.id:
+        return params
+    own = (deployment.parameters or {}).get("params") or {}
+    fields = (*PLACES, "warehouse")
+    defaults = RunParams.model_validate({k: v for k, v in own.items() if k in fields})
+    return params.model_copy(update={f: getattr(defaults, f) for f in fields})
+
+
+class Superseded(RuntimeError):
+    """An approval of a draft older than one approved or waiting: refused, nothing delivered."""
 
 
 class StrictStop(RuntimeError):
@@ -223,7 +265,16 @@ def approval(p: RunParams, built: Built) -> Approval:
     """Approved headless by `approve_as`, or the controller's answer in the UI (the run waits). An answer whose
     words hold a personal identity code is refused: it would be printed on the cover and archived for ever."""
     answer = _answer(p, built)
-    if contains_code(answer.approver) or contains_code(answer.comment):
+    if answer.approver.strip() not in settings().approvers:
+        reason = (
+            f"Hyväksyjä {answer.approver.strip()!r} ei ole hyväksyjien luettelossa (settings.yaml: approvers); "
+            "raporttia ei toimitettu."
+        )
+        if contains_code(answer.approver):
+            reason = "Hyväksyjän nimessä on henkilötunnus; raporttia ei toimitettu. Aja raportti uudelleen."
+        record_decision(p.period, p.kind, f"# Hyväksyntää ei käsitelty\n\n{reason}")
+        raise RuntimeError(reason)
+    if contains_code(answer.comment):
         reason = (
             "Hyväksynnän nimessä tai huomautuksessa on henkilötunnus; raporttia ei toimitettu. Aja raportti "
             "uudelleen ja anna vastaus ilman sitä."
@@ -250,6 +301,11 @@ def _answer(p: RunParams, built: Built) -> Approval:
 
 def deliver(p: RunParams, built: Built, answer: Approval, run_id: str) -> dict:
     """Put the final report in place, archive it and e-mail it to the board exactly once per version."""
+    why = superseded(p, built, run_id)
+    if why:
+        reason = f"Hyväksytty luonnos on vanhentunut: {why}. Tätä luonnosta ei toimitettu; hyväksy uudempi luonnos."
+        record_decision(p.period, p.kind, f"# Vanhentunut luonnos\n\n{reason}")
+        raise Superseded(reason)
     approved_at = dt.datetime.now(local_zone())
     stage = restage(built.draft, built.final, run_id)
     stages.render_final(built.rendered, stage, answer.approver, approved_at, answer.comment)
@@ -264,7 +320,12 @@ def deliver(p: RunParams, built: Built, answer: Approval, run_id: str) -> dict:
         p.kind,
         built.final,
         built.fingerprint,
-        {"figures": built.figures, "approval": approval_facts, "prefect_flow_run_id": run_id},
+        {
+            "figures": built.figures,
+            "approval": approval_facts,
+            "prefect_flow_run_id": run_id,
+            "drafted_at": built.manifest_run["drafted_at"],
+        },
     )
     previous = version.previous.metadata.get("figures") if version.new and version.previous else None
     return stages.deliver(
@@ -285,8 +346,14 @@ def deliver(p: RunParams, built: Built, answer: Approval, run_id: str) -> dict:
 def report_flow(params: RunParams) -> dict:
     """Build the period's board report, ask for approval, then archive and deliver it exactly once."""
     run_id = str(flow_run.get_id() or "local")
+    if params.approve_as and deployment.id:
+        # A run started from the UI or a schedule is approved in its form, by someone else than who started it.
+        raise ValueError(
+            "Hyväksyntä ilman odotusta (approve_as) on vain komentorivin ajoille; käyttöliittymästä tai "
+            "ajastuksesta käynnistetty ajo odottaa hyväksyntää."
+        )
     home = katsaus_home()
-    p = placed(with_period(params), home)
+    p = placed(deployment_places(with_period(params)), home)
     print(f"Kotikansio: {home}")
     lock = report_name(p.period, p.kind)
     with period_lock(p.warehouse, lock, run_id):

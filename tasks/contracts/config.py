@@ -20,6 +20,8 @@ class Settings:
     forecast_months: tuple[int, ...]
     row_band_margin: float
     max_file_mb: float
+    # Who may approve a report for the board.
+    approvers: tuple[str, ...]
     max_workbook_unpacked_mb: float
     # The cover's contact person: name, title, phone, email.
     contact: dict[str, str]
@@ -40,7 +42,9 @@ def settings() -> Settings:
     unknown = set(raw) - {f.name for f in fields(Settings)}
     if unknown:
         raise ValueError(f"settings.yaml: unknown keys {', '.join(sorted(unknown))}")
-    return Settings(**{**raw, "forecast_months": tuple(raw["forecast_months"])})
+    return Settings(
+        **{**raw, "forecast_months": tuple(raw["forecast_months"]), "approvers": tuple(raw.get("approvers", ()))}
+    )
 
 
 def local_zone() -> ZoneInfo:

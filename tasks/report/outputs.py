@@ -248,8 +248,8 @@ def replace_outputs(stage: Path, final: Path) -> Path:
     """Publish the finished staging folder as `final`, atomically for a reader.
 
     The outputs move into `.<name>.versions/<unique>/` and `final` (a symbolic link) is pointed at them by a
-    rename, which replaces the link in one step. Versions no link points to any more, and links left by a run
-    that died between the two steps, are removed; the previous outputs are kept for a reader still inside them.
+    rename, which replaces the link in one step. Versions no link points to any more are removed after a grace
+    period (a reader may still be inside them), links left by a run that died between the two steps at once.
     """
     store = final.parent / f".{final.name}.versions"
     store.mkdir(parents=True, exist_ok=True)
@@ -266,10 +266,18 @@ def replace_outputs(stage: Path, final: Path) -> Path:
     return final
 
 
+# Outputs no link points to are kept this long: a reader that opened the previous report (or the one before,
+# when runs publish in quick succession) finishes reading it.
+GRACE_SECONDS = 600
+
+
 def _clean_store(store: Path, final: Path, keep: set[Path | None]) -> None:
-    """Remove versions nothing points to and links a dead run left behind (never another run's staging)."""
+    """Remove versions nothing points to once their grace is over, and links a dead run left behind (never another
+    run's staging)."""
+    kept = {k.resolve() for k in keep if k is not None}
+    cutoff = time.time() - GRACE_SECONDS
     for old in store.iterdir():
-        if old.resolve() not in {k.resolve() for k in keep if k is not None}:
+        if old.resolve() not in kept and old.lstat().st_mtime < cutoff:
             shutil.rmtree(old, ignore_errors=True)
     for stale in final.parent.glob(f".{final.name}.link-*"):
         stale.unlink(missing_ok=True)
@@ -277,13 +285,18 @@ def _clean_store(store: Path, final: Path, keep: set[Path | None]) -> None:
         shutil.rmtree(stale, ignore_errors=True)
 
 
+def read_manifest(report_dir: Path) -> dict:
+    """A published report's manifest, or an empty one when there is none (or it cannot be read)."""
+    try:
+        found = json.loads((report_dir / MANIFEST_JSON).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
 def approved_outputs(final: Path) -> bool:
     """True when `final` holds an approved report (its manifest records the approval)."""
-    manifest_path = final / MANIFEST_JSON
-    try:
-        return bool(json.loads(manifest_path.read_text(encoding="utf-8")).get("approval"))
-    except (OSError, ValueError):
-        return False
+    return bool(read_manifest(final).get("approval"))
 
 
 def write_tables(

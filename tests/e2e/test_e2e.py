@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from prefect.client.schemas.actions import DeploymentUpdate
 
 from tests.smtp_recorder import Recorder, free_port, make_controller
 
@@ -181,16 +182,20 @@ def test_prefect_yaml_deploys_to_a_process_work_pool_and_a_worker_runs_it(prefec
         ("0 7 12 5,7,9 *", "Europe/Helsinki")
     ]
     out = place / "worker-out"
-    params = {
-        "period": "2024-08",
-        "kind": "forecast",
-        "deliver": False,
+    # The operator points the deployment at its folders; a run's form cannot move them.
+    places = {
         "extracts": str(place / "extracts"),
         "out": str(out),
         "warehouse": f"sqlite:///{place / 'worker.db'}",
         "cache_dir": str(place / "cache"),
+        "archive": str(place / "worker-archive"),
     }
-    run = client.create_flow_run_from_deployment(deps["toteutumisennuste"].id, parameters={"params": params})
+    forecast = deps["toteutumisennuste"]
+    client.update_deployment(
+        forecast.id, DeploymentUpdate(parameters={"params": {**forecast.parameters["params"], **places}})
+    )
+    params = {"period": "2024-08", "kind": "forecast", "deliver": False, "out": str(place / "form-out")}
+    run = client.create_flow_run_from_deployment(forecast.id, parameters={"params": params})
     log = (place / "worker.log").open("wb")
     worker = subprocess.Popen(
         [*prefect, "worker", "start", "--pool", "katsaus-process", "--run-once"],
@@ -207,6 +212,7 @@ def test_prefect_yaml_deploys_to_a_process_work_pool_and_a_worker_runs_it(prefec
         worker.wait(timeout=60)
         log.close()
     assert "3. toteutumisennuste 2024" in (out / "2024-08-forecast" / "report.html").read_text(encoding="utf-8")
+    assert not (place / "form-out").exists()  # the form's folder was not used
     for d in deps.values():  # the served deployments of the next tests take these names
         client.delete_deployment(d.id)
 
@@ -271,7 +277,7 @@ def wait_final(client, run_id, timeout: float = 240):
     return wait_for("the run to finish", lambda: (st := state_of(client, run_id)).is_final() and st, timeout)
 
 
-def answer(client, run_id, decision: str, approver: str = "Controlleri Testaaja", comment: str = ""):
+def answer(client, run_id, decision: str, approver: str = "Maija Meikäläinen", comment: str = ""):
     """What the UI's resume form sends: the approval input of the paused run."""
     client.resume_flow_run(run_id, run_input={"approver": approver, "decision": decision, "comment": comment})
 
@@ -358,7 +364,7 @@ def test_a_rejected_report_is_not_delivered_and_says_why(served, client, mail, p
     correct(place, 10)  # new content: it would be version 4
     run_id = trigger(client)
     wait_paused(client, run_id, place)
-    answer(client, run_id, "hylkää", approver="Talouspäällikkö", comment="Henkilöstöluvut tarkistettava.")
+    answer(client, run_id, "hylkää", approver="Matti Virtanen", comment="Henkilöstöluvut tarkistettava.")
     assert wait_final(client, run_id).is_completed()
     assert len(mail.to(BOARD_TO)) == 3
     assert not (place / "archive" / "2024-08-forecast" / "v4").exists()

@@ -4,11 +4,13 @@ source missing, an approval carrying an identity code, an extracts folder that i
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import pytest
 
 from flows import report
 from flows.report import RunParams, StrictStop, approval
+from tasks.deliver.archive import archive_report
 from tasks.report.outputs import replace_outputs, staging_dir
 from tests.flows.conftest import run_report
 
@@ -23,7 +25,9 @@ def test_a_strict_run_with_a_source_missing_stops_before_anyone_is_asked_to_appr
     assert (tmp_path / "out" / "2024-08-forecast" / "report.pdf").is_file()  # the draft is there to look at
 
 
-@pytest.mark.parametrize("who, comment", [("Maija 150583-917P", ""), ("Maija", "asiakas 150583–917p soitti")])
+@pytest.mark.parametrize(
+    "who, comment", [("Maija 150583-917P", ""), ("Maija Meikäläinen", "asiakas 150583–917p soitti")]
+)
 def test_an_approval_holding_an_identity_code_is_refused(who, comment, monkeypatch):
     monkeypatch.setattr(
         report, "_answer", lambda p, built: report.Approval(approver=who, decision="hyväksy", comment=comment)
@@ -45,3 +49,41 @@ def test_an_empty_extracts_folder_never_replaces_the_approved_report(tmp_path):
     with pytest.raises(RuntimeError, match="ei löytynyt yhtään lähdetiedostoa"):
         run_report(empty, tmp_path)
     assert (final / "report.pdf").read_bytes() == b"%PDF hyvaksytty"
+
+
+def test_an_approver_outside_the_list_is_refused(monkeypatch):
+    monkeypatch.setattr(
+        report, "_answer", lambda p, built: report.Approval(approver="Joku Muu", decision="hyväksy", comment="")
+    )
+    with pytest.raises(RuntimeError, match="ei ole hyväksyjien luettelossa"):
+        approval(RunParams(period="2024-08", kind="forecast"), built=None)
+
+
+def test_an_older_draft_is_refused_once_a_newer_one_waits_or_was_approved(tmp_path):
+    """Run A drafts, run B drafts later (and publishes its draft), then A's approver answers: A is superseded."""
+    final = tmp_path / "out" / "2024-08-forecast"
+    final.parent.mkdir(parents=True)
+    params = RunParams(period="2024-08", kind="forecast", archive=str(tmp_path / "archive"))
+    older = SimpleNamespace(final=final, manifest_run={"drafted_at": "2026-12-02T10:00:00.000000+00:00"})
+    newer = SimpleNamespace(final=final, manifest_run={"drafted_at": "2026-12-02T11:00:00.000000+00:00"})
+
+    def publish(run_id: str, drafted_at: str) -> None:
+        stage = staging_dir(final, run_id)
+        (stage / "manifest.json").write_text(
+            json.dumps({"prefect_flow_run_id": run_id, "drafted_at": drafted_at}), encoding="utf-8"
+        )
+        replace_outputs(stage, final)
+
+    publish("run-a", older.manifest_run["drafted_at"])
+    assert report.superseded(params, older, "run-a") is None  # its own draft is the newest
+    publish("run-b", newer.manifest_run["drafted_at"])
+    assert "uudempi luonnos (ajo run-b) odottaa" in report.superseded(params, older, "run-a")
+    assert report.superseded(params, newer, "run-b") is None
+    # B is approved and archived; A's approval, even once nothing waits, is still too old.
+    files = {"report.pdf": final / "report.pdf"}
+    (final / "report.pdf").write_bytes(b"%PDF b")
+    archive_report(
+        tmp_path / "archive", "2024-08", "forecast", files, "fp-b", {"drafted_at": newer.manifest_run["drafted_at"]}
+    )
+    publish("run-c-rejected", "2026-12-02T09:00:00.000000+00:00")
+    assert "jo hyväksytty (arkistoversio 1)" in report.superseded(params, older, "run-a")

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 
-from tasks.report.outputs import replace_outputs, staging_dir
+from tasks.report.outputs import GRACE_SECONDS, replace_outputs, staging_dir
 
 
 def publish(final, run_id: str, text: str) -> None:
@@ -48,7 +49,10 @@ def test_leftovers_of_a_run_that_died_mid_swap_never_block_a_publish(tmp_path):
     publish(final, "run-1", "1")
     # A run killed between its steps: a stray link, an orphan version, and the old swap's folder under our pid.
     (final.parent / ".2024-08-forecast.link-dead").symlink_to(".2024-08-forecast.versions/none")
-    (final.parent / ".2024-08-forecast.versions" / "orphan").mkdir()
+    orphan = final.parent / ".2024-08-forecast.versions" / "orphan"
+    orphan.mkdir()
+    long_ago = time.time() - 2 * GRACE_SECONDS
+    os.utime(orphan, (long_ago, long_ago))
     old = final.parent / f".2024-08-forecast.old-{os.getpid()}"
     old.mkdir()
     (old / "report.pdf").write_text("vanha", encoding="utf-8")

@@ -275,20 +275,20 @@ def test_approved_report_is_archived_and_mailed_once_and_a_correction_is_a_new_v
     }.items():
         monkeypatch.setenv(k, v)
     archive = tmp_path / "archive" / "2024-08-forecast"
-    first = run_result(extracts, tmp_path, deliver=True, approve_as="Controlleri Testaaja")
+    first = run_result(extracts, tmp_path, deliver=True, approve_as="Maija Meikäläinen")
     assert (first["delivery"]["status"], first["delivery"]["version"]) == ("sent", 1)
     html = (Path(first["report_dir"]) / "report.html").read_text(encoding="utf-8")
-    assert "LUONNOS" not in html and "hyväksyjä Controlleri Testaaja" in html
+    assert "LUONNOS" not in html and "hyväksyjä Maija Meikäläinen" in html
     assert len(smtp_server.handler.received) == 1
     message = smtp_server.handler.received[0].message
     assert message["Subject"].startswith("Sosiaali-, terveys- ja pelastuslautakunta: 3. toteutumisennuste 2024")
     pdf = next(part for part in message.iter_attachments() if part.get_content_type() == "application/pdf")
     assert pdf.get_content() == (archive / "v1" / "report.pdf").read_bytes()
     manifest = json.loads((archive / "v1" / "manifest.json").read_text(encoding="utf-8"))
-    assert manifest["approval"]["approved_by"] == "Controlleri Testaaja"
+    assert manifest["approval"]["approved_by"] == "Maija Meikäläinen"
 
     # The same inputs another day, approved by someone else: the same content, nothing new.
-    again = run_result(extracts, tmp_path, deliver=True, approve_as="Toinen", report_date=dt.date(2024, 9, 27))
+    again = run_result(extracts, tmp_path, deliver=True, approve_as="Matti Virtanen", report_date=dt.date(2024, 9, 27))
     assert (again["delivery"]["status"], again["delivery"]["version"]) == ("already_sent", 1)
     assert len(smtp_server.handler.received) == 1 and sorted(p.name for p in archive.iterdir()) == ["v1"]
 
@@ -297,7 +297,7 @@ def test_approved_report_is_archived_and_mailed_once_and_a_correction_is_a_new_v
     staff = pd.read_csv(path, sep=";", encoding="utf-8-sig")
     staff["Vakituisista_lahteneet"] += 40
     path.write_bytes(staff.to_csv(sep=";", index=False).encode("utf-8-sig"))
-    fixed = run_result(extracts, tmp_path, deliver=True, approve_as="Controlleri Testaaja")
+    fixed = run_result(extracts, tmp_path, deliver=True, approve_as="Maija Meikäläinen")
     assert (fixed["delivery"]["status"], fixed["delivery"]["version"]) == ("sent", 2)
     assert len(smtp_server.handler.received) == 2
     correction = smtp_server.handler.received[1].message

@@ -1,6 +1,9 @@
 """Outputs: atomic publishing, and a run's final report built from its own draft."""
 
-from tasks.report.outputs import keep_draft, replace_outputs, restage, staging_dir
+import os
+import time
+
+from tasks.report.outputs import GRACE_SECONDS, keep_draft, replace_outputs, restage, staging_dir
 
 
 def test_a_runs_final_report_is_built_from_its_own_draft_whatever_is_published_meanwhile(tmp_path):
@@ -23,5 +26,11 @@ def test_a_runs_final_report_is_built_from_its_own_draft_whatever_is_published_m
         ".2024-08-forecast.versions",
         "2024-08-forecast",
     ]
-    # The published folder and the one before it (a reader may still be inside it); nothing older.
-    assert len(list((final.parent / ".2024-08-forecast.versions").iterdir())) == 2
+    # Outputs no link points to stay for a reader still inside them, then go.
+    versions = final.parent / ".2024-08-forecast.versions"
+    assert len(list(versions.iterdir())) == 3
+    long_ago = time.time() - 2 * GRACE_SECONDS
+    for v in versions.iterdir():
+        os.utime(v, (long_ago, long_ago), follow_symlinks=False)
+    replace_outputs(restage(kept, final, "run-a"), final)
+    assert len(list(versions.iterdir())) == 2  # the one published and the one before it
