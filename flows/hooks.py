@@ -16,7 +16,8 @@ def run_url(run_id: str) -> str | None:
 
 
 def notify_operators(flow, run, state) -> None:
-    """A failed deployment run (scheduled or started from the UI) is e-mailed to the operators.
+    """A failed or crashed deployment run (scheduled or started from the UI) is e-mailed to the operators; a crash
+    (the process killed, the machine restarted) is reported by the runner or worker that lost it.
 
     The final state's message may be Prefect's own (an expired approval wait is
     failed by Prefect), so the reason the run recorded is added to it.

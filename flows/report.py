@@ -18,7 +18,7 @@ import shutil
 from pathlib import Path
 
 import pandas as pd
-from prefect import flow
+from prefect import flow, get_client
 from prefect.exceptions import FlowPauseTimeout
 from prefect.flow_runs import pause_flow_run
 from prefect.runtime import deployment, flow_run
@@ -247,7 +247,8 @@ def deployment_places(params: RunParams) -> RunParams:
     at another archive."""
     if not deployment.id:
         return params
-    own = (deployment.parameters or {}).get("params") or {}
+    with get_client(sync_client=True) as client:  # the deployment's own parameters, not this run's
+        own = (client.read_deployment(deployment.id).parameters or {}).get("params") or {}
     fields = (*PLACES, "warehouse")
     defaults = RunParams.model_validate({k: v for k, v in own.items() if k in fields})
     return params.model_copy(update={f: getattr(defaults, f) for f in fields})
@@ -342,7 +343,7 @@ def deliver(p: RunParams, built: Built, answer: Approval, run_id: str) -> dict:
     )
 
 
-@flow(name="katsaus-report", log_prints=True, on_failure=[notify_operators])
+@flow(name="katsaus-report", log_prints=True, on_failure=[notify_operators], on_crashed=[notify_operators])
 def report_flow(params: RunParams) -> dict:
     """Build the period's board report, ask for approval, then archive and deliver it exactly once."""
     run_id = str(flow_run.get_id() or "local")

@@ -318,6 +318,15 @@ def test_approved_in_the_ui_the_report_reaches_the_board_once(served, client, ma
     assert "Sitovat toiminnan tavoitteet" in keys["katsaus-forecast-2024-08-yhteenveto"].data
 
 
+def test_a_custom_run_cannot_approve_itself(served, client, mail, place):
+    """The UI's custom run with `approve_as` filled in: refused at its start, nothing built, nothing sent."""
+    before = len(mail.to(BOARD_TO))
+    run_id = trigger(client, approve_as="Maija Meikäläinen")
+    state = wait_final(client, run_id, timeout=120)
+    assert state.is_failed() and "vain komentorivin ajoille" in state.message
+    assert len(mail.to(BOARD_TO)) == before
+
+
 def test_a_rerun_with_the_same_inputs_sends_nothing(served, client, mail, place):
     run_id = trigger(client)
     wait_paused(client, run_id, place)
