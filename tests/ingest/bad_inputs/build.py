@@ -315,10 +315,8 @@ def build(s: Sample) -> None:
     # --- personal data -----------------------------------------------------------------
     pii = list(feedback)
     pii[23] = replace_field(pii[23], 4, f"Asia koskee äitiäni ({code}), soittakaa hänelle.")
-    write("hetu_in_feedback", "asiakaspalaute_202405.csv", "\ufeff" + lines_text(pii), "utf-8")
-    # The same code written carelessly (lower case, an en dash, glued to a word, spaced, a wrong check character),
-    # in a file with another failing check too: GX must list none of the raw values.
-    sloppy = list(feedback)
+    # The same code written carelessly too (lower case, an en dash, glued to a word, spaced, a wrong check
+    # character), in a file with another failing check: GX must list none of the raw values.
     variants = [
         code.lower(),
         code.replace("-", "\u2013"),
@@ -326,10 +324,10 @@ def build(s: Sample) -> None:
         f"{code[:6]} - {code[7:]}",
         code[:-1] + ("X" if code[-1] != "X" else "Y"),
     ]
-    for row, variant in zip((23, 5, 9, 14, 19), variants):
-        sloppy[row] = replace_field(sloppy[row], 4, f"Soittakaa minulle, tunnukseni on {variant}.")
-    sloppy[3] = replace_field(sloppy[3], 3, "11")  # a score out of range: another check fails
-    write("hetu_variants_in_feedback", "asiakaspalaute_202405.csv", "\ufeff" + lines_text(sloppy), "utf-8")
+    for row, variant in zip((5, 9, 14, 19, 29), variants):
+        pii[row] = replace_field(pii[row], 4, f"Soittakaa minulle, tunnukseni on {variant}.")
+    pii[3] = replace_field(pii[3], 3, "11")  # a score out of range: another check fails
+    write("hetu_in_feedback", "asiakaspalaute_202405.csv", "\ufeff" + lines_text(pii), "utf-8")
 
     # --- spreadsheets ------------------------------------------------------------------
     rows = [ln.split(";") for ln in budget]
