@@ -27,7 +27,7 @@ from pathlib import Path
 
 from tasks.contracts import settings
 from tasks.contracts.vocab import FORECAST, KIND_TITLES, REPORT_PDF, Period, check_kind
-from tasks.ingest.parsing import sha256_of
+from tasks.ingest.parsing import copy_hashing, sha256_of
 
 PDF_NAME = REPORT_PDF
 SUMS_NAME = "SHA256SUMS"
@@ -211,15 +211,9 @@ def _write_version(partial: Path, files: Mapping[str, Path], meta: dict) -> dict
 
 def _copy_read_only(src: Path, dst: Path) -> str:
     """Copy durably, make the copy read-only and return its SHA-256."""
-    h = hashlib.sha256()
-    with src.open("rb") as fin, dst.open("xb") as fout:
-        for chunk in iter(lambda: fin.read(1 << 20), b""):
-            h.update(chunk)
-            fout.write(chunk)
-        fout.flush()
-        os.fsync(fout.fileno())
+    digest = copy_hashing(src, dst, exclusive=True, durable=True)
     dst.chmod(_READ_ONLY_FILE)
-    return h.hexdigest()
+    return digest
 
 
 def _write_read_only(path: Path, data: bytes) -> str:

@@ -8,13 +8,13 @@ years only shape forecasts and trends.
 
 from __future__ import annotations
 
-import hashlib
 import zipfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from reports import fmt
 from tasks.contracts import Source, settings, sources
+from tasks.ingest.parsing import copy_hashing
 
 
 @dataclass(frozen=True)
@@ -102,19 +102,10 @@ def snapshot(pf: PeriodFile, src: Source, into: Path) -> tuple[PeriodFile, str]:
     """
     assert pf.path is not None
     into.mkdir(parents=True, exist_ok=True)
-    digest = _copy_hashing(pf.path, into / pf.path.name)
+    digest = copy_hashing(pf.path, into / pf.path.name)
     year, month = int(pf.period[:4]), int(pf.period[5:7] or 12)
     for companion in (c for c in sources().values() if c.companion_of == src.id):
         path = pf.path.parent / companion.file_name(year, month)
         if path.is_file():
-            _copy_hashing(path, into / path.name)
+            copy_hashing(path, into / path.name)
     return replace(pf, path=into / pf.path.name), digest
-
-
-def _copy_hashing(src: Path, dst: Path) -> str:
-    h = hashlib.sha256()
-    with src.open("rb") as fin, dst.open("wb") as fout:
-        for chunk in iter(lambda: fin.read(1 << 20), b""):
-            h.update(chunk)
-            fout.write(chunk)
-    return h.hexdigest()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,6 +60,20 @@ class SourceFileError(Exception):
     def __init__(self, errors: list[SourceError]):
         super().__init__("; ".join(str(e) for e in errors[:5]))
         self.errors = errors
+
+
+def copy_hashing(src: Path, dst: Path, *, exclusive: bool = False, durable: bool = False) -> str:
+    """Copy `src` to `dst` in chunks and return the SHA-256 of exactly the bytes copied. `exclusive` never
+    overwrites `dst`; `durable` flushes the copy to disk before returning."""
+    h = hashlib.sha256()
+    with src.open("rb") as fin, dst.open("xb" if exclusive else "wb") as fout:
+        for chunk in iter(lambda: fin.read(1 << 20), b""):
+            h.update(chunk)
+            fout.write(chunk)
+        if durable:
+            fout.flush()
+            os.fsync(fout.fileno())
+    return h.hexdigest()
 
 
 def sha256_of(path: Path) -> str:

@@ -107,23 +107,27 @@ def test_a_recipient_refused_through_every_retry_is_left_for_the_next_run_only(e
     assert len(set(message_ids(smtp_server.handler))) == 1
 
 
+def to_the_board(engine, version, publish_dir):
+    return delivery.deliver_to_board(
+        engine,
+        version,
+        board="Lautakunta",
+        title="3. toteutumisennuste 2024",
+        period_text="tammi–elokuu 2024",
+        approved_by="Maija Meikäläinen",
+        approved_at=dt.datetime(2024, 9, 20),
+        summary_lines=[],
+        changes=[],
+        publish_dir=publish_dir,
+    )
+
+
 def test_an_approved_report_with_no_mail_server_fails_loudly(sqlite_engine, tmp_path, monkeypatch):
     for name in ("KATSAUS_SMTP_HOST", "KATSAUS_MAIL_TO", "KATSAUS_MAIL_FROM"):
         monkeypatch.delenv(name, raising=False)
     v1 = archive(tmp_path / "archive", tmp_path, "f1")
     with pytest.raises(smtp.DeliveryFailed, match="sähköpostiasetuksia ei ole"):
-        delivery.deliver_to_board(
-            sqlite_engine,
-            v1,
-            board="Lautakunta",
-            title="3. toteutumisennuste 2024",
-            period_text="tammi–elokuu 2024",
-            approved_by="Maija",
-            approved_at=dt.datetime(2024, 9, 20),
-            summary_lines=[],
-            changes=[],
-            publish_dir=tmp_path / "julkaisu",
-        )
+        to_the_board(sqlite_engine, v1, tmp_path / "julkaisu")
     assert not (tmp_path / "julkaisu").exists()  # nothing published of a report that did not reach the board
 
 
@@ -137,18 +141,7 @@ def test_a_tampered_version_is_neither_published_nor_sent(sqlite_engine, smtp_se
     monkeypatch.setenv("KATSAUS_MAIL_FROM", "katsaus@stadi.example")
     monkeypatch.setenv("KATSAUS_MAIL_TO", "sihteeri@stadi.example")
     with pytest.raises(arch.ArchiveError, match="tarkistussumma ei täsmää"):
-        delivery.deliver_to_board(
-            sqlite_engine,
-            v1,
-            board="Lautakunta",
-            title="3. toteutumisennuste 2024",
-            period_text="tammi–elokuu 2024",
-            approved_by="Maija",
-            approved_at=dt.datetime(2024, 9, 20),
-            summary_lines=[],
-            changes=[],
-            publish_dir=tmp_path / "julkaisu",
-        )
+        to_the_board(sqlite_engine, v1, tmp_path / "julkaisu")
     assert smtp_server.handler.received == [] and not (tmp_path / "julkaisu").exists()
     assert ledger(sqlite_engine) == []
 

@@ -204,8 +204,15 @@ def test_missing_source_is_reported_and_strict_fails(extracts, tmp_path, capsys)
     html = (tmp_path / "out" / "2024-08-forecast" / "report.html").read_text(encoding="utf-8")
     assert "Talousarvio: tieto puuttuu" in html
     assert "Talouden toteuma" in html and "Toimiala yhteensä" in html  # the rest is reported
-    assert cli.main(args + ["--strict"]) == 2
-    assert "--strict" in capsys.readouterr().err
+    # Strict and meant for the board: it stops before anyone is asked to approve; nothing archived or sent.
+    deliver = [a for a in args if a != "--no-deliver"]
+    archive = tmp_path / "archive"
+    capsys.readouterr()
+    strict = ["--strict", "--approve-as", "Maija Meikäläinen", "--archive", str(archive)]
+    assert cli.main(deliver + strict) == 2
+    err = capsys.readouterr().err
+    assert "Keskeytetään (--strict): Tiukka ajo keskeytettiin ennen hyväksyntää" in err and "council_budget" in err
+    assert not archive.exists()
 
 
 def test_failed_source_is_not_used_and_says_where(extracts, tmp_path):
