@@ -47,6 +47,8 @@ class _Claim:
     raw: bytes = b""
     # Whom this claim sends to: every recipient, or those a `partial` delivery has still to reach.
     targets: tuple[str, ...] = ()
+    # Every recipient of the message: a failure to reach fewer than these leaves the delivery `partial`.
+    everyone: tuple[str, ...] = ()
 
     @property
     def label(self) -> str:
@@ -175,8 +177,14 @@ def resend(
         if res.rowcount != 1:
             raise DeliveryInProgress(f"Raportin {label} toimitusta käsittelee toinen ajo; mitään ei lähetetty.")
     log.warning("Raportti %s lähetetään uudelleen ylläpidon päätöksellä (%s).", label, by.strip())
-    claim = _Claim(row.id, token, False, row.message_id, (period, kind, version), row.raw_message, _targets(row))
+    claim = _Claim(
+        row.id, token, False, row.message_id, (period, kind, version), row.raw_message, _targets(row), _everyone(row)
+    )
     return _send_claimed(engine, settings, claim, retries, backoff_seconds)
+
+
+def _everyone(row: Row) -> tuple[str, ...]:
+    return tuple(a.strip() for a in row.recipients.split(",") if a.strip())
 
 
 def _targets(row: Row) -> tuple[str, ...]:
@@ -211,7 +219,7 @@ def _send_claimed(
         except DeliveryFailed as exc:
             if isinstance(exc, DeliveryInProgress):
                 raise
-            if targets == list(claim.targets):
+            if set(targets) == set(claim.everyone):
                 _finish(engine, claim, status="failed", last_error=exc.reason)
                 raise
             # Some recipients have it already: the rest are left for the next run, never the others again.
@@ -294,7 +302,9 @@ def _claim(engine: Engine, period: str, kind: str, version: int, values: dict, l
                     },
                 ).scalar_one()
             recipients = tuple(a.strip() for a in values["recipients"].split(","))
-            return _Claim(row_id, token, False, values["message_id"], ident, values["raw_message"], recipients)
+            return _Claim(
+                row_id, token, False, values["message_id"], ident, values["raw_message"], recipients, recipients
+            )
         except IntegrityError:
             continue  # another run inserted the row a moment ago: read it again
     raise DeliveryInProgress(f"Raportin {label} toimitusta käsittelee toinen ajo; mitään ei lähetetty.")
@@ -343,8 +353,9 @@ def _claim_existing(
         raise DeliveryInProgress(f"Raportin {label} toimitusta käsittelee toinen ajo; mitään ei lähetetty.")
     raw = row.raw_message if keep else values["raw_message"]
     message_id = row.message_id if keep else values["message_id"]
-    targets = _targets(row) if row.status == "partial" else tuple(a.strip() for a in values["recipients"].split(","))
-    return _Claim(row.id, token, False, message_id, ident, raw, targets)
+    everyone = _everyone(row) if keep else tuple(a.strip() for a in values["recipients"].split(","))
+    targets = _targets(row) if row.status == "partial" else everyone
+    return _Claim(row.id, token, False, message_id, ident, raw, targets, everyone)
 
 
 def _mark_going_out(engine: Engine, claim: _Claim) -> None:

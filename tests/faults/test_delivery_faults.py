@@ -97,6 +97,12 @@ def test_a_recipient_refused_through_every_retry_is_left_for_the_next_run_only(e
     assert (row.status, row.outstanding) == ("partial", "sihteeri@stadi.example")
     assert [r.rcpt_tos for r in smtp_server.handler.received] == [["kirjaamo@stadi.example"]]
 
+    # A next run that cannot reach the server at all keeps what was delivered: still partial, same one waiting.
+    with pytest.raises(smtp.DeliveryFailed):
+        deliver(engine, settings_for(free_port()), v1, retries=0)
+    [row] = ledger(engine)
+    assert (row.status, row.outstanding) == ("partial", "sihteeri@stadi.example")
+
     # The next run sends to the one still waiting, never again to the others.
     del smtp_server.handler.handle_RCPT  # the mailbox is free again
     assert deliver(engine, settings, v1).status == "sent"
