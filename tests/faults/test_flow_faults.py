@@ -1,6 +1,6 @@
 """The report flow under faults of its inputs and answers, on the session's Prefect server: an approval carrying an
 identity code or an unlisted name, an older draft approved after a newer one, an extracts folder that is empty (an
-unmounted disk). (A strict run with a source missing: tests/flows/test_flow.py.)"""
+unmounted disk). (A strict run with a source missing: tests/flows/test_flow_runs.py.)"""
 
 from __future__ import annotations
 
