@@ -28,6 +28,28 @@ def run_report(extracts: Path, tmp: Path, **kw) -> dict:
     return report_flow(RunParams(**{**values, **kw}))
 
 
+def cli_draft_args(extracts: Path, out: Path, db: Path, cache: Path) -> list[str]:
+    """`katsaus run` of the sample's forecast as a draft, everything it writes in the given places."""
+    return [
+        "run",
+        "--period",
+        "2024-08",
+        "--kind",
+        "forecast",
+        "--extracts",
+        str(extracts),
+        "--out",
+        str(out),
+        "--warehouse",
+        f"sqlite:///{db}",
+        "--cache-dir",
+        str(cache),
+        "--report-date",
+        REPORT_DATE.isoformat(),
+        "--no-deliver",
+    ]
+
+
 @pytest.fixture(scope="session")
 def forecast_run(sample_dir, tmp_path_factory, prefect_server) -> tuple[Path, Path]:
     """The demo's report (3rd forecast, January–August 2024) of the sample: (report folder, its run's folder)."""

@@ -13,7 +13,7 @@ import pytest
 
 from flows import cli
 from tests import pdf_layout as layout
-from tests.flows.conftest import run_report
+from tests.flows.conftest import cli_draft_args, run_report
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 run_result = run_report
@@ -25,24 +25,7 @@ def run(extracts: Path, tmp: Path, **kw) -> Path:
 
 def test_missing_source_is_reported_and_strict_fails(extracts, tmp_path, capsys):
     (extracts / "talousarvio_2024.csv").unlink()
-    args = [
-        "run",
-        "--period",
-        "2024-08",
-        "--kind",
-        "forecast",
-        "--extracts",
-        str(extracts),
-        "--out",
-        str(tmp_path / "out"),
-        "--warehouse",
-        f"sqlite:///{tmp_path / 'w.db'}",
-        "--cache-dir",
-        str(tmp_path / "cache"),
-        "--report-date",
-        "2024-09-20",
-        "--no-deliver",
-    ]
+    args = cli_draft_args(extracts, tmp_path / "out", tmp_path / "w.db", tmp_path / "cache")
     assert cli.main(args) == 0
     html = (tmp_path / "out" / "2024-08-forecast" / "report.html").read_text(encoding="utf-8")
     assert "Talousarvio: tieto puuttuu" in html

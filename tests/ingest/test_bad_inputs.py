@@ -31,6 +31,7 @@ from tasks.ingest.ledger import extract_ledger
 from tasks.ingest.period import Extracted
 from tasks.ingest.quality import source_statuses
 from tasks.ingest.validate import run_suites, suite_parameters
+from tests.flows.conftest import cli_draft_args
 
 CATALOGUE = Path(__file__).parent / "bad_inputs"
 CASES = yaml.safe_load((CATALOGUE / "catalogue.yaml").read_text(encoding="utf-8"))["cases"]
@@ -211,26 +212,7 @@ def run_report(extracts: Path, tmp: Path, db: Path, cli_run: bool) -> Path:
     if cli_run:
         from flows import cli
 
-        rc = cli.main(
-            [
-                "run",
-                "--period",
-                "2024-08",
-                "--kind",
-                "forecast",
-                "--extracts",
-                str(extracts),
-                "--out",
-                str(out),
-                "--warehouse",
-                f"sqlite:///{db}",
-                "--cache-dir",
-                str(tmp / "cache"),
-                "--report-date",
-                DATE.isoformat(),
-                "--no-deliver",
-            ]
-        )
+        rc = cli.main(cli_draft_args(extracts, out, db, tmp / "cache"))
         assert rc == 0, "a failed source is marked in the report; the run itself succeeds"
     else:
         from flows.report import RunParams, report_flow
