@@ -72,7 +72,7 @@ def _run(params) -> int:
         print(f"Huom: lähde {s}: {st}", file=sys.stderr)
     if result["deviations"]:
         print(
-            f"Täsmäytyksessä {fmt.count(result['deviations'], 'poikkeama', 'poikkeamaa')}: "
+            f"Täsmäytyksessä {fmt.count(result['deviations'], 'täsmäytysero', 'täsmäytyseroa')}: "
             f"{report / RECONCILIATION_CSV}"
         )
     d = result["delivery"]

@@ -186,7 +186,7 @@ def summary_markdown(
     if problems:
         lines += ["", "Virheet (enintään kolme lähdettä kohden):", ""] + [f"- {t}: {e}" for t, e in problems]
     dev = reconciliation.deviations
-    lines += ["", f"## Täsmäytys: {fmt.count(len(dev), 'poikkeama', 'poikkeamaa')}", ""]
+    lines += ["", f"## Täsmäytys: {fmt.count(len(dev), 'täsmäytysero', 'täsmäytyseroa')}", ""]
     if len(dev):
         lines += ["| Tarkistus | Kohde | Rivi | Sarake | Erotus |", "|---|---|---|---|---:|"]
         lines += [

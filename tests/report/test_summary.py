@@ -97,12 +97,12 @@ def test_the_ui_summary_lists_the_deviations_under_a_finnish_count():
     text = summary_markdown(
         figures(), "3. toteutumisennuste 2024", "tammi–elokuu 2024", [], Reconciliation(recon), None
     )
-    assert "## Täsmäytys: 1 poikkeama\n" in text
+    assert "## Täsmäytys: 1 täsmäytysero\n" in text
     assert "| palvelualue_summa | Pelastuslaitos | Menot | TB_2024 | 3,00 |" in text and "Hallinto" not in text
     none = summary_markdown(
         figures(), "3. toteutumisennuste 2024", "tammi–elokuu 2024", [], Reconciliation(recon.assign(status="ok")), None
     )
-    assert "## Täsmäytys: 0 poikkeamaa\n" in none
+    assert "## Täsmäytys: 0 täsmäytyseroa\n" in none
 
 
 def test_a_corrected_version_lists_a_changed_or_added_explanation():
