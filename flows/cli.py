@@ -30,6 +30,7 @@ from tasks.warehouse.engine import warehouse
 HOME = katsaus_home()
 DEFAULT_VAR = HOME / "var"
 LOCAL_API = "http://127.0.0.1:{port}/api"
+DEMO_REPORT_DATE = dt.date(2024, 9, 20)
 
 
 def _prefect_home() -> None:
@@ -315,7 +316,11 @@ def _add_run_options(p: argparse.ArgumentParser, *, demo: bool = False) -> None:
     )
     p.add_argument("--strict", action="store_true", help="puuttuva tai virheellinen lähde on virhe")
     p.add_argument(
-        "--report-date", type=_date_argument, default=None, help="laatimispäivä kanteen, 24.9.2024 tai 2024-09-24"
+        "--report-date",
+        type=_date_argument,
+        # The demo's sample forecast as it was prepared, so its cover names the meeting it went to (24.9.2024).
+        default=DEMO_REPORT_DATE if demo else None,
+        help="laatimispäivä kanteen, 24.9.2024 tai 2024-09-24",
     )
     p.add_argument(
         "--meeting-date",
