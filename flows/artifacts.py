@@ -10,7 +10,7 @@ from pathlib import Path
 from prefect import task
 from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
-from prefect.client.orchestration import get_client
+from prefect.client.orchestration import SyncPrefectClient, get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
 
 from tasks.contracts.vocab import REPORT_PDF
@@ -64,11 +64,14 @@ def record_decision(period: str, kind: str, text: str) -> None:
     create_markdown_artifact(text, key=artifact_key(period, kind, DECISION), description="Hyväksyntä")
 
 
+def artifacts_of_run(client: SyncPrefectClient, run_id) -> list:
+    """Every artifact a flow run has posted."""
+    return client.read_artifacts(artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run_id])))
+
+
 def recorded_decision(run_id) -> str | None:
     """What `record_decision` recorded for a run (its last decision artifact), as plain text."""
     with get_client(sync_client=True) as client:
-        found = client.read_artifacts(
-            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run_id]))
-        )
+        found = artifacts_of_run(client, run_id)
     texts = [a.data for a in found if a.key and a.key.endswith(f"-{DECISION}")]
     return texts[-1].replace("#", "").strip() if texts else None

@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -220,12 +221,33 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
         deployments = runner_deployments(report_flow, _defaults(args))
         print("Ajastetut raportit: " + ", ".join(d.name for d in deployments))
-        serve(*deployments, print_starting_message=False)
+        stop = _watching()
+        try:
+            serve(*deployments, print_starting_message=False)
+        finally:
+            stop.set()
         return 0
     finally:
         if server is not None:
             server.terminate()
             server.wait(timeout=30)
+
+
+def _watching():
+    """A thread that reports approval waits which expired while suspended (flows/watch.py); set the event to stop."""
+    from flows.watch import watch_expired_waits  # after _prefect_home(): Prefect reads its settings once
+
+    stop = threading.Event()
+    every = float(os.environ.get("KATSAUS_WATCH_SECONDS", "60"))
+    threading.Thread(target=watch_expired_waits, args=(every, stop), name="katsaus-watch", daemon=True).start()
+    return stop
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    """Beside a worker (no `katsaus serve`): report approval waits that expired while suspended, until stopped."""
+    print("Valvotaan vanhentuneita hyväksyntöjä (Ctrl+C lopettaa).")
+    _watching().wait()
+    return 0
 
 
 def cmd_resend(args: argparse.Namespace) -> int:
@@ -386,6 +408,8 @@ def parser() -> argparse.ArgumentParser:
     _add_place_options(p)
     p.add_argument("--port", type=int, default=4200, help="paikallisen Prefect-palvelimen portti")
     p.set_defaults(func=cmd_serve)
+    p = sub.add_parser("watch", help="ilmoita ylläpidolle hyväksynnät, joiden odotus päättyi (työntekijän rinnalla)")
+    p.set_defaults(func=cmd_watch)
     p = sub.add_parser("backfill", help="luo ajot kausivälille (toistaminen ei luo uusia)")
     p.add_argument("--from", dest="first", type=_period, required=True)
     p.add_argument("--to", dest="last", type=_period, required=True)

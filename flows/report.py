@@ -2,8 +2,11 @@
 
 Reads top to bottom as the pipeline: extract → validate → load → finance →
 reconcile → goals → render (the draft, LUONNOS) → approve → deliver. The
-approval pauses the run for a controller's decision in the Prefect UI
-(approver, approve or reject, comment), or `approve_as` approves it headless.
+approval waits for a controller's decision in the Prefect UI (approver,
+approve or reject, comment), or `approve_as` approves it headless. A
+deployment run waits suspended: its process ends, the wait lives on the
+Prefect server, and the answered run starts again with its persisted draft, so
+a restart of `katsaus serve` or a worker loses nothing.
 Delivery publishes the final report (the approval on its cover), archives it
 immutably and e-mails it to the board exactly once per version. The writes of
 one period and kind are serialised by a warehouse lock, so two runs never
@@ -18,10 +21,11 @@ import shutil
 from pathlib import Path
 
 import pandas as pd
-from prefect import flow, get_client
-from prefect.exceptions import FlowPauseTimeout
-from prefect.flow_runs import pause_flow_run
+from prefect import flow, get_client, task
+from prefect.exceptions import FlowPauseTimeout, Pause
+from prefect.flow_runs import pause_flow_run, suspend_flow_run
 from prefect.runtime import deployment, flow_run
+from prefect.settings import PREFECT_LOCAL_STORAGE_PATH
 
 from deployments import scheduled_period, schedules
 from flows import stages
@@ -288,12 +292,18 @@ def approval(p: RunParams, built: Built) -> Approval:
 def _answer(p: RunParams, built: Built) -> Approval:
     if p.approve_as:
         return Approval(approver=p.approve_as, decision="hyväksy", comment="")
+    form = Approval.with_initial_data(description=approval_description(built))
+    timeout = int(p.approval_timeout_hours * 3600)
+    if deployment.id:
+        # Suspended: the process ends here and the wait lives on the server. Answered, the run starts again from
+        # the top, takes its persisted draft, and this call returns the answer. An expired wait is failed by the
+        # server and reported to the operators by `katsaus serve` (flows/watch.py).
+        print(f"Luonnos valmis: {built.final / REPORT_PDF}. Ajo odottaa hyväksyntää Prefectin käyttöliittymässä.")
+        return suspend_flow_run(wait_for_input=form, timeout=timeout, key="approval")
     print(f"Luonnos valmis: {built.final / REPORT_PDF}. Odotetaan hyväksyntää Prefectin käyttöliittymässä.")
     try:
-        form = Approval.with_initial_data(description=approval_description(built))
-        return pause_flow_run(
-            wait_for_input=form, timeout=int(p.approval_timeout_hours * 3600), poll_interval=5, key="approval"
-        )
+        # A run from the command line has no deployment to be started again from: its own process waits.
+        return pause_flow_run(wait_for_input=form, timeout=timeout, poll_interval=5, key="approval")
     except FlowPauseTimeout:
         reason = f"Hyväksyntää ei saatu {fmt.short(p.approval_timeout_hours)} tunnin kuluessa; raporttia ei toimitettu."
         record_decision(p.period, p.kind, f"# Ei hyväksyntää\n\n{reason}")
@@ -343,6 +353,27 @@ def deliver(p: RunParams, built: Built, answer: Approval, run_id: str) -> dict:
     )
 
 
+def draft_key(context, parameters: dict) -> str:
+    """One persisted draft per flow run: the run started again after its approval takes it back."""
+    return f"katsaus-draft-{parameters['run_id']}"
+
+
+@task(name="draft", persist_result=True, cache_key_fn=draft_key)
+def drafted(params: RunParams, run_id: str) -> tuple[RunParams, Built]:
+    """The run's places and period, settled once, and its draft built under the period's lock. Persisted: a run
+    resumed after its approval (days later, on another process) delivers exactly what its approver saw."""
+    home = katsaus_home()
+    p = placed(deployment_places(with_period(params)), home)
+    print(f"Kotikansio: {home}")
+    with period_lock(p.warehouse, report_name(p.period, p.kind), run_id):
+        return p, build(p, run_id)
+
+
+def forget_draft(run_id: str) -> None:
+    """The persisted draft of a run that has ended (delivered, rejected, refused): no longer needed."""
+    (PREFECT_LOCAL_STORAGE_PATH.value() / draft_key(None, {"run_id": run_id})).unlink(missing_ok=True)
+
+
 @flow(name="katsaus-report", log_prints=True, on_failure=[notify_operators], on_crashed=[notify_operators])
 def report_flow(params: RunParams) -> dict:
     """Build the period's board report, ask for approval, then archive and deliver it exactly once."""
@@ -353,15 +384,13 @@ def report_flow(params: RunParams) -> dict:
             "Hyväksyntä ilman odotusta (approve_as) on vain komentorivin ajoille; käyttöliittymästä tai "
             "ajastuksesta käynnistetty ajo odottaa hyväksyntää."
         )
-    home = katsaus_home()
-    p = placed(deployment_places(with_period(params)), home)
-    print(f"Kotikansio: {home}")
+    state = drafted(params, run_id, return_state=True)
+    p, built = state.result()
     lock = report_name(p.period, p.kind)
-    with period_lock(p.warehouse, lock, run_id):
-        built = build(p, run_id)
-    post_artifacts(
-        p.period, p.kind, built.markdown, built.quality, built.deviations, report_link(built.final), "luonnos"
-    )
+    if state.name != "Cached":  # a resumed run posted these before it waited
+        post_artifacts(
+            p.period, p.kind, built.markdown, built.quality, built.deviations, report_link(built.final), "luonnos"
+        )
     result = {
         "report_dir": str(built.final),
         "period": p.period,
@@ -372,16 +401,19 @@ def report_flow(params: RunParams) -> dict:
         "delivery": {"status": "draft"},
     }
     if not p.deliver:
+        forget_draft(run_id)
         return result
     unusable = {s: st for s, st in built.figures["sources"].items() if st != SOURCE_OK}
     if p.strict and unusable:
         # A strict run never asks anyone to approve a report with a source missing or quarantined.
         shutil.rmtree(built.draft, ignore_errors=True)
+        forget_draft(run_id)
         listed = ", ".join(f"{s} ({SOURCE_STATUS_FI.get(st, st)})" for s, st in unusable.items())
         raise StrictStop(
             f"Tiukka ajo keskeytettiin ennen hyväksyntää: kaikkia lähteitä ei voitu käyttää ({listed}). "
             f"Luonnos: {built.final / REPORT_PDF}"
         )
+    waiting = False
     try:
         answer = approval(p, built)
         if answer.decision != "hyväksy":
@@ -396,8 +428,13 @@ def report_flow(params: RunParams) -> dict:
             return {**result, "delivery": {"status": "rejected", "reason": reason}}
         with period_lock(p.warehouse, lock, run_id):
             delivery = deliver(p, built, answer, run_id)
+    except Pause:
+        waiting = True  # suspended: the draft and its persisted build wait for the answer
+        raise
     finally:
-        shutil.rmtree(built.draft, ignore_errors=True)  # this run's private copy of its draft
+        if not waiting:
+            shutil.rmtree(built.draft, ignore_errors=True)  # this run's private copy of its draft
+            forget_draft(run_id)
     post_artifacts(
         p.period, p.kind, built.markdown, built.quality, built.deviations, report_link(built.final), "hyväksytty"
     )

@@ -9,6 +9,7 @@ server down and then up, a rejection, an approval that never comes.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -98,6 +99,7 @@ def katsaus_env(prefect_server: str, mail: Mail, place: Path) -> dict:
         "KATSAUS_MAIL_FROM": "Katsaus <katsaus@stadi.example>",
         "KATSAUS_MAIL_TO": BOARD_TO,
         "KATSAUS_OPS_MAIL_TO": OPS_TO,
+        "KATSAUS_WATCH_SECONDS": "2",
     }
     return env
 
@@ -217,20 +219,43 @@ def test_prefect_yaml_deploys_to_a_process_work_pool_and_a_worker_runs_it(prefec
         client.delete_deployment(d.id)
 
 
+class Served:
+    """`katsaus serve` as its own process, serving the deployments on the Prefect server; it can be restarted."""
+
+    def __init__(self, prefect_server: str, mail: Mail, place: Path):
+        self.env = katsaus_env(prefect_server, mail, place)
+        self.place = place
+        self.proc = None
+        self.log = None
+
+    def start(self) -> None:
+        self.log = (self.place / "serve.log").open("ab")
+        self.proc = subprocess.Popen(
+            [KATSAUS, "serve", *place_options(self.place)],
+            env=self.env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            cwd=self.place,
+        )
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=60)
+        self.log.close()
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+
 @pytest.fixture(scope="module")
 def served(prefect_server, client, mail, place):
-    """`katsaus serve` as its own process: the deployments, served on the Prefect server."""
-    log = (place / "serve.log").open("wb")
-    proc = subprocess.Popen(
-        [KATSAUS, "serve", *place_options(place)],
-        env=katsaus_env(prefect_server, mail, place),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        cwd=place,
-    )
+    """`katsaus serve`, up once its deployments are registered."""
+    serving = Served(prefect_server, mail, place)
+    serving.start()
 
     def deployed():
-        if proc.poll() is not None:
+        if serving.proc.poll() is not None:
             pytest.fail((place / "serve.log").read_text(errors="replace")[-3000:])
         try:
             dep = client.read_deployment_by_name(FORECAST)
@@ -241,10 +266,8 @@ def served(prefect_server, client, mail, place):
 
     wait_for("the served deployments", deployed, 120)
     time.sleep(1)  # the runner polls for work every second
-    yield proc
-    proc.terminate()
-    proc.wait(timeout=60)
-    log.close()
+    yield serving
+    serving.stop()
 
 
 def trigger(client, **params) -> str:
@@ -282,6 +305,14 @@ def answer(client, run_id, decision: str, approver: str = "Maija Meikäläinen",
     client.resume_flow_run(run_id, run_input={"approver": approver, "decision": decision, "comment": comment})
 
 
+def task_runs_of(client, run_id, task: str) -> list:
+    """The runs of one task (`draft-…`) in a flow run."""
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run_id])))
+    return [t for t in runs if t.name.rsplit("-", 1)[0] == task]
+
+
 def artifacts_of(client, run_id) -> dict:
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
 
@@ -293,18 +324,35 @@ def artifacts_of(client, run_id) -> dict:
     }
 
 
-def test_approved_in_the_ui_the_report_reaches_the_board_once(served, client, mail, place):
+def persisted_drafts(place: Path) -> list[Path]:
+    return list((place / "client-home" / "storage").glob("katsaus-draft-*"))
+
+
+def test_approved_in_the_ui_after_a_restart_of_serve_the_report_reaches_the_board_once(served, client, mail, place):
+    """The approval wait holds no process: `katsaus serve` is restarted while the run waits, the approval resumes
+    the run on the new process, which delivers the draft its approver saw (not a rebuilt one)."""
     run_id = trigger(client)
     wait_paused(client, run_id, place)
+    assert state_of(client, run_id).name == "Suspended"  # the wait lives on the server, not in a process
     draft = (place / "out" / "2024-08-forecast" / "report.html").read_text(encoding="utf-8")
     assert "LUONNOS" in draft  # the controller reviews the draft before approving
+    drafted = json.loads((place / "out" / "2024-08-forecast" / "manifest.json").read_text(encoding="utf-8"))
+    assert [p.name for p in persisted_drafts(place)] == [f"katsaus-draft-{run_id}"]
+    served.restart()
     answer(client, run_id, "hyväksy", comment="Tarkistettu.")
-    assert wait_final(client, run_id).is_completed()
+    assert wait_final(client, run_id).is_completed(), (place / "serve.log").read_text(errors="replace")[-3000:]
     board = mail.to(BOARD_TO)
     assert len(board) == 1
     msg = board[0].message
     pdf = next(p for p in msg.iter_attachments() if p.get_content_type() == "application/pdf")
     assert pdf.get_content() == (place / "archive" / "2024-08-forecast" / "v1" / "report.pdf").read_bytes()
+    final_manifest = json.loads((place / "out" / "2024-08-forecast" / "manifest.json").read_text(encoding="utf-8"))
+    # The very draft the approver saw: made once, before the wait, and taken back from its persisted result.
+    assert final_manifest["drafted_at"] == drafted["drafted_at"]
+    assert final_manifest["content_fingerprint"] == drafted["content_fingerprint"]
+    assert final_manifest["approval"]["approved_by"] == "Maija Meikäläinen"
+    assert sorted(t.state.name for t in task_runs_of(client, run_id, "draft")) == ["Cached", "Completed"]
+    assert persisted_drafts(place) == []
     final = (place / "out" / "2024-08-forecast" / "report.html").read_text(encoding="utf-8")
     assert "LUONNOS" not in final and "Tarkistettu." in final
     keys = artifacts_of(client, run_id)
@@ -382,6 +430,8 @@ def test_a_rejected_report_is_not_delivered_and_says_why(served, client, mail, p
 
 
 def test_an_approval_that_never_comes_fails_the_run_and_alerts_the_operators(served, client, mail, place):
+    """The suspended run's wait expires on the server, with no process of the run alive: `katsaus serve` reports it
+    to the operators once, records the decision on the run and removes the run's draft."""
     run_id = trigger(client, approval_timeout_hours=0.002)  # about seven seconds
     st = wait_final(client, run_id)
     assert st.is_failed()
@@ -397,3 +447,8 @@ def test_an_approval_that_never_comes_fails_the_run_and_alerts_the_operators(ser
     except AssertionError:
         raise AssertionError(f"no alert names run {run_id}; alerts: {bodies()}") from None
     assert "Hyväksyntää ei saatu" in body
+    assert "Hyväksyntää ei saatu" in artifacts_of(client, run_id)["katsaus-forecast-2024-08-hyvaksynta"].data
+    assert "katsaus-ilmoitettu" in client.read_flow_run(run_id).tags
+    assert persisted_drafts(place) == [] and not list((place / "out").glob(f".*.draft-{run_id}"))
+    time.sleep(5)  # a few more rounds of the watch: still one alert
+    assert sum(str(run_id) in b for b in bodies()) == 1
