@@ -28,7 +28,7 @@ from prefect.runtime import deployment, flow_run
 from prefect.settings import PREFECT_LOCAL_STORAGE_PATH
 
 from deployments import scheduled_period, schedules
-from flows import stages
+from flows import killpoints, stages
 from flows.artifacts import post_artifacts, record_decision, report_link
 from flows.home import PLACES
 from flows.hooks import notify_operators
@@ -56,6 +56,7 @@ from tasks.report.outputs import (
     manifest,
     mask_url,
     read_manifest,
+    remove_dead_staging,
     replace_outputs,
     restage,
     staging_dir,
@@ -119,11 +120,15 @@ def build(p: RunParams, run_id: str) -> Built:
     """Extract, validate, load, compute and render the draft; put it in place."""
     final = Path(p.out) / report_name(p.period, p.kind)
     final.parent.mkdir(parents=True, exist_ok=True)
+    for dead in remove_dead_staging(final):
+        print(f"Poistettiin keskeytyneen ajon keskeneräinen kansio {dead.name}")
     stage = staging_dir(final, run_id)
     today = dt.datetime.now(local_zone()).date()
 
     extracted = stages.extract(Path(p.extracts), p.year, p.month)
+    killpoints.passed("extract")
     validated = stages.validate(extracted, stages.warehouse_history(p.warehouse), today, stage / QUALITY_DIR)
+    killpoints.passed("validate")
     if all(s.status == SOURCE_MISSING for s in validated.statuses) and approved_outputs(final):
         # An unmounted or emptied extracts folder: a report of nothing never replaces what the board approved.
         shutil.rmtree(stage, ignore_errors=True)
@@ -134,6 +139,7 @@ def build(p: RunParams, run_id: str) -> Built:
     stages.store_validation(p.warehouse, run_id, p.period, p.kind, validated)
     notes = stages.commentary(Path(p.extracts), p.period, p.kind, stage / QUALITY_DIR / "kommentit", today)
     loaded = stages.load(p.warehouse, extracted, validated, run_id, p.force)
+    killpoints.passed("load")
     data, inputs = stages.read(p.warehouse, loaded)
     previous_round, previous = stages.previous_forecast_round(p.archive, p.period, p.kind)
     fin = stages.finance(data, p.year, p.month, notes.adjustments, previous, previous_round)
@@ -199,6 +205,7 @@ def build(p: RunParams, run_id: str) -> Built:
     write_json(manifest({**run_facts, "approval": None}, entries, stage), stage / MANIFEST_JSON)
     draft = keep_draft(stage, final, run_id) if p.deliver else None
     replace_outputs(stage, final)
+    killpoints.passed("render")
 
     title = f"{report_title(p.kind, p.month)} {p.year}"
     period_text = fmt.period(p.year, p.month)
@@ -325,6 +332,7 @@ def deliver(p: RunParams, built: Built, answer: Approval, run_id: str) -> dict:
         manifest({**built.manifest_run, "approval": approval_facts}, built.input_entries, stage), stage / MANIFEST_JSON
     )
     replace_outputs(stage, built.final)
+    killpoints.passed("publish")
     version = stages.archive(
         p.archive,
         p.period,
@@ -338,8 +346,9 @@ def deliver(p: RunParams, built: Built, answer: Approval, run_id: str) -> dict:
             "drafted_at": built.manifest_run["drafted_at"],
         },
     )
+    killpoints.passed("archive")
     previous = version.previous.metadata.get("figures") if version.new and version.previous else None
-    return stages.deliver(
+    delivered = stages.deliver(
         p.warehouse,
         version,
         p.publish_dir,
@@ -351,6 +360,8 @@ def deliver(p: RunParams, built: Built, answer: Approval, run_id: str) -> dict:
         summary_lines=summary_lines(built.figures),
         changes=changes(previous, built.figures) if previous else [],
     )
+    killpoints.passed("send")
+    return delivered
 
 
 def draft_key(context, parameters: dict) -> str:

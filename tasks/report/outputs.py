@@ -228,6 +228,15 @@ def _run_folder(final: Path, run_id: str, what: str, copy_of: Path | None = None
     return folder
 
 
+def remove_dead_staging(final: Path) -> list[Path]:
+    """Remove the staging folders of this report that runs killed mid-write left behind. Call it holding the
+    period's lock: every run stages only while it holds the lock, so no live run owns one of them."""
+    dead = sorted(final.parent.glob(f".{final.name}.partial-*"))
+    for folder in dead:
+        shutil.rmtree(folder, ignore_errors=True)
+    return dead
+
+
 def staging_dir(final: Path, run_id: str) -> Path:
     """An empty staging folder for this run's outputs."""
     return _run_folder(final, run_id, "partial")

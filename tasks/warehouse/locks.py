@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
+import socket
 import threading
 import time
 from contextlib import contextmanager
+from functools import cache
+from pathlib import Path
 
 from sqlalchemy import func, select, text
 from sqlalchemy.engine import Connection, Engine
@@ -30,22 +34,73 @@ def db_now(conn: Connection) -> dt.datetime:
     return conn.execute(select(func.now())).scalar_one().astimezone(dt.UTC)
 
 
+def _boot_id() -> str:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:  # not Linux: a reboot is not told apart
+        return ""
+
+
+def _started(pid: int) -> str:
+    """When process `pid` started (clock ticks since boot), which tells a reused process id apart; "" if unknown."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return ""
+
+
+@cache
+def this_process() -> str:
+    """Who holds a lock: host, boot, process id and the process's start."""
+    pid = os.getpid()
+    return "|".join((socket.gethostname(), _boot_id(), str(pid), _started(pid)))
+
+
+def process_gone(holder: str | None) -> bool:
+    """True when the lock's holder is known dead: a process of this host that no longer runs (killed, or the
+    machine rebooted since). A holder on another host is never judged from here: its lease decides."""
+    try:
+        host, boot, pid, started = (holder or "").split("|")
+    except ValueError:
+        return False
+    if host != socket.gethostname():
+        return False
+    if boot and boot != _boot_id():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        pass  # alive, another user's
+    return bool(started) and _started(int(pid)) != started
+
+
 def try_lock(engine: Engine, name: str, run_id: str, lease: dt.timedelta) -> bool:
-    """Take the lock `name` for `run_id` if it is free, expired or already ours; True when taken."""
+    """Take the lock `name` for `run_id` if it is free, expired, held by a dead process of this host or already
+    ours; True when taken."""
     t = RunLock.__table__
+    me = this_process()
     with engine.begin() as conn:
         now = db_now(conn)
+        takeable = (t.c.expires_at < now) | (t.c.run_id == run_id)
+        holder = conn.execute(select(t.c.holder).where(t.c.name == name)).scalar_one_or_none()
+        if process_gone(holder):
+            log.warning("Kauden %s lukinnut ajo on kuollut (%s); lukitus otetaan.", name, holder)
+            takeable |= t.c.holder == holder
         took = conn.execute(
             t.update()
-            .where(t.c.name == name, (t.c.expires_at < now) | (t.c.run_id == run_id))
-            .values(run_id=run_id, acquired_at=now, expires_at=now + lease)
+            .where(t.c.name == name, takeable)
+            .values(run_id=run_id, holder=me, acquired_at=now, expires_at=now + lease)
         ).rowcount
         if took:
             return True
     try:
         with engine.begin() as conn:
             now = db_now(conn)
-            conn.execute(t.insert().values(name=name, run_id=run_id, acquired_at=now, expires_at=now + lease))
+            conn.execute(
+                t.insert().values(name=name, run_id=run_id, holder=me, acquired_at=now, expires_at=now + lease)
+            )
         return True
     except IntegrityError:
         return False  # another run holds it

@@ -143,6 +143,8 @@ class RunLock(Base):
     run_id: Mapped[str] = mapped_column(String(64))
     acquired_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    # The holding process (host|boot|pid|start): a lock of a dead process on this host is taken over at once.
+    holder: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
 
 class ValidationResult(Base):

@@ -106,6 +106,40 @@ def test_a_held_lock_is_renewed_past_its_lease_and_a_dead_runs_lock_runs_out(sql
     assert locks.try_lock(sqlite_engine, "2024-08-annual", "toinen", lease)
 
 
+HOLDER = """
+import datetime as dt, sys, time
+from tasks.warehouse import locks
+from tasks.warehouse.engine import warehouse
+with warehouse(sys.argv[1]) as engine:
+    assert locks.try_lock(engine, "2024-08-forecast", "kaatuva", dt.timedelta(hours=2))
+print("held", flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_lock_of_a_killed_process_is_taken_over_at_once_a_live_ones_is_not(sqlite_engine):
+    """kill -9 of a run holding a two-hour lease: the next run on this machine takes the period at once."""
+    url = str(sqlite_engine.url)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, url],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert holder.stdout.readline().strip() == b"held"
+        lease = dt.timedelta(hours=2)
+        assert not locks.try_lock(sqlite_engine, "2024-08-forecast", "seuraava", lease)  # alive: it keeps it
+    finally:
+        holder.kill()
+        holder.wait()
+    assert locks.try_lock(sqlite_engine, "2024-08-forecast", "seuraava", lease)
+    assert locks.lock_holder(sqlite_engine, "2024-08-forecast") == "seuraava"
+    assert locks.process_gone(f"{os.uname().nodename}|{locks._boot_id()}|{holder.pid}|1")
+    assert not locks.process_gone(locks.this_process())
+    assert not locks.process_gone("toinen-kone|x|1|1")  # another host's holder: its lease decides
+
+
 def test_a_password_in_the_urls_query_is_masked_too():
     masked = mask_url("postgresql+psycopg://katsaus:salainen@db/katsaus?sslmode=require&password=toinen")
     assert "salainen" not in masked and "toinen" not in masked and "sslmode=require" in masked
