@@ -40,6 +40,13 @@ class ReportingData:
     units: dict[str, pd.DataFrame]
 
 
+def in_order(df: pd.DataFrame) -> pd.DataFrame:
+    """Sums in the order of their keys (every column but the sums), by code point: the same on SQLite and on
+    PostgreSQL whatever its collation, and whichever run loaded which month first."""
+    keys = [c for c in df.columns if c not in ("cents", "rows")]
+    return df.sort_values(keys, kind="stable", ignore_index=True)
+
+
 def ledger_monthly(engine: Engine, batch_ids: list[int]) -> pd.DataFrame:
     """Ledger summed per year, month, area, service and line (cents), in SQL."""
     t = LedgerRow
@@ -55,13 +62,12 @@ def ledger_monthly(engine: Engine, batch_ids: list[int]) -> pd.DataFrame:
         )
         .where(t.batch_id.in_(batch_ids))
         .group_by(t.year, t.month, t.area, t.service, t.line)
-        .order_by(t.year, t.month, t.area, t.service, t.line)
     )
     with engine.connect() as conn:
         df = pd.DataFrame(
             conn.execute(stmt).all(), columns=["year", "month", "area", "service", "line", "cents", "rows"]
         )
-    return df.astype({"year": "int64", "month": "int64", "cents": "int64", "rows": "int64"})
+    return in_order(df.astype({"year": "int64", "month": "int64", "cents": "int64", "rows": "int64"}))
 
 
 def ledger_by_group(engine: Engine, batch_ids: list[int]) -> pd.DataFrame:
@@ -74,7 +80,7 @@ def ledger_by_group(engine: Engine, batch_ids: list[int]) -> pd.DataFrame:
         df = pd.DataFrame(
             conn.execute(stmt).all(), columns=["year", "month", "area", "service", "line", "prefix", "cents"]
         )
-    return df.astype({"year": "int64", "month": "int64", "cents": "int64"})
+    return in_order(df.astype({"year": "int64", "month": "int64", "cents": "int64"}))
 
 
 def ledger_area_totals(engine: Engine, batch_ids: list[int]) -> pd.DataFrame:
@@ -82,7 +88,7 @@ def ledger_area_totals(engine: Engine, batch_ids: list[int]) -> pd.DataFrame:
     t = LedgerRow
     stmt = select(t.area, func.sum(t.amount_cents)).where(t.batch_id.in_(batch_ids)).group_by(t.area)
     with engine.connect() as conn:
-        return pd.DataFrame(conn.execute(stmt).all(), columns=["area", "cents"]).astype({"cents": "int64"})
+        return in_order(pd.DataFrame(conn.execute(stmt).all(), columns=["area", "cents"]).astype({"cents": "int64"}))
 
 
 def ledger_totals_by_batch(engine: Engine, batch_ids: list[int]) -> pd.DataFrame:
@@ -95,7 +101,7 @@ def ledger_totals_by_batch(engine: Engine, batch_ids: list[int]) -> pd.DataFrame
         .group_by(LoadBatch.file_name)
     )
     with engine.connect() as conn:
-        return pd.DataFrame(conn.execute(stmt).all(), columns=["file", "rows", "cents"])
+        return in_order(pd.DataFrame(conn.execute(stmt).all(), columns=["file", "rows", "cents"]))
 
 
 class BatchVanished(RuntimeError):
@@ -155,5 +161,12 @@ def read_facts(engine: Engine, source: str, batch_ids: list[int]) -> pd.DataFram
     model = FACTS[source]
     cols = [getattr(model, c) for c in fact_columns(model)]
     with engine.connect() as conn:
-        res = conn.execute(select(*cols).where(model.batch_id.in_(batch_ids)).order_by(model.id))
+        # In the order of the files (by period and name), each file's rows as it had them: the same whichever
+        # run loaded which month first (row ids interleave when runs load at once).
+        res = conn.execute(
+            select(*cols)
+            .join(LoadBatch, model.batch_id == LoadBatch.id)
+            .where(model.batch_id.in_(batch_ids))
+            .order_by(LoadBatch.period, LoadBatch.file_name, model.id)
+        )
         return pd.DataFrame(res.all(), columns=fact_columns(model))

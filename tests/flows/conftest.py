@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 from pathlib import Path
 
 import pytest
 
 from flows.report import RunParams, report_flow
+from reports import fmt
 
 REPORT_DATE = dt.date(2024, 9, 20)
 
@@ -55,3 +58,22 @@ def forecast_run(sample_dir, tmp_path_factory, prefect_server) -> tuple[Path, Pa
     """The demo's report (3rd forecast, January–August 2024) of the sample: (report folder, its run's folder)."""
     tmp = tmp_path_factory.mktemp("forecast-run")
     return Path(run_report(sample_dir, tmp)["report_dir"]), tmp
+
+
+def manifest(report_dir: Path) -> dict:
+    return json.loads((report_dir / "manifest.json").read_text(encoding="utf-8"))
+
+
+def html_digest(report_dir: Path) -> str:
+    """The report's HTML, its preparation date aside (a rerun on another day is the same report)."""
+    prepared = fmt.date(dt.date.fromisoformat(manifest(report_dir)["report_date"]))
+    html = (report_dir / "report.html").read_text(encoding="utf-8").replace(prepared, "{report_date}")
+    return hashlib.sha256(html.encode("utf-8")).hexdigest()
+
+
+def observed(report_dir: Path) -> dict:
+    """What a recording keeps of a report: its content fingerprint and its HTML's digest."""
+    return {
+        "content_fingerprint": manifest(report_dir)["content_fingerprint"],
+        "report_html_sha256": html_digest(report_dir),
+    }

@@ -22,7 +22,6 @@ no code identifier on the board's pages.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import os
 import re
@@ -35,7 +34,7 @@ from reports import fmt
 from tasks.contracts import settings, structure
 from tasks.contracts.vocab import Period
 from tests import pdf_layout as layout
-from tests.flows.conftest import REPORT_DATE, run_report
+from tests.flows.conftest import REPORT_DATE, manifest, observed, run_report
 
 GOLDEN = Path(__file__).parent / "golden"
 # Each kind prepared when it would be: a few weeks after its period ends.
@@ -46,23 +45,6 @@ CASES = [
 ]
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
-
-
-def manifest(report_dir: Path) -> dict:
-    return json.loads((report_dir / "manifest.json").read_text(encoding="utf-8"))
-
-
-def html_digest(report_dir: Path) -> str:
-    prepared = fmt.date(dt.date.fromisoformat(manifest(report_dir)["report_date"]))
-    html = (report_dir / "report.html").read_text(encoding="utf-8").replace(prepared, "{report_date}")
-    return hashlib.sha256(html.encode("utf-8")).hexdigest()
-
-
-def observed(report_dir: Path) -> dict:
-    return {
-        "content_fingerprint": manifest(report_dir)["content_fingerprint"],
-        "report_html_sha256": html_digest(report_dir),
-    }
 
 
 @pytest.fixture(scope="module", params=CASES, ids=[f"{p}-{k}" for p, k, _ in CASES])

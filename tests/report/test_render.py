@@ -168,6 +168,11 @@ def test_the_fingerprint_follows_the_reports_data_and_words_only():
     redrawn = {**base, "goals": [{"views": [{"chart": "data:image/png;base64,AAAA", "chart_data": [[2024, 1, 1.0]]}]}]}
     same = {**redrawn, "goals": [{"views": [{"chart": "data:image/png;base64,BBBB", "chart_data": [[2024, 1, 1.0]]}]}]}
     assert render.content_fingerprint(redrawn) == render.content_fingerprint(same)
+    # A sum of the same floating-point values in another order (runs that loaded at once): the same report.
+    summed = {**redrawn, "goals": [{"views": [{"chart": "-", "chart_data": [[2024, 1, 0.15476683937823837]]}]}]}
+    resummed = {**redrawn, "goals": [{"views": [{"chart": "-", "chart_data": [[2024, 1, 0.1547668393782384]]}]}]}
+    assert render.content_fingerprint(summed) == render.content_fingerprint(resummed)
+    assert render.content_fingerprint(summed) != render.content_fingerprint(redrawn)
     worded = {**base, "sources": [{**s, "warnings": ["tarkistettu 3.12.2026"]} for s in base["sources"]]}
     assert render.content_fingerprint(worded) == fp
     assert render.content_fingerprint({**base, "comparison": {"rows": [], "problems": ["THL ei vastannut"]}}) == fp
