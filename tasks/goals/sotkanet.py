@@ -224,6 +224,10 @@ class SotkanetClient:
             except httpx.TimeoutException as exc:
                 reason, cause = f"aikakatkaisu, ei vastausta {fmt.short(self.config.timeout_seconds)} sekunnissa", exc
                 continue
+            except httpx.ConnectError as exc:
+                # The name does not resolve or nothing listens (no network, a closed port): asking again in a
+                # few seconds would not help, and the report waits. The cache answers instead.
+                raise SotkanetUnavailable(self.host, "yhteyttä palvelimeen ei saatu") from exc
             except httpx.TransportError as exc:
                 reason, cause = "yhteyttä palvelimeen ei saatu", exc
                 continue

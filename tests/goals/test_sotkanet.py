@@ -345,8 +345,17 @@ def test_the_comparison_is_empty_and_says_so_when_the_api_is_down():
     assert not cmp.available
     assert cmp.problems == [
         f"Vertailutieto suurimpiin kaupunkeihin puuttuu: THL Sotkanet ei vastannut "
-        f"({urlsplit(url).netloc}: yhteyttä palvelimeen ei saatu (2 yritystä))."
+        f"({urlsplit(url).netloc}: yhteyttä palvelimeen ei saatu)."
     ]
+
+
+def test_a_dead_network_is_given_up_at_once_not_retried():
+    """Nothing listens (or the name does not resolve): no retry ladder, the report does not wait for it."""
+    waits: list[float] = []
+    with sk.SotkanetClient(config(closed_port_url(), retries=5, backoff_seconds=1.0), sleep=waits.append) as c:
+        with pytest.raises(sk.SotkanetUnavailable, match="yhteyttä palvelimeen ei saatu"):
+            c.regions()
+    assert waits == []
 
 
 def test_the_comparison_passes_through(replay, tmp_path):
