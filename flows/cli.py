@@ -58,9 +58,26 @@ DELIVERY_FI = {
 }
 
 
+def _temporary_server() -> None:
+    """Without `PREFECT_API_URL` Prefect starts a temporary server of its own for the run: start it first, so the
+    run says what that cost (`katsaus serve` keeps a server running and pays it once)."""
+    if os.environ.get("PREFECT_API_URL"):
+        return
+    from prefect.client.orchestration import get_client  # after _prefect_home(): Prefect reads its settings once
+
+    started = time.monotonic()
+    with get_client(sync_client=True) as client:  # the process's one temporary server; the run uses it too
+        client.api_healthcheck()
+    print(
+        f"Prefectin väliaikainen palvelin käynnistyi {fmt.short(round(time.monotonic() - started, 1))} sekunnissa "
+        "(katsaus serve pitää palvelimen käynnissä ajojen välillä)."
+    )
+
+
 def _run(params) -> int:
     from flows.report import StrictStop, report_flow  # after _prefect_home(): Prefect reads its settings once
 
+    _temporary_server()
     try:
         result = report_flow(params)
     except StrictStop as exc:

@@ -84,6 +84,7 @@ def test_katsaus_demo_runs_from_another_folder(installed, tmp_path):
         timeout=600,
     )
     assert out.returncode == 0, out.stdout + out.stderr
+    assert "Prefectin väliaikainen palvelin käynnistyi" in out.stdout  # what a run without a server paid for one
     report = elsewhere / "out" / "2024-08-forecast"
     assert (report / "report.pdf").read_bytes().startswith(b"%PDF")
     assert "3. toteutumisennuste 2024" in (report / "report.html").read_text(encoding="utf-8")
