@@ -122,6 +122,11 @@ def test_a_personal_identity_code_stops_the_commentary_and_is_never_repeated(tmp
             ["2024-06", "forecast"],
             "työkirja on raportille 2024-06 forecast, ei tälle raportille (2024-08 forecast)",
         ),
+        (
+            "Tiedot",
+            ["2024-08", "monthly"],
+            "työkirja on raportille 2024-08 monthly, ei tälle raportille (2024-08 forecast)",
+        ),
     ],
 )
 def test_a_mistake_is_refused_with_its_sheet_row_column_and_name(tmp_path, sheet, row, expected):
