@@ -70,9 +70,10 @@ def commentary_lines(commentary: Commentary, figs: dict) -> list[str]:
         )
     lines = [head] + [f"virhe: {e}" for e in commentary.errors[:10]]
     if unreviewed:
-        lines.append(
-            f"{fmt.count(unreviewed, 'selitys', 'selitystä')} on automaattinen luonnos, jota kukaan ei ole tarkastanut."
-        )
+        # After a numeral the predicate noun is in the plural partitive: "kolme selitystä on … luonnoksia".
+        what = "automaattinen luonnos, jota" if unreviewed == 1 else "automaattisia luonnoksia, joita"
+        words = fmt.count_words(unreviewed, "selitys", "selitystä")
+        lines.append(f"{words[0].upper()}{words[1:]} on {what} kukaan ei ole tarkastanut.")
     return lines
 
 

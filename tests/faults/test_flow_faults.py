@@ -80,3 +80,25 @@ def test_an_older_draft_is_refused_once_a_newer_one_waits_or_was_approved(tmp_pa
     )
     publish("run-c-rejected", "2026-12-02T09:00:00.000000+00:00")
     assert "jo hyväksytty (arkistoversio 1)" in report.superseded(params, older, "run-a")
+
+
+def test_the_approval_form_says_when_no_one_has_reviewed_the_explanations(tmp_path):
+    """No workbook: the approver reads, on the form itself, that the explanations and the proposal are drafts."""
+    from tasks.ingest.commentary import ABSENT, Commentary
+    from tasks.report.summary import commentary_lines
+
+    built = SimpleNamespace(
+        draft=tmp_path / ".2024-08-forecast.draft-r1",
+        final=tmp_path / "2024-08-forecast",
+        title="3. toteutumisennuste 2024",
+        period_text="tammi–elokuu 2024",
+        fingerprint="ab" * 32,
+        manifest_run={"drafted_at": "2026-12-02T10:00:00.000000+00:00"},
+        commentary=commentary_lines(Commentary(ABSENT), {"unreviewed": 3}),
+    )
+    form = report.approval_description(built)
+    assert "Kommenttityökirjaa ei ole toimitettu" in form
+    assert "Kolme selitystä on automaattisia luonnoksia, joita kukaan ei ole tarkastanut." in form
+    one = commentary_lines(Commentary(ABSENT), {"unreviewed": 1})
+    assert one[-1] == "Yksi selitys on automaattinen luonnos, jota kukaan ei ole tarkastanut."
+    assert ".2024-08-forecast.draft-r1" in form and "abababababab" in form  # this run's own draft and its content
