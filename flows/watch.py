@@ -11,7 +11,6 @@ reports nothing twice and reports what expired while it was down.
 
 from __future__ import annotations
 
-import shutil
 import threading
 from pathlib import Path
 
@@ -34,6 +33,7 @@ from flows.report import forget_draft, report_flow
 from flows.stages import prefect_secret
 from reports import fmt
 from tasks.deliver.delivery import alert_operators
+from tasks.report.outputs import remove_drafts_of_run
 
 EXPIRED = "The flow was paused and never resumed."  # the Prefect server's message for an expired wait
 REPORTED = "katsaus-ilmoitettu"
@@ -73,8 +73,8 @@ def report_expired_wait(client: SyncPrefectClient, run: FlowRun) -> str:
             )
         )
     out = ((run.parameters or {}).get("params") or {}).get("out")
-    for draft in Path(out).glob(f".*.draft-{run.id}") if out else ():
-        shutil.rmtree(draft, ignore_errors=True)
+    if out:
+        remove_drafts_of_run(Path(out), str(run.id))
     forget_draft(str(run.id))
     alerted = alert_operators(run.name, reason, run_url(str(run.id)), secret_loader=prefect_secret)
     client.update_flow_run(run.id, tags=[*(run.tags or []), REPORTED])

@@ -217,9 +217,14 @@ def write_json(obj: dict, path: Path) -> None:
     path.write_text(json.dumps(obj, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
 
 
+def _run_folder_name(report: str, what: str, run_id: str) -> str:
+    """`.<report>.<what>-<run id>`: a run's hidden folder beside the outputs (a glob pattern with `*`)."""
+    return f".{report}.{what}-{run_id}"
+
+
 def _run_folder(final: Path, run_id: str, what: str, copy_of: Path | None = None) -> Path:
     """This run's own hidden folder beside the outputs, emptied, or a fresh copy of `copy_of`."""
-    folder = final.parent / f".{final.name}.{what}-{run_id}"
+    folder = final.parent / _run_folder_name(final.name, what, run_id)
     shutil.rmtree(folder, ignore_errors=True)
     if copy_of is None:
         folder.mkdir(parents=True)
@@ -231,10 +236,16 @@ def _run_folder(final: Path, run_id: str, what: str, copy_of: Path | None = None
 def remove_dead_staging(final: Path) -> list[Path]:
     """Remove the staging folders of this report that runs killed mid-write left behind. Call it holding the
     period's lock: every run stages only while it holds the lock, so no live run owns one of them."""
-    dead = sorted(final.parent.glob(f".{final.name}.partial-*"))
+    dead = sorted(final.parent.glob(_run_folder_name(final.name, "partial", "*")))
     for folder in dead:
         shutil.rmtree(folder, ignore_errors=True)
     return dead
+
+
+def remove_drafts_of_run(out: Path, run_id: str) -> None:
+    """Remove a run's private drafts (of any report) from the output folder: the run has ended."""
+    for draft in out.glob(_run_folder_name("*", "draft", run_id)):
+        shutil.rmtree(draft, ignore_errors=True)
 
 
 def staging_dir(final: Path, run_id: str) -> Path:
