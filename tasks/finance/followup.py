@@ -79,6 +79,15 @@ def sector_margin(table: pd.DataFrame) -> pd.Series | None:
     return rows.iloc[0] if len(rows) else None
 
 
+def area_margins(table: pd.DataFrame) -> pd.DataFrame:
+    """The service areas' operating-margin rows, by area, with `over`: the forecast exceeds the area's TB.
+
+    Over budget as the table shows it: an overrun that rounds to 0 thousand euros is not one.
+    """
+    rows = table[table["line"].eq(MARGIN) & table["level"].eq("area")].set_index("area")
+    return rows.assign(over=rows["deviation"].div(1000).round().lt(0))
+
+
 def service_forecast(monthly: pd.DataFrame, year: int, month: int) -> pd.DataFrame:
     """Per area, service and line: ytd, previous year's ytd and total, forecast (all €)."""
     m = monthly.assign(eur=monthly["cents"] / 100)

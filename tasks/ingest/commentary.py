@@ -82,6 +82,13 @@ class Commentary:
         return [t for t in self.sheet("comment_measures")["text"].astype(str) if t.strip()]
 
     @property
+    def transfers(self) -> pd.DataFrame:
+        """Reallocations between service areas the controller proposes, in euros (the sheet states 1 000 €)."""
+        df = self.sheet("comment_transfers").copy()
+        df["amount"] = sources()["comment_transfers"].to_euros(pd.to_numeric(df["amount"], errors="coerce"))
+        return df
+
+    @property
     def status_fi(self) -> str:
         return STATUS_FI[self.status]
 
@@ -171,6 +178,12 @@ def _name_errors(frames: dict[str, pd.DataFrame], period: Period, kind: str) -> 
                         "Palvelu",
                     )
                 )
+    for _, row in frames.get("comment_transfers", pd.DataFrame()).iterrows():
+        for column, field_ in (("Mistä", "from_area"), ("Mihin", "to_area")):
+            if row[field_] not in areas:
+                unknown(row, column, "palvelukokonaisuus", row[field_], areas)
+        if row["from_area"] == row["to_area"]:
+            out.append(SourceError(row["_file"], "siirto palvelukokonaisuudesta itseensä", int(row["_line"]), "Mihin"))
     ids = [i.id for i in cat.indicators]
     for _, row in frames.get("comment_explanations", pd.DataFrame()).iterrows():
         if row["indicator"] and row["indicator"] not in ids:

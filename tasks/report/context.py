@@ -29,7 +29,7 @@ from tasks.contracts.vocab import (
     Period,
 )
 from tasks.finance.explain import Explanation, largest_overruns
-from tasks.finance.followup import Finance
+from tasks.finance.followup import Finance, area_margins
 from tasks.finance.reconcile import DEVIATION, MISSING, Reconciliation
 from tasks.goals.measure import LEVEL_MONTHS
 from tasks.goals.results import GoalResults
@@ -356,15 +356,28 @@ def decision_context(inp: ReportInputs) -> dict:
     if fin.binding_level is not None and sector is not None and not pd.isna(sector["forecast"]):
         gap = float(sector["forecast"]) - fin.binding_level
         overrun = -gap if gap < 0 else None
-    margin = fin.table[fin.table["line"].eq(MARGIN) & fin.table["level"].eq("area")]
-    # Over budget as the table shows it: an overrun that rounds to 0 thousand euros is not one.
-    over = margin[margin["deviation"].div(1000).round().lt(0)]
+    margin = area_margins(fin.table)
+    transfers = commentary.transfers
+    # Appropriation moved into an area raises its result budget, so its deviation improves by the same amount.
+    net_in = (
+        transfers.groupby("to_area")["amount"]
+        .sum()
+        .sub(transfers.groupby("from_area")["amount"].sum(), fill_value=0)
+        .reindex(margin.index, fill_value=0.0)
+    )
+    over = margin["over"]
+    shown = margin[over | net_in.ne(0)]
     return {
         "proposal": proposal or [proposal_default(inp.kind, inp.year, inp.month)],
         "proposal_reviewed": bool(proposal),
         "overrun": overrun,
-        "measures": commentary.measures if commentary.used else [],
-        "areas_over": [{"name": r.area, "deviation": float(r.deviation)} for r in over.itertuples()],
+        "measures": commentary.measures,
+        "areas_over": [{"name": a, "deviation": float(d)} for a, d in margin.loc[over, "deviation"].items()],
+        "transfers": _records(transfers[["from_area", "to_area", "amount", "reason"]]),
+        "after_transfers": [
+            {"name": a, "deviation": float(d), "transferred": float(net_in[a]), "after": float(d + net_in[a])}
+            for a, d in shown["deviation"].items()
+        ],
     }
 
 

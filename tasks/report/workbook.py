@@ -19,6 +19,7 @@ import pandas as pd
 from tasks.contracts import workbook_sheets
 from tasks.contracts.vocab import ACTION_STATUSES, BUDGET_LINES, EXPENSES, KIND_TITLES, REVENUE, Period
 from tasks.finance.explain import Explanation
+from tasks.finance.followup import area_margins
 from tasks.goals.explain import ActionStatus, IndicatorNote
 from tasks.ingest.commentary import WORKBOOK, Commentary
 
@@ -27,7 +28,12 @@ REFERENCE_SHEET = "Laskennallinen_ennuste"
 INSTRUCTIONS_SHEET = "Ohje"
 
 
-def _instructions(period: Period, kind: str, proposal: str) -> list[str]:
+def _instructions(period: Period, kind: str, proposal: str, areas_over: list[str]) -> list[str]:
+    over = (
+        f"Ennusteen mukaan tulosbudjetti ylittyy: {', '.join(areas_over)}."
+        if areas_over
+        else "Ennusteen mukaan yhdenkään palvelukokonaisuuden tulosbudjetti ei ylity."
+    )
     return [
         f"Kontrollerin kommentit: {KIND_TITLES[kind].lower()} {period}",
         "",
@@ -42,6 +48,9 @@ def _instructions(period: Period, kind: str, proposal: str) -> list[str]:
         "Päätösehdotus: yksi kappale riviä kohden. Tyhjä taulukko: raportissa on vakioteksti:",
         f"  {proposal}",
         "Talouden_toimenpiteet: toimenpiteet, joilla talous pysyy sitovan tason sisällä, yksi riviä kohden.",
+        "Määrärahasiirrot: tulosbudjetin siirrot palvelukokonaisuuksien välillä, jotka esität lautakunnalle, tuhansina",
+        "  euroina. Mistä ja Mihin ovat palvelukokonaisuuksia; peruste on pakollinen.",
+        f"  {over}",
         "Älä kirjoita henkilötunnuksia: henkilötunnus pysäyttää koko työkirjan.",
         "Tiedot-taulukkoa ei pidä muuttaa: se kertoo, mille raportille työkirja on.",
     ]
@@ -88,7 +97,9 @@ def write_commentary_workbook(
     wb.properties.created = wb.properties.modified = stamp
     wb.properties.creator = "katsaus"
     ohje = wb.create_sheet(INSTRUCTIONS_SHEET)
-    for line in _instructions(period, kind, proposal):
+    margins = area_margins(table)
+    areas_over = list(margins.index[margins["over"]])
+    for line in _instructions(period, kind, proposal, areas_over):
         ohje.append([line])
     ohje.column_dimensions["A"].width = 120
 
@@ -134,6 +145,9 @@ def write_commentary_workbook(
     _sheet(wb, sheets["Päätösehdotus"].sheet, sheets["Päätösehdotus"].names, proposal_rows, [120])
     measure_rows = [[t] for t in commentary.measures]
     _sheet(wb, sheets["Talouden_toimenpiteet"].sheet, sheets["Talouden_toimenpiteet"].names, measure_rows, [120])
+    moved = commentary.sheet("comment_transfers")
+    transfer_rows = [[r.from_area, r.to_area, r.amount, r.reason] for r in moved.itertuples()]
+    _sheet(wb, sheets["Määrärahasiirrot"].sheet, sheets["Määrärahasiirrot"].names, transfer_rows, [34, 34, 12, 70])
     _sheet(wb, sheets["Tiedot"].sheet, sheets["Tiedot"].names, [[str(period), kind]], [12, 12])
     path.parent.mkdir(parents=True, exist_ok=True)
     wb.save(path)

@@ -13,13 +13,17 @@ import pytest
 from openpyxl import load_workbook
 
 from flows import cli
+from tasks.deliver.archive import archive_report
+from tasks.report.context import proposal_default
 from tests import pdf_layout as layout
+from tests.html_tables import finnish_number, html_tables
 from tests.flows.conftest import run_report
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 NAME = "kommentit_202408_forecast.xlsx"
 SECTOR_TEXT = "Toimialan ennuste ylittää tulosbudjetin, koska HUS:n maksuerät painottuvat alkuvuoteen."
 HUS_REASON = "HUS:n maksuerät tasaantuvat loppuvuonna"
+TRANSFER_REASON = "Hallinnon henkilöstömenot jäävät tulosbudjetista vapautuneiden virkojen vuoksi"
 
 
 @pytest.fixture(scope="module")
@@ -96,15 +100,20 @@ def controller_edits(prefilled: Path, target: Path) -> None:
         ["Lautakunta merkitsee tiedoksi 3. toteutumisennusteen ja esittää talousarvion muutosta."]
     )
     wb["Talouden_toimenpiteet"].append(["Ostopalvelujen kilpailutus loppuvuonna."])
+    wb["Määrärahasiirrot"].append(["Hallinto", "Terveys- ja päihdepalvelut", "1 000", TRANSFER_REASON])
     wb.save(target)
 
 
 @pytest.fixture(scope="module")
-def commented(sample_dir, prefilled, tmp_path_factory) -> Path:
+def commented(sample_dir, prefilled, forecast_run, tmp_path_factory) -> Path:
+    """The demo's report with the controller's workbook, the 2nd forecast round archived before it (its figures
+    those of the plain report, so the change from that round is exactly the controller's adjustments)."""
     tmp = tmp_path_factory.mktemp("commented")
     extracts = tmp / "extracts"
     shutil.copytree(sample_dir, extracts)
     controller_edits(prefilled, extracts / NAME)
+    earlier = {name: forecast_run[0] / name for name in ("report.pdf", "talous.csv")}
+    archive_report(tmp / "archive", "2024-06", "forecast", earlier, "2-kierros", {})
     return Path(run_report(extracts, tmp)["report_dir"])
 
 
@@ -126,8 +135,14 @@ def test_the_controllers_words_reach_the_pdf(commented, tmp_path):
         "Kevään kysely on tehty, syksyn kysely lokakuussa.",
         "esittää talousarvion muutosta",
         "Ostopalvelujen kilpailutus loppuvuonna.",
+        TRANSFER_REASON,
     ):
         assert words in flat, words
+    # The reallocation in the decision box: the receiving area's deviation before and after it, in 1 000 €.
+    start = flat.index("Päätösehdotus", flat.index("Päätösehdotus") + 1)  # past the table of contents
+    box = flat[start : flat.index("Tiivistelmä", start)]
+    assert "Esitetyt määrärahasiirrot" in box and "Poikkeama siirtojen jälkeen" in box
+    assert "Kontrolleri ei ole esittänyt määrärahasiirtoja" not in box
     assert "Päätösehdotus on raporttilajin vakioteksti" not in flat
     assert "automaattinen luonnos, ei tarkastettu" in flat  # the areas the controller left to the drafts
     subprocess.run(
@@ -193,3 +208,80 @@ def test_the_manifest_traces_the_workbook_and_whose_words_are_whose(commented, f
     assert all(e["source"] == "draft" for e in plain["commentary"]["explanations"])
     # The commentary is content: the same figures with other words are another report.
     assert m["content_fingerprint"] != plain["content_fingerprint"]
+
+
+def thousands(row: list[str]) -> list[float | None]:
+    return [finnish_number(c) for c in row[1:]]
+
+
+def close(shown: float | None, exact: float) -> bool:
+    """A table's whole thousands against talous.csv's exact figure (a dash where the file has none)."""
+    if pd.isna(exact):
+        return shown is None
+    return shown is not None and abs(shown - exact) <= 0.5 + 1e-6
+
+
+def test_the_bridge_shows_mechanical_forecast_adjustments_and_the_change_from_the_earlier_round(
+    commented, forecast_run
+):
+    t, plain = talous(commented), talous(forecast_run[0])
+    # The archived 2nd round stands beside every line: its forecast is the plain report's.
+    assert (t["Edellinen_ennuste"] - plain["Ennuste"]).abs().max() < 0.001
+    tables = html_tables(commented / "report.html")
+    caption = next(c for c in tables if c.startswith("Toimintakatteen ennuste"))
+    head, *rows = tables[caption]
+    assert head[4:6] == ["2. toteutumisennuste", "Muutos"]
+    by_area = {r[0]: thousands(r) for r in rows}
+    assert set(by_area) == {a for a in t.index.get_level_values(0) if a} | {"Toimiala yhteensä"}
+    for area, (mechanical, adjustment, forecast, previous, change, prev_ytd, ytd) in by_area.items():
+        line = t.loc[("" if area == "Toimiala yhteensä" else area, "", "Toimintakate")]
+        assert close(mechanical, line["Ennuste_laskennallinen"]) and close(forecast, line["Ennuste"]), area
+        assert close(adjustment or 0.0, line["Korjaus"]) and close(previous, line["Edellinen_ennuste"]), area
+        assert close(change, line["Korjaus"]), area  # the same ledger: only the controller's words moved it
+        assert close(prev_ytd, line["Edellisvuosi"]) and close(ytd, line["Toteuma"]), area
+    assert by_area["HUS-yhtymä"][1] == 9000 and by_area["Toimiala yhteensä"][1] == 10500
+
+
+def test_each_area_has_revenue_expenses_and_margin_against_the_profiled_budget(commented):
+    t = talous(commented)
+    tables = html_tables(commented / "report.html")
+    rows = tables[next(c for c in tables if c.startswith("Tulot, menot ja toimintakate"))][1:]
+    area, seen = None, 0
+    for r in rows:
+        if len(r) == 1:
+            area = r[0]
+            continue
+        tb, profiled, ytd, gap, forecast, deviation, _ = thousands(r)
+        line = t.loc[(area, "", r[0])]
+        assert close(tb, line["TB"]) and close(profiled, line["Jaksotettu_TB"]), (area, r[0])
+        assert close(ytd, line["Toteuma"]) and close(forecast, line["Ennuste"]), (area, r[0])
+        assert close(deviation, line["Poikkeama"]) and close(gap, line["Toteuma"] - line["Jaksotettu_TB"]), (area, r)
+        seen += 1
+    assert seen == 3 * len({a for a in t.index.get_level_values(0) if a})
+
+
+def test_the_decision_box_names_the_areas_over_budget_and_the_reallocation(commented, forecast_run):
+    t = talous(commented)
+    margins = t.xs(("", "Toimintakate"), level=("Palvelu", "Rivi"))
+    over = [a for a, d in margins["Poikkeama"].items() if a and round(d) < 0]
+    html = (commented / "report.html").read_text(encoding="utf-8")
+    box = html[html.index('id="paatosehdotus"') : html.index('id="tiivistelma"')]
+    named = box[box.index("tulosbudjetti ylittyy ennusteen mukaan") :].split("</p>")[0]
+    assert over and all(a in named for a in over) and not any(a in named for a in margins.index if a and a not in over)
+    tables = html_tables(commented / "report.html")
+    after = {r[0]: thousands(r) for r in tables["Tulosbudjetin poikkeama siirtojen jälkeen, 1 000 €"][1:]}
+    receiving = after["Terveys- ja päihdepalvelut"]
+    assert receiving[1] == 1000 and close(receiving[0], margins.loc["Terveys- ja päihdepalvelut", "Poikkeama"])
+    assert receiving[2] == receiving[0] + 1000 and after["Hallinto"][1] == -1000
+    # Without a workbook: the kind's standard proposal, and a note that no reallocation was proposed.
+    plain = (forecast_run[0] / "report.html").read_text(encoding="utf-8")
+    assert f"<p>{proposal_default('forecast', 2024, 8)}</p>" in plain
+    assert "Kontrolleri ei ole esittänyt määrärahasiirtoja" in plain
+    assert "Kontrolleri ei ole esittänyt määrärahasiirtoja" not in html
+
+
+def test_the_summary_gives_the_drivers_in_one_paragraph(commented):
+    html = (commented / "report.html").read_text(encoding="utf-8")
+    summary = html[html.index('id="tiivistelma"') : html.index('id="talous"')]
+    drivers = [p for p in summary.split("<p") if "Keskeiset syyt." in p]
+    assert len(drivers) == 1 and SECTOR_TEXT in drivers[0] and "Suurimmat ennustetut ylitykset:" in drivers[0]

@@ -118,6 +118,17 @@ def test_a_personal_identity_code_stops_the_commentary_and_is_never_repeated(tmp
         ),
         ("Toimenpiteet", ["vetovoima", "1", "melkein valmis", ""], "sarakkeessa Tila on tuntematon arvo"),
         (
+            "Määrärahasiirrot",
+            ["Hallinto", "Terveys ja päihdepalvelut", "200", "x"],
+            "sarake Mihin: tuntematon palvelukokonaisuus ”Terveys ja päihdepalvelut”; tarkoititko",
+        ),
+        (
+            "Määrärahasiirrot",
+            ["Hallinto", "Hallinto", "200", "x"],
+            "sarake Mihin: siirto palvelukokonaisuudesta itseensä",
+        ),
+        ("Määrärahasiirrot", ["Hallinto", "Pelastuslaitos", "200", ""], "sarake Peruste: pakollinen arvo puuttuu"),
+        (
             "Tiedot",
             ["2024-06", "forecast"],
             "työkirja on raportille 2024-06 forecast, ei tälle raportille (2024-08 forecast)",
@@ -135,6 +146,19 @@ def test_a_mistake_is_refused_with_its_sheet_row_column_and_name(tmp_path, sheet
     assert c.status == FAILED and not c.used
     assert any(expected in e for e in c.errors), c.errors
     assert any(f"taulukko {sheet}" in e for e in c.errors), c.errors
+
+
+def test_a_reallocation_is_read_in_euros(tmp_path):
+    workbook(tmp_path / "x", Määrärahasiirrot=[["Hallinto", "Pelastuslaitos", "1 200,5", "Ylitys katetaan"]])
+    c = read(tmp_path / "x", tmp_path)
+    assert (c.status, c.errors) == (OK, [])
+    row = c.transfers.iloc[0]
+    assert (row["from_area"], row["to_area"], row["amount"], row["reason"]) == (
+        "Hallinto",
+        "Pelastuslaitos",
+        1_200_500,
+        "Ylitys katetaan",
+    )
 
 
 def test_a_broken_file_is_a_clear_error(tmp_path):

@@ -4,8 +4,11 @@ import pandas as pd
 import pytest
 
 from tasks.contracts.catalog import catalog
+from tasks.contracts.vocab import MARGIN
+from tasks.finance.followup import Finance
 from tasks.goals.measure import LEVEL_MONTHS
-from tasks.report.context import data_as_of, decimals_to_tell, goal_sentence, level_note
+from tasks.ingest.commentary import OK, Commentary
+from tasks.report.context import ReportInputs, data_as_of, decimals_to_tell, decision_context, goal_sentence, level_note
 
 
 @pytest.mark.parametrize(
@@ -97,3 +100,35 @@ def test_a_sources_data_are_dated_by_their_newest_period():
     assert data_as_of("2024-02") == "29.2.2024"
     assert data_as_of("2024") == "vuosi 2024"
     assert data_as_of("") == "–"
+
+
+def test_the_decision_box_shows_each_area_before_and_after_the_proposed_reallocations():
+    table = pd.DataFrame(
+        {
+            "level": ["sector", "area", "area", "area", "area"],
+            "area": ["", "A", "B", "C", "D"],
+            "line": [MARGIN] * 5,
+            "forecast": [-1e6, -1.3e6, -0.5e6, -0.2e6, -0.4e6],
+            "deviation": [0.0, -300e3, 500e3, -400.0, 10e3],
+        }
+    )
+    transfers = pd.DataFrame(
+        {
+            "from_area": ["B", "D"],
+            "to_area": ["A", "A"],
+            "amount": [200.0, 50.5],  # as typed in the sheet: 1 000 €
+            "reason": ["x", "y"],
+        }
+    )
+    commentary = Commentary(OK, sheets={"comment_transfers": transfers})
+    empty = pd.DataFrame()
+    fin = Finance(empty, empty, table, empty, binding_level=None, methods=pd.Series(dtype=int))
+    inp = ReportInputs(2024, 8, "forecast", None, fin, None, [], commentary=commentary)
+    d = decision_context(inp)
+    # C's 400 € rounds to no overrun in 1 000 €; D is shown because it gives appropriation away.
+    assert [a["name"] for a in d["areas_over"]] == ["A"]
+    after = {a["name"]: (a["transferred"], a["after"]) for a in d["after_transfers"]}
+    assert after == {"A": (250_500.0, -49_500.0), "B": (-200_000.0, 300_000.0), "D": (-50_500.0, -40_500.0)}
+    assert [t["reason"] for t in d["transfers"]] == ["x", "y"]
+    # Without a workbook there is nothing to move.
+    assert decision_context(ReportInputs(2024, 8, "forecast", None, fin, None, []))["transfers"] == []

@@ -183,3 +183,28 @@ def test_the_fingerprint_follows_the_reports_data_and_words_only():
     first = base["sources"][0]
     other = "missing" if first["status"] != "missing" else "ok"
     assert render.content_fingerprint({**base, "sources": [{**first, "status": other}, *base["sources"][1:]]}) != fp
+
+
+def test_the_controllers_words_alone_make_another_report():
+    """The same figures with other words are another version: explanations, the proposal, a reallocation."""
+    from tasks.finance.explain import Explanation
+    from tasks.ingest.commentary import OK, Commentary
+
+    def fp(inp) -> str:
+        return render.content_fingerprint(context.report_context(inp))
+
+    draft = "Toimintakate on 0,1 milj. euroa tulosbudjettia parempi."
+    said = Explanation("Pelastuslaitos", "", "Pelastuslaitos", "area", 107_000.0, 2.3, draft, draft, False)
+    plain = fp(inputs(explanations=[said]))
+    assert fp(inputs(explanations=[said])) == plain
+    reviewed = Explanation("Pelastuslaitos", "", "Pelastuslaitos", "area", 107_000.0, 2.3, draft, draft, True)
+    assert fp(inputs(explanations=[reviewed])) != plain  # the same text, now the controller's: marked otherwise
+    edited = Explanation(
+        "Pelastuslaitos", "", "Pelastuslaitos", "area", 107_000.0, 2.3, draft, "Ostot viivästyivät.", True
+    )
+    assert fp(inputs(explanations=[edited])) not in (plain, fp(inputs(explanations=[reviewed])))
+    proposal = Commentary(OK, sheets={"comment_proposal": pd.DataFrame({"text": ["Lautakunta esittää muutosta."]})})
+    assert fp(inputs(explanations=[said], commentary=proposal)) != plain
+    moved = pd.DataFrame({"from_area": ["Hallinto"], "to_area": ["Pelastuslaitos"], "amount": [10.0], "reason": ["x"]})
+    transfer = Commentary(OK, sheets={"comment_transfers": moved})
+    assert fp(inputs(explanations=[said], commentary=transfer)) != plain

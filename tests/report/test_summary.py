@@ -111,3 +111,28 @@ def test_a_corrected_version_lists_a_changed_or_added_explanation():
     lines = changes(before, after)
     assert "Selitys ”Toimiala” muuttui: Uusi selitys." in lines
     assert "Selitys ”Psykiatria” lisättiin: Ostot kallistuivat." in lines
+
+
+def test_the_ui_summary_says_when_the_commentary_is_missing_refused_or_left_to_drafts():
+    import pandas as pd
+
+    from tasks.finance.reconcile import Reconciliation
+    from tasks.ingest.commentary import ABSENT, FAILED, Commentary
+    from tasks.ingest.files import FileInfo
+    from tasks.report.summary import summary_markdown
+
+    recon = Reconciliation(pd.DataFrame(columns=["check", "unit", "line", "column", "difference", "status"]))
+
+    def summary(commentary: Commentary, unreviewed: int) -> str:
+        figs = {**figures(), "unreviewed": unreviewed}
+        return summary_markdown(figs, "3. toteutumisennuste 2024", "tammi–elokuu 2024", [], recon, None, commentary)
+
+    absent = summary(Commentary(ABSENT), 3)
+    section = absent[absent.index("## Kontrollerin kommentit") : absent.index("## Sitovat")]
+    assert "- Kommenttityökirjaa ei ole toimitettu" in section
+    assert "- Kolme selitystä on automaattisia luonnoksia, joita kukaan ei ole tarkastanut." in section
+    info = FileInfo("kommentit_202408_forecast.xlsx", "/x/kommentit_202408_forecast.xlsx", "ab" * 32, 0, "2024-08")
+    refused = summary(Commentary(FAILED, info, ["kommentit_202408_forecast.xlsx, taulukko Selitykset: rivi 3"]), 1)
+    assert "ei käytetty, koska siinä on virheitä" in refused and "- virhe: kommentit_202408_forecast.xlsx" in refused
+    assert "- Yksi selitys on automaattinen luonnos, jota kukaan ei ole tarkastanut." in refused
+    assert "tarkastanut" not in summary(Commentary(ABSENT), 0)
