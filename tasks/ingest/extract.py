@@ -64,8 +64,11 @@ def _read(path: Path, src: Source) -> pd.DataFrame:
     return read_delimited(path, src.names, required)
 
 
-def typed_columns(df: pd.DataFrame, src: Source, name: str) -> tuple[pd.DataFrame, list[SourceError]]:
-    """Convert the columns to their declared types, collecting every bad cell."""
+def typed_columns(df: pd.DataFrame, src: Source, name: str | None) -> tuple[pd.DataFrame, list[SourceError]]:
+    """Convert the columns to their declared types, collecting every bad cell.
+
+    `name` is the file the rows come from; None when they are several files' rows, each named by `_file`.
+    """
     errors: list[SourceError] = []
     out = pd.DataFrame({"_line": df["_line"].astype("int64")})
     for col in src.columns:
@@ -175,39 +178,78 @@ def typed_file(pf: PeriodFile, src: Source) -> tuple[pd.DataFrame, list[SourceEr
 Reader = Callable[[PeriodFile, Source], tuple[pd.DataFrame, list[SourceError], list[SourceError]]]
 
 
-def extract_source(extracts: Path, source_id: str, year: int, month: int, read: Reader = typed_file) -> Extract:
-    """Read every file of one source the period needs, each with `read` (the ledger brings its own).
+def _raw_file(pf: PeriodFile, src: Source) -> tuple[pd.DataFrame, list[SourceError], list[SourceError]]:
+    """One file's text columns with `_file`, untyped (typed later with the source's other files at once)."""
+    raw = read_safely(pf.path, src)
+    warnings = [
+        SourceError(pf.name, "sarake ei kuulu tietosopimukseen, sitä ei käytetty", line=1, column=c)
+        for c in extra_columns(raw, src.names)
+    ]
+    raw["_file"] = pf.name
+    return raw, [], warnings
+
+
+def _typed_together(raws: list[pd.DataFrame], src: Source) -> tuple[pd.DataFrame, list[SourceError]]:
+    """Every file's rows typed in one pass (per-file overheads once per source); a file with a bad cell left out."""
+    raw = pd.concat(raws, ignore_index=True)
+    df, errors = typed_columns(raw, src, None)
+    df["_file"] = raw["_file"]
+    good = df[~df["_file"].isin({e.file for e in errors})].reset_index(drop=True)
+    if src.date:
+        _event_period(good, src.date)
+    _flags(good, src)
+    return good, errors
+
+
+def extract_source(extracts: Path, source_id: str, year: int, month: int, read: Reader | None = None) -> Extract:
+    """Read every file of one source the period needs: parsed one by one, typed all at once (or each with `read`,
+    as the ledger does with its control files).
 
     A file that cannot be read or has a bad cell makes the whole source
     `failed` for the period (never half a period); a required file that is
     absent makes it `missing`. Last year's files only shape forecasts and trends.
     """
     src = sources()[source_id]
-    frames, files, errors, missing, required, warnings = [], [], [], [], [], []
+    frames, missing, required, warnings = [], [], [], []
+    read_ok: list[tuple[PeriodFile, str]] = []
+    # Each file's errors in the files' order, whichever step found them.
+    errors_of: dict[str, list[SourceError]] = {}
     for pf in period_files(extracts, src, year, month):
         if pf.path is None:
             (required if pf.required else missing).append(pf.name)
             continue
         too_large = size_problem(pf.path)
         if too_large:
-            errors.append(SourceError(pf.path.name, too_large.removeprefix(f"{pf.path.name}: ")))
+            errors_of[pf.name] = [SourceError(pf.path.name, too_large.removeprefix(f"{pf.path.name}: "))]
             continue
         # The bytes parsed are the bytes hashed: a private copy, hashed as it is taken.
         with tempfile.TemporaryDirectory(prefix="katsaus-lahde-") as tmp:
             copy, sha256 = snapshot(pf, src, Path(tmp))
             try:
-                df, errs, warns = read(copy, src)
+                df, errs, warns = (read or _raw_file)(copy, src)
             except SourceFileError as exc:
-                errors += exc.errors
+                errors_of[pf.name] = exc.errors
                 continue
         warnings += warns
-        if errs:
-            errors += errs
-            continue
-        frames.append(df)
-        files.append(FileInfo(pf.name, str(pf.path), sha256, len(df), pf.period))
+        errors_of[pf.name] = errs
+        if not errs:
+            frames.append(df)
+            read_ok.append((pf, sha256))
+    if read is None and frames:
+        typed, errs = _typed_together(frames, src)
+        for e in errs:
+            errors_of[e.file].append(e)
+        frames = [typed]
+    rows = pd.concat(frames, ignore_index=True) if frames else empty_frame(source_id)
+    counts = rows["_file"].value_counts() if len(rows) else pd.Series(dtype="int64")
+    files = [
+        FileInfo(pf.name, str(pf.path), sha256, int(counts.get(pf.name, 0)), pf.period)
+        for pf, sha256 in read_ok
+        if not errors_of[pf.name]
+    ]
+    errors = [e for errs in errors_of.values() for e in errs]
     if src.expect == "any":
         # A period without a file had nothing to report; only an empty window is missing.
         required, missing = ([], []) if files or errors else (missing, [])
-    frame = pd.concat(frames, ignore_index=True) if frames else empty_frame(source_id)
+    frame = rows if files else empty_frame(source_id)
     return Extract(source_id, frame, files, errors, missing + required, required, warnings)

@@ -560,9 +560,15 @@ def excess_decimals(values: pd.Series, decimals: int) -> pd.Series:
 
 
 def errors_from_mask(
-    df: pd.DataFrame, mask: pd.Series, name: str, column: str | None, message: str
+    df: pd.DataFrame, mask: pd.Series, name: str | None, column: str | None, message: str
 ) -> list[SourceError]:
-    return [SourceError(name, message, line=int(ln), column=column) for ln in df.loc[mask, "_line"].head(20)]
+    """The first twenty flagged rows of each file as errors; `name` None: rows of several files (`_file`)."""
+    if not mask.any():
+        return []
+    if name is not None:
+        return [SourceError(name, message, line=int(ln), column=column) for ln in df.loc[mask, "_line"].head(20)]
+    hits = df.loc[mask, ["_file", "_line"]].groupby("_file", sort=False).head(20)
+    return [SourceError(f, message, line=int(ln), column=column) for f, ln in zip(hits["_file"], hits["_line"])]
 
 
 # ISO (2024-08-31, 2024-08-31 14:05[:09] or with T) and Finnish (31.8.2024, 31.8.2024 14:05[:09] or 14.05).

@@ -16,8 +16,8 @@ from flows import cli
 from tasks.deliver.archive import archive_report
 from tasks.report.context import proposal_default
 from tests import pdf_layout as layout
-from tests.html_tables import finnish_number, html_tables
 from tests.flows.conftest import run_report
+from tests.html_tables import finnish_number, html_tables
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 NAME = "kommentit_202408_forecast.xlsx"
