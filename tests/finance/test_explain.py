@@ -92,3 +92,52 @@ def test_no_driver_and_no_previous_year_are_said_plainly():
         8,
         3,
     )
+
+
+def margins(*rows) -> pd.DataFrame:
+    """Operating-margin rows of a budget table: (level, area, service, deviation €, deviation %)."""
+    df = pd.DataFrame(rows, columns=["level", "area", "service", "deviation", "deviation_pct"])
+    return df.assign(line="Toimintakate")
+
+
+PERHE, HUS = "Perhe- ja sosiaalipalvelut", "HUS-yhtymä"
+
+
+def test_a_subject_needs_words_from_a_million_or_two_percent_either_way():
+    from tasks.contracts import settings
+
+    eur, pct = settings().explanation_threshold_eur, settings().explanation_threshold_pct
+    table = margins(
+        ("sector", "", "", -eur, -0.1),  # exactly the euro threshold
+        ("area", PERHE, "", eur - 1, pct - 0.01),  # just under both
+        ("service", PERHE, "Vammaistyö", 10_000.0, pct),  # small in euros, exactly the share
+        ("service", PERHE, "Lastensuojelu- ja perhesosiaalityö", -5_000.0, None),  # no share, small
+        ("area", HUS, "", 2 * eur, 0.5),
+        ("service", HUS, HUS, 2 * eur, 0.5),  # the area's own single service: the area speaks for it
+    )
+    chosen = ex.explanation_subjects(table)
+    assert list(zip(chosen["level"], chosen["area"], chosen["service"])) == [
+        ("sector", "", ""),
+        ("service", PERHE, "Vammaistyö"),
+        ("area", HUS, ""),
+    ]
+
+
+def test_the_largest_overruns_are_units_not_totals_worst_first_and_at_most_three():
+    table = margins(
+        ("sector", "", "", -9e6, -1.0),
+        ("area", PERHE, "", -5e6, -1.0),  # an area with services is told through its services
+        ("service", PERHE, "Vammaistyö", -3e6, -1.0),
+        ("service", PERHE, "Lastensuojelu- ja perhesosiaalityö", -400.0, 0.0),  # rounds to no overrun
+        ("service", PERHE, "Nuorten palvelut ja aikuissosiaalityö", -1e6, -1.0),
+        ("service", PERHE, "Perhe- ja sosiaalipalvelujen yhteiset", 2e6, 1.0),  # under budget
+        ("area", HUS, "", -4e6, -1.0),  # its own service: the area is the unit
+        ("service", HUS, HUS, -4e6, -1.0),
+        ("area", "Hallinto", "", -0.5e6, -1.0),  # an area with services: not a unit either
+    )
+    assert ex.largest_overruns(table) == [
+        (HUS, -4e6),
+        ("Vammaistyö", -3e6),
+        ("Nuorten palvelut ja aikuissosiaalityö", -1e6),
+    ]
+    assert len(ex.largest_overruns(table, limit=5)) == 3
