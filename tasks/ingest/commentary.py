@@ -178,12 +178,17 @@ def _name_errors(frames: dict[str, pd.DataFrame], period: Period, kind: str) -> 
                         "Palvelu",
                     )
                 )
+    heading = {c.field: c.name for c in sources()["comment_transfers"].columns}
     for _, row in frames.get("comment_transfers", pd.DataFrame()).iterrows():
-        for column, field_ in (("Mistä", "from_area"), ("Mihin", "to_area")):
+        for field_ in ("from_area", "to_area"):
             if row[field_] not in areas:
-                unknown(row, column, "palvelukokonaisuus", row[field_], areas)
+                unknown(row, heading[field_], "palvelukokonaisuus", row[field_], areas)
         if row["from_area"] == row["to_area"]:
-            out.append(SourceError(row["_file"], "siirto palvelukokonaisuudesta itseensä", int(row["_line"]), "Mihin"))
+            out.append(
+                SourceError(
+                    row["_file"], "siirto palvelukokonaisuudesta itseensä", int(row["_line"]), heading["to_area"]
+                )
+            )
     ids = [i.id for i in cat.indicators]
     for _, row in frames.get("comment_explanations", pd.DataFrame()).iterrows():
         if row["indicator"] and row["indicator"] not in ids:

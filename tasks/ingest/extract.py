@@ -117,13 +117,20 @@ def typed_columns(df: pd.DataFrame, src: Source, name: str | None) -> tuple[pd.D
     return out, errors
 
 
-def read_typed(path: Path, src: Source) -> tuple[pd.DataFrame, list[SourceError], list[SourceError]]:
-    """One file parsed and typed: (rows, errors, warnings); raises SourceFileError when it cannot be read at all."""
+def read_raw(path: Path, src: Source) -> tuple[pd.DataFrame, list[SourceError]]:
+    """One file's text columns with `_file`, untyped, and a warning for each column the contract does not know."""
     raw = read_safely(path, src)
     warnings = [
         SourceError(path.name, "sarake ei kuulu tietosopimukseen, sitä ei käytetty", line=1, column=c)
         for c in extra_columns(raw, src.names)
     ]
+    raw["_file"] = path.name
+    return raw, warnings
+
+
+def read_typed(path: Path, src: Source) -> tuple[pd.DataFrame, list[SourceError], list[SourceError]]:
+    """One file parsed and typed: (rows, errors, warnings); raises SourceFileError when it cannot be read at all."""
+    raw, warnings = read_raw(path, src)
     df, errors = typed_columns(raw, src, path.name)
     df["_file"] = path.name
     return df, errors, warnings
@@ -178,17 +185,6 @@ def typed_file(pf: PeriodFile, src: Source) -> tuple[pd.DataFrame, list[SourceEr
 Reader = Callable[[PeriodFile, Source], tuple[pd.DataFrame, list[SourceError], list[SourceError]]]
 
 
-def _raw_file(pf: PeriodFile, src: Source) -> tuple[pd.DataFrame, list[SourceError], list[SourceError]]:
-    """One file's text columns with `_file`, untyped (typed later with the source's other files at once)."""
-    raw = read_safely(pf.path, src)
-    warnings = [
-        SourceError(pf.name, "sarake ei kuulu tietosopimukseen, sitä ei käytetty", line=1, column=c)
-        for c in extra_columns(raw, src.names)
-    ]
-    raw["_file"] = pf.name
-    return raw, [], warnings
-
-
 def _typed_together(raws: list[pd.DataFrame], src: Source) -> tuple[pd.DataFrame, list[SourceError]]:
     """Every file's rows typed in one pass (per-file overheads once per source); a file with a bad cell left out."""
     raw = pd.concat(raws, ignore_index=True)
@@ -226,7 +222,10 @@ def extract_source(extracts: Path, source_id: str, year: int, month: int, read: 
         with tempfile.TemporaryDirectory(prefix="katsaus-lahde-") as tmp:
             copy, sha256 = snapshot(pf, src, Path(tmp))
             try:
-                df, errs, warns = (read or _raw_file)(copy, src)
+                if read is None:  # typed below, with the source's other files at once
+                    (df, warns), errs = read_raw(copy.path, src), []
+                else:
+                    df, errs, warns = read(copy, src)
             except SourceFileError as exc:
                 errors_of[pf.name] = exc.errors
                 continue
