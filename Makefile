@@ -4,7 +4,7 @@
 # project itself.
 SHELL := /bin/bash
 .SHELLFLAGS := -eo pipefail -c
-PY ?= $(shell command -v python3.11 || command -v python3)
+PY ?= $(shell command -v python3.11 || command -v python3.12 || command -v python3.13 || command -v python3)
 VENV := .venv
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | sha256sum | cut -c1-12)
 export PREFECT_HOME ?= $(CURDIR)/var/prefect
@@ -60,7 +60,7 @@ sysdeps:
 
 # Regenerate the pinned lock after changing pyproject.toml (needs uv).
 lock:
-	uv pip compile pyproject.toml --extra dev --python-version 3.11 -o requirements.lock
+	uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 -o requirements.lock
 
 clean:
 	rm -rf var out
