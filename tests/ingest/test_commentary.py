@@ -165,3 +165,33 @@ def test_a_broken_file_is_a_clear_error(tmp_path):
     (tmp_path / NAME).write_bytes(b"PK\x03\x04 not really a workbook")
     c = read(tmp_path, tmp_path)
     assert c.status == FAILED and c.errors == [f"{NAME}: Excel-tiedostoa ei voi lukea (BadZipFile)"]
+
+
+def test_a_workbook_of_the_design_documents_shape_is_read_as_it_is(tmp_path):
+    """DESIGN.md's sheets and columns only: no Mittari column, no Määrärahasiirrot, no Tiedot."""
+    shapes = {
+        "Selitykset": (["Palvelukokonaisuus", "Palvelu", "Luonnos", "Selitys"], ["", "", "luonnos", "Selitys."]),
+        "Ennustekorjaukset": (
+            ["Palvelukokonaisuus", "Palvelu", "Rivi", "Korjaus", "Peruste"],
+            ["HUS-yhtymä", "", "Menot", "100", "Maksuerät tasaantuvat"],
+        ),
+        "Toimenpiteet": (
+            ["Tavoite", "Toimenpide", "Tila", "Kommentti"],
+            ["vetovoima", "1", "riski", "Haku viivästyy."],
+        ),
+        "Päätösehdotus": (["Teksti"], ["Lautakunta merkitsee tiedoksi."]),
+        "Talouden_toimenpiteet": (["Teksti"], ["Ostojen kilpailutus."]),
+    }
+    wb = Workbook()
+    wb.remove(wb.active)
+    for name, (header, row) in shapes.items():
+        ws = wb.create_sheet(name)
+        ws.append(header)
+        ws.append(row)
+    (tmp_path / "x").mkdir()
+    wb.save(tmp_path / "x" / NAME)
+    c = read(tmp_path / "x", tmp_path)
+    assert (c.status, c.errors) == (OK, [])
+    assert c.explanations["text"].tolist() == ["Selitys."] and c.explanations["indicator"].tolist() == [""]
+    assert c.adjustments["amount"].tolist() == [100_000] and c.proposal == ["Lautakunta merkitsee tiedoksi."]
+    assert c.transfers.empty and c.measures == ["Ostojen kilpailutus."]
