@@ -172,34 +172,45 @@ def _event_period(df: pd.DataFrame, date_field: str) -> None:
     df["month"] = stamp.dt.month.astype("Int64")
 
 
-def typed_file(pf: PeriodFile, src: Source) -> tuple[pd.DataFrame, list[SourceError], list[SourceError]]:
-    """One file of a source, typed and completed: its rows, errors and warnings."""
-    df, errs, warns = read_typed(pf.path, src)
-    if not errs:
-        if src.date:
-            _event_period(df, src.date)
-        _flags(df, src)
-    return df, errs, warns
+# A reader gives one file's untyped rows (with `_file`) and its warnings; every file of the source is then typed
+# at once. A check sees the typed rows of the files without a bad cell (and their names) and gives per file the
+# problems that make it unusable (the ledger's control totals).
+Reader = Callable[[PeriodFile, Source], tuple[pd.DataFrame, list[SourceError]]]
+Check = Callable[[pd.DataFrame, list[str]], dict[str, list[SourceError]]]
 
 
-Reader = Callable[[PeriodFile, Source], tuple[pd.DataFrame, list[SourceError], list[SourceError]]]
+def raw_file(pf: PeriodFile, src: Source) -> tuple[pd.DataFrame, list[SourceError]]:
+    """The default reader: the file's text columns as they are, and its warnings."""
+    return read_raw(pf.path, src)
 
 
-def _typed_together(raws: list[pd.DataFrame], src: Source) -> tuple[pd.DataFrame, list[SourceError]]:
-    """Every file's rows typed in one pass (per-file overheads once per source); a file with a bad cell left out."""
+def _typed_together(
+    raws: list[pd.DataFrame], src: Source, check: Check | None
+) -> tuple[pd.DataFrame, dict[str, list[SourceError]]]:
+    """Every file's rows typed in one pass (per-file overheads once per source), and each file's errors; a file
+    with an error is left out."""
     raw = pd.concat(raws, ignore_index=True)
     df, errors = typed_columns(raw, src, None)
     df["_file"] = raw["_file"]
-    good = df[~df["_file"].isin({e.file for e in errors})].reset_index(drop=True)
+    found: dict[str, list[SourceError]] = {}
+    for e in errors:
+        found.setdefault(e.file, []).append(e)
+    if check is not None:
+        names = [n for n in dict.fromkeys(raw["_file"]) if n not in found]
+        for name, errs in check(df[df["_file"].isin(names)], names).items():
+            if errs:
+                found.setdefault(name, []).extend(errs)
+    good = df[~df["_file"].isin(found)].reset_index(drop=True)
     if src.date:
         _event_period(good, src.date)
     _flags(good, src)
-    return good, errors
+    return good, found
 
 
-def extract_source(extracts: Path, source_id: str, year: int, month: int, read: Reader | None = None) -> Extract:
-    """Read every file of one source the period needs: parsed one by one, typed all at once (or each with `read`,
-    as the ledger does with its control files).
+def extract_source(
+    extracts: Path, source_id: str, year: int, month: int, read: Reader = raw_file, check: Check | None = None
+) -> Extract:
+    """Read every file of one source the period needs: each parsed with `read`, all typed at once, then `check`ed.
 
     A file that cannot be read or has a bad cell makes the whole source
     `failed` for the period (never half a period); a required file that is
@@ -222,24 +233,19 @@ def extract_source(extracts: Path, source_id: str, year: int, month: int, read: 
         with tempfile.TemporaryDirectory(prefix="katsaus-lahde-") as tmp:
             copy, sha256 = snapshot(pf, src, Path(tmp))
             try:
-                if read is None:  # typed below, with the source's other files at once
-                    (df, warns), errs = read_raw(copy.path, src), []
-                else:
-                    df, errs, warns = read(copy, src)
+                df, warns = read(copy, src)
             except SourceFileError as exc:
                 errors_of[pf.name] = exc.errors
                 continue
         warnings += warns
-        errors_of[pf.name] = errs
-        if not errs:
-            frames.append(df)
-            read_ok.append((pf, sha256))
-    if read is None and frames:
-        typed, errs = _typed_together(frames, src)
-        for e in errs:
-            errors_of[e.file].append(e)
-        frames = [typed]
-    rows = pd.concat(frames, ignore_index=True) if frames else empty_frame(source_id)
+        errors_of[pf.name] = []
+        frames.append(df)
+        read_ok.append((pf, sha256))
+    rows = empty_frame(source_id)
+    if frames:
+        rows, found = _typed_together(frames, src, check)
+        for name, errs in found.items():
+            errors_of[name] += errs
     counts = rows["_file"].value_counts() if len(rows) else pd.Series(dtype="int64")
     files = [
         FileInfo(pf.name, str(pf.path), sha256, int(counts.get(pf.name, 0)), pf.period)

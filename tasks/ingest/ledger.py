@@ -17,7 +17,7 @@ import pandas as pd
 
 from reports.fmt import number
 from tasks.contracts import Source, accounts, sources
-from tasks.ingest.extract import Extract, extract_source, read_safely, read_typed, typed_columns
+from tasks.ingest.extract import Extract, extract_source, read_raw, read_safely, typed_columns
 from tasks.ingest.files import PeriodFile
 from tasks.ingest.parsing import SourceError, SourceFileError, sha256_of
 
@@ -25,18 +25,6 @@ from tasks.ingest.parsing import SourceError, SourceFileError, sha256_of
 def to_report_sign(sap_amount: pd.Series) -> pd.Series:
     """SAP (debit positive) to the report's convention (revenues positive, expenses negative)."""
     return -sap_amount
-
-
-def ledger_month(path: Path) -> tuple[pd.DataFrame, list[SourceError], list[SourceError]]:
-    """One monthly ledger file, amounts in whole cents (SAP sign still): (rows, errors, warnings)."""
-    df, errors, warnings = read_typed(path, sources()["ledger"])
-    if errors:
-        return df, errors, warnings
-    df["amount_cents"] = df["amount_cents"].astype("int64")
-    df["account"] = df["account"].astype(str)
-    df["year"] = df["year"].astype("int64")
-    df["month"] = df["month"].astype("int64")
-    return df, errors, warnings
 
 
 def ledger_control(path: Path) -> tuple[int, int]:
@@ -90,36 +78,57 @@ def extract_ledger(extracts: Path, year: int, month: int) -> tuple[Extract, pd.D
     Returns the extract (amounts in cents, report sign) and a frame of control
     facts per file: stated and counted rows, stated and computed sums (SAP sign).
     """
-    controls = []
+    stated: dict[str, dict] = {}
 
-    def read(pf: PeriodFile, src: Source) -> tuple[pd.DataFrame, list[SourceError], list[SourceError]]:
-        df, errs, warns = ledger_month(pf.path)
+    def read(pf: PeriodFile, src: Source) -> tuple[pd.DataFrame, list[SourceError]]:
+        raw, warnings = read_raw(pf.path, src)
         ctl_path = pf.path.with_suffix(".ctl")
         ctl_rows, ctl_cents = ledger_control(ctl_path)
-        if errs:
-            return df, errs, warns
-        mismatch = control_mismatch(pf.name, ctl_path.name, len(df), ctl_rows, int(df["amount_cents"].sum()), ctl_cents)
-        if mismatch:
-            # The control file is the transfer's proof of completeness: a month that does not
-            # match it is incomplete or altered, and is not used (like a month without one).
-            return df, mismatch, warns
-        controls.append(
-            {
-                "file": pf.name,
-                "stated_rows": ctl_rows,
-                "rows": len(df),
-                "stated_cents": ctl_cents,
-                "cents": int(df["amount_cents"].sum()),
-                "control_file": ctl_path.name,
-                "control_sha256": sha256_of(ctl_path),
-                "period": pf.period,
-            }
-        )
-        df["amount_cents"] = to_report_sign(df["amount_cents"])
-        return df, [], warns
+        stated[pf.name] = {
+            "stated_rows": ctl_rows,
+            "stated_cents": ctl_cents,
+            "control_file": ctl_path.name,
+            "control_sha256": sha256_of(ctl_path),
+        }
+        return raw, warnings
 
-    extract = extract_source(extracts, "ledger", year, month, read)
-    if not extract.frame.empty:
+    def counted(typed: pd.DataFrame, names: list[str]) -> pd.DataFrame:
+        """Rows and the sum in cents (SAP sign) of each file, a file without rows too."""
+        by_file = typed.groupby("_file", sort=False)["amount_cents"].agg(["size", "sum"])
+        return by_file.reindex(names, fill_value=0).astype("int64")
+
+    def check(typed: pd.DataFrame, names: list[str]) -> dict[str, list[SourceError]]:
+        # The control file is the transfer's proof of completeness: a month that does not
+        # match it is incomplete or altered, and is not used (like a month without one).
+        return {
+            name: control_mismatch(
+                name, stated[name]["control_file"], n, stated[name]["stated_rows"], c, stated[name]["stated_cents"]
+            )
+            for name, (n, c) in counted(typed, names).iterrows()
+        }
+
+    extract = extract_source(extracts, "ledger", year, month, read, check)
+    frame = extract.frame
+    names = [f.name for f in extract.files]
+    totals = counted(frame, names) if names else pd.DataFrame(columns=["size", "sum"])
+    controls = [
+        {
+            "file": f.name,
+            "stated_rows": stated[f.name]["stated_rows"],
+            "rows": int(totals.loc[f.name, "size"]),
+            "stated_cents": stated[f.name]["stated_cents"],
+            "cents": int(totals.loc[f.name, "sum"]),
+            "control_file": stated[f.name]["control_file"],
+            "control_sha256": stated[f.name]["control_sha256"],
+            "period": f.period,
+        }
+        for f in extract.files
+    ]
+    if not frame.empty:
+        frame["amount_cents"] = to_report_sign(frame["amount_cents"].astype("int64"))
+        frame["account"] = frame["account"].astype(str)
+        frame["year"] = frame["year"].astype("int64")
+        frame["month"] = frame["month"].astype("int64")
         # Account ranges come from the chart of accounts: the line each row rolls up to.
-        extract.frame["line"] = extract.frame["account"].map(_account_lines(extract.frame["account"].unique()))
+        frame["line"] = frame["account"].map(_account_lines(frame["account"].unique()))
     return extract, pd.DataFrame(controls)
