@@ -128,14 +128,6 @@ def read_raw(path: Path, src: Source) -> tuple[pd.DataFrame, list[SourceError]]:
     return raw, warnings
 
 
-def read_typed(path: Path, src: Source) -> tuple[pd.DataFrame, list[SourceError], list[SourceError]]:
-    """One file parsed and typed: (rows, errors, warnings); raises SourceFileError when it cannot be read at all."""
-    raw, warnings = read_raw(path, src)
-    df, errors = typed_columns(raw, src, path.name)
-    df["_file"] = path.name
-    return df, errors, warnings
-
-
 def read_safely(path: Path, src: Source) -> pd.DataFrame:
     """A file's text columns, with any parser failure turned into a SourceError: one odd file must not stop the run.
 

@@ -92,32 +92,31 @@ def extract_ledger(extracts: Path, year: int, month: int) -> tuple[Extract, pd.D
         }
         return raw, warnings
 
-    def counted(typed: pd.DataFrame, names: list[str]) -> pd.DataFrame:
-        """Rows and the sum in cents (SAP sign) of each file, a file without rows too."""
-        by_file = typed.groupby("_file", sort=False)["amount_cents"].agg(["size", "sum"])
-        return by_file.reindex(names, fill_value=0).astype("int64")
+    # Rows and the sum in cents (SAP sign) each typed file holds, counted once by the check.
+    counted: dict[str, tuple[int, int]] = {}
 
     def check(typed: pd.DataFrame, names: list[str]) -> dict[str, list[SourceError]]:
         # The control file is the transfer's proof of completeness: a month that does not
         # match it is incomplete or altered, and is not used (like a month without one).
+        by_file = typed.groupby("_file", sort=False)["amount_cents"].agg(["size", "sum"])
+        for name, (n, c) in by_file.reindex(names, fill_value=0).astype("int64").iterrows():
+            counted[name] = (int(n), int(c))
         return {
             name: control_mismatch(
                 name, stated[name]["control_file"], n, stated[name]["stated_rows"], c, stated[name]["stated_cents"]
             )
-            for name, (n, c) in counted(typed, names).iterrows()
+            for name, (n, c) in counted.items()
         }
 
     extract = extract_source(extracts, "ledger", year, month, read, check)
     frame = extract.frame
-    names = [f.name for f in extract.files]
-    totals = counted(frame, names) if names else pd.DataFrame(columns=["size", "sum"])
     controls = [
         {
             "file": f.name,
             "stated_rows": stated[f.name]["stated_rows"],
-            "rows": int(totals.loc[f.name, "size"]),
+            "rows": counted[f.name][0],
             "stated_cents": stated[f.name]["stated_cents"],
-            "cents": int(totals.loc[f.name, "sum"]),
+            "cents": counted[f.name][1],
             "control_file": stated[f.name]["control_file"],
             "control_sha256": stated[f.name]["control_sha256"],
             "period": f.period,

@@ -121,13 +121,14 @@ def test_missing_required_values_are_errors_with_line_and_column(tmp_path):
 
 def test_missing_required_date_is_an_error(sample_dir, tmp_path):
     from tasks.contracts import sources
-    from tasks.ingest.extract import read_typed
+    from tasks.ingest.extract import read_raw, typed_columns
 
     src = next(s for s in sources().values() if s.date)
     header = ";".join(c.name for c in src.columns)
     p = tmp_path / src.file_name(2024, 1)
     cells = ["" if c.field == src.date else ("1" if c.numeric else "x") for c in src.columns]
     p.write_text(header + "\n" + ";".join(cells) + "\n", encoding="utf-8")
-    _, errors, _ = read_typed(p, src)
+    raw, _ = read_raw(p, src)
+    _, errors = typed_columns(raw, src, p.name)
     date_column = next(c.name for c in src.columns if c.field == src.date)
     assert f"{p.name}, rivi 2, sarake {date_column}: pakollinen arvo puuttuu" in [str(x) for x in errors]
