@@ -422,6 +422,7 @@ def main(argv: list[str] | None = None) -> dict:
             result["scenarios"]["planted"] = compare("planted", planted, suite, params, bands, args.repeat, tmp)
             del planted
         if not args.no_load:
+            from tasks.ingest.quality import Validated, source_statuses
             from tasks.warehouse.engine import warehouse
             from tasks.warehouse.load import load_files, load_plan
 
@@ -430,7 +431,8 @@ def main(argv: list[str] | None = None) -> dict:
                     load_files(engine, plan, "bench")
 
             url = f"sqlite:///{tmp / 'warehouse.db'}"
-            plan = load_plan(Extracted({"ledger": extract}, pd.DataFrame()), {"ledger"})
+            extracted = Extracted({"ledger": extract}, pd.DataFrame())
+            plan = load_plan(extracted, Validated(source_statuses(extracted, {})))
             _, s, m = timed(load, url, plan)
             st["load"] = {
                 "s": s,

@@ -125,9 +125,12 @@ def build(p: RunParams, run_id: str) -> Built:
     stage = staging_dir(final, run_id)
     today = dt.datetime.now(local_zone()).date()
 
-    extracted = stages.extract(Path(p.extracts), p.year, p.month)
+    earlier = stages.warehouse_history(p.warehouse)
+    # `--force` reads, validates and loads every file again; otherwise files earlier runs checked are reused.
+    extracted = stages.extract(Path(p.extracts), p.year, p.month, None if p.force else earlier)
     killpoints.passed("extract")
-    validated = stages.validate(extracted, stages.warehouse_history(p.warehouse), today, stage / QUALITY_DIR)
+    keys = stages.earlier_keys(p.warehouse, extracted)
+    validated = stages.validate(extracted, earlier, keys, today, stage / QUALITY_DIR)
     killpoints.passed("validate")
     if all(s.status == SOURCE_MISSING for s in validated.statuses) and approved_outputs(final):
         # An unmounted or emptied extracts folder: a report of nothing never replaces what the board approved.

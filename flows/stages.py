@@ -29,12 +29,13 @@ from tasks.goals.sotkanet import Comparison, sotkanet_comparison
 from tasks.ingest.commentary import Commentary, read_commentary
 from tasks.ingest.period import Extracted, extract_period
 from tasks.ingest.quality import Validated, validate_period
+from tasks.ingest.reuse import Checked
 from tasks.report.context import ReportInputs, report_title
 from tasks.report.outputs import read_talous
 from tasks.report.render import RenderedReport, render_approved, render_draft
 from tasks.warehouse.engine import warehouse
 from tasks.warehouse.history import record_validation, row_count_history
-from tasks.warehouse.load import Loaded, load_files, load_plan
+from tasks.warehouse.load import Loaded, checked_files, load_files, load_plan, reused_keys
 from tasks.warehouse.read import ReportingData, reporting_data, snapshot
 
 IO = {"retries": 2, "retry_delay_seconds": 5, "cache_policy": NO_CACHE}
@@ -52,23 +53,34 @@ def prefect_secret(name: str) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-@task(name="extract", **IO)
-def extract(extracts: Path, year: int, month: int) -> Extracted:
-    """Read every source of the period (I/O: retried on transient failures)."""
-    return extract_period(extracts, year, month)
-
-
 @task(name="warehouse-history", **IO)
-def warehouse_history(url: str) -> pd.DataFrame:
-    """Row counts of earlier loads, for the learned row-count bands (I/O: retried)."""
+def warehouse_history(url: str) -> Checked:
+    """Row counts of earlier loads (for the learned row-count bands) and the files earlier runs validated clean
+    (I/O: retried)."""
     with warehouse(url) as engine:
-        return row_count_history(engine)
+        return Checked(checked_files(engine), row_count_history(engine), settings().row_band_margin)
+
+
+@task(name="extract", **IO)
+def extract(extracts: Path, year: int, month: int, earlier: Checked | None) -> Extracted:
+    """Read every source of the period, reusing the files `earlier` runs checked (I/O: retried on transient
+    failures)."""
+    return extract_period(extracts, year, month, earlier)
+
+
+@task(name="reused-keys", **IO)
+def earlier_keys(url: str, extracted: Extracted) -> dict[str, pd.DataFrame]:
+    """The reused files' values of the keys that must stay unique across a source's files (I/O: retried)."""
+    with warehouse(url, migrated=False) as engine:
+        return reused_keys(engine, extracted)
 
 
 @task(name="validate", **PURE)
-def validate(extracted: Extracted, history: pd.DataFrame, today: dt.date, quality_dir: Path) -> Validated:
-    """Run the suites and judge every source of the period."""
-    return validate_period(extracted, history, today, quality_dir, settings().row_band_margin)
+def validate(
+    extracted: Extracted, earlier: Checked, keys: dict[str, pd.DataFrame], today: dt.date, quality_dir: Path
+) -> Validated:
+    """Run the suites on the files read now and judge every source of the period."""
+    return validate_period(extracted, earlier.history, today, quality_dir, earlier.margin, keys)
 
 
 @task(name="record-validation", **IO)
@@ -81,7 +93,7 @@ def store_validation(url: str, run_id: str, period: str, kind: str, validated: V
 def load(url: str, extracted: Extracted, validated: Validated, run_id: str, force: bool = False) -> Loaded:
     """Load each file of the usable sources atomically (I/O: retried)."""
     with warehouse(url) as engine:
-        return load_files(engine, load_plan(extracted, validated.usable), run_id, force)
+        return load_files(engine, load_plan(extracted, validated), run_id, force)
 
 
 @task(name="read-warehouse", **IO)

@@ -31,6 +31,7 @@ from tasks.ingest.parsing import (
     read_delimited,
     read_xlsx,
 )
+from tasks.ingest.reuse import Checked, companion_files, validation_key
 
 # Yes/no texts a `store: flag` column accepts as yes; anything else is no.
 FLAG_YES = ("kyllä", "kylla", "k", "x", "1", "true")
@@ -200,22 +201,36 @@ def _typed_together(
 
 
 def extract_source(
-    extracts: Path, source_id: str, year: int, month: int, read: Reader = raw_file, check: Check | None = None
+    extracts: Path,
+    source_id: str,
+    year: int,
+    month: int,
+    read: Reader = raw_file,
+    check: Check | None = None,
+    earlier: Checked | None = None,
+    refused: frozenset[str] = frozenset(),
 ) -> Extract:
     """Read every file of one source the period needs: each parsed with `read`, all typed at once, then `check`ed.
 
     A file that cannot be read or has a bad cell makes the whole source
     `failed` for the period (never half a period); a required file that is
     absent makes it `missing`. Last year's files only shape forecasts and trends.
+    A file `earlier` runs validated clean and loaded, byte for byte, is not
+    read at all (unless `refused` names it): it is listed as reused.
     """
     src = sources()[source_id]
     frames, missing, required, warnings = [], [], [], []
-    read_ok: list[tuple[PeriodFile, str]] = []
+    # Every file found, in the period's order: read now (with its SHA-256 and validation key) or reused.
+    found: list[tuple[PeriodFile, str, str] | FileInfo] = []
     # Each file's errors in the files' order, whichever step found them.
     errors_of: dict[str, list[SourceError]] = {}
     for pf in period_files(extracts, src, year, month):
         if pf.path is None:
             (required if pf.required else missing).append(pf.name)
+            continue
+        reused = earlier.reusable(source_id, pf, refused) if earlier is not None else None
+        if reused is not None:
+            found.append(reused)
             continue
         too_large = size_problem(pf.path)
         if too_large:
@@ -224,6 +239,7 @@ def extract_source(
         # The bytes parsed are the bytes hashed: a private copy, hashed as it is taken.
         with tempfile.TemporaryDirectory(prefix="katsaus-lahde-") as tmp:
             copy, sha256 = snapshot(pf, src, Path(tmp))
+            key = validation_key(source_id, companion_files(copy, source_id))
             try:
                 df, warns = read(copy, src)
             except SourceFileError as exc:
@@ -232,17 +248,19 @@ def extract_source(
         warnings += warns
         errors_of[pf.name] = []
         frames.append(df)
-        read_ok.append((pf, sha256))
+        found.append((pf, sha256, key))
     rows = empty_frame(source_id)
     if frames:
-        rows, found = _typed_together(frames, src, check)
-        for name, errs in found.items():
+        rows, bad = _typed_together(frames, src, check)
+        for name, errs in bad.items():
             errors_of[name] += errs
     counts = rows["_file"].value_counts() if len(rows) else pd.Series(dtype="int64")
     files = [
-        FileInfo(pf.name, str(pf.path), sha256, int(counts.get(pf.name, 0)), pf.period)
-        for pf, sha256 in read_ok
-        if not errors_of[pf.name]
+        f
+        if isinstance(f, FileInfo)
+        else FileInfo(f[0].name, str(f[0].path), f[1], int(counts.get(f[0].name, 0)), f[0].period, f[2])
+        for f in found
+        if isinstance(f, FileInfo) or not errors_of[f[0].name]
     ]
     errors = [e for errs in errors_of.values() for e in errs]
     if src.expect == "any":

@@ -29,13 +29,22 @@ class PeriodFile:
 
 @dataclass(frozen=True)
 class FileInfo:
-    """One file that was read: its name, where it was, the SHA-256 of its bytes, rows and period."""
+    """One file of a run: its name, where it was, the SHA-256 of its bytes, rows and period."""
 
     name: str
     path: str
     sha256: str
     rows: int
     period: str
+    # The key its validation is kept under (see `reuse`), and for a file not read again because an earlier run
+    # validated and loaded these very bytes: that batch and run.
+    validation_key: str = ""
+    reused_batch: int | None = None
+    checked_by_run: str | None = None
+
+    @property
+    def reused(self) -> bool:
+        return self.reused_batch is not None
 
 
 def find_file(extracts: Path, src: Source, year: int, month: int = 12) -> Path | None:

@@ -20,6 +20,7 @@ from tasks.contracts import Source, accounts, sources
 from tasks.ingest.extract import Extract, extract_source, read_raw, read_safely, typed_columns
 from tasks.ingest.files import PeriodFile
 from tasks.ingest.parsing import SourceError, SourceFileError, sha256_of
+from tasks.ingest.reuse import Checked
 
 
 def to_report_sign(sap_amount: pd.Series) -> pd.Series:
@@ -72,24 +73,33 @@ def _account_lines(accts: np.ndarray) -> dict[str, str | None]:
     return {a: chart.line_of(str(a)) for a in accts}
 
 
-def extract_ledger(extracts: Path, year: int, month: int) -> tuple[Extract, pd.DataFrame]:
+def _stated(ledger_file: Path) -> dict:
+    """What the ledger file's control file states, and the control file's name and SHA-256."""
+    ctl_path = ledger_file.with_suffix(".ctl")
+    ctl_rows, ctl_cents = ledger_control(ctl_path)
+    return {
+        "stated_rows": ctl_rows,
+        "stated_cents": ctl_cents,
+        "control_file": ctl_path.name,
+        "control_sha256": sha256_of(ctl_path),
+    }
+
+
+def extract_ledger(
+    extracts: Path, year: int, month: int, earlier: Checked | None = None, refused: frozenset[str] = frozenset()
+) -> tuple[Extract, pd.DataFrame]:
     """All ledger months the period needs, and the control totals per file.
 
     Returns the extract (amounts in cents, report sign) and a frame of control
     facts per file: stated and counted rows, stated and computed sums (SAP sign).
+    A reused month (see `extract_source`) matched its control file, the same
+    bytes as now, when it was validated: its counts are the stated ones.
     """
     stated: dict[str, dict] = {}
 
     def read(pf: PeriodFile, src: Source) -> tuple[pd.DataFrame, list[SourceError]]:
         raw, warnings = read_raw(pf.path, src)
-        ctl_path = pf.path.with_suffix(".ctl")
-        ctl_rows, ctl_cents = ledger_control(ctl_path)
-        stated[pf.name] = {
-            "stated_rows": ctl_rows,
-            "stated_cents": ctl_cents,
-            "control_file": ctl_path.name,
-            "control_sha256": sha256_of(ctl_path),
-        }
+        stated[pf.name] = _stated(pf.path)
         return raw, warnings
 
     # Rows and the sum in cents (SAP sign) each typed file holds, counted once by the check.
@@ -108,7 +118,11 @@ def extract_ledger(extracts: Path, year: int, month: int) -> tuple[Extract, pd.D
             for name, (n, c) in counted.items()
         }
 
-    extract = extract_source(extracts, "ledger", year, month, read, check)
+    extract = extract_source(extracts, "ledger", year, month, read, check, earlier, refused)
+    for f in extract.files:
+        if f.reused:
+            stated[f.name] = _stated(Path(f.path))
+            counted[f.name] = (stated[f.name]["stated_rows"], stated[f.name]["stated_cents"])
     frame = extract.frame
     controls = [
         {

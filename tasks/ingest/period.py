@@ -11,12 +11,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-from tasks.contracts import reported_sources
+from tasks.contracts import reported_sources, sources
 from tasks.contracts.vocab import SOURCE_OK
 from tasks.ingest.extract import Extract, extract_source
 from tasks.ingest.ledger import extract_ledger
+from tasks.ingest.reuse import Checked
+from tasks.ingest.validate import row_bands
 
 
 @dataclass(frozen=True)
@@ -28,24 +31,69 @@ class Extracted:
     controls: pd.DataFrame
 
     def readable(self) -> dict[str, pd.DataFrame]:
-        """The typed rows of every source that could be read."""
-        return {sid: e.frame for sid, e in self.sources.items() if e.status == SOURCE_OK}
+        """The typed rows of every source that could be read and has files read in this run (not only reused)."""
+        return {
+            sid: e.frame
+            for sid, e in self.sources.items()
+            if e.status == SOURCE_OK and any(not f.reused for f in e.files)
+        }
 
     def files(self) -> pd.DataFrame:
-        """Every file read in this run: `source`, `file`, `period`, `rows`."""
-        rows = [(sid, f.name, f.period, f.rows) for sid, e in self.sources.items() for f in e.files]
-        return pd.DataFrame(rows, columns=["source", "file", "period", "rows"])
+        """Every file of this run, read or reused: `source`, `file`, `period`, `rows`, `reused`."""
+        rows = [(sid, f.name, f.period, f.rows, f.reused) for sid, e in self.sources.items() for f in e.files]
+        return pd.DataFrame(rows, columns=["source", "file", "period", "rows", "reused"])
 
     @property
     def rows(self) -> int:
         return sum(f.rows for e in self.sources.values() for f in e.files)
 
 
-def extract_period(extracts: Path, year: int, month: int) -> Extracted:
-    """Read every source of the period (the ledger with its control files first)."""
-    ledger, controls = extract_ledger(extracts, year, month)
-    out = {"ledger": ledger}
+def extract_period(extracts: Path, year: int, month: int, earlier: Checked | None = None) -> Extracted:
+    """Read every source of the period (the ledger with its control files first).
+
+    With `earlier`, files earlier runs validated clean and loaded are reused
+    unread; a reused monthly file whose row count falls outside the band the
+    files around it now give is read again, with its source, so that the
+    suite judges it (and warns of it) as it would on a full run.
+    """
+    out, controls = _extract_all(extracts, year, month, earlier, {})
+    if earlier is None:
+        return Extracted(out, controls)
+    outside = reused_outside_band(Extracted(out, controls).files(), earlier)
+    if not outside:
+        return Extracted(out, controls)
+    again, again_controls = _extract_all(extracts, year, month, earlier, outside)
+    if "ledger" in outside:
+        controls = again_controls
+    return Extracted({sid: again.get(sid, e) for sid, e in out.items()}, controls)
+
+
+def _extract_all(
+    extracts: Path, year: int, month: int, earlier: Checked | None, refused: dict[str, frozenset[str]]
+) -> tuple[dict[str, Extract], pd.DataFrame]:
+    """Every source (or, with `refused`, only the sources it names, those files read again)."""
+    out: dict[str, Extract] = {}
+    controls = pd.DataFrame()
     for sid in reported_sources():
-        if sid != "ledger":
-            out[sid] = extract_source(extracts, sid, year, month)
-    return Extracted(out, controls)
+        if refused and sid not in refused:
+            continue
+        if sid == "ledger":
+            out[sid], controls = extract_ledger(extracts, year, month, earlier, refused.get(sid, frozenset()))
+        else:
+            refuse = refused.get(sid, frozenset())
+            out[sid] = extract_source(extracts, sid, year, month, earlier=earlier, refused=refuse)
+    return out, controls
+
+
+def reused_outside_band(files: pd.DataFrame, earlier: Checked) -> dict[str, frozenset[str]]:
+    """Per source, the reused files whose rows fall outside the band every file's rows now give."""
+    # Only monthly files are judged by their row counts (see `validation_frame`).
+    monthly_ids = [sid for sid, src in sources().items() if src.period == "month"]
+    monthly = files[files["source"].isin(monthly_ids)].reset_index(drop=True)
+    bands = row_bands(monthly, earlier.history, earlier.margin)
+    judged = monthly.join(bands[["lo", "hi"]].reset_index(drop=True))
+    # A file without a band (too few earlier periods) is not judged.
+    lo, hi = judged["lo"].astype("float64").fillna(-np.inf), judged["hi"].astype("float64").fillna(np.inf)
+    outside = judged["reused"] & ((judged["rows"] < lo) | (judged["rows"] > hi))
+    hits = judged[outside]
+    return {sid: frozenset(g["file"]) for sid, g in hits.groupby("source")}

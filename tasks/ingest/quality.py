@@ -17,10 +17,12 @@ from pathlib import Path
 
 import pandas as pd
 
+from reports import fmt
 from tasks.contracts import sources
 from tasks.contracts.vocab import SOURCE_FAILED, SOURCE_MISSING, SOURCE_OK, SOURCE_STATUS_FI
 from tasks.ingest.period import Extracted
-from tasks.ingest.validate import SourceQuality, row_bands, run_suites, suite_parameters
+from tasks.ingest.reuse import REUSED_FI, collision_failures
+from tasks.ingest.validate import SourceQuality, row_bands, run_suites, suite_document, suite_parameters
 
 
 @dataclass(frozen=True)
@@ -42,10 +44,21 @@ class SourceStatus:
     reason: str
     # The newest period the files that were read cover (`2024-08`, or a year `2024`).
     latest_period: str = ""
+    # Files not read again: an earlier run validated and loaded these very bytes under the same checks.
+    reused: list[str] = dataclasses.field(default_factory=list)
 
     @property
     def usable(self) -> bool:
         return self.status == SOURCE_OK
+
+    @property
+    def reused_text(self) -> str:
+        """How many of its files were not read again (the quality appendix), in Finnish; "" when none."""
+        if not self.reused:
+            return ""
+        if len(self.reused) == len(self.files):
+            return f"kaikki {REUSED_FI}" if len(self.files) > 1 else REUSED_FI
+        return f"{fmt.count(len(self.reused), 'tiedosto', 'tiedostoa')} {REUSED_FI}"
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -56,6 +69,9 @@ class Validated:
     """The validate stage's result: every source's status, in the contracts' order."""
 
     statuses: list[SourceStatus]
+    # Per source, the files read and validated clean in this run (no check failed or warned on them): what a
+    # later run may reuse without reading them again.
+    clean: dict[str, frozenset[str]] = dataclasses.field(default_factory=dict)
 
     @property
     def usable(self) -> set[str]:
@@ -108,9 +124,35 @@ def source_statuses(extracted: Extracted, quality: dict[str, SourceQuality]) -> 
                 missing=e.missing,
                 reason=reason,
                 latest_period=max((f.period for f in e.files), default=""),
+                reused=[f.name for f in e.files if f.reused],
             )
         )
     return out
+
+
+def clean_files(extracted: Extracted, statuses: list[SourceStatus], quality: dict[str, SourceQuality]) -> dict:
+    """Per usable source, the files read in this run that no failed check or extract warning concerns."""
+    out = {}
+    for s in statuses:
+        e, q = extracted.sources[s.source], quality.get(s.source)
+        if not s.usable or (q is not None and q.flagged is None):
+            continue
+        flagged = (q.flagged if q is not None else frozenset()) | {w.file for w in e.warnings}
+        out[s.source] = frozenset(f.name for f in e.files if not f.reused and f.name not in flagged)
+    return out
+
+
+def checked_before(sid: str) -> SourceQuality:
+    """The quality of a source whose every file is reused: each was validated clean, every check passed."""
+    checks = len((suite_document(sid) or {"expectations": []})["expectations"])
+    return SourceQuality(sid, SOURCE_OK, checks=checks, passed=checks)
+
+
+def with_collisions(quality: SourceQuality, failures: list[str]) -> SourceQuality:
+    """The source's quality with the unique keys it shares with reused files as failures (quarantined)."""
+    if not failures:
+        return quality
+    return dataclasses.replace(quality, status=SOURCE_FAILED, failures=[*quality.failures, *failures], flagged=None)
 
 
 def _files_text(names: list[str]) -> str:
@@ -128,17 +170,31 @@ def write_quality_summary(statuses: list[SourceStatus], quality_dir: Path) -> No
 
 
 def validate_period(
-    extracted: Extracted, history: pd.DataFrame, today: dt.date, quality_dir: Path, margin: float
+    extracted: Extracted,
+    history: pd.DataFrame,
+    today: dt.date,
+    quality_dir: Path,
+    margin: float,
+    earlier_keys: dict[str, pd.DataFrame] | None = None,
 ) -> Validated:
-    """Run the suites of the sources that were read, and judge every source of the period.
+    """Run the suites on the files read in this run, and judge every source of the period.
 
     `history`: row counts of earlier loads (the warehouse's), which with this
-    run's files give each monthly file its expected band of rows. Results go to
-    `quality_dir` (one JSON per source, Data Docs, `summary.json`).
+    run's files give each monthly file its expected band of rows. Reused files
+    (see `reuse`) are not validated again; `earlier_keys` holds, per source,
+    their values of the keys the suite requires to be unique, which the rows
+    read now must not repeat. Results go to `quality_dir` (one JSON per source,
+    Data Docs, `summary.json`).
     """
     readable = extracted.readable()
     bands = row_bands(extracted.files(), history, margin)
     quality = run_suites(readable, quality_dir, suite_parameters(today), bands) if readable else {}
+    for sid, earlier in (earlier_keys or {}).items():
+        if sid in quality:
+            quality[sid] = with_collisions(quality[sid], collision_failures(sid, readable[sid], earlier))
+    for sid, e in extracted.sources.items():
+        if sid not in quality and e.status == SOURCE_OK and e.files and all(f.reused for f in e.files):
+            quality[sid] = checked_before(sid)
     statuses = source_statuses(extracted, quality)
     write_quality_summary(statuses, quality_dir)
-    return Validated(statuses)
+    return Validated(statuses, clean_files(extracted, statuses, quality))

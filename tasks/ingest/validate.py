@@ -38,6 +38,8 @@ def suite_document(source: str) -> dict | None:
 
 
 PII_EXPECTATION = "expect_column_values_to_not_contain_hetu"
+# The one Data Docs site the validate stage builds (copied to `<quality>/data_docs`).
+DOCS_SITE = "katsaus"
 
 
 @dataclass
@@ -49,10 +51,38 @@ class SourceQuality:
     warnings: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
     personal_data: bool = False
+    # Files a failed expectation (critical or warning) may concern; None when it cannot be told (all of them).
+    flagged: frozenset[str] | None = frozenset()
 
     @property
     def usable(self) -> bool:
         return self.status == SOURCE_OK
+
+    def flag(self, files: frozenset[str] | None) -> None:
+        self.flagged = None if files is None or self.flagged is None else self.flagged | files
+
+
+def flagged_files(result: dict, checked: pd.DataFrame) -> frozenset[str] | None:
+    """The files a failed expectation concerns, or None when its result does not tell them all.
+
+    The row-band checks concern the files outside their bands; other checks the
+    files of their listed rows, when the list holds every failing row.
+    """
+    kwargs = result["expectation_config"]["kwargs"]
+    if "file_rows" in (kwargs.get("column_A"), kwargs.get("column_B")):
+        outside = (checked["file_rows"] < checked["row_band_min"]) | (checked["file_rows"] > checked["row_band_max"])
+        return frozenset(checked.loc[outside, "_file"].astype(str).unique())
+    res = result.get("result") or {}
+    listed = [i for i in res.get("partial_unexpected_index_list") or [] if isinstance(i, dict)]
+    files: set[str] = set()
+    for item in listed:
+        f = item.get("_file")
+        files.update(f if isinstance(f, list) else [f])
+    count = res.get("unexpected_count")
+    rows = sum(len(i["_line"]) if isinstance(i.get("_line"), list) else 1 for i in listed)
+    if count is None or rows < count or None in files:
+        return None
+    return frozenset(str(f) for f in files)
 
 
 def _regex_columns(source: str) -> set[str]:
@@ -131,14 +161,18 @@ def validation_frame(source: str, frame: pd.DataFrame, bands: pd.DataFrame | Non
     return frame.assign(**derived)
 
 
-def suite_parameters(today: dt.date) -> dict:
-    """Run-time values of the suites' parameters: the reference tables and the latest allowed date."""
+def reference_parameters() -> dict:
+    """The suites' parameters that come from the reference tables (everything but the latest allowed date)."""
     refs = reference_values()
     params = {f"ref_{name}": values for name, values in refs.items()}
     params["ref_services_or_empty"] = ["", *refs["services"]]
-    # A full timestamp: GX compares date-times, and an event of this very day is allowed.
-    params["latest_date"] = f"{today.isoformat()}T23:59:59"
     return params
+
+
+def suite_parameters(today: dt.date) -> dict:
+    """Run-time values of the suites' parameters: the reference tables and the latest allowed date."""
+    # A full timestamp: GX compares date-times, and an event of this very day is allowed.
+    return {**reference_parameters(), "latest_date": f"{today.isoformat()}T23:59:59"}
 
 
 def row_bands(
@@ -198,7 +232,17 @@ def run_suites(
     quality_dir.mkdir(parents=True, exist_ok=True)
     out: dict[str, SourceQuality] = {}
     with tempfile.TemporaryDirectory(prefix="katsaus-gx-") as tmp:
-        ctx = gx.get_context(mode="file", project_root_dir=tmp)
+        # An in-memory context (a file context writes its whole configuration to disk at every suite, validation
+        # definition and checkpoint added: seconds a run) with one Data Docs site on disk.
+        ctx = gx.get_context(mode="ephemeral")
+        ctx.add_data_docs_site(
+            DOCS_SITE,
+            {
+                "class_name": "SiteBuilder",
+                "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": tmp},
+                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+            },
+        )
         ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
         datasource = ctx.data_sources.add_pandas("katsaus")
         for source, frame in frames.items():
@@ -235,6 +279,8 @@ def run_suites(
             )
             q = SourceQuality(source, SOURCE_OK, checks=len(vr["results"]), personal_data=not pii.empty)
             for r in vr["results"]:
+                if not r["success"]:
+                    q.flag(flagged_files(r, checked))
                 if r["success"]:
                     q.passed += 1
                 elif r["expectation_config"]["type"] == PII_EXPECTATION:
@@ -253,9 +299,9 @@ def run_suites(
             if q.failures:
                 q.status = SOURCE_FAILED
             out[source] = q
-        ctx.build_data_docs()
-        site = Path(tmp) / "gx" / "uncommitted" / "data_docs" / "local_site"
-        if site.exists():
+        ctx.build_data_docs(site_names=[DOCS_SITE])
+        site = Path(tmp)
+        if (site / "index.html").exists():
             shutil.rmtree(quality_dir / "data_docs", ignore_errors=True)
             shutil.copytree(site, quality_dir / "data_docs")
     return out

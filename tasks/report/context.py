@@ -518,7 +518,7 @@ def report_context(inp: ReportInputs) -> dict:
         ],
     )
     methods = fin.methods.rename_axis("method").reset_index(name="count") if fin.methods is not None else pd.DataFrame()
-    statuses = [s.as_dict() for s in inp.sources]
+    statuses = [{**s.as_dict(), "reused_text": s.reused_text} for s in inp.sources]
     missing = [s for s in statuses if s["status"] != SOURCE_OK]
     return {
         "city": st.city,

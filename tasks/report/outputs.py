@@ -26,6 +26,7 @@ from tasks.ingest.commentary import Commentary
 from tasks.ingest.parsing import sha256_of
 from tasks.ingest.period import Extracted
 from tasks.ingest.quality import SourceStatus
+from tasks.ingest.reuse import REUSED_FI
 from tasks.warehouse.load import Loaded
 
 
@@ -166,6 +167,9 @@ def input_entries(
                     "status": status[sid],
                     "batch_id": b.id if b else None,
                     "loaded_by_run": b.run_id if b else None,
+                    # Not read again: the batch's run validated these very bytes under the same checks.
+                    "reused": f.reused,
+                    "validation": REUSED_FI if f.reused else "tarkistettu tässä ajossa",
                 }
             )
     for c in controls.to_dict("records") if not controls.empty else []:

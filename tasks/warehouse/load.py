@@ -18,6 +18,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from tasks.ingest.period import Extracted
+from tasks.ingest.quality import Validated
+from tasks.ingest.reuse import CHECKED_COLUMNS, uniqueness_keys
 from tasks.warehouse.models import FACTS, Base, LoadBatch
 
 
@@ -57,21 +59,25 @@ def load_period(
     period: str,
     file_name: str,
     sha256: str,
-    frame: pd.DataFrame,
+    frame: pd.DataFrame | None,
     run_id: str,
     force: bool = False,
+    validation_key: str | None = None,
 ) -> Batch:
     """Replace one source's period with `frame`, atomically.
 
     A file already loaded with the same SHA-256 is not loaded again: its batch
     is reused, so reruns are cheap and the lineage stays that of the first load
-    (`force` loads it again all the same). Two runs loading the same period at
-    once meet at the batch table's unique key: the later one reads the winner's
-    batch again and reuses or replaces it, never doubling the period.
+    (`force` loads it again all the same). `validation_key` is kept with the
+    batch when this run validated the rows clean (None otherwise); a file that
+    was not read at all (`frame` None: reused, see tasks.ingest.reuse) must have
+    its batch still there. Two runs loading the same period at once meet at the
+    batch table's unique key: the later one reads the winner's batch again and
+    reuses or replaces it, never doubling the period.
     """
     for attempt in range(3):
         try:
-            return _load_period_once(engine, source, period, file_name, sha256, frame, run_id, force)
+            return _load_period_once(engine, source, period, file_name, sha256, frame, run_id, force, validation_key)
         except IntegrityError:
             if attempt == 2:
                 raise
@@ -84,17 +90,27 @@ def _load_period_once(
     period: str,
     file_name: str,
     sha256: str,
-    frame: pd.DataFrame,
+    frame: pd.DataFrame | None,
     run_id: str,
     force: bool,
+    validation_key: str | None,
 ) -> Batch:
     model = FACTS[source]
     with engine.begin() as conn:
         lb = LoadBatch.__table__
         existing = conn.execute(select(lb).where(lb.c.source == source, lb.c.period == period)).all()
-        if not force and len(existing) == 1 and existing[0].sha256 == sha256 and existing[0].file_name == file_name:
+        same = len(existing) == 1 and existing[0].sha256 == sha256 and existing[0].file_name == file_name
+        if same and (frame is None or not force):
             b = existing[0]
+            if frame is not None and b.validation_key != validation_key:
+                # Validated again in this run: the batch is kept under this run's verdict.
+                conn.execute(lb.update().where(lb.c.id == b.id).values(validation_key=validation_key))
             return Batch(b.id, source, period, b.file_name, b.sha256, b.rows, b.run_id, True)
+        if frame is None:
+            raise RuntimeError(
+                f"Tiedoston {file_name} aiemmin tarkistetut rivit poistuivat tietovarastosta tämän ajon aikana "
+                "(toinen ajo korvasi ne); aja raportti uudelleen."
+            )
         old_ids = [r.id for r in existing]
         if old_ids:
             conn.execute(delete(model).where(model.batch_id.in_(old_ids)))
@@ -109,6 +125,7 @@ def _load_period_once(
                 "rows": len(frame),
                 "run_id": run_id,
                 "loaded_at": dt.datetime.now(dt.UTC),
+                "validation_key": validation_key,
             },
         ).scalar_one()
         rows = frame.rename(columns={"_line": "source_line"})
@@ -155,19 +172,72 @@ def insert_rows(conn, table, rows: pd.DataFrame) -> None:
         conn.execute(table.insert(), [dict(zip(cols, row)) for row in zip(*values)])
 
 
-def load_plan(extracted: Extracted, usable: set[str]) -> list[tuple[str, str, str, str, pd.DataFrame]]:
-    """(source, period, file, sha256, rows) of every file of the usable sources: one batch each."""
+@dataclass(frozen=True)
+class PlannedLoad:
+    """One file to load as its own batch: its rows (None for a reused file, whose batch is kept) and, when this
+    run validated them clean, the key to keep with them."""
+
+    source: str
+    period: str
+    file_name: str
+    sha256: str
+    frame: pd.DataFrame | None
+    validation_key: str | None
+
+
+def load_plan(extracted: Extracted, validated: Validated) -> list[PlannedLoad]:
+    """Every file of the usable sources: one batch each."""
     plan = []
-    for sid in sorted(usable):
+    for sid in sorted(validated.usable):
         e = extracted.sources[sid]
-        by_file = dict(tuple(e.frame.groupby("_file", sort=False, observed=True))) if len(e.files) > 1 else {}
+        read = [f for f in e.files if not f.reused]
+        by_file = dict(tuple(e.frame.groupby("_file", sort=False, observed=True))) if len(read) > 1 else {}
+        clean = validated.clean.get(sid, frozenset())
         for f in e.files:
-            plan.append((sid, f.period, f.name, f.sha256, by_file.get(f.name, e.frame)))
+            frame = None if f.reused else by_file.get(f.name, e.frame)
+            key = f.validation_key if f.name in clean else None
+            plan.append(PlannedLoad(sid, f.period, f.name, f.sha256, frame, key))
     return plan
 
 
-def load_files(
-    engine: Engine, loads: list[tuple[str, str, str, str, pd.DataFrame]], run_id: str, force: bool = False
-) -> Loaded:
-    """Load each (source, period, file, sha256, frame) as its own atomic batch."""
-    return Loaded([load_period(engine, s, p, f, h, df, run_id, force) for s, p, f, h, df in loads])
+def load_files(engine: Engine, loads: list[PlannedLoad], run_id: str, force: bool = False) -> Loaded:
+    """Load each planned file as its own atomic batch."""
+    return Loaded(
+        [
+            load_period(engine, p.source, p.period, p.file_name, p.sha256, p.frame, run_id, force, p.validation_key)
+            for p in loads
+        ]
+    )
+
+
+def checked_files(engine: Engine) -> pd.DataFrame:
+    """The batches earlier runs validated clean (`CHECKED_COLUMNS`): the files a run may reuse unread."""
+    lb = LoadBatch
+    stmt = select(lb.source, lb.period, lb.file_name, lb.sha256, lb.rows, lb.validation_key, lb.id, lb.run_id).where(
+        lb.validation_key.is_not(None)
+    )
+    with engine.connect() as conn:
+        return pd.DataFrame(conn.execute(stmt).all(), columns=CHECKED_COLUMNS)
+
+
+def reused_keys(engine: Engine, extracted: Extracted) -> dict[str, pd.DataFrame]:
+    """Per source read in part and reused in part, the reused batches' values of the keys its suite requires to
+    be unique (with each row's file as `_file`): what the rows read now must not repeat."""
+    out = {}
+    for sid, e in extracted.sources.items():
+        reused = {f.reused_batch: f.name for f in e.files if f.reused}
+        keys = sorted({c for key in uniqueness_keys(sid) for c in key})
+        if not reused or len(reused) == len(e.files) or not keys:
+            continue
+        table = FACTS[sid].__table__
+        stmt = select(table.c.batch_id, *(table.c[c] for c in keys)).where(table.c.batch_id.in_(list(reused)))
+        if {"year", "month"} <= set(keys) and not e.frame.empty:
+            # Keys of a year and month can repeat only in the months the new rows are of (a ledger's millions).
+            stmt = stmt.where(
+                table.c.year.in_([int(y) for y in e.frame["year"].dropna().unique()]),
+                table.c.month.in_([int(m) for m in e.frame["month"].dropna().unique()]),
+            )
+        with engine.connect() as conn:
+            rows = pd.DataFrame(conn.execute(stmt).all(), columns=["batch_id", *keys])
+        out[sid] = rows.assign(_file=rows.pop("batch_id").map(reused))
+    return out

@@ -46,6 +46,9 @@ class LoadBatch(Base):
     rows: Mapped[int] = mapped_column(Integer)
     run_id: Mapped[str] = mapped_column(String(64))
     loaded_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    # The key (see tasks.ingest.reuse) under which these rows were validated clean; NULL when a check warned on
+    # them or failed: a later run then reads and validates the file again instead of reusing the batch.
+    validation_key: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 # Contract types (and `store:` forms) to column types of the fact tables.

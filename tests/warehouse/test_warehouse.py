@@ -70,6 +70,26 @@ def test_same_file_again_reuses_its_batch(engine):
     assert count(engine) == 4
 
 
+def test_a_batch_keeps_the_key_it_was_validated_clean_under_and_a_reused_file_needs_its_batch(engine):
+    wh_load.load_period(engine, "ledger", "2024-08", "x.csv", "a" * 64, ledger_rows(4), "run1", validation_key="k1")
+    wh_load.load_period(engine, "ledger", "2024-07", "y.csv", "c" * 64, ledger_rows(2), "run1")  # warned: no key
+    checked = wh_load.checked_files(engine)
+    assert checked[["period", "file_name", "rows", "validation_key", "run_id"]].values.tolist() == [
+        ["2024-08", "x.csv", 4, "k1", "run1"]
+    ]
+    # Not read again (no rows): the batch as it is.
+    kept = wh_load.load_period(engine, "ledger", "2024-08", "x.csv", "a" * 64, None, "run2")
+    assert kept.reused and kept.run_id == "run1" and count(engine, "2024-08") == 4
+    # Validated again, this time with a warning: the same batch, no longer reusable.
+    wh_load.load_period(engine, "ledger", "2024-08", "x.csv", "a" * 64, ledger_rows(4), "run3", validation_key=None)
+    assert wh_load.checked_files(engine).empty
+    # A reused file whose batch another run replaced meanwhile is not silently taken from other bytes.
+    wh_load.load_period(engine, "ledger", "2024-08", "x.csv", "b" * 64, ledger_rows(3), "run4")
+    with pytest.raises(RuntimeError, match="Tiedoston x.csv aiemmin tarkistetut rivit poistuivat tietovarastosta"):
+        wh_load.load_period(engine, "ledger", "2024-08", "x.csv", "a" * 64, None, "run5")
+    assert count(engine, "2024-08") == 3
+
+
 def test_failed_load_leaves_the_previous_period_intact(engine):
     wh_load.load_period(engine, "ledger", "2024-08", "x.csv", "a" * 64, ledger_rows(5), "run1")
     broken = ledger_rows(4)

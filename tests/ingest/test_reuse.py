@@ -1,0 +1,196 @@
+"""Files already checked: unchanged files are reused unread, and exactly what changed is read and validated again."""
+
+import datetime as dt
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tasks.ingest import reuse
+from tasks.ingest.files import FileInfo
+from tasks.ingest.period import Extracted, extract_period, reused_outside_band
+from tasks.ingest.quality import validate_period
+from tasks.ingest.reuse import Checked, collision_failures, validation_key
+from tasks.ingest.validate import flagged_files
+from tasks.warehouse.engine import warehouse
+from tasks.warehouse.history import row_count_history
+from tasks.warehouse.load import checked_files, load_files, load_plan, reused_keys
+
+TODAY = dt.date(2024, 4, 20)
+
+
+def _run(extracts: Path, url: str, quality: Path, month: int, run_id: str, reuse_earlier: bool = True):
+    """One pass of extract → validate → load, as the flow composes them, without Prefect."""
+    with warehouse(url) as engine:
+        earlier = Checked(checked_files(engine), row_count_history(engine), 0.3)
+        extracted = extract_period(extracts, 2024, month, earlier if reuse_earlier else None)
+        keys = reused_keys(engine, extracted)
+        validated = validate_period(extracted, earlier.history, TODAY, quality, earlier.margin, keys)
+        loaded = load_files(engine, load_plan(extracted, validated), run_id)
+    return extracted, validated, loaded
+
+
+def _files(extracted: Extracted, source: str) -> dict[str, FileInfo]:
+    return {f.name: f for f in extracted.sources[source].files}
+
+
+def test_unchanged_files_are_reused_unread_and_a_changed_file_is_read_again(extracts, tmp_path):
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    first, v1, l1 = _run(extracts, url, tmp_path / "q1", 3, "run1")
+    assert not any(f.reused for e in first.sources.values() for f in e.files)
+
+    second, v2, l2 = _run(extracts, url, tmp_path / "q2", 3, "run2")
+    ledger = _files(second, "ledger")
+    assert ledger and all(f.reused for f in ledger.values())
+    assert second.sources["ledger"].frame.empty  # not one row parsed
+    assert {n: f.rows for n, f in ledger.items()} == {n: f.rows for n, f in _files(first, "ledger").items()}
+    # Reused months matched their control files when validated: their counts are the stated ones.
+    assert (second.controls["rows"] == second.controls["stated_rows"]).all()
+    assert second.controls[["file", "stated_rows", "stated_cents"]].equals(
+        first.controls[["file", "stated_rows", "stated_cents"]]
+    )
+    status = {s.source: s for s in v2.statuses}
+    assert status["ledger"].status == "ok" and status["ledger"].checks == status["ledger"].passed > 0
+    assert status["ledger"].reused_text == "kaikki ennallaan, tarkistettu aiemmin"
+    # Every batch of the second pass is the first pass's own, untouched.
+    assert {(b.source, b.file_name): b.id for b in l2.batches} == {(b.source, b.file_name): b.id for b in l1.batches}
+    assert all(b.reused and b.run_id == "run1" for b in l2.batches)
+    # A source warned on in the first pass (the sample plants an unusually long response time in one
+    # rescue file) reuses every file but that one, which is read and validated again, warning again.
+    rescue = _files(second, "rescue")
+    warned = [n for n, f in rescue.items() if not f.reused]
+    assert len(warned) == 1 and any(warned[0] in w for w in status["rescue"].warnings)
+
+    # One month corrected: its bytes change, so it alone is read, validated and loaded again.
+    path = extracts / "talous_toteuma_202402.csv"
+    text = path.read_text(encoding="utf-8-sig")
+    path.write_text(text.replace("Palkat ja palkkiot", "Palkat ja palkkiot (korjattu)", 1), encoding="utf-8-sig")
+    third, v3, l3 = _run(extracts, url, tmp_path / "q3", 3, "run3")
+    ledger = _files(third, "ledger")
+    assert [n for n, f in ledger.items() if not f.reused] == ["talous_toteuma_202402.csv"]
+    assert set(third.sources["ledger"].frame["_file"]) == {"talous_toteuma_202402.csv"}
+    new = l3.batch_of("ledger", "talous_toteuma_202402.csv")
+    assert not new.reused and new.run_id == "run3"
+    assert l3.batch_of("ledger", "talous_toteuma_202401.csv").run_id == "run1"
+    # The corrected month was validated clean: the next pass reuses it too.
+    fourth, _, _ = _run(extracts, url, tmp_path / "q4", 3, "run4")
+    assert all(f.reused for f in _files(fourth, "ledger").values())
+
+    # Without reuse (`--force`), every file is read again and the verdict is the same.
+    forced, v5, _ = _run(extracts, url, tmp_path / "q5", 3, "run5", reuse_earlier=False)
+    assert not any(f.reused for e in forced.sources.values() for f in e.files)
+    assert [(s.source, s.status, s.rows, s.checks) for s in v5.statuses] == [
+        (s.source, s.status, s.rows, s.checks) for s in v3.statuses
+    ]
+
+
+def test_a_new_file_repeating_a_key_of_a_reused_file_is_quarantined(extracts, tmp_path):
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    _run(extracts, url, tmp_path / "q1", 2, "run1")
+    earlier_id = (extracts / "pelastustehtavat_202402.csv").read_text(encoding="utf-8").splitlines()[1].split(";")[0]
+    march = extracts / "pelastustehtavat_202403.csv"
+    lines = march.read_text(encoding="utf-8").splitlines()
+    lines[4] = ";".join([earlier_id, *lines[4].split(";")[1:]])
+    march.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    extracted, validated, loaded = _run(extracts, url, tmp_path / "q2", 3, "run2")
+    rescue = _files(extracted, "rescue")
+    assert rescue["pelastustehtavat_202402.csv"].reused and not rescue["pelastustehtavat_202403.csv"].reused
+    status = next(s for s in validated.statuses if s.source == "rescue")
+    assert status.status == "failed"
+    assert (
+        "avain (Tehtavatunnus) toistuu: sama avain on jo aiemmin tarkistetussa tiedostossa "
+        "pelastustehtavat_202402.csv (1 rivi: pelastustehtavat_202403.csv rivi 5)"
+    ) in status.errors
+    assert earlier_id not in " ".join(status.errors)  # the key's value is never shown
+    assert loaded.ids("rescue") == []  # quarantined: nothing of it is loaded
+
+
+def test_collisions_compare_whole_keys_and_name_rows_not_values():
+    new = pd.DataFrame(
+        {
+            "year": [2024, 2024, 2024],
+            "month": [3, 3, 3],
+            "station": ["A", "B", "C"],
+            "_file": "m3.csv",
+            "_line": [2, 3, 4],
+        }
+    )
+    earlier = pd.DataFrame(
+        {"year": [2024, 2024], "month": [2, 3], "station": ["A", "C"], "_file": ["m2.csv", "m2.csv"]}
+    )
+    assert collision_failures("access", new, earlier) == [
+        "avain (Vuosi, Kuukausi, Terveysasema) toistuu: sama avain on jo aiemmin tarkistetussa tiedostossa m2.csv "
+        "(1 rivi: m3.csv rivi 4)"
+    ]
+    assert collision_failures("access", new, earlier.assign(month=2)) == []
+
+
+def test_the_validation_key_follows_the_suite_the_references_and_the_companion_bytes(tmp_path, monkeypatch):
+    ctl = tmp_path / "talous_toteuma_202402.ctl"
+    ctl.write_text("Rivimaara;Summa_yhteensa\n958;1,00\n", encoding="utf-8")
+    key = validation_key("ledger", [ctl])
+    assert key == validation_key("ledger", [ctl])
+    ctl.write_text("Rivimaara;Summa_yhteensa\n958;2,00\n", encoding="utf-8")
+    assert validation_key("ledger", [ctl]) != key
+    before = {sid: validation_key(sid, []) for sid in ("ledger", "manual", "hyva")}
+    # A new service in the structure's reference values touches the suites that read the services.
+    changed = {**reuse.reference_parameters(), "ref_services": [*reuse.reference_parameters()["ref_services"], "Uusi"]}
+    monkeypatch.setattr(reuse, "reference_parameters", lambda: changed)
+    reuse._source_part.cache_clear()
+    try:
+        after = {sid: validation_key(sid, []) for sid in before}
+    finally:
+        monkeypatch.undo()
+        reuse._source_part.cache_clear()
+    assert after["ledger"] != before["ledger"] and after["hyva"] != before["hyva"]
+    assert after["manual"] == before["manual"]
+
+
+def test_a_reused_file_outside_the_band_the_other_files_now_give_is_read_again():
+    files = pd.DataFrame(
+        {
+            "source": "personnel",
+            "file": [f"h_2024{m:02d}.csv" for m in range(1, 6)],
+            "period": [f"2024-{m:02d}" for m in range(1, 6)],
+            # The first three months were corrected to far more rows: month 4 now falls below its band (month 5's
+            # band takes month 4 in, and month 1 to 3 have too few earlier months for a band).
+            "rows": [400, 400, 400, 100, 100],
+            "reused": [False, False, False, True, True],
+        }
+    )
+    earlier = Checked(
+        pd.DataFrame(columns=reuse.CHECKED_COLUMNS), pd.DataFrame(columns=["source", "period", "rows"]), 0
+    )
+    assert reused_outside_band(files, earlier) == {"personnel": frozenset({"h_202404.csv"})}
+    assert reused_outside_band(files.assign(rows=100), earlier) == {}
+
+
+@pytest.mark.parametrize(
+    ("result", "files"),
+    [
+        (
+            {
+                "unexpected_count": 2,
+                "partial_unexpected_index_list": [{"_file": "a", "_line": 2}, {"_file": "b", "_line": 3}],
+            },
+            {"a", "b"},
+        ),
+        # More failing rows than listed: the rest may be in any file.
+        ({"unexpected_count": 30, "partial_unexpected_index_list": [{"_file": "a", "_line": 2}]}, None),
+        # Without values (a personal identity code): lists of files and lines.
+        (
+            {"unexpected_count": 2, "partial_unexpected_index_list": [{"_file": ["a", "c"], "_line": [2, 9]}]},
+            {"a", "c"},
+        ),
+        # A check of the whole table names no rows.
+        ({"observed_value": ["x"]}, None),
+    ],
+)
+def test_a_failed_check_flags_the_files_of_its_rows_or_all_when_it_cannot_tell(result, files):
+    r = {
+        "expectation_config": {"type": "expect_column_values_to_be_between", "kwargs": {"column": "x"}},
+        "result": result,
+    }
+    flagged = flagged_files(r, pd.DataFrame())
+    assert flagged == (frozenset(files) if files is not None else None)
