@@ -9,7 +9,7 @@ VENV := .venv
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | sha256sum | cut -c1-12)
 export PREFECT_HOME ?= $(CURDIR)/var/prefect
 
-.PHONY: demo test lint bench install sysdeps lock clean
+.PHONY: demo test lint bench bench-e2e install sysdeps lock clean
 
 demo: install
 	$(VENV)/bin/katsaus demo
@@ -29,6 +29,12 @@ lint: install
 BENCH_ARGS ?= --scale 270 --repeat 3
 bench: install
 	$(VENV)/bin/python bench/validation.py $(BENCH_ARGS)
+
+# End-to-end benchmark (issue 14): the annual report at scale 89 (generated once into var/bench/data/), full and
+# next month's run, on SQLite and PostgreSQL, against a DuckDB floor; not part of `make test`.
+E2E_ARGS ?= --scale 89
+bench-e2e: install
+	$(VENV)/bin/python bench/e2e.py $(E2E_ARGS)
 
 install: sysdeps $(STAMP)
 

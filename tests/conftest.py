@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -18,6 +17,7 @@ import pytest
 
 from tasks.warehouse import engine as wh_engine
 from tasks.warehouse import models as wh_models
+from tests.loopback_postgres import free_port
 from tests.smtp_recorder import smtp_server  # noqa: F401  (a fixture: a real SMTP server on loopback)
 
 # Prefect's home and logging for the whole test session, set before Prefect is imported.
@@ -58,7 +58,7 @@ def prefect_server():
     import httpx
     from prefect.settings import PREFECT_API_URL, PREFECT_UI_URL, temporary_settings
 
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "PREFECT_HOME": _PREFECT_HOME}
     env.pop("PREFECT_API_URL", None)
     log_path = Path(_PREFECT_HOME) / "server.log"
@@ -116,75 +116,16 @@ def pytest_collection_modifyitems(items):
     items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _pg_bin() -> Path | None:
-    for candidate in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
-        if (candidate / "initdb").exists():
-            return candidate
-    return None
-
-
 @pytest.fixture(scope="session")
 def postgres_url():
     """A real PostgreSQL server on loopback, started from the Debian binaries (`make test` installs them)."""
-    pg = _pg_bin()
-    if pg is None:
-        pytest.fail("PostgreSQL server binaries are missing: run `make test`, which installs them")
-    # Directly under /tmp: pytest's own folders are private to root, and the server runs as postgres.
-    data = Path(tempfile.mkdtemp(prefix="katsaus-pg-"))
-    user = []
-    if os.geteuid() == 0:
-        # initdb refuses to run as root: hand the folder to the postgres system user.
-        shutil.chown(data, "postgres")
-        user = ["runuser", "-u", "postgres", "--"]
-    port = _free_port()
-    subprocess.run(
-        [*user, str(pg / "initdb"), "-D", str(data), "-U", "katsaus", "-A", "trust", "--no-sync"],
-        check=True,
-        capture_output=True,
-    )
-    log = data / "server.log"
-    subprocess.run(
-        [
-            *user,
-            str(pg / "pg_ctl"),
-            "-D",
-            str(data),
-            "-l",
-            str(log),
-            "-w",
-            "-t",
-            "60",
-            "-o",
-            f"-p {port} -k {data} -c listen_addresses=127.0.0.1",
-            "start",
-        ],
-        check=True,
-        capture_output=True,
-    )
-    try:
-        url = f"postgresql+psycopg://katsaus@127.0.0.1:{port}/postgres"
-        from sqlalchemy import create_engine, text
+    from tests.loopback_postgres import PostgresMissing, running_postgres
 
-        deadline = time.time() + 30
-        while True:
-            try:
-                with create_engine(url).connect() as c:
-                    c.execute(text("select 1"))
-                break
-            except Exception:
-                if time.time() > deadline:
-                    raise
-                time.sleep(0.5)
-        yield url
-    finally:
-        subprocess.run([*user, str(pg / "pg_ctl"), "-D", str(data), "-m", "fast", "stop"], capture_output=True)
-        shutil.rmtree(data, ignore_errors=True)
+    try:
+        with running_postgres() as url:
+            yield url
+    except PostgresMissing as exc:
+        pytest.fail(str(exc))
 
 
 @pytest.fixture(scope="session", autouse=True)
