@@ -13,7 +13,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 import pandas as pd
-from sqlalchemy import Date, DateTime, delete, select
+from sqlalchemy import BigInteger, Date, DateTime, Integer, delete, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
@@ -157,7 +157,7 @@ def insert_rows(conn, table, rows: pd.DataFrame) -> None:
         return
     cols = list(rows.columns)
     dialect = conn.dialect.name
-    values = [_column_values(rows[c], table.c[c], dialect) for c in cols]
+    values = [] if dialect == "postgresql" else [_column_values(rows[c], table.c[c], dialect) for c in cols]
     quoted = ", ".join(conn.dialect.identifier_preparer.quote(c) for c in cols)
     if dialect == "sqlite":
         conn.exec_driver_sql(
@@ -165,9 +165,10 @@ def insert_rows(conn, table, rows: pd.DataFrame) -> None:
         )
     elif dialect == "postgresql" and conn.dialect.driver == "psycopg":
         cursor = conn.connection.driver_connection.cursor()
+        # The text format built by pandas column by column: writing row by row through the driver took 5 s a
+        # million rows.
         with cursor.copy(f"COPY {table.name} ({quoted}) FROM STDIN") as copy:
-            for row in zip(*values):
-                copy.write_row(row)
+            copy.write(copy_text(rows, table))
     else:
         conn.execute(table.insert(), [dict(zip(cols, row)) for row in zip(*values)])
 
@@ -183,6 +184,34 @@ class PlannedLoad:
     sha256: str
     frame: pd.DataFrame | None
     validation_key: str | None
+
+
+# COPY's text format: a missing value, and the characters a text value must have escaped.
+COPY_NULL = "\\N"
+COPY_ESCAPES = (("\\", "\\\\"), ("\t", "\\t"), ("\n", "\\n"), ("\r", "\\r"))
+
+
+def copy_text(rows: pd.DataFrame, table) -> str:
+    """The rows in PostgreSQL COPY's text format, built column by column (no Python loop over rows): tab between
+    fields, `\\N` for a missing value, whole numbers without a decimal point in integer columns."""
+    fields = []
+    for c in rows.columns:
+        s, kind = rows[c], table.c[c].type
+        if isinstance(kind, Integer | BigInteger):
+            text = s.astype("Int64").astype("string")  # a float column of whole numbers: "5", not "5.0"
+        elif pd.api.types.is_bool_dtype(s):
+            text = s.map({True: "t", False: "f"}).astype("string")
+        elif pd.api.types.is_datetime64_any_dtype(s):
+            text = s.dt.strftime("%Y-%m-%d %H:%M:%S.%f").astype("string")
+        elif pd.api.types.is_numeric_dtype(s):
+            text = s.astype("string")  # the shortest text that reads back as the same float
+        else:
+            text = s.astype("string")
+            for char, escaped in COPY_ESCAPES:
+                text = text.str.replace(char, escaped, regex=False)
+        fields.append(text.fillna(COPY_NULL).reset_index(drop=True))
+    lines = fields[0].str.cat(fields[1:], sep="\t") if len(fields) > 1 else fields[0]
+    return "\n".join(lines.tolist()) + "\n"
 
 
 def load_plan(extracted: Extracted, validated: Validated) -> list[PlannedLoad]:

@@ -90,6 +90,43 @@ def test_a_batch_keeps_the_key_it_was_validated_clean_under_and_a_reused_file_ne
     assert count(engine, "2024-08") == 3
 
 
+def test_text_numbers_and_missing_values_survive_the_bulk_path_exactly(engine):
+    """PostgreSQL's COPY text is built column by column: tabs, line breaks, backslashes and quotes in text, an
+    empty text and a missing one, whole numbers from a float column and floats all come back as they went in."""
+    rows = ledger_rows(5)
+    rows["account_name"] = ["sarkain\tja rivi\nvaihto", "kenoviiva \\N ja \\t", '"lainaus"; puoli', "", None]
+    rows["line"] = pd.Series(["Menot", None, "", "Tulot", "\\"], dtype="string[pyarrow]")
+    rows["amount_cents"] = [1.0, -250.0, 123456789012.0, 0.0, 7.0]  # whole cents in a float column
+    b = wh_load.load_period(engine, "ledger", "2024-08", "x.csv", "a" * 64, rows, "run1")
+    back = wh_read.read_facts(engine, "ledger", [b.id]).sort_values("cost_centre")  # (the ledger keeps no lines)
+    assert [None if pd.isna(v) else v for v in back["account_name"]] == [
+        "sarkain\tja rivi\nvaihto",
+        "kenoviiva \\N ja \\t",
+        '"lainaus"; puoli',
+        "",
+        None,
+    ]
+    assert [None if pd.isna(v) else v for v in back["line"]] == ["Menot", None, "", "Tulot", "\\"]
+    assert back["amount_cents"].tolist() == [1, -250, 123456789012, 0, 7]
+    manual = pd.DataFrame(
+        {
+            "year": 2024,
+            "month": 8,
+            "indicator": ["a", "b"],
+            "value": [0.1 + 0.2, 1e-9],
+            "forecast": [None, 2.5],
+            "note": [None, "huom"],
+            "_line": [2, 3],
+            "_file": "m.csv",
+        }
+    )
+    manual = manual[[c for c in manual.columns if c in wh_load.fact_columns(wh_models.FACTS["manual"]) or c[0] == "_"]]
+    b = wh_load.load_period(engine, "manual", "2024", "m.csv", "b" * 64, manual, "run1")
+    back = wh_read.read_facts(engine, "manual", [b.id]).sort_values("source_line")
+    assert back["value"].tolist() == [0.1 + 0.2, 1e-9]
+    assert pd.isna(back["forecast"].iloc[0]) and back["forecast"].iloc[1] == 2.5
+
+
 def test_failed_load_leaves_the_previous_period_intact(engine):
     wh_load.load_period(engine, "ledger", "2024-08", "x.csv", "a" * 64, ledger_rows(5), "run1")
     broken = ledger_rows(4)
