@@ -7,17 +7,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
 
 from tasks.warehouse import engine as wh_engine
 from tasks.warehouse import models as wh_models
-from tests.loopback_postgres import free_port
+from tests.loopback_servers import ServerDidNotStart, running_prefect_server
 from tests.smtp_recorder import smtp_server  # noqa: F401  (a fixture: a real SMTP server on loopback)
 
 # Prefect's home and logging for the whole test session, set before Prefect is imported.
@@ -55,41 +52,14 @@ def prefect_server():
     session's Prefect home, so its database is where the tests look for leaks.
     Yields the API URL.
     """
-    import httpx
     from prefect.settings import PREFECT_API_URL, PREFECT_UI_URL, temporary_settings
 
-    port = free_port()
-    env = {**os.environ, "PREFECT_HOME": _PREFECT_HOME}
-    env.pop("PREFECT_API_URL", None)
-    log_path = Path(_PREFECT_HOME) / "server.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}/api"
-    deadline = time.monotonic() + 180
-    while True:
-        try:
-            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail("the Prefect server did not start:\n" + log_path.read_text(errors="replace")[-3000:])
-        time.sleep(0.5)
     try:
-        with temporary_settings(updates={PREFECT_API_URL: url, PREFECT_UI_URL: url.removesuffix("/api")}):
-            yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        with running_prefect_server(Path(_PREFECT_HOME)) as url:
+            with temporary_settings(updates={PREFECT_API_URL: url, PREFECT_UI_URL: url.removesuffix("/api")}):
+                yield url
+    except ServerDidNotStart as exc:
+        pytest.fail(str(exc))
 
 
 # The longest test files (measured: minutes each, whole runs in subprocesses), longest first. `make test` gives each
@@ -119,7 +89,7 @@ def pytest_collection_modifyitems(items):
 @pytest.fixture(scope="session")
 def postgres_url():
     """A real PostgreSQL server on loopback, started from the Debian binaries (`make test` installs them)."""
-    from tests.loopback_postgres import PostgresMissing, running_postgres
+    from tests.loopback_servers import PostgresMissing, running_postgres
 
     try:
         with running_postgres() as url:

@@ -1,4 +1,5 @@
-"""A throwaway PostgreSQL server on loopback, from the Debian binaries: for the tests and `make bench-e2e`."""
+"""Throwaway servers on loopback for the tests and `make bench-e2e`: PostgreSQL from the Debian binaries, and a
+Prefect server."""
 
 from __future__ import annotations
 
@@ -6,11 +7,16 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+
+class ServerDidNotStart(RuntimeError):
+    """A server did not answer in time (the message holds the end of its log)."""
 
 
 class PostgresMissing(RuntimeError):
@@ -87,3 +93,44 @@ def running_postgres() -> Iterator[str]:
     finally:
         subprocess.run([*user, str(pg / "pg_ctl"), "-D", str(data), "-m", "fast", "stop"], capture_output=True)
         shutil.rmtree(data, ignore_errors=True)
+
+
+@contextmanager
+def running_prefect_server(home: Path, timeout: float = 180) -> Iterator[str]:
+    """`prefect server start` on a free loopback port with `home` as its PREFECT_HOME; yields the API URL once
+    it answers (start-up 10–30 s here), then stops it."""
+    import httpx
+
+    port = free_port()
+    env = {**os.environ, "PREFECT_HOME": str(home)}
+    env.pop("PREFECT_API_URL", None)
+    home.mkdir(parents=True, exist_ok=True)
+    log_path = home / "server.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}/api"
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            try:
+                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise ServerDidNotStart(
+                    "the Prefect server did not start:\n" + log_path.read_text(errors="replace")[-3000:]
+                )
+            time.sleep(0.5)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
