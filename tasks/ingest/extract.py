@@ -18,7 +18,7 @@ import pandas as pd
 
 from tasks.contracts import Source, sources, structure
 from tasks.contracts.vocab import SOURCE_FAILED, SOURCE_MISSING, SOURCE_OK
-from tasks.ingest.files import FileInfo, PeriodFile, period_files, size_problem, snapshot
+from tasks.ingest.files import FileInfo, PeriodFile, companion_files, period_files, size_problem, snapshot
 from tasks.ingest.parsing import (
     SourceError,
     SourceFileError,
@@ -31,7 +31,7 @@ from tasks.ingest.parsing import (
     read_delimited,
     read_xlsx,
 )
-from tasks.ingest.reuse import Checked, companion_files, validation_key
+from tasks.ingest.reuse import Checked, validation_key
 
 # Yes/no texts a `store: flag` column accepts as yes; anything else is no.
 FLAG_YES = ("kyllä", "kylla", "k", "x", "1", "true")

@@ -112,9 +112,14 @@ def snapshot(pf: PeriodFile, src: Source, into: Path) -> tuple[PeriodFile, str]:
     assert pf.path is not None
     into.mkdir(parents=True, exist_ok=True)
     digest = copy_hashing(pf.path, into / pf.path.name)
-    year, month = int(pf.period[:4]), int(pf.period[5:7] or 12)
-    for companion in (c for c in sources().values() if c.companion_of == src.id):
-        path = pf.path.parent / companion.file_name(year, month)
+    for path in companion_files(pf, src.id):
         if path.is_file():
             copy_hashing(path, into / path.name)
     return replace(pf, path=into / pf.path.name), digest
+
+
+def companion_files(pf: PeriodFile, source: str) -> list[Path]:
+    """The files read together with `pf` (the ledger's control file), beside it, in the contracts' order."""
+    assert pf.path is not None
+    year, month = int(pf.period[:4]), int(pf.period[5:7] or 12)
+    return [pf.path.parent / c.file_name(year, month) for c in sources().values() if c.companion_of == source]

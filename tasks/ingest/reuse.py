@@ -28,7 +28,7 @@ import pandas as pd
 
 from reports import fmt
 from tasks.contracts import accounts, sources, structure
-from tasks.ingest.files import FileInfo, PeriodFile
+from tasks.ingest.files import FileInfo, PeriodFile, companion_files
 from tasks.ingest.findings import input_column_names
 from tasks.ingest.parsing import sha256_of
 from tasks.ingest.validate import reference_parameters, suite_document
@@ -55,13 +55,6 @@ def _source_part(source: str) -> str:
         "katsaus": metadata.version("katsaus"),
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
-
-
-def companion_files(pf: PeriodFile, source: str) -> list[Path]:
-    """The files read together with `pf` (the ledger's control file), in the contracts' order."""
-    assert pf.path is not None
-    year, month = int(pf.period[:4]), int(pf.period[5:7] or 12)
-    return [pf.path.parent / c.file_name(year, month) for c in sources().values() if c.companion_of == source]
 
 
 def validation_key(source: str, companions: list[Path]) -> str:
