@@ -1,7 +1,24 @@
+import itertools
+import re
+
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 
-from tasks.ingest.pii import certain_codes, contains_code, hetu_findings, hetu_rows, hetu_signs, mask, mask_codes
+from tasks.ingest.pii import (
+    CANDIDATE,
+    CENTURY_SIGNS,
+    DASHES,
+    PATTERN,
+    certain_codes,
+    contains_code,
+    hetu_findings,
+    hetu_rows,
+    hetu_signs,
+    mask,
+    mask_codes,
+)
 
 # Valid codes built by the checksum rule (fictitious people).
 VALID = ["131052-308T", "010101A123N", "311299+999N", "010100B123S", "010190Y123L", "150620F9876"]
@@ -107,3 +124,25 @@ def test_record_ids_in_hexadecimal_hold_no_codes():
     ids = pd.Series(["5c1bde2059fb4f13", "a1048194e3761f0c", "425197b395b9c2d1", "asiakasnro150583-917P"])
     assert hetu_rows(ids).tolist() == [False, False, False, True]
     assert mask_codes("tunniste a1048194e3761f0c") == "tunniste a1048194e3761f0c"
+
+
+def test_the_quick_prefilter_lets_every_code_shaped_text_through():
+    """The C++ prefilter (CANDIDATE) must pass every text the exact pattern matches, however the code is spelled:
+    Unicode digits, every century sign and dash, the gaps, glued letters, check characters that only case folding
+    matches (long s, the kelvin sign)."""
+    digits = ["131052", "\u0661\u0663\u0661\u0660\u0665\u0662", "\uff11\uff13\uff11\uff10\uff15\uff12"]
+    gaps = ["", " ", "\u00a0", "\u202f"]
+    checks = ["T", "t", "0", "\u017f", "\u212a", "T5"]
+    texts = [
+        f"{before}{d[:2]}{g}{d[2:4]}{g}{d[4:]}{g}{sign}{g}308{g}{check}"
+        for before, d, g, sign, check in itertools.product(
+            ["", "x", "9"], digits, gaps, CENTURY_SIGNS + CENTURY_SIGNS.lower() + DASHES, checks
+        )
+    ]
+    exact = [t for t in texts if re.search(PATTERN, t, re.IGNORECASE)]
+    assert len(exact) > len(texts) // 2  # the exact pattern itself finds most of them (sanity of the fixture)
+    passed = pc.match_substring_regex(pa.array(exact, type=pa.large_string()), CANDIDATE, ignore_case=True)
+    assert all(passed.to_pylist()), [t for t, ok in zip(exact, passed.to_pylist()) if not ok]
+    # Record ids shaped like codes except for their last digits or the sign are not let through.
+    ids = ["AP2023010000001", "PEL-202301-0000001", "9131052-308T", "131052-308T5", "Tili 4000", "2024-08-01"]
+    assert not any(pc.match_substring_regex(pa.array(ids), CANDIDATE, ignore_case=True).to_pylist())
