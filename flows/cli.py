@@ -1,7 +1,8 @@
-"""`katsaus` command line: demo, run, sample, serve, backfill, deployments.
+"""`katsaus` command line: demo, run, sample, serve, backfill, deployments, and the operator's commands (arkisto
+tarkista, laatu, tietovarasto päivitä).
 
-Messages for people are in Finnish; a failure prints what went wrong and where,
-never a traceback.
+Messages for people are in Finnish, argparse's and pydantic's own included; a
+failure prints what went wrong and where, never a traceback.
 """
 
 from __future__ import annotations
@@ -17,14 +18,26 @@ import threading
 import time
 from pathlib import Path
 
+from flows.finnish import pydantic_error_fi, speak_finnish
 from flows.home import at_home, katsaus_home, warehouse_at_home
 from reports import fmt
-from tasks.contracts.vocab import KINDS, RECONCILIATION_CSV, REPORT_HTML, REPORT_PDF, Period, parse_date
+from tasks.contracts import local_zone, source_title, sources
+from tasks.contracts.vocab import (
+    KIND_TITLES,
+    KINDS,
+    RECONCILIATION_CSV,
+    REPORT_HTML,
+    REPORT_PDF,
+    SOURCE_STATUS_FI,
+    Period,
+    parse_date,
+)
 from tasks.deliver.archive import verify_whole_archive
 from tasks.deliver.mail_settings import smtp_settings
 from tasks.deliver.record import resend
 from tasks.samples import sample_extracts
-from tasks.warehouse.engine import warehouse
+from tasks.warehouse.engine import engine_for, migrate, schema_revision, warehouse
+from tasks.warehouse.history import validation_history
 
 # Defaults live in the one home (KATSAUS_HOME, the checkout, or the current folder for an installed wheel); a path
 # typed on the command line is the user's own, relative to where they are.
@@ -88,7 +101,7 @@ def _run(params) -> int:
     print(f"          {report / REPORT_HTML}")
     bad = {s: st for s, st in result["sources"].items() if st != "ok"}
     for s, st in bad.items():
-        print(f"Huom: lähde {s}: {st}", file=sys.stderr)
+        print(f"Huom: {source_title(s)}: {SOURCE_STATUS_FI.get(st, st)}", file=sys.stderr)
     if result["deviations"]:
         print(
             f"Täsmäytyksessä {fmt.count(result['deviations'], 'täsmäytysero', 'täsmäytyseroa')}: "
@@ -302,6 +315,57 @@ def cmd_archive_verify(args: argparse.Namespace) -> int:
     return 1 if broken else 0
 
 
+def cmd_quality(args: argparse.Namespace) -> int:
+    """The validation history of one source (or of all): each run's checks, warnings and failures, newest first."""
+    if args.source and args.source not in sources():
+        known = ", ".join(sources())
+        print(f"Virhe: tuntematon lähde {args.source!r}; lähteet ovat {known}.", file=sys.stderr)
+        return 2
+    url = warehouse_at_home(args.warehouse, Path.cwd())
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
+        print(
+            f"Virhe: tietovarastoa {url.removeprefix('sqlite:///')} ei ole (yhtään raporttia ei ole ajettu).",
+            file=sys.stderr,
+        )
+        return 2
+    with warehouse(url) as engine:
+        history = validation_history(engine, args.source).head(args.count)
+    if history.empty:
+        print(
+            "Tietovarastossa ei ole tarkistuksia" + (f" lähteelle {source_title(args.source)}." if args.source else ".")
+        )
+        return 0
+    for row in history.itertuples(index=False):  # a screenful of runs, not data rows
+        at = row.validated_at
+        at = (at if at.tzinfo else at.replace(tzinfo=dt.UTC)).astimezone(local_zone())
+        print(
+            f"{fmt.date(at.date())} klo {at.hour}.{at.minute:02d}  {row.period} "
+            f"{KIND_TITLES.get(row.kind, row.kind).lower()}  {source_title(row.source)}: "
+            f"{SOURCE_STATUS_FI.get(row.status, row.status)}; tarkistuksia {row.checks}, läpäisi {row.passed}, "
+            f"varoituksia {row.warnings}, virheitä {row.failures}"
+        )
+    return 0
+
+
+def cmd_warehouse_migrate(args: argparse.Namespace) -> int:
+    """Bring the warehouse's schema to this version of katsaus (runs do it themselves; an operator may do it first,
+    for example after an upgrade, to see that it succeeds)."""
+    url = warehouse_at_home(args.warehouse, Path.cwd())
+    engine = engine_for(url)
+    try:
+        before = schema_revision(engine)
+        migrate(engine)
+        after = schema_revision(engine)
+    finally:
+        engine.dispose()
+    shown = engine.url.render_as_string(hide_password=True)
+    if before == after:
+        print(f"Tietovarasto {shown} on jo ajan tasalla (versio {after}).")
+    else:
+        print(f"Tietovarasto {shown} päivitettiin: versio {before or 'tyhjä'} → {after}.")
+    return 0
+
+
 def cmd_backfill(args: argparse.Namespace) -> int:
     """Create the runs of a range of periods on the Prefect server; repeating it creates nothing new."""
     if not os.environ.get("PREFECT_API_URL"):
@@ -342,16 +406,18 @@ def _add_run_options(p: argparse.ArgumentParser, *, demo: bool = False) -> None:
         "--period",
         default="2024-08" if demo else None,
         required=not demo,
-        help="raportointikauden viimeinen kuukausi, VVVV-KK",
+        type=_period,
+        metavar="VVVV-KK",
+        help="raportointikauden viimeinen kuukausi, esim. 2024-08" + (" (oletus: 2024-08)" if demo else ""),
     )
-    p.add_argument("--kind", default="forecast" if demo else "monthly", choices=KINDS)
+    _add_kind(p, default="forecast" if demo else "monthly")
     if not demo:
-        p.add_argument("--extracts", default=str(DEFAULT_VAR / "extracts"))
+        _add_extracts(p)
     _add_place_options(p)
     p.add_argument("--no-deliver", action="store_true", help="älä pyydä hyväksyntää äläkä toimita raporttia")
-    p.add_argument("--approve-as", default=None, help="hyväksyjän nimi (hyväksyy ilman odotusta)")
+    p.add_argument("--approve-as", default=None, metavar="NIMI", help="hyväksyjän nimi (hyväksyy ilman odotusta)")
     p.add_argument(
-        "--force", action="store_true", help="lataa lähteet uudelleen, vaikka tiedostot eivät ole muuttuneet"
+        "--force", action="store_true", help="lue, tarkista ja lataa lähteet uudelleen, vaikka ne eivät ole muuttuneet"
     )
     p.add_argument("--strict", action="store_true", help="puuttuva tai virheellinen lähde on virhe")
     p.add_argument(
@@ -359,15 +425,23 @@ def _add_run_options(p: argparse.ArgumentParser, *, demo: bool = False) -> None:
         type=_date_argument,
         # The demo's sample forecast as it was prepared, so its cover names the meeting it went to (24.9.2024).
         default=DEMO_REPORT_DATE if demo else None,
-        help="laatimispäivä kanteen, 24.9.2024 tai 2024-09-24",
+        metavar="PÄIVÄ",
+        help="laatimispäivä kanteen, 24.9.2024 tai 2024-09-24 (oletus: tänään)",
     )
     p.add_argument(
         "--meeting-date",
         type=_date_argument,
         default=None,
+        metavar="PÄIVÄ",
         help="lautakunnan kokouspäivä kanteen, 24.9.2024 tai 2024-09-24 (oletus: kokouskalenterista)",
     )
-    p.add_argument("--approval-timeout-hours", type=float, default=None, help="kuinka kauan hyväksyntää odotetaan")
+    p.add_argument(
+        "--approval-timeout-hours",
+        type=_positive_number,
+        default=None,
+        metavar="TUNTIA",
+        help="kuinka kauan hyväksyntää odotetaan (oletus: 72 tuntia)",
+    )
 
 
 def _date_argument(text: str) -> dt.date:
@@ -378,79 +452,174 @@ def _date_argument(text: str) -> dt.date:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _add_place_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--out", default=str(HOME / "out"), help="tuloskansio (oletus: kotikansion out)")
-    p.add_argument("--warehouse", default=f"sqlite:///{DEFAULT_VAR / 'warehouse.db'}")
-    p.add_argument("--archive", default=str(DEFAULT_VAR / "archive"))
-    p.add_argument(
-        "--cache-dir", default=str(DEFAULT_VAR / "cache"), help="välimuistikansio (THL Sotkanetin vastaukset)"
-    )
-    p.add_argument("--publish", default=None, help="julkaisukansio hyväksytylle PDF:lle")
+def _whole_number(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} ei ole kokonaisluku") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"pitää olla vähintään 1, ei {value}")
+    return value
+
+
+def _positive_number(text: str) -> float:
+    try:
+        value = float(text.replace(",", "."))  # 1,5 as a Finn writes it
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} ei ole luku") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"pitää olla suurempi kuin 0, ei {text}")
+    return value
 
 
 def _period(text: str) -> str:
     try:
         return str(Period.parse(text))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"kauden pitää olla muotoa VVVV-KK: {text}") from None
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _add_kind(p: argparse.ArgumentParser, default: str | None = "monthly") -> None:
+    titles = ", ".join(f"{kind} ({title.lower()})" for kind, title in KIND_TITLES.items())
+    p.add_argument(
+        "--kind",
+        default=default,
+        required=default is None,
+        choices=KINDS,
+        metavar="LAJI",
+        help=f"raportin laji: {titles}" + (f" (oletus: {default})" if default else ""),
+    )
+
+
+def _add_extracts(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--extracts", default=str(DEFAULT_VAR / "extracts"), metavar="KANSIO", help="lähdetiedostojen kansio"
+    )
+
+
+def _add_warehouse(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--warehouse",
+        default=f"sqlite:///{DEFAULT_VAR / 'warehouse.db'}",
+        metavar="OSOITE",
+        help="tietovaraston osoite, esim. sqlite:///var/warehouse.db tai postgresql+psycopg://… "
+        "(oletus: kotikansion var/warehouse.db)",
+    )
+
+
+def _add_archive(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--archive",
+        default=str(DEFAULT_VAR / "archive"),
+        metavar="KANSIO",
+        help="hyväksyttyjen raporttien arkisto (oletus: kotikansion var/archive)",
+    )
+
+
+def _add_cache(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--cache-dir",
+        default=str(DEFAULT_VAR / "cache"),
+        metavar="KANSIO",
+        help="välimuistikansio (THL Sotkanetin vastaukset)",
+    )
+
+
+def _add_place_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", default=str(HOME / "out"), metavar="KANSIO", help="tuloskansio (oletus: kotikansion out)")
+    _add_warehouse(p)
+    _add_archive(p)
+    _add_cache(p)
+    p.add_argument("--publish", default=None, metavar="KANSIO", help="julkaisukansio hyväksytylle PDF:lle")
+
+
+def _commands(p: argparse.ArgumentParser) -> argparse._SubParsersAction:
+    return p.add_subparsers(dest="command", required=True, metavar="KOMENTO", title="komennot")
 
 
 def parser() -> argparse.ArgumentParser:
+    speak_finnish()
     ap = argparse.ArgumentParser(prog="katsaus", description="Lautakunnan talous- ja toimintaraportit")
-    sub = ap.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("demo", help="näyteaineisto ja yksi kokonainen raportti")
+    sub = _commands(ap)
+    p = sub.add_parser("demo", help="näyteaineisto ja yksi kokonainen raportti", description="Näyteaineiston raportti.")
     _add_run_options(p, demo=True)
     p.set_defaults(func=cmd_demo)
-    p = sub.add_parser("run", help="yhden kauden raportti")
+    p = sub.add_parser("run", help="yhden kauden raportti", description="Yhden kauden raportti lähdetiedostoista.")
     _add_run_options(p)
     p.set_defaults(func=cmd_run)
     p = sub.add_parser("kommentit", help="raportin kommenttityökirja esitäytettynä (luonnokset, ennuste, toimenpiteet)")
-    p.add_argument("--period", required=True, type=_period, help="raportointikauden viimeinen kuukausi, VVVV-KK")
-    p.add_argument("--kind", default="monthly", choices=KINDS, help="raportin laji")
-    p.add_argument("--extracts", default=str(DEFAULT_VAR / "extracts"), help="lähdetiedostojen kansio")
-    p.add_argument("--out", dest="file", required=True, metavar="TIEDOSTO", help="mihin työkirja kirjoitetaan (.xlsx)")
-    p.add_argument("--warehouse", default=f"sqlite:///{DEFAULT_VAR / 'warehouse.db'}")
-    p.add_argument("--archive", default=str(DEFAULT_VAR / "archive"))
     p.add_argument(
-        "--cache-dir", default=str(DEFAULT_VAR / "cache"), help="välimuistikansio (THL Sotkanetin vastaukset)"
+        "--period", required=True, type=_period, metavar="VVVV-KK", help="raportointikauden viimeinen kuukausi"
     )
+    _add_kind(p)
+    _add_extracts(p)
+    p.add_argument("--out", dest="file", required=True, metavar="TIEDOSTO", help="mihin työkirja kirjoitetaan (.xlsx)")
+    _add_warehouse(p)
+    _add_archive(p)
+    _add_cache(p)
     p.set_defaults(func=cmd_commentary)
     p = sub.add_parser("sample", help="deterministiset näytelähdetiedostot")
-    p.add_argument("--year", type=int, required=True)
-    p.add_argument("--out", required=True)
-    p.add_argument("--scale", type=int, default=1)
+    p.add_argument(
+        "--year", type=_whole_number, required=True, metavar="VUOSI", help="näyteaineiston vuosi, esim. 2024"
+    )
+    p.add_argument("--out", required=True, metavar="KANSIO", help="mihin kansioon tiedostot kirjoitetaan")
+    p.add_argument("--scale", type=_whole_number, default=1, metavar="KERROIN", help="rivimäärän kerroin (oletus: 1)")
     p.set_defaults(func=cmd_sample)
     p = sub.add_parser("serve", help="ajastetut raportit paikallisessa Prefectissä")
-    p.add_argument("--extracts", default=str(DEFAULT_VAR / "extracts"))
+    _add_extracts(p)
     _add_place_options(p)
-    p.add_argument("--port", type=int, default=4200, help="paikallisen Prefect-palvelimen portti")
+    p.add_argument(
+        "--port", type=_whole_number, default=4200, metavar="PORTTI", help="paikallisen Prefect-palvelimen portti"
+    )
     p.set_defaults(func=cmd_serve)
     p = sub.add_parser("watch", help="ilmoita ylläpidolle hyväksynnät, joiden odotus päättyi (työntekijän rinnalla)")
     p.set_defaults(func=cmd_watch)
     p = sub.add_parser("backfill", help="luo ajot kausivälille (toistaminen ei luo uusia)")
-    p.add_argument("--from", dest="first", type=_period, required=True)
-    p.add_argument("--to", dest="last", type=_period, required=True)
-    p.add_argument("--kind", default="monthly", choices=KINDS)
+    p.add_argument("--from", dest="first", type=_period, required=True, metavar="VVVV-KK", help="ensimmäinen kausi")
+    p.add_argument("--to", dest="last", type=_period, required=True, metavar="VVVV-KK", help="viimeinen kausi")
+    _add_kind(p)
     p.set_defaults(func=cmd_backfill)
     p = sub.add_parser(
         "resend",
         help="lähetä epävarma tai keskeytynyt toimitus uudelleen (ylläpidon päätös, kirjataan; sama Message-ID)",
     )
-    p.add_argument("--period", required=True, type=_period, help="raportointikausi, VVVV-KK")
-    p.add_argument("--kind", required=True, choices=KINDS, help="raportin laji")
-    p.add_argument("--version", required=True, type=int, help="arkistoversio, esim. 1")
-    p.add_argument("--by", required=True, help="päätöksen tekijän nimi (kirjataan toimituskirjanpitoon)")
-    p.add_argument("--warehouse", default=f"sqlite:///{DEFAULT_VAR / 'warehouse.db'}", help="tietovaraston osoite")
+    p.add_argument("--period", required=True, type=_period, metavar="VVVV-KK", help="raportointikausi")
+    _add_kind(p, default=None)
+    p.add_argument("--version", required=True, type=_whole_number, metavar="N", help="arkistoversio, esim. 1")
+    p.add_argument(
+        "--by", required=True, metavar="NIMI", help="päätöksen tekijän nimi (kirjataan toimituskirjanpitoon)"
+    )
+    _add_warehouse(p)
     p.set_defaults(func=cmd_resend)
-    p = sub.add_parser("archive", help="arkiston ylläpito")
-    archive_sub = p.add_subparsers(dest="archive_command", required=True)
-    p = archive_sub.add_parser("verify", help="tarkista arkistoversiot tarkistussummia ja versioketjua vasten")
-    p.add_argument("--archive", default=str(DEFAULT_VAR / "archive"), help="arkistokansio")
+    p = sub.add_parser("arkisto", aliases=["archive"], help="arkiston ylläpito")
+    p = _commands(p).add_parser(
+        "tarkista", aliases=["verify"], help="tarkista arkistoversiot tarkistussummia ja versioketjua vasten"
+    )
+    _add_archive(p)
     p.set_defaults(func=cmd_archive_verify)
+    p = sub.add_parser("laatu", aliases=["quality"], help="lähteen tarkistushistoria ajoittain, uusin ensin")
+    p.add_argument("--lahde", "--source", dest="source", metavar="LÄHDE", help="lähteen tunnus, esim. ledger")
+    p.add_argument(
+        "--maara",
+        "--count",
+        dest="count",
+        type=_whole_number,
+        default=20,
+        metavar="N",
+        help="enintään N riviä (oletus: 20)",
+    )
+    _add_warehouse(p)
+    p.set_defaults(func=cmd_quality)
+    p = sub.add_parser("tietovarasto", aliases=["warehouse"], help="tietovaraston ylläpito")
+    p = _commands(p).add_parser(
+        "päivitä", aliases=["migrate"], help="päivitä tietovaraston rakenne tämän version mukaiseksi"
+    )
+    _add_warehouse(p)
+    p.set_defaults(func=cmd_warehouse_migrate)
     p = sub.add_parser(
         "deployments", help="ajastukset ja niiden seuraavat ajot; --write kirjoittaa prefect.yaml-tiedoston"
     )
-    p.add_argument("--write", metavar="TIEDOSTO", default=None)
+    p.add_argument("--write", metavar="TIEDOSTO", default=None, help="kirjoita ajastukset prefect.yaml-tiedostoon")
     p.set_defaults(func=cmd_deployments)
     return ap
 
@@ -466,7 +635,7 @@ def main(argv: list[str] | None = None) -> int:
         from pydantic import ValidationError  # only on a failure
 
         if isinstance(exc, ValidationError):
-            msgs = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+            msgs = "; ".join(pydantic_error_fi(e) for e in exc.errors())
             print(f"Virheelliset parametrit: {msgs}", file=sys.stderr)
             return 2
         print(f"Virhe: {exc}", file=sys.stderr)

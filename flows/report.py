@@ -34,7 +34,7 @@ from flows.home import PLACES
 from flows.hooks import notify_operators
 from flows.params import Approval, RunParams, katsaus_home, placed
 from reports import fmt
-from tasks.contracts import local_zone, settings, structure
+from tasks.contracts import local_zone, settings, source_title, structure
 from tasks.contracts.vocab import (
     MANIFEST_JSON,
     QUALITY_DIR,
@@ -422,7 +422,7 @@ def report_flow(params: RunParams) -> dict:
         # A strict run never asks anyone to approve a report with a source missing or quarantined.
         shutil.rmtree(built.draft, ignore_errors=True)
         forget_draft(run_id)
-        listed = ", ".join(f"{s} ({SOURCE_STATUS_FI.get(st, st)})" for s, st in unusable.items())
+        listed = ", ".join(f"{source_title(s)} ({SOURCE_STATUS_FI.get(st, st)})" for s, st in unusable.items())
         raise StrictStop(
             f"Tiukka ajo keskeytettiin ennen hyväksyntää: kaikkia lähteitä ei voitu käyttää ({listed}). "
             f"Luonnos: {built.final / REPORT_PDF}"

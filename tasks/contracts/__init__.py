@@ -14,7 +14,15 @@ from tasks.contracts.chart import AccountGroup, Accounts, accounts
 from tasks.contracts.config import Settings, local_zone, settings
 from tasks.contracts.organisation import Area, AssessmentUnit, Service, Structure, structure
 from tasks.contracts.reference import reference_values
-from tasks.contracts.schemas import NUMERIC_TYPES, Column, Source, reported_sources, sources, workbook_sheets
+from tasks.contracts.schemas import (
+    NUMERIC_TYPES,
+    Column,
+    Source,
+    reported_sources,
+    source_title,
+    sources,
+    workbook_sheets,
+)
 
 __all__ = [
     "NUMERIC_TYPES",
@@ -32,6 +40,7 @@ __all__ = [
     "reference_values",
     "reported_sources",
     "settings",
+    "source_title",
     "sources",
     "structure",
     "workbook_sheets",

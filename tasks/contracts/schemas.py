@@ -154,6 +154,12 @@ def sources() -> dict[str, Source]:
     }
 
 
+def source_title(source: str) -> str:
+    """A source as the report names it (its title, `Talouden toteuma`), or its id when the contracts do not know it."""
+    known = sources().get(source)
+    return known.title if known else source
+
+
 def reported_sources() -> list[str]:
     """Every extract a report reads, in the contract's order (control files go with their ledger month; the
     commentary workbook is the controller's, read on its own)."""

@@ -66,6 +66,14 @@ def migrate(engine: Engine) -> None:
         command.upgrade(cfg, "head")
 
 
+def schema_revision(engine: Engine) -> str | None:
+    """The Alembic revision the warehouse's schema is at; None for an empty database."""
+    from alembic.runtime.migration import MigrationContext  # heavy: Alembic loads its script machinery
+
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
 @contextmanager
 def warehouse(url: str, *, migrated: bool = True) -> Iterator[Engine]:
     """An engine on `url` (migrated to the newest schema unless told otherwise), disposed after the block."""

@@ -173,7 +173,7 @@ def test_rewriting_a_version_with_its_checksums_breaks_the_chain(tmp_path):
     # ... but not the chain: v2 recorded the checksum file it followed.
     problems = arch.verify_report_archive(root, "2024-08", "forecast")
     assert len(problems) == 1 and "v1" in problems[0] and "muutettu jälkikäteen" in problems[0]
-    assert cli.main(["archive", "verify", "--archive", str(root)]) == 1
+    assert cli.main(["arkisto", "tarkista", "--archive", str(root)]) == 1
 
 
 KILLED_SENDER = """

@@ -311,7 +311,7 @@ def test_flow_quarantines_each_bad_source_and_reports_the_rest(scenario, sample_
             assert f"{sources()[source].title}: virheellinen, ei käytetty – " in page, case["case"]
             assert case["message"] in page, case["case"]
             if cli_run:
-                assert f"Huom: lähde {source}: failed" in err, case["case"]
+                assert f"Huom: {sources()[source].title}: virheellinen, ei käytetty" in err, case["case"]
             # No partial period: nothing of the failed source was loaded by this run ...
             assert after.get(source, []) == before.get(source, []), f"{source}: exactly the batches before the run"
             assert all(i["batch_id"] is None for i in manifest["inputs"] if i["source"] == source), case["case"]
