@@ -99,6 +99,7 @@ def _run(params) -> int:
     report = Path(result["report_dir"])
     print(f"Raportti: {report / REPORT_PDF}")
     print(f"          {report / REPORT_HTML}")
+    print(f"Yhteenveto: {' '.join(result['summary'])}")
     bad = {s: st for s, st in result["sources"].items() if st != "ok"}
     for s, st in bad.items():
         print(f"Huom: {source_title(s)}: {SOURCE_STATUS_FI.get(st, st)}", file=sys.stderr)

@@ -412,6 +412,7 @@ def report_flow(params: RunParams) -> dict:
         "fingerprint": built.fingerprint,
         "sources": built.figures["sources"],
         "deviations": built.figures["deviations"],
+        "summary": summary_lines(built.figures),
         "delivery": {"status": "draft"},
     }
     if not p.deliver:
@@ -458,5 +459,4 @@ def report_flow(params: RunParams) -> dict:
         f"# Hyväksytty\n\nHyväksyjä: {answer.approver}\n\nHuomautus: {answer.comment or '–'}\n\nToimitus: "
         f"{delivery['status']}, arkistoversio {delivery['version']}.",
     )
-    print(f"Toimitus: {delivery['status']}, versio {delivery['version']}")
     return {**result, "delivery": delivery}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -85,6 +86,15 @@ def test_katsaus_demo_runs_from_another_folder(installed, tmp_path):
     )
     assert out.returncode == 0, out.stdout + out.stderr
     assert "Prefectin väliaikainen palvelin käynnistyi" in out.stdout  # what a run without a server paid for one
+    # Quiet success: the report's place and a paragraph of what it says, in Finnish; no library's log line,
+    # warning or traceback on either stream.
+    said = out.stdout + out.stderr
+    assert "Traceback" not in said and "Warning" not in said
+    assert not re.search(r"\| *(DEBUG|INFO|WARNING|ERROR|CRITICAL) *\|", said), said
+    lines = out.stdout.splitlines()
+    assert lines[-1] == "Toimitus: luonnos, ei toimitettu", lines
+    summary = next(line for line in lines if line.startswith("Yhteenveto: "))
+    assert "Toimintakate toteuma" in summary and "Sitovat toiminnan tavoitteet:" in summary
     report = elsewhere / "out" / "2024-08-forecast"
     assert (report / "report.pdf").read_bytes().startswith(b"%PDF")
     assert "3. toteutumisennuste 2024" in (report / "report.html").read_text(encoding="utf-8")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -228,6 +229,10 @@ def run_suites(
     pandas_execution_engine.HASH_THRESHOLD = 0
 
     import tasks.ingest.custom_expectations  # noqa: F401  (heavy: GX; registers the custom expectations)
+
+    # GX sets this module's logger to INFO when imported, and it then announces a temporary folder on every run
+    # (on the console of `katsaus run`, among the controller's lines).
+    logging.getLogger("great_expectations.data_context.types.base").setLevel(logging.WARNING)
 
     quality_dir.mkdir(parents=True, exist_ok=True)
     out: dict[str, SourceQuality] = {}
