@@ -40,6 +40,9 @@ class Schedules:
     work_pool: str
     deployments: tuple[DeploymentSpec, ...]
     board_meetings: tuple[dt.date, ...] = ()
+    # Runs at once of each deployment, and in one `katsaus serve`; more wait in the queue.
+    per_deployment: int = 1
+    serve_limit: int = 1
 
     def next_meeting(self, day: dt.date) -> dt.date | None:
         """The board's first meeting on or after `day`, if the calendar has one."""
@@ -59,7 +62,13 @@ def schedules() -> Schedules:
             DeploymentSpec(d["name"], d["kind"], d["description"], d["cron"]) for d in raw["deployments"]
         ),
         board_meetings=tuple(parse_date(d) for d in raw.get("board_meetings") or ()),
+        per_deployment=int(raw["concurrency"]["per_deployment"]),
+        serve_limit=int(raw["concurrency"]["serve"]),
     )
+
+
+# A run over a deployment's limit waits for a slot (never CANCEL_NEW: a backfill's runs are all wanted).
+COLLISION_STRATEGY = "ENQUEUE"
 
 
 def deployment_name(kind: str) -> str:
@@ -79,9 +88,16 @@ def run_parameters(kind: str, defaults: dict[str, Any]) -> dict[str, Any]:
 
 def runner_deployments(flow, defaults: dict[str, Any]) -> list:
     """Every deployment on its Helsinki-time cron schedule, for `serve` on the local Prefect."""
-    from prefect.schedules import Cron  # Prefect only when deployments are built
+    from prefect.client.schemas.objects import (  # Prefect only when deployments are built
+        ConcurrencyLimitConfig,
+        ConcurrencyLimitStrategy,
+    )
+    from prefect.schedules import Cron  # see above
 
     s = schedules()
+    limit = ConcurrencyLimitConfig(
+        limit=s.per_deployment, collision_strategy=ConcurrencyLimitStrategy(COLLISION_STRATEGY)
+    )
     return [
         flow.to_deployment(
             name=d.name,
@@ -89,6 +105,7 @@ def runner_deployments(flow, defaults: dict[str, Any]) -> list:
             parameters=run_parameters(d.kind, defaults),
             description=d.description,
             tags=["katsaus", d.kind],
+            concurrency_limit=limit,
         )
         for d in s.deployments
     ]
@@ -110,6 +127,7 @@ def prefect_yaml(defaults: dict[str, Any]) -> str:
                 "tags": ["katsaus", d.kind],
                 "parameters": run_parameters(d.kind, defaults),
                 "schedules": [{"cron": d.cron, "timezone": s.timezone, "active": True}],
+                "concurrency_limit": {"limit": s.per_deployment, "collision_strategy": COLLISION_STRATEGY},
                 "work_pool": {"name": s.work_pool, "work_queue_name": "default"},
             }
             for d in s.deployments

@@ -247,14 +247,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
     try:
         from prefect import serve  # after _prefect_home(): Prefect reads its settings once, at import
 
-        from deployments import runner_deployments  # after _prefect_home(): Prefect reads its settings once, at import
+        from deployments import runner_deployments, schedules  # after _prefect_home(): Prefect reads its settings
         from flows.report import report_flow  # after _prefect_home(): Prefect reads its settings once, at import
 
         deployments = runner_deployments(report_flow, _defaults(args))
+        limit = args.limit or schedules().serve_limit
         print("Ajastetut raportit: " + ", ".join(d.name for d in deployments))
+        print(f"Samanaikaisia ajoja enintään {limit}; muut odottavat jonossa.")
         stop = _watching()
         try:
-            serve(*deployments, print_starting_message=False)
+            serve(*deployments, print_starting_message=False, limit=limit)
         finally:
             stop.set()
         return 0
@@ -571,6 +573,13 @@ def parser() -> argparse.ArgumentParser:
     _add_place_options(p)
     p.add_argument(
         "--port", type=_whole_number, default=4200, metavar="PORTTI", help="paikallisen Prefect-palvelimen portti"
+    )
+    p.add_argument(
+        "--limit",
+        type=_whole_number,
+        default=None,
+        metavar="N",
+        help="samanaikaisia ajoja enintään N, muut odottavat jonossa (oletus: deployments/schedules.yaml, 1)",
     )
     p.set_defaults(func=cmd_serve)
     p = sub.add_parser("watch", help="ilmoita ylläpidolle hyväksynnät, joiden odotus päättyi (työntekijän rinnalla)")

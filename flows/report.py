@@ -28,7 +28,7 @@ from prefect.runtime import deployment, flow_run
 from prefect.settings import PREFECT_LOCAL_STORAGE_PATH
 
 from deployments import scheduled_period, schedules
-from flows import killpoints, stages
+from flows import killpoints, progress, stages
 from flows.artifacts import post_artifacts, record_decision, report_link
 from flows.home import PLACES
 from flows.hooks import notify_operators
@@ -48,6 +48,7 @@ from tasks.contracts.vocab import (
 from tasks.deliver.archive import latest_version
 from tasks.ingest.commentary import commentary_file
 from tasks.ingest.pii import contains_code
+from tasks.ingest.reuse import REUSED_FI
 from tasks.report.context import ReportInputs, proposal_default, report_title
 from tasks.report.outputs import (
     approved_outputs,
@@ -121,16 +122,26 @@ def build(p: RunParams, run_id: str) -> Built:
     final = Path(p.out) / report_name(p.period, p.kind)
     final.parent.mkdir(parents=True, exist_ok=True)
     for dead in remove_dead_staging(final):
-        print(f"Poistettiin keskeytyneen ajon keskeneräinen kansio {dead.name}")
+        progress.say(f"Poistettiin keskeytyneen ajon keskeneräinen kansio {dead.name}")
     stage = staging_dir(final, run_id)
     today = dt.datetime.now(local_zone()).date()
 
-    earlier = stages.warehouse_history(p.warehouse)
-    # `--force` reads, validates and loads every file again; otherwise files earlier runs checked are reused.
-    extracted = stages.extract(Path(p.extracts), p.year, p.month, None if p.force else earlier)
+    with progress.stage(progress.EXTRACT) as step:
+        earlier = stages.warehouse_history(p.warehouse)
+        # `--force` reads, validates and loads every file again; otherwise files earlier runs checked are reused.
+        extracted = stages.extract(Path(p.extracts), p.year, p.month, None if p.force else earlier)
+        files = extracted.files()
+        step.done = (
+            f"{fmt.count(len(files), 'tiedosto', 'tiedostoa')}, {fmt.count(int(files['rows'].sum()), 'rivi', 'riviä')}"
+        )
+        if files["reused"].any():
+            step.done += f" ({int(files['reused'].sum())} {REUSED_FI})"
     killpoints.passed("extract")
-    keys = stages.earlier_keys(p.warehouse, extracted)
-    validated = stages.validate(extracted, earlier, keys, today, stage / QUALITY_DIR)
+    with progress.stage(progress.VALIDATE) as step:
+        keys = stages.earlier_keys(p.warehouse, extracted)
+        validated = stages.validate(extracted, earlier, keys, today, stage / QUALITY_DIR)
+        usable = len(validated.usable)
+        step.done = f"käytettävissä {usable}/{len(validated.statuses)} lähdettä"
     killpoints.passed("validate")
     if all(s.status == SOURCE_MISSING for s in validated.statuses) and approved_outputs(final):
         # An unmounted or emptied extracts folder: a report of nothing never replaces what the board approved.
@@ -139,20 +150,30 @@ def build(p: RunParams, run_id: str) -> Built:
             f"Kansiosta {p.extracts} ei löytynyt yhtään lähdetiedostoa (onko levy liitetty?); tyhjä luonnos ei "
             f"korvaa hyväksyttyä raporttia {final}."
         )
-    stages.store_validation(p.warehouse, run_id, p.period, p.kind, validated)
-    notes = stages.commentary(Path(p.extracts), p.period, p.kind, stage / QUALITY_DIR / "kommentit", today)
-    loaded = stages.load(p.warehouse, extracted, validated, run_id, p.force)
+    with progress.stage(progress.LOAD) as step:
+        stages.store_validation(p.warehouse, run_id, p.period, p.kind, validated)
+        notes = stages.commentary(Path(p.extracts), p.period, p.kind, stage / QUALITY_DIR / "kommentit", today)
+        loaded = stages.load(p.warehouse, extracted, validated, run_id, p.force)
+        new = [b for b in loaded.batches if not b.reused]
+        step.done = (
+            f"{fmt.count(len(new), 'erä', 'erää')} uutta, {fmt.count(sum(b.rows for b in new), 'rivi', 'riviä')}"
+        )
     killpoints.passed("load")
-    data, inputs = stages.read(p.warehouse, loaded)
-    previous_round, previous = stages.previous_forecast_round(p.archive, p.period, p.kind)
-    fin = stages.finance(data, p.year, p.month, notes.adjustments, previous, previous_round)
-    explained = stages.explain(fin, p.year, p.month, notes.explanations)
-    controls = extracted.controls if "ledger" in validated.usable else pd.DataFrame()
-    rec = stages.reconcile(data, controls, fin, p.year)
-    goals = stages.goals(inputs, data, validated, fin, p.year, p.month, notes)
-    comparison = stages.comparison(p.year, Path(p.cache_dir) / "sotkanet")
-    for problem in comparison.problems:
-        print(problem)
+    with progress.stage(progress.FINANCE) as step:
+        data, inputs = stages.read(p.warehouse, loaded)
+        previous_round, previous = stages.previous_forecast_round(p.archive, p.period, p.kind)
+        fin = stages.finance(data, p.year, p.month, notes.adjustments, previous, previous_round)
+        explained = stages.explain(fin, p.year, p.month, notes.explanations)
+        controls = extracted.controls if "ledger" in validated.usable else pd.DataFrame()
+        rec = stages.reconcile(data, controls, fin, p.year)
+        step.done = fmt.count(len(rec.deviations), "täsmäytysero", "täsmäytyseroa")
+    with progress.stage(progress.GOALS) as step:
+        goals = stages.goals(inputs, data, validated, fin, p.year, p.month, notes)
+        comparison = stages.comparison(p.year, Path(p.cache_dir) / "sotkanet")
+        for problem in comparison.problems:
+            progress.say(problem)
+        indicators = fmt.count(len(goals.results), "mittari", "mittaria")
+        step.done = f"{indicators}, {fmt.count(len(goals.goals), 'tavoite', 'tavoitetta')}"
     report = ReportInputs(
         year=p.year,
         month=p.month,
@@ -167,7 +188,8 @@ def build(p: RunParams, run_id: str) -> Built:
         explanations=explained,
         commentary=notes,
     )
-    rendered = stages.render(report, stage)
+    with progress.stage(progress.RENDER):
+        rendered = stages.render(report, stage)
 
     write_tables(stage, rec.checks, goals.results, fin.table)
     # The controller's workbook for this report, pre-filled: edited and dropped into the extracts folder.
@@ -308,9 +330,11 @@ def _answer(p: RunParams, built: Built) -> Approval:
         # Suspended: the process ends here and the wait lives on the server. Answered, the run starts again from
         # the top, takes its persisted draft, and this call returns the answer. An expired wait is failed by the
         # server and reported to the operators by `katsaus serve` (flows/watch.py).
-        print(f"Luonnos valmis: {built.final / REPORT_PDF}. Ajo odottaa hyväksyntää Prefectin käyttöliittymässä.")
+        progress.say(
+            f"Luonnos valmis: {built.final / REPORT_PDF}. Ajo odottaa hyväksyntää Prefectin käyttöliittymässä."
+        )
         return suspend_flow_run(wait_for_input=form, timeout=timeout, key="approval")
-    print(f"Luonnos valmis: {built.final / REPORT_PDF}. Odotetaan hyväksyntää Prefectin käyttöliittymässä.")
+    progress.say(f"Luonnos valmis: {built.final / REPORT_PDF}. Odotetaan hyväksyntää Prefectin käyttöliittymässä.")
     try:
         # A run from the command line has no deployment to be started again from: its own process waits.
         return pause_flow_run(wait_for_input=form, timeout=timeout, poll_interval=5, key="approval")
@@ -378,7 +402,7 @@ def drafted(params: RunParams, run_id: str) -> tuple[RunParams, Built]:
     resumed after its approval (days later, on another process) delivers exactly what its approver saw."""
     home = katsaus_home()
     p = placed(deployment_places(with_period(params)), home)
-    print(f"Kotikansio: {home}")
+    progress.say(f"Kotikansio: {home}")
     with period_lock(p.warehouse, report_name(p.period, p.kind), run_id):
         return p, build(p, run_id)
 
@@ -433,7 +457,7 @@ def report_flow(params: RunParams) -> dict:
         answer = approval(p, built)
         if answer.decision != "hyväksy":
             reason = f"hylätty ({answer.approver}){': ' + answer.comment if answer.comment else ''}"
-            print(f"Raporttia ei toimitettu: {reason}")
+            progress.say(f"Raporttia ei toimitettu: {reason}")
             record_decision(
                 p.period,
                 p.kind,

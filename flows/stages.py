@@ -15,6 +15,7 @@ from prefect import task
 from prefect.blocks.system import Secret
 from prefect.cache_policies import NO_CACHE
 
+from flows import progress
 from tasks.contracts import settings
 from tasks.contracts.catalog import catalog
 from tasks.contracts.vocab import FORECAST, TALOUS_CSV, Period
@@ -65,7 +66,7 @@ def warehouse_history(url: str) -> Checked:
 def extract(extracts: Path, year: int, month: int, earlier: Checked | None) -> Extracted:
     """Read every source of the period, reusing the files `earlier` runs checked (I/O: retried on transient
     failures)."""
-    return extract_period(extracts, year, month, earlier)
+    return extract_period(extracts, year, month, earlier, on_source=progress.source_read)
 
 
 @task(name="reused-keys", **IO)
@@ -80,7 +81,9 @@ def validate(
     extracted: Extracted, earlier: Checked, keys: dict[str, pd.DataFrame], today: dt.date, quality_dir: Path
 ) -> Validated:
     """Run the suites on the files read now and judge every source of the period."""
-    return validate_period(extracted, earlier.history, today, quality_dir, earlier.margin, keys)
+    return validate_period(
+        extracted, earlier.history, today, quality_dir, earlier.margin, keys, on_source=progress.source_checked
+    )
 
 
 @task(name="record-validation", **IO)
@@ -93,7 +96,7 @@ def store_validation(url: str, run_id: str, period: str, kind: str, validated: V
 def load(url: str, extracted: Extracted, validated: Validated, run_id: str, force: bool = False) -> Loaded:
     """Load each file of the usable sources atomically (I/O: retried)."""
     with warehouse(url) as engine:
-        return load_files(engine, load_plan(extracted, validated), run_id, force)
+        return load_files(engine, load_plan(extracted, validated), run_id, force, on_batch=progress.batches_loaded)
 
 
 @task(name="read-warehouse", **IO)

@@ -8,6 +8,7 @@ take.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +21,9 @@ from tasks.ingest.extract import Extract, extract_source
 from tasks.ingest.ledger import extract_ledger
 from tasks.ingest.reuse import Checked
 from tasks.ingest.validate import row_bands
+
+# Told of each source as soon as it has been read.
+OnSource = Callable[[Extract], None]
 
 
 @dataclass(frozen=True)
@@ -48,28 +52,37 @@ class Extracted:
         return sum(f.rows for e in self.sources.values() for f in e.files)
 
 
-def extract_period(extracts: Path, year: int, month: int, earlier: Checked | None = None) -> Extracted:
+def extract_period(
+    extracts: Path, year: int, month: int, earlier: Checked | None = None, on_source: OnSource | None = None
+) -> Extracted:
     """Read every source of the period (the ledger with its control files first).
+
+    `on_source` is told of each source as soon as it has been read (the run's progress).
 
     With `earlier`, files earlier runs validated clean and loaded are reused
     unread; a reused monthly file whose row count falls outside the band the
     files around it now give is read again, with its source, so that the
     suite judges it (and warns of it) as it would on a full run.
     """
-    out, controls = _extract_all(extracts, year, month, earlier, {})
+    out, controls = _extract_all(extracts, year, month, earlier, {}, on_source)
     if earlier is None:
         return Extracted(out, controls)
     outside = reused_outside_band(Extracted(out, controls).files(), earlier)
     if not outside:
         return Extracted(out, controls)
-    again, again_controls = _extract_all(extracts, year, month, earlier, outside)
+    again, again_controls = _extract_all(extracts, year, month, earlier, outside, on_source)
     if "ledger" in outside:
         controls = again_controls
     return Extracted({sid: again.get(sid, e) for sid, e in out.items()}, controls)
 
 
 def _extract_all(
-    extracts: Path, year: int, month: int, earlier: Checked | None, refused: dict[str, frozenset[str]]
+    extracts: Path,
+    year: int,
+    month: int,
+    earlier: Checked | None,
+    refused: dict[str, frozenset[str]],
+    on_source: OnSource | None = None,
 ) -> tuple[dict[str, Extract], pd.DataFrame]:
     """Every source (or, with `refused`, only the sources it names, those files read again)."""
     out: dict[str, Extract] = {}
@@ -82,6 +95,8 @@ def _extract_all(
         else:
             refuse = refused.get(sid, frozenset())
             out[sid] = extract_source(extracts, sid, year, month, earlier=earlier, refused=refuse)
+        if on_source is not None:
+            on_source(out[sid])
     return out, controls
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -176,6 +177,7 @@ def validate_period(
     quality_dir: Path,
     margin: float,
     earlier_keys: dict[str, pd.DataFrame] | None = None,
+    on_source: Callable[[SourceQuality, int], None] | None = None,
 ) -> Validated:
     """Run the suites on the files read in this run, and judge every source of the period.
 
@@ -184,11 +186,11 @@ def validate_period(
     (see `reuse`) are not validated again; `earlier_keys` holds, per source,
     their values of the keys the suite requires to be unique, which the rows
     read now must not repeat. Results go to `quality_dir` (one JSON per source,
-    Data Docs, `summary.json`).
+    Data Docs, `summary.json`). `on_source` is told of each suite's outcome as it comes (the run's progress).
     """
     readable = extracted.readable()
     bands = row_bands(extracted.files(), history, margin)
-    quality = run_suites(readable, quality_dir, suite_parameters(today), bands) if readable else {}
+    quality = run_suites(readable, quality_dir, suite_parameters(today), bands, on_source) if readable else {}
     for sid, earlier in (earlier_keys or {}).items():
         if sid in quality:
             quality[sid] = with_collisions(quality[sid], collision_failures(sid, readable[sid], earlier))

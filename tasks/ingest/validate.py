@@ -14,6 +14,7 @@ import logging
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -211,9 +212,15 @@ def pii_scan(source: str, frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def run_suites(
-    frames: dict[str, pd.DataFrame], quality_dir: Path, parameters: dict, bands: pd.DataFrame | None = None
+    frames: dict[str, pd.DataFrame],
+    quality_dir: Path,
+    parameters: dict,
+    bands: pd.DataFrame | None = None,
+    on_source: Callable[[SourceQuality, int], None] | None = None,
 ) -> dict[str, SourceQuality]:
     """Validate each frame with its committed suite; write results and Data Docs to `quality_dir`.
+
+    `on_source` is told of each source's outcome and rows as soon as its suite has run (the run's progress).
 
     A source with a personal identity code is validated with a result format
     that keeps no values at all, so Data Docs and result files can carry none.
@@ -298,6 +305,8 @@ def run_suites(
             if q.failures:
                 q.status = SOURCE_FAILED
             out[source] = q
+            if on_source is not None:
+                on_source(q, len(frame))
         ctx.build_data_docs(site_names=[DOCS_SITE])
         site = Path(tmp)
         if (site / "index.html").exists():

@@ -10,6 +10,7 @@ is not loaded again: its batch is reused.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pandas as pd
@@ -230,14 +231,23 @@ def load_plan(extracted: Extracted, validated: Validated) -> list[PlannedLoad]:
     return plan
 
 
-def load_files(engine: Engine, loads: list[PlannedLoad], run_id: str, force: bool = False) -> Loaded:
-    """Load each planned file as its own atomic batch."""
-    return Loaded(
-        [
+def load_files(
+    engine: Engine,
+    loads: list[PlannedLoad],
+    run_id: str,
+    force: bool = False,
+    on_batch: Callable[[list[Batch], int], None] | None = None,
+) -> Loaded:
+    """Load each planned file as its own atomic batch; `on_batch` is told of the batches so far and how many are
+    planned after each (the run's progress)."""
+    batches: list[Batch] = []
+    for p in loads:  # one transaction per file: a few hundred files, not rows
+        batches.append(
             load_period(engine, p.source, p.period, p.file_name, p.sha256, p.frame, run_id, force, p.validation_key)
-            for p in loads
-        ]
-    )
+        )
+        if on_batch is not None:
+            on_batch(batches, len(loads))
+    return Loaded(batches)
 
 
 def checked_files(engine: Engine) -> pd.DataFrame:

@@ -142,6 +142,8 @@ def test_backfill_creates_each_period_once(prefect_server, client, mail, place):
     again = subprocess.run(args, env=env, capture_output=True, text=True, timeout=120)
     assert "Uusia ajoja 0, olemassa olevia 8." in again.stdout
     dep = client.read_deployment_by_name(MONTHLY)
+    # One run of the deployment at a time; the rest wait in the queue (never dropped).
+    assert dep.concurrency_limit == 1 and dep.concurrency_options.collision_strategy.value == "ENQUEUE"
     runs = [
         r
         for r in client.read_flow_runs(deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[dep.id])))

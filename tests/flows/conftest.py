@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from flows.progress import STAGE_TITLES
 from flows.report import RunParams, report_flow
 from reports import fmt
 
@@ -83,3 +84,17 @@ def observed(report_dir: Path) -> dict:
         "content_fingerprint": manifest(report_dir)["content_fingerprint"],
         "report_html_sha256": html_digest(report_dir),
     }
+
+
+def stage_lines_are_all_there(said: list[str]) -> None:
+    """Each stage's start and end (with what it did and its seconds, `(4,2 s)`), in pipeline order, and a line
+    per source as the reading goes."""
+    ends = []
+    for title in STAGE_TITLES:
+        assert f"{title} alkaa" in said, title
+        ends.append(
+            next(i for i, line in enumerate(said) if re.fullmatch(rf"{title} valmis(: .+)? \(\d+,\d s\)", line))
+        )
+    assert ends == sorted(ends)
+    assert any(re.fullmatch(r"  Talouden toteuma: \d+ tiedostoa, [\d\u00a0]+ riviä", line) for line in said), said
+    assert any(line.startswith("  Asiakaspalaute: ") and "läpäisi 15/15 tarkistusta; käytetty" in line for line in said)

@@ -7,6 +7,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+import yaml
 
 from deployments import (
     backfill_key,
@@ -64,9 +65,11 @@ def test_backfill_periods_and_keys():
 def test_committed_prefect_yaml_is_generated_from_the_schedules():
     committed = (Path(__file__).resolve().parents[2] / "prefect.yaml").read_text(encoding="utf-8")
     assert committed == prefect_yaml({}), "run `katsaus deployments --write prefect.yaml`"
-    import yaml
-
     doc = yaml.safe_load(committed)
+    # Served or deployed to workers, each deployment runs one period at a time and queues the rest.
+    limits = [d["concurrency_limit"] for d in doc["deployments"]]
+    assert limits == [{"limit": 1, "collision_strategy": "ENQUEUE"}] * len(schedules().deployments)
+    assert schedules().serve_limit == 1
     assert [d["name"] for d in doc["deployments"]] == [d.name for d in schedules().deployments]
     assert all(d["schedules"][0]["timezone"] == "Europe/Helsinki" for d in doc["deployments"])
     assert all(d["work_pool"]["name"] == schedules().work_pool for d in doc["deployments"])
@@ -81,6 +84,7 @@ def test_served_deployments_carry_the_schedule_and_a_validated_form():
     assert monthly.parameters == {"params": {"extracts": "/data/extracts", "kind": "monthly"}}
     sched = monthly.schedules[0].schedule
     assert (sched.cron, sched.timezone) == ("0 7 8 * *", "Europe/Helsinki")
+    assert all(d.concurrency_limit == 1 and d.concurrency_options.collision_strategy.value == "ENQUEUE" for d in deps)
     # The UI's form is the parameters model: period, kind, deliver, force, typed and described.
     schema = monthly._parameter_openapi_schema.model_dump()
     run_params = schema["definitions"]["RunParams"]["properties"]

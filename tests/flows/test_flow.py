@@ -15,7 +15,7 @@ import pytest
 from pypdf import PdfReader
 
 from reports import fmt
-from tests.flows.conftest import REPORT_DATE, manifest, run_report
+from tests.flows.conftest import REPORT_DATE, manifest, run_report, stage_lines_are_all_there
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 DATE = REPORT_DATE
@@ -42,6 +42,23 @@ def reference_ledger_total(extracts: Path, year: int, months: range) -> float:
 @pytest.fixture(scope="module")
 def full_run(forecast_run):
     return forecast_run
+
+
+def test_the_runs_logs_in_the_ui_tell_each_stage_in_finnish(full_run):
+    """What the console shows goes to the run's Logs tab in the Prefect UI too (read back from the server)."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+    from prefect.client.schemas.sorting import LogSort
+    from prefect.logging.handlers import APILogHandler
+
+    report, _ = full_run
+    APILogHandler().flush()
+    flow_run = uuid.UUID(manifest(report)["prefect_flow_run_id"])
+    with get_client(sync_client=True) as client:
+        logs = client.read_logs(
+            log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run])), limit=200, sort=LogSort.TIMESTAMP_ASC
+        )
+    stage_lines_are_all_there([log.message for log in logs])
 
 
 def test_report_figures_match_the_samples_known_totals(full_run, sample_dir):

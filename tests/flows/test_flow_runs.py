@@ -13,7 +13,7 @@ import pytest
 
 from flows import cli
 from tests import pdf_layout as layout
-from tests.flows.conftest import cli_draft_args, run_report
+from tests.flows.conftest import cli_draft_args, run_report, stage_lines_are_all_there
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 run_result = run_report
@@ -27,6 +27,9 @@ def test_missing_source_is_reported_and_strict_fails(extracts, tmp_path, capsys)
     (extracts / "talousarvio_2024.csv").unlink()
     args = cli_draft_args(extracts, tmp_path / "out", tmp_path / "w.db", tmp_path / "cache")
     assert cli.main(args) == 0
+    console = capsys.readouterr().out.splitlines()
+    stage_lines_are_all_there(console)  # the run's progress, on the console as it goes
+    assert "  Talousarvio: 0 tiedostoa, 0 riviä; tieto puuttuu" in console
     html = (tmp_path / "out" / "2024-08-forecast" / "report.html").read_text(encoding="utf-8")
     assert "Talousarvio: tieto puuttuu" in html
     assert "Talouden toteuma" in html and "Toimiala yhteensä" in html  # the rest is reported
