@@ -20,6 +20,7 @@ from pathlib import Path
 
 from flows.finnish import pydantic_error_fi, speak_finnish
 from flows.home import at_home, katsaus_home, warehouse_at_home
+from flows.report_server import ReportServer
 from reports import fmt
 from tasks.contracts import local_zone, source_title, sources
 from tasks.contracts.vocab import (
@@ -238,13 +239,23 @@ def _local_server(port: int) -> subprocess.Popen:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    """Serve the scheduled deployments; without PREFECT_API_URL on a local Prefect server of our own."""
+    """Serve the scheduled deployments; without PREFECT_API_URL on a local Prefect server of our own. The report
+    folders are served over HTTP on loopback, so the UI's report links open (unless KATSAUS_REPORT_BASE_URL says
+    where they are published already)."""
     server = None
+    reports = None
     if not os.environ.get("PREFECT_API_URL"):
         server = _local_server(args.port)
         os.environ["PREFECT_API_URL"] = LOCAL_API.format(port=args.port)
         print(f"Prefect-käyttöliittymä: http://127.0.0.1:{args.port}")
     try:
+        if not os.environ.get("KATSAUS_REPORT_BASE_URL"):
+            defaults = _defaults(args)
+            reports = ReportServer(
+                Path(defaults["out"]), Path(defaults["archive"]), args.reports_host, args.reports_port
+            )
+            os.environ["KATSAUS_REPORT_BASE_URL"] = reports.reports_url  # the served runs inherit it
+            print(f"Raportit selaimessa: {reports.reports_url}/ (arkisto: {reports.url}/arkisto/)")
         from prefect import serve  # after _prefect_home(): Prefect reads its settings once, at import
 
         from deployments import runner_deployments, schedules  # after _prefect_home(): Prefect reads its settings
@@ -261,6 +272,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             stop.set()
         return 0
     finally:
+        if reports is not None:
+            reports.stop()
         if server is not None:
             server.terminate()
             server.wait(timeout=30)
@@ -465,6 +478,16 @@ def _whole_number(text: str) -> int:
     return value
 
 
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} ei ole porttinumero") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"porttinumero on 0–65535, ei {value}")
+    return value
+
+
 def _positive_number(text: str) -> float:
     try:
         value = float(text.replace(",", "."))  # 1,5 as a Finn writes it
@@ -580,6 +603,19 @@ def parser() -> argparse.ArgumentParser:
         default=None,
         metavar="N",
         help="samanaikaisia ajoja enintään N, muut odottavat jonossa (oletus: deployments/schedules.yaml, 1)",
+    )
+    p.add_argument(
+        "--reports-host",
+        default="127.0.0.1",
+        metavar="OSOITE",
+        help="mistä osoitteesta raportit ja arkisto näkyvät selaimeen (oletus: 127.0.0.1, vain tältä koneelta)",
+    )
+    p.add_argument(
+        "--reports-port",
+        type=_port,
+        default=8420,
+        metavar="PORTTI",
+        help="raporttien ja arkiston HTTP-portti (oletus: 8420; 0 = mikä tahansa vapaa)",
     )
     p.set_defaults(func=cmd_serve)
     p = sub.add_parser("watch", help="ilmoita ylläpidolle hyväksynnät, joiden odotus päättyi (työntekijän rinnalla)")

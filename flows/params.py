@@ -18,33 +18,53 @@ class RunParams(BaseModel):
 
     period: str | None = Field(
         None,
+        title="Raportointikausi",
         pattern=PERIOD_PATTERN,
         description="Raportointikauden viimeinen kuukausi, VVVV-KK. Tyhjä: ajastuksen päivää edeltävä kuukausi.",
     )
-    kind: Kind = Field("monthly", description="Raportin laji: kuukausiraportti, toteutumisennuste tai toimintakertomus")
-    extracts: str = Field("var/extracts", description="Lähdetiedostojen kansio")
-    out: str = Field("out", description="Tuloskansio")
-    warehouse: str = Field("sqlite:///var/warehouse.db", description="Tietovaraston SQLAlchemy-osoite")
-    cache_dir: str = Field("var/cache", description="Välimuistikansio (THL Sotkanetin vastaukset)")
-    archive: str = Field("var/archive", description="Hyväksyttyjen raporttien arkisto")
-    publish_dir: str | None = Field(None, description="Julkaisukansio, johon hyväksytty PDF kopioidaan")
+    kind: Kind = Field(
+        "monthly",
+        title="Raportin laji",
+        description="Raportin laji: kuukausiraportti, toteutumisennuste tai toimintakertomus",
+    )
+    extracts: str = Field("var/extracts", title="Lähdetiedostot", description="Lähdetiedostojen kansio")
+    out: str = Field("out", title="Tuloskansio", description="Tuloskansio")
+    warehouse: str = Field(
+        "sqlite:///var/warehouse.db", title="Tietovarasto", description="Tietovaraston SQLAlchemy-osoite"
+    )
+    cache_dir: str = Field("var/cache", title="Välimuisti", description="Välimuistikansio (THL Sotkanetin vastaukset)")
+    archive: str = Field("var/archive", title="Arkisto", description="Hyväksyttyjen raporttien arkisto")
+    publish_dir: str | None = Field(
+        None, title="Julkaisukansio", description="Julkaisukansio, johon hyväksytty PDF kopioidaan"
+    )
     report_date: dt.date | None = Field(
-        None, description="Raportin laatimispäivä, 24.9.2024 tai 2024-09-24 (oletus: tänään)"
+        None, title="Laatimispäivä", description="Raportin laatimispäivä, 24.9.2024 tai 2024-09-24 (oletus: tänään)"
     )
     meeting_date: dt.date | None = Field(
         None,
+        title="Kokouspäivä",
         description="Lautakunnan kokouspäivä kanteen, 24.9.2024 tai 2024-09-24. Tyhjä: kokouskalenterin seuraava "
         "kokous (deployments/schedules.yaml), muuten kannessa on laatimispäivä.",
     )
     approve_as: str | None = Field(
-        None, description="Hyväksyjän nimi: hyväksyy ilman odotusta (ajo ilman käyttöliittymää)"
+        None,
+        title="Hyväksy heti nimellä",
+        description="Hyväksyjän nimi: hyväksyy ilman odotusta (ajo ilman käyttöliittymää)",
     )
-    deliver: bool = Field(True, description="Pyydä hyväksyntä ja toimita hyväksytty raportti lautakunnalle")
+    deliver: bool = Field(
+        True,
+        title="Pyydä hyväksyntä ja toimita",
+        description="Pyydä hyväksyntä ja toimita hyväksytty raportti lautakunnalle",
+    )
     force: bool = Field(
-        False, description="Lataa lähteet tietovarastoon uudelleen, vaikka tiedostot eivät ole muuttuneet"
+        False,
+        title="Lue kaikki uudelleen",
+        description="Lataa lähteet tietovarastoon uudelleen, vaikka tiedostot eivät ole muuttuneet",
     )
-    strict: bool = Field(False, description="Puuttuva tai virheellinen lähde on virhe")
-    approval_timeout_hours: float = Field(72.0, gt=0, description="Kuinka kauan hyväksyntää odotetaan (tuntia)")
+    strict: bool = Field(False, title="Tiukka ajo", description="Puuttuva tai virheellinen lähde on virhe")
+    approval_timeout_hours: float = Field(
+        72.0, title="Hyväksynnän odotus (tuntia)", gt=0, description="Kuinka kauan hyväksyntää odotetaan (tuntia)"
+    )
 
     @field_validator("report_date", "meeting_date", mode="before")
     @classmethod
@@ -74,6 +94,19 @@ def placed(params: RunParams, home: Path | None = None) -> RunParams:
 class Approval(RunInput):
     """The controller's decision, asked in the Prefect UI when the draft is ready."""
 
-    approver: str = Field(min_length=1, description="Hyväksyjän nimi")
-    decision: Literal["hyväksy", "hylkää"] = Field(description="Toimitetaanko raportti lautakunnalle")
-    comment: str = Field("", description="Huomautus: näkyy hyväksytyn raportin kannessa tai hylkäyksen syynä")
+    # The UI shows each field's title and description: in Finnish, as the controller reads them.
+    approver: str = Field(
+        min_length=1,
+        title="Hyväksyjä",
+        description="Oma nimesi kuten se on hyväksyjien luettelossa; näkyy hyväksytyn raportin kannessa.",
+    )
+    decision: Literal["hyväksy", "hylkää"] = Field(
+        title="Päätös",
+        description="Hyväksy: raportti arkistoidaan ja lähetetään lautakunnalle. Hylkää: mitään ei lähetetä; "
+        "korjaa lähteet tai kommentit ja aja kausi uudelleen.",
+    )
+    comment: str = Field(
+        "",
+        title="Huomautus",
+        description="Näkyy hyväksytyn raportin kannessa, tai hylkäyksen syynä ajon tiedoissa (ei henkilötunnuksia).",
+    )

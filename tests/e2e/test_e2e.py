@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from pathlib import Path
 
 import pandas as pd
@@ -229,11 +230,12 @@ class Served:
         self.place = place
         self.proc = None
         self.log = None
+        self.reports_port = free_port()  # the report folders over HTTP, the same port after a restart
 
     def start(self) -> None:
         self.log = (self.place / "serve.log").open("ab")
         self.proc = subprocess.Popen(
-            [KATSAUS, "serve", *place_options(self.place)],
+            [KATSAUS, "serve", *place_options(self.place), "--reports-port", str(self.reports_port)],
             env=self.env,
             stdout=self.log,
             stderr=subprocess.STDOUT,
@@ -366,6 +368,11 @@ def test_approved_in_the_ui_after_a_restart_of_serve_the_report_reaches_the_boar
         "katsaus-forecast-2024-08-hyvaksynta",
     } <= set(keys)
     assert "Sitovat toiminnan tavoitteet" in keys["katsaus-forecast-2024-08-yhteenveto"].data
+    # The UI's report link opens the approved PDF: `katsaus serve` serves the output folder on loopback.
+    link = keys["katsaus-forecast-2024-08-raportti"].data
+    assert link == f"http://127.0.0.1:{served.reports_port}/raportit/2024-08-forecast/report.pdf"
+    with urllib.request.urlopen(link, timeout=10) as opened:
+        assert opened.read() == (place / "out" / "2024-08-forecast" / "report.pdf").read_bytes()
 
 
 def test_a_custom_run_cannot_approve_itself(served, client, mail, place):

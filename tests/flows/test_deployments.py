@@ -121,3 +121,15 @@ def test_the_meeting_date_is_read_as_typed_or_taken_from_the_calendar(capsys):
     with pytest.raises(SystemExit):
         parser().parse_args(["run", "--period", "2024-08", "--meeting-date", "31.9.2024"])
     assert "Virheellinen päivämäärä '31.9.2024'" in capsys.readouterr().err
+
+
+def test_the_uis_forms_speak_finnish():
+    """The run form and the approval form: every field has a Finnish title and help beside it (the UI shows
+    these, not the field's name)."""
+    from flows.params import Approval, RunParams
+
+    for model in (RunParams, Approval):
+        for name, field in model.model_json_schema()["properties"].items():
+            assert field.get("title") and field["title"] != name.replace("_", " ").title(), (model.__name__, name)
+            assert field.get("description"), (model.__name__, name)
+    assert Approval.model_json_schema()["properties"]["decision"]["title"] == "Päätös"
