@@ -22,7 +22,7 @@ from flows.finnish import pydantic_error_fi, speak_finnish
 from flows.home import at_home, katsaus_home, warehouse_at_home
 from flows.report_server import ReportServer
 from reports import fmt
-from tasks.contracts import local_zone, source_title, sources
+from tasks.contracts import source_title, sources
 from tasks.contracts.vocab import (
     KIND_TITLES,
     KINDS,
@@ -35,6 +35,7 @@ from tasks.contracts.vocab import (
 )
 from tasks.deliver.archive import verify_whole_archive
 from tasks.deliver.mail_settings import smtp_settings
+from tasks.deliver.messages import moment_fi
 from tasks.deliver.record import resend
 from tasks.samples import sample_extracts
 from tasks.warehouse.engine import engine_for, migrate, schema_revision, warehouse
@@ -353,9 +354,8 @@ def cmd_quality(args: argparse.Namespace) -> int:
         return 0
     for row in history.itertuples(index=False):  # a screenful of runs, not data rows
         at = row.validated_at
-        at = (at if at.tzinfo else at.replace(tzinfo=dt.UTC)).astimezone(local_zone())
         print(
-            f"{fmt.date(at.date())} klo {at.hour}.{at.minute:02d}  {row.period} "
+            f"{moment_fi(at if at.tzinfo else at.replace(tzinfo=dt.UTC))}  {row.period} "
             f"{KIND_TITLES.get(row.kind, row.kind).lower()}  {source_title(row.source)}: "
             f"{SOURCE_STATUS_FI.get(row.status, row.status)}; tarkistuksia {row.checks}, läpäisi {row.passed}, "
             f"varoituksia {row.warnings}, virheitä {row.failures}"

@@ -31,7 +31,7 @@ from deployments import scheduled_period, schedules
 from flows import killpoints, progress, stages
 from flows.artifacts import post_artifacts, record_decision, report_link
 from flows.home import PLACES
-from flows.hooks import notify_operators
+from flows.hooks import notify_operators, run_url
 from flows.params import Approval, RunParams, katsaus_home, placed
 from reports import fmt
 from tasks.contracts import local_zone, settings, source_title, structure
@@ -46,6 +46,7 @@ from tasks.contracts.vocab import (
     report_name,
 )
 from tasks.deliver.archive import latest_version
+from tasks.deliver.delivery import ask_approvers
 from tasks.ingest.commentary import commentary_file
 from tasks.ingest.pii import contains_code
 from tasks.ingest.reuse import REUSED_FI
@@ -321,11 +322,35 @@ def approval(p: RunParams, built: Built) -> Approval:
     return answer
 
 
+def approvers_told_key(context, parameters: dict) -> str:
+    """The approvers are told once per flow run: the run started again after its approval does not tell them
+    again."""
+    return f"katsaus-approvers-told-{parameters['run_id']}"
+
+
+@task(name="ask-approvers", persist_result=True, cache_key_fn=approvers_told_key)
+def tell_approvers(p: RunParams, built: Built, run_id: str) -> str:
+    """*Luonnos odottaa hyväksyntää* to the controllers: what the draft says, where to read and answer it, by when."""
+    told = ask_approvers(
+        settings().approver_emails,
+        title=built.title,
+        period_text=built.period_text,
+        summary_lines=summary_lines(built.figures),
+        draft_link=report_link(built.draft if built.draft is not None else built.final),
+        approval_link=run_url(run_id),
+        answer_by=dt.datetime.now(local_zone()) + dt.timedelta(hours=p.approval_timeout_hours),
+        secret_loader=stages.prefect_secret,
+    )
+    progress.say(f"Hyväksyntäpyyntö: {told}.")
+    return told
+
+
 def _answer(p: RunParams, built: Built) -> Approval:
     if p.approve_as:
         return Approval(approver=p.approve_as, decision="hyväksy", comment="")
     form = Approval.with_initial_data(description=approval_description(built))
     timeout = int(p.approval_timeout_hours * 3600)
+    tell_approvers(p, built, str(flow_run.get_id() or "local"))
     if deployment.id:
         # Suspended: the process ends here and the wait lives on the server. Answered, the run starts again from
         # the top, takes its persisted draft, and this call returns the answer. An expired wait is failed by the
@@ -408,8 +433,10 @@ def drafted(params: RunParams, run_id: str) -> tuple[RunParams, Built]:
 
 
 def forget_draft(run_id: str) -> None:
-    """The persisted draft of a run that has ended (delivered, rejected, refused): no longer needed."""
-    (PREFECT_LOCAL_STORAGE_PATH.value() / draft_key(None, {"run_id": run_id})).unlink(missing_ok=True)
+    """The persisted draft of a run that has ended (delivered, rejected, refused), and the record that its
+    approvers were told: no longer needed."""
+    for key in (draft_key, approvers_told_key):
+        (PREFECT_LOCAL_STORAGE_PATH.value() / key(None, {"run_id": run_id})).unlink(missing_ok=True)
 
 
 @flow(name="katsaus-report", log_prints=True, on_failure=[notify_operators], on_crashed=[notify_operators])

@@ -3,7 +3,8 @@
 `archive_approved` writes the report's files into the archive as a new
 version (or finds the same content already there); `deliver_to_board`
 copies its PDF to the publication folder and e-mails it exactly once;
-`alert_operators` tells the operators that a run failed.
+`alert_operators` tells the operators that a run failed, `ask_approvers` the
+controllers that a draft waits for them.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from sqlalchemy.engine import Engine
 from tasks.contracts.vocab import ARCHIVED_FILES
 from tasks.deliver.archive import PDF_NAME, ArchivedVersion, archive_report, publish_to_folder, verified_version
 from tasks.deliver.mail_settings import smtp_settings
-from tasks.deliver.messages import board_message, operator_alert
+from tasks.deliver.messages import approval_request, board_message, operator_alert
 from tasks.deliver.record import deliver_once
 from tasks.deliver.smtp import DeliveryFailed, send_alert
 
@@ -104,3 +105,36 @@ def alert_operators(
         return "ylläpidolle lähetettiin ilmoitus"
     except Exception as exc:  # an alert must never hide the failure it reports
         return f"ilmoitus ylläpidolle epäonnistui: {exc}"
+
+
+def ask_approvers(
+    approvers: tuple[str, ...],
+    *,
+    title: str,
+    period_text: str,
+    summary_lines: list[str],
+    draft_link: str,
+    approval_link: str | None,
+    answer_by: dt.datetime,
+    secret_loader: SecretLoader | None = None,
+) -> str:
+    """E-mail the controllers that a draft waits for their approval; returns what happened, in Finnish (never
+    raises: the wait goes on, and the UI shows the draft, whether or not the mail went)."""
+    try:
+        settings = smtp_settings(secret_loader=secret_loader)
+        if settings is None or not approvers:
+            return "hyväksyjille ei lähetetty ilmoitusta: SMTP-asetuksia tai hyväksyjien osoitteita ei ole"
+        message = approval_request(
+            settings,
+            approvers,
+            title=title,
+            period_text=period_text,
+            summary_lines=summary_lines,
+            draft_link=draft_link,
+            approval_link=approval_link,
+            answer_by=answer_by,
+        )
+        send_alert(settings, message)
+        return f"hyväksyjille ilmoitettiin ({', '.join(approvers)})"
+    except Exception as exc:  # the approval waits in the UI even if the mail did not go
+        return f"ilmoitus hyväksyjille epäonnistui: {exc}"

@@ -167,6 +167,47 @@ def operator_alert(settings: SmtpSettings, *, flow_run_name: str, reason: str, r
     return msg
 
 
+def approval_request(
+    settings: SmtpSettings,
+    to: tuple[str, ...],
+    *,
+    title: str,
+    period_text: str,
+    summary_lines: list[str],
+    draft_link: str,
+    approval_link: str | None,
+    answer_by: dt.datetime,
+) -> EmailMessage:
+    """*Luonnos odottaa hyväksyntää*: the controllers are told that a draft waits, what it says, where to read it
+    and where to answer, and by when."""
+    where = (
+        f"Hyväksy tai hylkää Prefectin käyttöliittymässä: {approval_link}"
+        if approval_link
+        else "Hyväksy tai hylkää ajo Prefectin käyttöliittymässä (Resume-painike ajon sivulla)."
+    )
+    body = "\n".join(
+        [
+            "Hei,",
+            "",
+            f"{title} ({period_text}) on valmis luonnoksena ja odottaa hyväksyntää.",
+            "",
+            *summary_lines,
+            "",
+            f"Luonnos: {draft_link}",
+            where,
+            "",
+            f"Vastausta odotetaan {moment_fi(answer_by)} asti; sen jälkeen ajo päättyy eikä raporttia toimiteta.",
+            "",
+            "Tämä on automaattinen ilmoitus katsaus-raportointijärjestelmästä.",
+        ]
+    )
+    msg = _base_message(settings, f"Luonnos odottaa hyväksyntää: {title}, {period_text}", to)
+    msg["Message-ID"] = make_msgid("katsaus-approval", domain=_mail_domain(settings))
+    msg.set_content(body + "\n")
+    msg["Content-Language"] = "fi"
+    return msg
+
+
 def _base_message(settings: SmtpSettings, subject: str, to: tuple[str, ...]) -> EmailMessage:
     msg = EmailMessage()
     msg["Subject"] = subject

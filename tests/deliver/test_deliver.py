@@ -766,3 +766,50 @@ def test_send_alert_gives_up_with_a_finnish_reason():
     ) as err:
         smtp.send_alert(settings, msg, retries=2, backoff_seconds=0.01)
     assert err.value.attempts == 3
+
+
+def test_the_controllers_are_told_a_draft_waits_with_what_it_says_and_where_to_answer(smtp_server, monkeypatch):
+    """*Luonnos odottaa hyväksyntää*: a real SMTP server receives it for the approvers in settings.yaml."""
+    from tasks.contracts import settings
+    from tasks.deliver.delivery import ask_approvers
+
+    for name, value in {
+        "KATSAUS_SMTP_HOST": "127.0.0.1",
+        "KATSAUS_SMTP_PORT": str(smtp_server.port),
+        "KATSAUS_MAIL_FROM": "Katsaus <katsaus@stadi.example>",
+        "KATSAUS_MAIL_TO": "sihteeri@stadi.example",
+    }.items():
+        monkeypatch.setenv(name, value)
+    approvers = settings().approver_emails
+    assert approvers == ("maija.meikalainen@stadi.example", "matti.virtanen@stadi.example")
+    assert settings().approvers == ("Maija Meikäläinen", "Matti Virtanen")  # who may approve: the names
+    told = ask_approvers(
+        approvers,
+        title="3. toteutumisennuste 2024",
+        period_text="tammi–elokuu 2024",
+        summary_lines=["Toimintakate toteuma −1 773,6 milj. euroa.", "Tietojen laatu: kaikki lähteet käytetty."],
+        draft_link="http://127.0.0.1:8420/raportit/.2024-08-forecast.draft-abc/report.pdf",
+        approval_link="http://127.0.0.1:4200/runs/flow-run/abc",
+        answer_by=dt.datetime(2024, 9, 23, 9, 0, tzinfo=dt.UTC),
+    )
+    assert told == "hyväksyjille ilmoitettiin (maija.meikalainen@stadi.example, matti.virtanen@stadi.example)"
+    [got] = smtp_server.handler.received
+    assert sorted(got.rcpt_tos) == sorted(approvers)  # the controllers, not the board
+    message = got.message
+    assert message["Subject"] == "Luonnos odottaa hyväksyntää: 3. toteutumisennuste 2024, tammi–elokuu 2024"
+    body = message.get_body(("plain",)).get_content()
+    assert "Toimintakate toteuma −1 773,6 milj. euroa." in body
+    assert "Luonnos: http://127.0.0.1:8420/raportit/.2024-08-forecast.draft-abc/report.pdf" in body
+    assert "Hyväksy tai hylkää Prefectin käyttöliittymässä: http://127.0.0.1:4200/runs/flow-run/abc" in body
+    assert "Vastausta odotetaan 23.9.2024 klo 12.00 asti" in body  # Helsinki time (UTC+3 in September)
+    # Without a mail server the wait goes on: said, never raised.
+    monkeypatch.delenv("KATSAUS_SMTP_HOST")
+    assert ask_approvers(
+        approvers,
+        title="t",
+        period_text="p",
+        summary_lines=[],
+        draft_link="d",
+        approval_link=None,
+        answer_by=dt.datetime(2024, 9, 23, tzinfo=dt.UTC),
+    ).startswith("hyväksyjille ei lähetetty ilmoitusta")

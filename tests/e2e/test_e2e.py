@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -121,6 +122,7 @@ def place_options(place: Path) -> list[str]:
 
 
 KATSAUS = str(Path(sys.executable).parent / "katsaus")
+APPROVER = "maija.meikalainen@stadi.example"  # an approver's address in settings.yaml
 
 
 def test_backfill_creates_each_period_once(prefect_server, client, mail, place):
@@ -144,7 +146,8 @@ def test_backfill_creates_each_period_once(prefect_server, client, mail, place):
     assert "Uusia ajoja 0, olemassa olevia 8." in again.stdout
     dep = client.read_deployment_by_name(MONTHLY)
     # One run of the deployment at a time; the rest wait in the queue (never dropped).
-    assert dep.concurrency_limit == 1 and dep.concurrency_options.collision_strategy.value == "ENQUEUE"
+    assert dep.global_concurrency_limit.limit == 1
+    assert dep.concurrency_options.collision_strategy.value == "ENQUEUE"
     runs = [
         r
         for r in client.read_flow_runs(deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[dep.id])))
@@ -342,9 +345,18 @@ def test_approved_in_the_ui_after_a_restart_of_serve_the_report_reaches_the_boar
     assert "LUONNOS" in draft  # the controller reviews the draft before approving
     drafted = json.loads((place / "out" / "2024-08-forecast" / "manifest.json").read_text(encoding="utf-8"))
     assert [p.name for p in persisted_drafts(place)] == [f"katsaus-draft-{run_id}"]
+    # The controllers were told that the draft waits: its link opens it, the other leads to the run's page.
+    [asked] = [m.message for m in mail.to(APPROVER) if "odottaa hyväksyntää" in m.message["Subject"]]
+    body = asked.get_body(("plain",)).get_content()
+    draft_link = re.search(r"Luonnos: (\S+)", body)[1]
+    with urllib.request.urlopen(draft_link, timeout=10) as opened:
+        assert opened.read().startswith(b"%PDF")
+    assert f"/runs/flow-run/{run_id}" in body
     served.restart()
     answer(client, run_id, "hyväksy", comment="Tarkistettu.")
     assert wait_final(client, run_id).is_completed(), (place / "serve.log").read_text(errors="replace")[-3000:]
+    # Resumed on the new process, the run does not tell them again.
+    assert len([m for m in mail.to(APPROVER) if "odottaa hyväksyntää" in m.message["Subject"]]) == 1
     board = mail.to(BOARD_TO)
     assert len(board) == 1
     msg = board[0].message
