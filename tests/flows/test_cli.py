@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import re
+import shlex
+from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
@@ -130,3 +133,14 @@ def test_the_quality_history_names_sources_and_statuses_as_the_report_does(tmp_p
     assert " klo " in newest and sources()["feedback"].title not in newest + oldest
     assert cli.main(["quality", "--source", "pääkirja", "--warehouse", url]) == 2
     assert "tuntematon lähde 'pääkirja'" in capsys.readouterr().err
+
+
+def test_every_command_the_user_guide_shows_is_one_the_command_line_takes():
+    """docs/kayttoohje.md: each `katsaus …` it tells a controller or an operator to type parses as written."""
+    guide = (Path(__file__).resolve().parents[2] / "docs" / "kayttoohje.md").read_text(encoding="utf-8")
+    commands = re.findall(r"^    katsaus ([^#\n]+?)\s*(?:#.*)?$", guide, flags=re.MULTILINE)  # code blocks
+    commands += re.findall(r"`katsaus ([^`]+)`", guide)  # and inline code
+    assert len(set(commands)) >= 6, commands
+    for command in set(commands):
+        args = cli.parser().parse_args(shlex.split(command.replace("…", "x")))
+        assert callable(args.func), command
