@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 import yaml
 
 from tasks.contracts import local_zone, settings
+from tasks.contracts.calendar import after_working_days
 from tasks.contracts.declarations import declared
 from tasks.contracts.vocab import Period, parse_date
 
@@ -32,6 +33,8 @@ class DeploymentSpec:
     kind: str
     description: str
     cron: str
+    # How long a draft waits for approval, in Finnish working days.
+    approval_working_days: int = 3
 
 
 @dataclass(frozen=True)
@@ -59,7 +62,8 @@ def schedules() -> Schedules:
         timezone=settings().timezone,
         work_pool=raw["work_pool"],
         deployments=tuple(
-            DeploymentSpec(d["name"], d["kind"], d["description"], d["cron"]) for d in raw["deployments"]
+            DeploymentSpec(d["name"], d["kind"], d["description"], d["cron"], int(d["approval_working_days"]))
+            for d in raw["deployments"]
         ),
         board_meetings=tuple(parse_date(d) for d in raw.get("board_meetings") or ()),
         per_deployment=int(raw["concurrency"]["per_deployment"]),
@@ -69,6 +73,11 @@ def schedules() -> Schedules:
 
 # A run over a deployment's limit waits for a slot (never CANCEL_NEW: a backfill's runs are all wanted).
 COLLISION_STRATEGY = "ENQUEUE"
+
+
+def approval_deadline(kind: str, start: dt.datetime) -> dt.datetime:
+    """When a draft of `kind` made at `start` stops waiting for approval: its working days later, in local time."""
+    return after_working_days(start.astimezone(local_zone()), schedules().for_kind(kind).approval_working_days)
 
 
 def deployment_name(kind: str) -> str:

@@ -456,7 +456,7 @@ def _add_run_options(p: argparse.ArgumentParser, *, demo: bool = False) -> None:
         type=_positive_number,
         default=None,
         metavar="TUNTIA",
-        help="kuinka kauan hyväksyntää odotetaan (oletus: 72 tuntia)",
+        help="kuinka kauan hyväksyntää odotetaan (oletus: raportin lajin työpäivät, deployments/schedules.yaml)",
     )
 
 

@@ -62,8 +62,12 @@ class RunParams(BaseModel):
         description="Lataa lähteet tietovarastoon uudelleen, vaikka tiedostot eivät ole muuttuneet",
     )
     strict: bool = Field(False, title="Tiukka ajo", description="Puuttuva tai virheellinen lähde on virhe")
-    approval_timeout_hours: float = Field(
-        72.0, title="Hyväksynnän odotus (tuntia)", gt=0, description="Kuinka kauan hyväksyntää odotetaan (tuntia)"
+    approval_timeout_hours: float | None = Field(
+        None,
+        title="Hyväksynnän odotus (tuntia)",
+        gt=0,
+        description="Kuinka kauan hyväksyntää odotetaan (tuntia). Tyhjä: raportin lajin työpäivät "
+        "(deployments/schedules.yaml), viikonloput ja arkipyhät pois lukien.",
     )
 
     @field_validator("report_date", "meeting_date", mode="before")

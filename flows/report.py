@@ -27,7 +27,7 @@ from prefect.flow_runs import pause_flow_run, suspend_flow_run
 from prefect.runtime import deployment, flow_run
 from prefect.settings import PREFECT_LOCAL_STORAGE_PATH
 
-from deployments import scheduled_period, schedules
+from deployments import approval_deadline, scheduled_period, schedules
 from flows import killpoints, progress, stages
 from flows.artifacts import post_artifacts, record_decision, report_link
 from flows.home import PLACES
@@ -328,8 +328,23 @@ def approvers_told_key(context, parameters: dict) -> str:
     return f"katsaus-approvers-told-{parameters['run_id']}"
 
 
+def approval_ends(p: RunParams, start: dt.datetime) -> dt.datetime:
+    """When the draft stops waiting: `approval_timeout_hours` after `start` if given, else the kind's working days
+    (deployments/schedules.yaml) later, weekends and Finnish public holidays not counted."""
+    if p.approval_timeout_hours is not None:
+        return start + dt.timedelta(hours=p.approval_timeout_hours)
+    return approval_deadline(p.kind, start)
+
+
+def approval_wait_text(p: RunParams) -> str:
+    """How long the wait was, for the reason a run that got no answer gives (`3 työpäivän`, `72 tunnin`)."""
+    if p.approval_timeout_hours is not None:
+        return f"{fmt.short(p.approval_timeout_hours)} tunnin"
+    return f"{schedules().for_kind(p.kind).approval_working_days} työpäivän"
+
+
 @task(name="ask-approvers", persist_result=True, cache_key_fn=approvers_told_key)
-def tell_approvers(p: RunParams, built: Built, run_id: str) -> str:
+def tell_approvers(p: RunParams, built: Built, run_id: str, answer_by: dt.datetime) -> str:
     """*Luonnos odottaa hyväksyntää* to the controllers: what the draft says, where to read and answer it, by when."""
     told = ask_approvers(
         settings().approver_emails,
@@ -338,7 +353,7 @@ def tell_approvers(p: RunParams, built: Built, run_id: str) -> str:
         summary_lines=summary_lines(built.figures),
         draft_link=report_link(built.draft if built.draft is not None else built.final),
         approval_link=run_url(run_id),
-        answer_by=dt.datetime.now(local_zone()) + dt.timedelta(hours=p.approval_timeout_hours),
+        answer_by=answer_by,
         secret_loader=stages.prefect_secret,
     )
     progress.say(f"Hyväksyntäpyyntö: {told}.")
@@ -349,8 +364,10 @@ def _answer(p: RunParams, built: Built) -> Approval:
     if p.approve_as:
         return Approval(approver=p.approve_as, decision="hyväksy", comment="")
     form = Approval.with_initial_data(description=approval_description(built))
-    timeout = int(p.approval_timeout_hours * 3600)
-    tell_approvers(p, built, str(flow_run.get_id() or "local"))
+    now = dt.datetime.now(local_zone())
+    ends = approval_ends(p, now)
+    timeout = max(1, int((ends - now).total_seconds()))
+    tell_approvers(p, built, str(flow_run.get_id() or "local"), ends)
     if deployment.id:
         # Suspended: the process ends here and the wait lives on the server. Answered, the run starts again from
         # the top, takes its persisted draft, and this call returns the answer. An expired wait is failed by the
@@ -364,7 +381,7 @@ def _answer(p: RunParams, built: Built) -> Approval:
         # A run from the command line has no deployment to be started again from: its own process waits.
         return pause_flow_run(wait_for_input=form, timeout=timeout, poll_interval=5, key="approval")
     except FlowPauseTimeout:
-        reason = f"Hyväksyntää ei saatu {fmt.short(p.approval_timeout_hours)} tunnin kuluessa; raporttia ei toimitettu."
+        reason = f"Hyväksyntää ei saatu {approval_wait_text(p)} kuluessa; raporttia ei toimitettu."
         record_decision(p.period, p.kind, f"# Ei hyväksyntää\n\n{reason}")
         raise RuntimeError(reason) from None
 

@@ -116,10 +116,12 @@ def ask_approvers(
     draft_link: str,
     approval_link: str | None,
     answer_by: dt.datetime,
+    reminder: bool = False,
     secret_loader: SecretLoader | None = None,
 ) -> str:
-    """E-mail the controllers that a draft waits for their approval; returns what happened, in Finnish (never
-    raises: the wait goes on, and the UI shows the draft, whether or not the mail went)."""
+    """E-mail the controllers that a draft waits for their approval (`reminder`: again, before the wait ends);
+    returns what happened, in Finnish (never raises: the wait goes on, and the UI shows the draft, whether or not
+    the mail went)."""
     try:
         settings = smtp_settings(secret_loader=secret_loader)
         if settings is None or not approvers:
@@ -133,6 +135,7 @@ def ask_approvers(
             draft_link=draft_link,
             approval_link=approval_link,
             answer_by=answer_by,
+            reminder=reminder,
         )
         send_alert(settings, message)
         return f"hyväksyjille ilmoitettiin ({', '.join(approvers)})"

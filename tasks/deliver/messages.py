@@ -177,9 +177,10 @@ def approval_request(
     draft_link: str,
     approval_link: str | None,
     answer_by: dt.datetime,
+    reminder: bool = False,
 ) -> EmailMessage:
     """*Luonnos odottaa hyväksyntää*: the controllers are told that a draft waits, what it says, where to read it
-    and where to answer, and by when."""
+    and where to answer, and by when (`reminder`: again, shortly before the wait ends)."""
     where = (
         f"Hyväksy tai hylkää Prefectin käyttöliittymässä: {approval_link}"
         if approval_link
@@ -201,7 +202,8 @@ def approval_request(
             "Tämä on automaattinen ilmoitus katsaus-raportointijärjestelmästä.",
         ]
     )
-    msg = _base_message(settings, f"Luonnos odottaa hyväksyntää: {title}, {period_text}", to)
+    subject = f"Luonnos odottaa hyväksyntää: {title}, {period_text}"
+    msg = _base_message(settings, f"Muistutus: {fmt.lower_first(subject)}" if reminder else subject, to)
     msg["Message-ID"] = make_msgid("katsaus-approval", domain=_mail_domain(settings))
     msg.set_content(body + "\n")
     msg["Content-Language"] = "fi"
