@@ -47,10 +47,11 @@ from tasks.contracts.vocab import (
 )
 from tasks.deliver.archive import latest_version
 from tasks.deliver.delivery import ask_approvers
+from tasks.deliver.messages import ApprovalAsk
 from tasks.ingest.commentary import commentary_file
 from tasks.ingest.pii import contains_code
 from tasks.ingest.reuse import REUSED_FI
-from tasks.report.context import ReportInputs, proposal_default, report_title
+from tasks.report.context import ReportInputs, proposal_default, report_heading
 from tasks.report.outputs import (
     approved_outputs,
     input_entries,
@@ -233,8 +234,7 @@ def build(p: RunParams, run_id: str) -> Built:
     replace_outputs(stage, final)
     killpoints.passed("render")
 
-    title = f"{report_title(p.kind, p.month)} {p.year}"
-    period_text = fmt.period(p.year, p.month)
+    title, period_text = report_heading(p.kind, p.year, p.month)
     return Built(
         rendered=rendered,
         final=final,
@@ -348,12 +348,14 @@ def tell_approvers(p: RunParams, built: Built, run_id: str, answer_by: dt.dateti
     """*Luonnos odottaa hyväksyntää* to the controllers: what the draft says, where to read and answer it, by when."""
     told = ask_approvers(
         settings().approver_emails,
-        title=built.title,
-        period_text=built.period_text,
-        summary_lines=summary_lines(built.figures),
-        draft_link=report_link(built.draft if built.draft is not None else built.final),
-        approval_link=run_url(run_id),
-        answer_by=answer_by,
+        ApprovalAsk(
+            title=built.title,
+            period_text=built.period_text,
+            summary_lines=summary_lines(built.figures),
+            draft_link=report_link(built.draft if built.draft is not None else built.final),
+            approval_link=run_url(run_id),
+            answer_by=answer_by,
+        ),
         secret_loader=stages.prefect_secret,
     )
     progress.say(f"Hyväksyntäpyyntö: {told}.")

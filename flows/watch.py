@@ -35,11 +35,11 @@ from flows.hooks import run_url
 from flows.params import RunParams
 from flows.report import approval_wait_text, forget_draft, report_flow
 from flows.stages import prefect_secret
-from reports import fmt
 from tasks.contracts import settings
 from tasks.contracts.vocab import Period, report_name
 from tasks.deliver.delivery import alert_operators, ask_approvers
-from tasks.report.context import report_title
+from tasks.deliver.messages import ApprovalAsk
+from tasks.report.context import report_heading
 from tasks.report.outputs import remove_drafts_of_run
 
 EXPIRED = "The flow was paused and never resumed."  # the Prefect server's message for an expired wait
@@ -118,19 +118,18 @@ def remind_approvers(client: SyncPrefectClient, now: dt.datetime | None = None) 
     done = []
     for run in waits_ending_soon(client, now or dt.datetime.now(dt.UTC)):
         params = RunParams.model_validate((run.parameters or {}).get("params") or {})
-        period = Period.parse(params.period) if params.period else None
-        title = f"{report_title(params.kind, period.month)} {period.year}" if period else params.kind
-        told = ask_approvers(
-            settings().approver_emails,
+        period = Period.parse(params.period)  # a waiting run has settled its period
+        title, period_text = report_heading(params.kind, period.year, period.month)
+        ask = ApprovalAsk(
             title=title,
-            period_text=fmt.period(period.year, period.month) if period else "",
+            period_text=period_text,
             summary_lines=[],
-            draft_link=report_link(Path(params.out) / report_name(str(period), params.kind)) if period else params.out,
+            draft_link=report_link(Path(params.out) / report_name(str(period), params.kind)),
             approval_link=run_url(str(run.id)),
             answer_by=run.state.state_details.pause_timeout,
             reminder=True,
-            secret_loader=prefect_secret,
         )
+        told = ask_approvers(settings().approver_emails, ask, secret_loader=prefect_secret)
         client.update_flow_run(run.id, tags=[*(run.tags or []), REMINDED])
         done.append(f"Ajo {run.name}: muistutus hyväksyjille ({told})")
     return done

@@ -88,3 +88,13 @@ def smtp_server():
         yield Smtp(port, handler, controller)
     finally:
         controller.stop()
+
+
+def mail_env(port: int) -> dict[str, str]:
+    """The e-mail settings of a run that mails the recorder on `port` (the board: the secretary)."""
+    return {
+        "KATSAUS_SMTP_HOST": "127.0.0.1",
+        "KATSAUS_SMTP_PORT": str(port),
+        "KATSAUS_MAIL_FROM": "Katsaus <katsaus@stadi.example>",
+        "KATSAUS_MAIL_TO": "sihteeri@stadi.example",
+    }

@@ -18,7 +18,7 @@ from sqlalchemy.engine import Engine
 from tasks.contracts.vocab import ARCHIVED_FILES
 from tasks.deliver.archive import PDF_NAME, ArchivedVersion, archive_report, publish_to_folder, verified_version
 from tasks.deliver.mail_settings import smtp_settings
-from tasks.deliver.messages import approval_request, board_message, operator_alert
+from tasks.deliver.messages import ApprovalAsk, approval_request, board_message, operator_alert
 from tasks.deliver.record import deliver_once
 from tasks.deliver.smtp import DeliveryFailed, send_alert
 
@@ -107,37 +107,14 @@ def alert_operators(
         return f"ilmoitus ylläpidolle epäonnistui: {exc}"
 
 
-def ask_approvers(
-    approvers: tuple[str, ...],
-    *,
-    title: str,
-    period_text: str,
-    summary_lines: list[str],
-    draft_link: str,
-    approval_link: str | None,
-    answer_by: dt.datetime,
-    reminder: bool = False,
-    secret_loader: SecretLoader | None = None,
-) -> str:
-    """E-mail the controllers that a draft waits for their approval (`reminder`: again, before the wait ends);
-    returns what happened, in Finnish (never raises: the wait goes on, and the UI shows the draft, whether or not
-    the mail went)."""
+def ask_approvers(approvers: tuple[str, ...], ask: ApprovalAsk, secret_loader: SecretLoader | None = None) -> str:
+    """E-mail the controllers that a draft waits for their approval; returns what happened, in Finnish (never
+    raises: the wait goes on, and the UI shows the draft, whether or not the mail went)."""
     try:
         settings = smtp_settings(secret_loader=secret_loader)
         if settings is None or not approvers:
             return "hyväksyjille ei lähetetty ilmoitusta: SMTP-asetuksia tai hyväksyjien osoitteita ei ole"
-        message = approval_request(
-            settings,
-            approvers,
-            title=title,
-            period_text=period_text,
-            summary_lines=summary_lines,
-            draft_link=draft_link,
-            approval_link=approval_link,
-            answer_by=answer_by,
-            reminder=reminder,
-        )
-        send_alert(settings, message)
+        send_alert(settings, approval_request(settings, approvers, ask))
         return f"hyväksyjille ilmoitettiin ({', '.join(approvers)})"
     except Exception as exc:  # the approval waits in the UI even if the mail did not go
         return f"ilmoitus hyväksyjille epäonnistui: {exc}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
@@ -167,43 +168,45 @@ def operator_alert(settings: SmtpSettings, *, flow_run_name: str, reason: str, r
     return msg
 
 
-def approval_request(
-    settings: SmtpSettings,
-    to: tuple[str, ...],
-    *,
-    title: str,
-    period_text: str,
-    summary_lines: list[str],
-    draft_link: str,
-    approval_link: str | None,
-    answer_by: dt.datetime,
-    reminder: bool = False,
-) -> EmailMessage:
+@dataclass(frozen=True)
+class ApprovalAsk:
+    """What the approvers are told of a draft that waits for them."""
+
+    title: str  # `3. toteutumisennuste 2024`
+    period_text: str  # `tammi–elokuu 2024`
+    summary_lines: list[str]
+    draft_link: str
+    approval_link: str | None  # the run's page in the Prefect UI, where the form is
+    answer_by: dt.datetime
+    reminder: bool = False  # again, shortly before the wait ends
+
+
+def approval_request(settings: SmtpSettings, to: tuple[str, ...], ask: ApprovalAsk) -> EmailMessage:
     """*Luonnos odottaa hyväksyntää*: the controllers are told that a draft waits, what it says, where to read it
-    and where to answer, and by when (`reminder`: again, shortly before the wait ends)."""
+    and where to answer, and by when."""
     where = (
-        f"Hyväksy tai hylkää Prefectin käyttöliittymässä: {approval_link}"
-        if approval_link
+        f"Hyväksy tai hylkää Prefectin käyttöliittymässä: {ask.approval_link}"
+        if ask.approval_link
         else "Hyväksy tai hylkää ajo Prefectin käyttöliittymässä (Resume-painike ajon sivulla)."
     )
     body = "\n".join(
         [
             "Hei,",
             "",
-            f"{title} ({period_text}) on valmis luonnoksena ja odottaa hyväksyntää.",
+            f"{ask.title} ({ask.period_text}) on valmis luonnoksena ja odottaa hyväksyntää.",
             "",
-            *summary_lines,
+            *ask.summary_lines,
             "",
-            f"Luonnos: {draft_link}",
+            f"Luonnos: {ask.draft_link}",
             where,
             "",
-            f"Vastausta odotetaan {moment_fi(answer_by)} asti; sen jälkeen ajo päättyy eikä raporttia toimiteta.",
+            f"Vastausta odotetaan {moment_fi(ask.answer_by)} asti; sen jälkeen ajo päättyy eikä raporttia toimiteta.",
             "",
             "Tämä on automaattinen ilmoitus katsaus-raportointijärjestelmästä.",
         ]
     )
-    subject = f"Luonnos odottaa hyväksyntää: {title}, {period_text}"
-    msg = _base_message(settings, f"Muistutus: {fmt.lower_first(subject)}" if reminder else subject, to)
+    subject = f"Luonnos odottaa hyväksyntää: {ask.title}, {ask.period_text}"
+    msg = _base_message(settings, f"Muistutus: {fmt.lower_first(subject)}" if ask.reminder else subject, to)
     msg["Message-ID"] = make_msgid("katsaus-approval", domain=_mail_domain(settings))
     msg.set_content(body + "\n")
     msg["Content-Language"] = "fi"

@@ -87,6 +87,12 @@ def report_title(kind: str, month: int) -> str:
     return title
 
 
+def report_heading(kind: str, year: int, month: int) -> tuple[str, str]:
+    """The report's title with its year and the period it covers: (`3. toteutumisennuste 2024`,
+    `tammi–elokuu 2024`), as messages and the UI name it."""
+    return f"{report_title(kind, month)} {year}", fmt.period(year, month)
+
+
 # CSS class of each assessment (colour is never the only cue: the text is always there).
 STATUS_CLASS = {"toteutuu": "met", "riski": "risk", "ei toteudu": "missed", "ei arvioitavissa": "unknown"}
 SUPPRESSED = ".."

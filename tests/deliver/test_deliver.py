@@ -25,7 +25,7 @@ from reports import fmt
 from tasks.deliver import archive as arch
 from tasks.deliver import mail_settings, messages, record, smtp
 from tasks.warehouse import models as wh_models
-from tests.smtp_recorder import Recorder, Smtp, free_port, make_controller
+from tests.smtp_recorder import Recorder, Smtp, free_port, mail_env, make_controller
 
 PASSWORD = "Sal@sana-äö-7f3c9e"  # non-ASCII on purpose: smtplib alone cannot send it
 BOARD = "Sosiaali-, terveys- ja pelastuslautakunta"
@@ -772,19 +772,14 @@ def test_the_controllers_are_told_a_draft_waits_with_what_it_says_and_where_to_a
     """*Luonnos odottaa hyväksyntää*: a real SMTP server receives it for the approvers in settings.yaml."""
     from tasks.contracts import settings
     from tasks.deliver.delivery import ask_approvers
+    from tasks.deliver.messages import ApprovalAsk
 
-    for name, value in {
-        "KATSAUS_SMTP_HOST": "127.0.0.1",
-        "KATSAUS_SMTP_PORT": str(smtp_server.port),
-        "KATSAUS_MAIL_FROM": "Katsaus <katsaus@stadi.example>",
-        "KATSAUS_MAIL_TO": "sihteeri@stadi.example",
-    }.items():
+    for name, value in mail_env(smtp_server.port).items():
         monkeypatch.setenv(name, value)
     approvers = settings().approver_emails
     assert approvers == ("maija.meikalainen@stadi.example", "matti.virtanen@stadi.example")
     assert settings().approvers == ("Maija Meikäläinen", "Matti Virtanen")  # who may approve: the names
-    told = ask_approvers(
-        approvers,
+    ask = ApprovalAsk(
         title="3. toteutumisennuste 2024",
         period_text="tammi–elokuu 2024",
         summary_lines=["Toimintakate toteuma −1 773,6 milj. euroa.", "Tietojen laatu: kaikki lähteet käytetty."],
@@ -792,6 +787,7 @@ def test_the_controllers_are_told_a_draft_waits_with_what_it_says_and_where_to_a
         approval_link="http://127.0.0.1:4200/runs/flow-run/abc",
         answer_by=dt.datetime(2024, 9, 23, 9, 0, tzinfo=dt.UTC),
     )
+    told = ask_approvers(approvers, ask)
     assert told == "hyväksyjille ilmoitettiin (maija.meikalainen@stadi.example, matti.virtanen@stadi.example)"
     [got] = smtp_server.handler.received
     assert sorted(got.rcpt_tos) == sorted(approvers)  # the controllers, not the board
@@ -804,12 +800,4 @@ def test_the_controllers_are_told_a_draft_waits_with_what_it_says_and_where_to_a
     assert "Vastausta odotetaan 23.9.2024 klo 12.00 asti" in body  # Helsinki time (UTC+3 in September)
     # Without a mail server the wait goes on: said, never raised.
     monkeypatch.delenv("KATSAUS_SMTP_HOST")
-    assert ask_approvers(
-        approvers,
-        title="t",
-        period_text="p",
-        summary_lines=[],
-        draft_link="d",
-        approval_link=None,
-        answer_by=dt.datetime(2024, 9, 23, tzinfo=dt.UTC),
-    ).startswith("hyväksyjille ei lähetetty ilmoitusta")
+    assert ask_approvers(approvers, ask).startswith("hyväksyjille ei lähetetty ilmoitusta")

@@ -8,6 +8,7 @@ import pytest
 
 from flows.report import report_flow
 from flows.watch import REMINDED, remind_approvers
+from tests.smtp_recorder import mail_env
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 APPROVERS = {"maija.meikalainen@stadi.example", "matti.virtanen@stadi.example"}  # settings.yaml
@@ -27,12 +28,7 @@ def waiting_run(client, hours_left: float, period: str, tmp_path):
 def test_the_approvers_are_reminded_once_a_day_before_the_wait_ends(smtp_server, monkeypatch, tmp_path):
     from prefect.client.orchestration import get_client
 
-    for name, value in {
-        "KATSAUS_SMTP_HOST": "127.0.0.1",
-        "KATSAUS_SMTP_PORT": str(smtp_server.port),
-        "KATSAUS_MAIL_FROM": "Katsaus <katsaus@stadi.example>",
-        "KATSAUS_MAIL_TO": "sihteeri@stadi.example",
-    }.items():
+    for name, value in mail_env(smtp_server.port).items():
         monkeypatch.setenv(name, value)
     with get_client(sync_client=True) as client:
         soon = waiting_run(client, 5, "2024-08", tmp_path)
