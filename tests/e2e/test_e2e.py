@@ -381,7 +381,7 @@ def test_approved_in_the_ui_after_a_restart_of_serve_the_report_reaches_the_boar
     } <= set(keys)
     assert "Sitovat toiminnan tavoitteet" in keys["katsaus-forecast-2024-08-yhteenveto"].data
     # The UI's report link opens the approved PDF: `katsaus serve` serves the output folder on loopback.
-    link = keys["katsaus-forecast-2024-08-raportti"].data
+    link = re.search(r"\((http[^)]+)\)", keys["katsaus-forecast-2024-08-raportti"].data)[1]  # [Raportti (PDF)](…)
     assert link == f"http://127.0.0.1:{served.reports_port}/raportit/2024-08-forecast/report.pdf"
     with urllib.request.urlopen(link, timeout=10) as opened:
         assert opened.read() == (place / "out" / "2024-08-forecast" / "report.pdf").read_bytes()
