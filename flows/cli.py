@@ -47,6 +47,8 @@ HOME = katsaus_home()
 DEFAULT_VAR = HOME / "var"
 LOCAL_API = "http://127.0.0.1:{port}/api"
 DEMO_REPORT_DATE = dt.date(2024, 9, 20)
+# The commands that run a report in this process and speak for it themselves.
+QUIET_COMMANDS = ("demo", "run", "kommentit")
 
 
 def _prefect_home() -> None:
@@ -673,6 +675,11 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     _prefect_home()  # before anything imports Prefect, which reads its settings once
+    if args.command in QUIET_COMMANDS:
+        # A run at the command line says what happens in its own Finnish lines (flows/progress.py) and ends with
+        # the report or the reason it stopped: Prefect's console lines (a handled failure's traceback among them)
+        # would only bury them. They still reach the run's logs in the UI.
+        os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
     try:
         return args.func(args)
     except KeyboardInterrupt:
