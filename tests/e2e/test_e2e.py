@@ -24,6 +24,7 @@ import pandas as pd
 import pytest
 from prefect.client.schemas.actions import DeploymentUpdate
 
+from tests.flows.conftest import stage_lines_are_all_there
 from tests.smtp_recorder import Recorder, free_port, make_controller
 
 FORECAST = "katsaus-report/toteutumisennuste"
@@ -357,6 +358,14 @@ def test_approved_in_the_ui_after_a_restart_of_serve_the_report_reaches_the_boar
     assert wait_final(client, run_id).is_completed(), (place / "serve.log").read_text(errors="replace")[-3000:]
     # Resumed on the new process, the run does not tell them again.
     assert len([m for m in mail.to(APPROVER) if "odottaa hyväksyntää" in m.message["Subject"]]) == 1
+    # The served run's logs in the UI tell each stage of its draft in Finnish.
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+    from prefect.client.schemas.sorting import LogSort
+
+    logs = client.read_logs(
+        log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run_id])), limit=200, sort=LogSort.TIMESTAMP_ASC
+    )
+    stage_lines_are_all_there([log.message for log in logs])
     board = mail.to(BOARD_TO)
     assert len(board) == 1
     msg = board[0].message
