@@ -38,7 +38,7 @@ from tasks.deliver.mail_settings import smtp_settings
 from tasks.deliver.messages import moment_fi
 from tasks.deliver.record import resend
 from tasks.samples import sample_extracts
-from tasks.warehouse.engine import engine_for, migrate, schema_revision, warehouse
+from tasks.warehouse.engine import engine_for, migrate, schema_revision, sqlite_file, warehouse
 from tasks.warehouse.history import validation_history
 
 # Defaults live in the one home (KATSAUS_HOME, the checkout, or the current folder for an installed wheel); a path
@@ -341,14 +341,12 @@ def cmd_quality(args: argparse.Namespace) -> int:
         print(f"Virhe: tuntematon lähde {args.source!r}; lähteet ovat {known}.", file=sys.stderr)
         return 2
     url = warehouse_at_home(args.warehouse, Path.cwd())
-    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
-        print(
-            f"Virhe: tietovarastoa {url.removeprefix('sqlite:///')} ei ole (yhtään raporttia ei ole ajettu).",
-            file=sys.stderr,
-        )
+    file = sqlite_file(url)
+    if file is not None and not file.is_file():
+        print(f"Virhe: tietovarastoa {file} ei ole (yhtään raporttia ei ole ajettu).", file=sys.stderr)
         return 2
     with warehouse(url) as engine:
-        history = validation_history(engine, args.source).head(args.count)
+        history = validation_history(engine, args.source, limit=args.count)
     if history.empty:
         print(
             "Tietovarastossa ei ole tarkistuksia" + (f" lähteelle {source_title(args.source)}." if args.source else ".")

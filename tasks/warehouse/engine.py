@@ -25,14 +25,21 @@ SQLITE_BUSY_SECONDS = 120
 PG_MIGRATION_LOCK = 4_815_162_342
 
 
+def sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite warehouse's URL; None for another database or an in-memory one."""
+    if url.startswith("sqlite:///") and ":memory:" not in url:
+        return Path(url.removeprefix("sqlite:///"))
+    return None
+
+
 def engine_for(url: str) -> Engine:
     """An engine on the URL. SQLite is set up for several runs at once: WAL (readers do not block the writer), a
     busy timeout (a second run waits instead of failing with "database is locked"), and every transaction taken
     for writing at its start (BEGIN IMMEDIATE), so that a transaction that read never fails when it then writes."""
     if not url.startswith("sqlite"):
         return create_engine(url)
-    if url.startswith("sqlite:///") and ":memory:" not in url:
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    if (file := sqlite_file(url)) is not None:
+        file.parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_SECONDS})
 
     @event.listens_for(engine, "connect")

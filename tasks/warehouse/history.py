@@ -44,14 +44,16 @@ def record_validation(engine: Engine, run_id: str, period: str, kind: str, statu
         conn.execute(ValidationResult.__table__.insert(), rows)
 
 
-def validation_history(engine: Engine, source: str | None = None) -> pd.DataFrame:
-    """Every stored validation outcome, newest first (optionally of one source)."""
+def validation_history(engine: Engine, source: str | None = None, limit: int | None = None) -> pd.DataFrame:
+    """Every stored validation outcome, newest first (optionally of one source, at most `limit`)."""
     t = ValidationResult
     stmt = select(
         t.run_id, t.period, t.kind, t.source, t.status, t.checks, t.passed, t.warnings, t.failures, t.validated_at
     ).order_by(t.id.desc())
     if source:
         stmt = stmt.where(t.source == source)
+    if limit is not None:
+        stmt = stmt.limit(limit)
     with engine.connect() as conn:
         return pd.DataFrame(
             conn.execute(stmt).all(),

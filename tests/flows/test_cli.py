@@ -131,6 +131,8 @@ def test_the_quality_history_names_sources_and_statuses_as_the_report_does(tmp_p
     assert "varoituksia 1, virheitä 2" in newest
     assert f"2024-07 kuukausiraportti  {title}: käytetty" in oldest
     assert " klo " in newest and sources()["feedback"].title not in newest + oldest
+    assert cli.main(["laatu", "--lahde", "ledger", "--maara", "1", "--warehouse", url]) == 0
+    assert capsys.readouterr().out.splitlines() == [newest]  # at most one: the newest
     assert cli.main(["quality", "--source", "pääkirja", "--warehouse", url]) == 2
     assert "tuntematon lähde 'pääkirja'" in capsys.readouterr().err
 
