@@ -70,6 +70,11 @@ def _logger() -> logging.Logger:
     return log
 
 
+def flush() -> None:
+    """Send the lines still queued for the UI now: before a run suspends, its process ends and would drop them."""
+    APILogHandler().flush()
+
+
 def say(line: str) -> None:
     """One progress line, on the console and in the run's logs."""
     _logger().info(line)

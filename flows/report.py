@@ -377,6 +377,7 @@ def _answer(p: RunParams, built: Built) -> Approval:
         progress.say(
             f"Luonnos valmis: {built.final / REPORT_PDF}. Ajo odottaa hyväksyntää Prefectin käyttöliittymässä."
         )
+        progress.flush()
         return suspend_flow_run(wait_for_input=form, timeout=timeout, key="approval")
     progress.say(f"Luonnos valmis: {built.final / REPORT_PDF}. Odotetaan hyväksyntää Prefectin käyttöliittymässä.")
     try:
