@@ -15,9 +15,11 @@ interleave them. The flow only composes stages; their logic lives in `tasks/`.
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import datetime as dt
 import shutil
+import threading
 from pathlib import Path
 
 import pandas as pd
@@ -33,6 +35,7 @@ from flows.artifacts import post_artifacts, record_decision, report_link
 from flows.home import PLACES
 from flows.hooks import notify_operators, run_url
 from flows.params import Approval, RunParams, katsaus_home, placed
+from flows.reminders import remind_if_due, reminder_due
 from reports import fmt
 from tasks.contracts import local_zone, settings, source_title, structure
 from tasks.contracts.vocab import (
@@ -380,13 +383,34 @@ def _answer(p: RunParams, built: Built) -> Approval:
         progress.flush()
         return suspend_flow_run(wait_for_input=form, timeout=timeout, key="approval")
     progress.say(f"Luonnos valmis: {built.final / REPORT_PDF}. Odotetaan hyväksyntää Prefectin käyttöliittymässä.")
+    # A run from the command line has no deployment to be started again from: its own process waits, and reminds
+    # the approvers itself when the reminder is due (in the run's context, so the line reaches its logs).
+    reminder = threading.Timer(
+        (reminder_due(now, ends) - now).total_seconds(),
+        contextvars.copy_context().run,
+        args=(remind_while_waiting, flow_run.get_id()),
+    )
+    reminder.daemon = True
+    reminder.start()
     try:
-        # A run from the command line has no deployment to be started again from: its own process waits.
         return pause_flow_run(wait_for_input=form, timeout=timeout, poll_interval=5, key="approval")
     except FlowPauseTimeout:
         reason = f"Hyväksyntää ei saatu {approval_wait_text(p)} kuluessa; raporttia ei toimitettu."
         record_decision(p.period, p.kind, f"# Ei hyväksyntää\n\n{reason}")
         raise RuntimeError(reason) from None
+    finally:
+        reminder.cancel()
+
+
+def remind_while_waiting(run_id: str) -> None:
+    """The reminder of a run waiting in its own process; a failure is told on the run's lines and ends nothing."""
+    try:
+        done = remind_if_due(run_id)
+    except Exception as exc:  # the server restarting, a network blip: the wait goes on without a reminder
+        progress.say(f"Muistutusta hyväksyjille ei lähetetty: {exc}")
+        return
+    if done:
+        progress.say(done)
 
 
 def deliver(p: RunParams, built: Built, answer: Approval, run_id: str) -> dict:

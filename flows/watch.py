@@ -1,7 +1,7 @@
 """Approval waits that are about to run out, or ran out while no process held them.
 
-A day before a suspended run's wait ends, its approvers get a reminder
-(*Muistutus: luonnos odottaa hyväksyntää*), once: the run is tagged `REMINDED`.
+Shortly before a waiting run's wait ends, its approvers get a reminder
+(*Muistutus: luonnos odottaa hyväksyntää*), once (flows/reminders.py).
 
 A deployment run waits for approval suspended: no process of it is alive, so
 when the wait expires the Prefect server fails the run ("The flow was paused
@@ -30,23 +30,17 @@ from prefect.client.schemas.filters import (
 from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.client.schemas.sorting import FlowRunSort
 
-from flows.artifacts import DECISION, artifacts_of_run, report_link
+from flows.artifacts import DECISION, artifacts_of_run
 from flows.hooks import run_url
 from flows.params import RunParams
+from flows.reminders import is_due, remind_of_run
 from flows.report import approval_wait_text, forget_draft, report_flow
 from flows.stages import prefect_secret
-from tasks.contracts import settings
-from tasks.contracts.vocab import Period, report_name
-from tasks.deliver.delivery import alert_operators, ask_approvers
-from tasks.deliver.messages import ApprovalAsk
-from tasks.report.context import report_heading
+from tasks.deliver.delivery import alert_operators
 from tasks.report.outputs import remove_drafts_of_run
 
 EXPIRED = "The flow was paused and never resumed."  # the Prefect server's message for an expired wait
 REPORTED = "katsaus-ilmoitettu"
-REMINDED = "katsaus-muistutettu"
-# How long before its wait ends a waiting run's approvers are reminded.
-REMIND_BEFORE = dt.timedelta(hours=24)
 RECENT = 200  # the newest failed runs looked at each time
 
 
@@ -96,43 +90,16 @@ def report_expired_waits() -> list[str]:
         return [report_expired_wait(client, run) for run in expired_waits(client)] + remind_approvers(client)
 
 
-def waits_ending_soon(client: SyncPrefectClient, now: dt.datetime) -> list[FlowRun]:
-    """Runs of the report flow waiting for approval whose wait ends within `REMIND_BEFORE`, not yet reminded of."""
+def remind_approvers(client: SyncPrefectClient, now: dt.datetime | None = None) -> list[str]:
+    """A reminder to the approvers of every wait whose reminder is due (flows/reminders.py); returns what was done,
+    in Finnish."""
     waiting = client.read_flow_runs(
         flow_filter=FlowFilter(name=FlowFilterName(any_=[report_flow.name])),
         flow_run_filter=FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.PAUSED]))),
         limit=RECENT,
     )
-    return [
-        r
-        for r in waiting
-        if REMINDED not in (r.tags or [])
-        and r.state
-        and r.state.state_details.pause_timeout is not None
-        and now <= r.state.state_details.pause_timeout <= now + REMIND_BEFORE
-    ]
-
-
-def remind_approvers(client: SyncPrefectClient, now: dt.datetime | None = None) -> list[str]:
-    """A reminder to the approvers of every wait that ends within a day; returns what was done, in Finnish."""
-    done = []
-    for run in waits_ending_soon(client, now or dt.datetime.now(dt.UTC)):
-        params = RunParams.model_validate((run.parameters or {}).get("params") or {})
-        period = Period.parse(params.period)  # a waiting run has settled its period
-        title, period_text = report_heading(params.kind, period.year, period.month)
-        ask = ApprovalAsk(
-            title=title,
-            period_text=period_text,
-            summary_lines=[],
-            draft_link=report_link(Path(params.out) / report_name(str(period), params.kind)),
-            approval_link=run_url(str(run.id)),
-            answer_by=run.state.state_details.pause_timeout,
-            reminder=True,
-        )
-        told = ask_approvers(settings().approver_emails, ask, secret_loader=prefect_secret)
-        client.update_flow_run(run.id, tags=[*(run.tags or []), REMINDED])
-        done.append(f"Ajo {run.name}: muistutus hyväksyjille ({told})")
-    return done
+    now = now or dt.datetime.now(dt.UTC)
+    return [remind_of_run(client, run) for run in waiting if is_due(run, now)]
 
 
 def watch_expired_waits(every: float, stop: threading.Event) -> None:
