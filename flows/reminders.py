@@ -27,6 +27,7 @@ from tasks.contracts.vocab import Period, report_name
 from tasks.deliver.delivery import ask_approvers
 from tasks.deliver.messages import ApprovalAsk
 from tasks.report.context import report_heading
+from tasks.report.outputs import draft_of_run
 
 REMINDED = "katsaus-muistutettu"
 # How long before its wait ends a waiting run's approvers are reminded.
@@ -52,11 +53,13 @@ def remind_of_run(client: SyncPrefectClient, run: FlowRun) -> str:
     params = RunParams.model_validate((run.parameters or {}).get("params") or {})
     period = Period.parse(params.period)  # a waiting run has settled its period
     title, period_text = report_heading(params.kind, period.year, period.month)
+    final = Path(params.out) / report_name(str(period), params.kind)
     ask = ApprovalAsk(
         title=title,
         period_text=period_text,
         summary_lines=[],
-        draft_link=report_link(Path(params.out) / report_name(str(period), params.kind)),
+        # The run's own draft, as its request linked it; the published one may be a later run's by now.
+        draft_link=report_link(draft_of_run(final, str(run.id)) or final),
         approval_link=run_url(str(run.id)),
         answer_by=run.state.state_details.pause_timeout,
         reminder=True,

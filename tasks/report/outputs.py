@@ -246,6 +246,12 @@ def remove_dead_staging(final: Path) -> list[Path]:
     return dead
 
 
+def draft_of_run(final: Path, run_id: str) -> Path | None:
+    """The run's private copy of its draft of the report `final`, if it has one (it waits for approval)."""
+    folder = final.parent / _run_folder_name(final.name, "draft", run_id)
+    return folder if folder.is_dir() else None
+
+
 def remove_drafts_of_run(out: Path, run_id: str) -> None:
     """Remove a run's private drafts (of any report) from the output folder: the run has ended."""
     for draft in out.glob(_run_folder_name("*", "draft", run_id)):

@@ -108,6 +108,8 @@ def test_a_run_waiting_in_its_own_process_reminds_its_approvers_and_a_failed_req
     subjects = [m.message["Subject"] for m in smtp_server.handler.received]
     assert subjects[0] == "Muistutus: luonnos odottaa hyväksyntää: 3. toteutumisennuste 2024, tammi–elokuu 2024"
     assert set(smtp_server.handler.received[0].rcpt_tos) == APPROVERS
+    reminder = smtp_server.handler.received[0].message.get_body(("plain",)).get_content()
+    assert f".2024-08-forecast.draft-{found['run'].id}/report.pdf" in reminder  # the run's own draft
     assert subjects[1].startswith("Sosiaali-, terveys- ja pelastuslautakunta: 3. toteutumisennuste 2024")
     assert len(subjects) == 2
 
