@@ -13,7 +13,7 @@ and once, (c) the floor: DuckDB reads every ledger and event CSV of the same fol
 conventions and computes the ledger's sums by year, month, service and account and the events' counts by
 source and month (median of `--repeat`). One Prefect server serves every run, as `katsaus serve` keeps one;
 its start is timed once. Each run's peak memory is that of the whole process tree (the CLI, the Prefect server,
-everything they start), polled every 0.1 s. Stage times come from the flow's task log lines. The table and a
+everything they start), polled every 0.1 s. Stage times come from the run's progress lines. The table and a
 JSON go to `var/bench/results/e2e-s<N>-<time>.{md,json}`.
 Goals: (a) ≤ 3 × (c) + 20 s; (b)/(a) ≤ 0.15; peak ≤ 2 GB.
 """
@@ -39,13 +39,15 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the tests' loopback PostgreSQL and Prefect servers
 
+from flows.progress import STAGE_TITLES  # noqa: E402
 from tasks.contracts import sources  # noqa: E402
 from tests.loopback_servers import running_postgres, running_prefect_server  # noqa: E402
 
 KATSAUS = Path(sys.executable).with_name("katsaus")
-STAGES = ("warehouse-history", "extract", "validate", "load-warehouse", "read-warehouse", "render-report")
-TASK_DONE = re.compile(r"^(\d\d:\d\d:\d\d\.\d+) \| INFO +\| Task run '(?P<task>[a-z-]+)-\w+' - Finished in state")
-FLOW_START = re.compile(r"^(\d\d:\d\d:\d\d\.\d+) \| INFO +\| Flow run '.*' - Beginning flow run")
+# The stages as the table names them, in the order of the run's own progress lines (flows/progress.py).
+STAGES = dict(zip(STAGE_TITLES, ("extract", "validate", "load", "finance", "goals", "render"), strict=True))
+# `Lähteiden luku valmis: 214 tiedostoa, 181 903 riviä (45,4 s)`: a stage's end and its seconds, Finnish style.
+STAGE_DONE = re.compile(r"^(?P<title>.+?) valmis(?::.*)? \((?P<seconds>[\d\u00a0 ]+(?:,\d+)?) s\)$")
 
 
 def sample(scale: int, root: Path) -> Path:
@@ -91,18 +93,12 @@ class PeakMemory:
 
 
 def stage_seconds(log: str) -> dict[str, float]:
-    """Seconds of each stage: from the previous task's end (or the flow's start) to its own end."""
+    """Seconds of each stage, as the run's progress lines tell them when the stage ends."""
     out: dict[str, float] = {}
-    last = None
     for line in log.splitlines():
-        if m := FLOW_START.match(line):
-            last = dt.datetime.strptime(m.group(1), "%H:%M:%S.%f")
-        elif (m := TASK_DONE.match(line)) and last is not None:
-            at = dt.datetime.strptime(m.group(1), "%H:%M:%S.%f")
-            task = m.group("task")
-            if task in STAGES:
-                out[task] = out.get(task, 0.0) + (at - last).total_seconds()
-            last = at
+        if (m := STAGE_DONE.match(line.strip())) and m.group("title") in STAGES:
+            seconds = float(re.sub(r"[\u00a0 ]", "", m.group("seconds")).replace(",", "."))
+            out[STAGES[m.group("title")]] = out.get(STAGES[m.group("title")], 0.0) + seconds
     return out
 
 
@@ -244,7 +240,7 @@ def table(result: dict) -> str:
         f"{result['prefect_server_start_s']:.1f} s",
         "",
         "| warehouse | run | wall s | CPU s | peak MiB | rows | rows read | files reused | "
-        + " | ".join(STAGES)
+        + " | ".join(STAGES.values())
         + " | rows/s extract | rows/s validate | rows/s load |",
         "|---|---|---:|---:|---:|---:|---:|---:|" + "---:|" * len(STAGES) + "---:|---:|---:|",
     ]
@@ -253,12 +249,12 @@ def table(result: dict) -> str:
             st = r["stages_s"]
             rate = [
                 f"{r['rows_read'] / st[s]:,.0f}".replace(",", " ") if st.get(s) else "–"
-                for s in ("extract", "validate", "load-warehouse")
+                for s in ("extract", "validate", "load")
             ]
             lines.append(
                 f"| {db} | {name} | {r['wall_s']:.1f} | {r['cpu_s']:.1f} | {r['peak_mib']:.0f} | {r['rows']} | "
                 f"{r['rows_read']} | {r['files_reused']}/{r['files']} | "
-                + " | ".join(f"{st.get(s, 0):.1f}" for s in STAGES)
+                + " | ".join(f"{st.get(s, 0):.1f}" for s in STAGES.values())
                 + " | "
                 + " | ".join(rate)
                 + " |"

@@ -58,14 +58,24 @@ def test_the_end_to_end_floor_reads_every_row_and_euro_katsaus_reads(sample_dir)
     )
 
 
-def test_the_end_to_end_stage_times_come_from_the_flows_log_lines():
+def test_the_end_to_end_stage_times_come_from_the_runs_progress_lines():
     log = "\n".join(
         [
-            "10:00:00.000 | INFO    | Flow run 'odd-cat' - Beginning flow run 'odd-cat' for flow 'katsaus-report'",
-            "10:00:01.500 | INFO    | Task run 'warehouse-history-1a2' - Finished in state Completed()",
-            "10:00:09.000 | INFO    | Task run 'extract-3b4' - Finished in state Completed()",
-            "10:00:09.250 | INFO    | Task run 'reused-keys-5c6' - Finished in state Completed()",
-            "10:00:19.250 | INFO    | Task run 'validate-7d8' - Finished in state Completed()",
+            "Kotikansio: /srv/katsaus",
+            "Lähteiden luku alkaa",
+            "  Talouden toteuma: 20 tiedostoa, 18 692 riviä",
+            "Lähteiden luku valmis: 214 tiedostoa, 181 903 riviä (45,4 s)",
+            "Tietojen tarkistus valmis: käytettävissä 16/16 lähdettä (1\u00a0038,8 s)",
+            "Tietovarastoon vienti valmis: 214 erää uutta, 181 903 riviä (10 s)",
+            "Tavoitteiden arviointi valmis: 15 mittaria, 8 tavoitetta (3,3 s)",
+            "Raportin taitto valmis (44,8 s)",
+            "Muu rivi valmis (9,9 s)",
         ]
     )
-    assert _e2e_module().stage_seconds(log) == {"warehouse-history": 1.5, "extract": 7.5, "validate": 10.0}
+    assert _e2e_module().stage_seconds(log) == {
+        "extract": 45.4,
+        "validate": 1038.8,
+        "load": 10.0,
+        "goals": 3.3,
+        "render": 44.8,
+    }
