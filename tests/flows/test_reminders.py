@@ -121,3 +121,12 @@ def test_a_run_waiting_in_its_own_process_reminds_its_approvers_and_a_failed_req
     said = [log.message for log in logs]
     assert [line for line in said if line.startswith("Hyväksyntäpyyntö: ilmoitus hyväksyjille epäonnistui")]
     assert [line for line in said if "muistutus hyväksyjille (hyväksyjille ilmoitettiin" in line]
+
+
+def test_a_reminder_that_cannot_be_sent_is_said_and_ends_nothing(capsys):
+    """The waiting process's reminder meets a run the server does not know (as after a reset): a Finnish line, no
+    exception out of the timer's thread."""
+    from flows.report import remind_while_waiting
+
+    remind_while_waiting(str(uuid.uuid4()))
+    assert "Muistutusta hyväksyjille ei lähetetty" in capsys.readouterr().out
