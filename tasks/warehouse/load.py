@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import pandas as pd
-from sqlalchemy import BigInteger, Date, DateTime, Integer, delete, select
+from sqlalchemy import BigInteger, Column, Date, DateTime, Integer, MetaData, Table, and_, delete, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
@@ -261,23 +261,36 @@ def checked_files(engine: Engine) -> pd.DataFrame:
 
 
 def reused_keys(engine: Engine, extracted: Extracted) -> dict[str, pd.DataFrame]:
-    """Per source read in part and reused in part, the reused batches' values of the keys its suite requires to
-    be unique (with each row's file as `_file`): what the rows read now must not repeat."""
+    """Per source read in part and reused in part, the reused batches' rows that share a value of a key its suite
+    requires to be unique with the rows read now (with each row's file as `_file`): the only ones they can repeat.
+
+    The database finds them by joining the fact table to a temporary table of the new rows' keys: a reused
+    batch is never read whole (an event source's ids of 23 months are millions of rows).
+    """
     out = {}
     for sid, e in extracted.sources.items():
         reused = {f.reused_batch: f.name for f in e.files if f.reused}
-        keys = sorted({c for key in uniqueness_keys(sid) for c in key})
-        if not reused or len(reused) == len(e.files) or not keys:
+        keysets = [key for key in uniqueness_keys(sid) if set(key) <= set(e.frame.columns)]
+        if not reused or len(reused) == len(e.files) or not keysets or e.frame.empty:
             continue
         table = FACTS[sid].__table__
-        stmt = select(table.c.batch_id, *(table.c[c] for c in keys)).where(table.c.batch_id.in_(list(reused)))
-        if {"year", "month"} <= set(keys) and not e.frame.empty:
-            # Keys of a year and month can repeat only in the months the new rows are of (a ledger's millions).
-            stmt = stmt.where(
-                table.c.year.in_([int(y) for y in e.frame["year"].dropna().unique()]),
-                table.c.month.in_([int(m) for m in e.frame["month"].dropna().unique()]),
-            )
-        with engine.connect() as conn:
-            rows = pd.DataFrame(conn.execute(stmt).all(), columns=["batch_id", *keys])
-        out[sid] = rows.assign(_file=rows.pop("batch_id").map(reused))
+        columns = sorted({c for key in keysets for c in key})
+        found = []
+        with engine.begin() as conn:
+            for key in keysets:
+                new = e.frame[key].dropna().drop_duplicates()
+                keys = Table(
+                    f"new_keys_{sid}", MetaData(), *(Column(c, table.c[c].type) for c in key), prefixes=["TEMPORARY"]
+                )
+                keys.create(conn)
+                insert_rows(conn, keys, new)
+                stmt = (
+                    select(table.c.batch_id, *(table.c[c] for c in columns))
+                    .join(keys, and_(*(table.c[c] == keys.c[c] for c in key)))
+                    .where(table.c.batch_id.in_(list(reused)))
+                )
+                found += conn.execute(stmt).all()
+                keys.drop(conn)
+        rows = pd.DataFrame(found, columns=["batch_id", *columns]).drop_duplicates()
+        out[sid] = rows.assign(_file=rows.pop("batch_id").map(reused)).reset_index(drop=True)
     return out

@@ -4,6 +4,9 @@ import pandas as pd
 import pytest
 from sqlalchemy import func, inspect, select
 
+from tasks.ingest.extract import Extract
+from tasks.ingest.files import FileInfo
+from tasks.ingest.period import Extracted
 from tasks.ingest.quality import SourceStatus
 from tasks.warehouse import engine as wh_engine
 from tasks.warehouse import history as wh_history
@@ -273,3 +276,31 @@ def test_rows_come_back_as_they_were_loaded(engine):
     assert wh_read.read_facts(engine, "homelessness", [b.id])[["group", "count"]].values.tolist() == [
         ["Yksin elävät asunnottomat", 724]
     ]
+
+
+def test_reused_keys_are_only_the_reused_rows_that_share_a_key_with_the_rows_read_now(engine):
+    # Two earlier months of the ledger, loaded and now reused; a third month read now repeats one key of the first
+    # (and names a cost centre the second has, in another month: no repeat, the key is the whole row's).
+    jan = ledger_rows(3).assign(month=1, _file="t_202401.csv")
+    feb = ledger_rows(3).assign(month=2, _file="t_202402.csv")
+    b1 = wh_load.load_period(engine, "ledger", "2024-01", "t_202401.csv", "s1", jan, "r1", validation_key="k")
+    b2 = wh_load.load_period(engine, "ledger", "2024-02", "t_202402.csv", "s2", feb, "r1", validation_key="k")
+    now = ledger_rows(2).assign(month=[3, 1], cost_centre=["1402001", "1402002"], _file="t_202403.csv")
+    files = [
+        FileInfo("t_202401.csv", "", "s1", 3, "2024-01", reused_batch=b1.id),
+        FileInfo("t_202402.csv", "", "s2", 3, "2024-02", reused_batch=b2.id),
+        FileInfo("t_202403.csv", "", "s3", 2, "2024-03"),
+    ]
+    extracted = Extracted({"ledger": Extract("ledger", now, files)}, pd.DataFrame())
+
+    keys = wh_load.reused_keys(engine, extracted)
+
+    assert keys["ledger"][["year", "month", "cost_centre", "account", "_file"]].to_dict("records") == [
+        {"year": 2024, "month": 1, "cost_centre": "1402002", "account": "4000", "_file": "t_202401.csv"}
+    ]
+    # Nothing read now, or nothing reused: nothing to compare.
+    assert (
+        wh_load.reused_keys(engine, Extracted({"ledger": Extract("ledger", now.iloc[:0], files)}, pd.DataFrame())) == {}
+    )
+    # Its temporary table was dropped: a second call makes it again.
+    assert len(wh_load.reused_keys(engine, extracted)["ledger"]) == 1
