@@ -1,3 +1,5 @@
+import contextlib
+
 import pandas as pd
 import pytest
 
@@ -108,21 +110,63 @@ MESSY = {
     "spaces-and-nbsp": "A;Summa\n x ;1\u00a0234,5\ny;\u2212 2\n",
     "duplicate-header": "A;A;Summa\nx;y;1\n",
     "long-line": "A;Summa\n" + "x" * 200_000 + ";1\n",
+    "quoted-header": '"A";"Summa"\nx;1\n',
+    "quoted-empty-and-delimiters": 'A;Summa\n"";1\n"a;b;c";"2"\n',
+    "stray-quote-inside-field": 'A;Summa\nab"c;1\nd;2\n',
+    "quote-after-closing-quote": 'A;Summa\n"ab"c;1\n',
+    "quoted-field-too-many": 'A;Summa\n"x";1;3\n',
+    "quoted-field-too-few": 'A;Summa\n"x;1"\ny;2\n',
+    "quoted-and-blank-row": 'A;Summa\n"x";1\n\ny;2\n',
+    "header-only": "A;Summa\n",
+    "unicode-line-separator": "A;Summa\nx\u2028y;1\nz;2\n",
+    "tab-in-field": "A;Summa\nx\ty;1\n",
 }
 
 
+# What pyarrow's reader takes; every other file goes to the pandas parsers (see the test below).
+COLUMNAR = {
+    "plain", "bom-crlf-trailing", "header-after-blank-lines", "quoted", "quoted-line-break", "lone-cr", "comma",
+    "spaces-and-nbsp", "quoted-header", "quoted-empty-and-delimiters", "header-only", "unicode-line-separator",
+    "tab-in-field",
+}  # fmt: skip
+
+
+def test_the_columnar_reader_takes_well_formed_files_and_refuses_the_rest(tmp_path, monkeypatch):
+    import tasks.ingest.parsing as parsing
+
+    taken = []
+    real = parsing._parse_columnar
+
+    def spy(text, *args):
+        df = real(text, *args)
+        if df is not None:
+            taken.append(text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n"))
+        return df
+
+    monkeypatch.setattr(parsing, "_parse_columnar", spy)
+    for text in MESSY.values():
+        p = tmp_path / "talous_toteuma_202401.csv"
+        p.write_bytes(text.encode("utf-8"))
+        with contextlib.suppress(Exception):
+            read_delimited(p, COLS, ["A"])
+    clean = {n: t.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n") for n, t in MESSY.items()}
+    assert {n for n, t in clean.items() if t in taken} == COLUMNAR
+
+
+@pytest.mark.parametrize("fast_path", ["_parse_columnar", "_parse_plain"])
 @pytest.mark.parametrize("text", MESSY.values(), ids=MESSY.keys())
-def test_fast_parser_reads_exactly_what_the_python_parser_reads(tmp_path, monkeypatch, text):
-    """read_delimited uses pandas' C parser on plain files; rows, line numbers and errors
-    (file, line, message) are the python parser's, which reads everything else."""
+def test_fast_parsers_read_exactly_what_the_python_parser_reads(tmp_path, monkeypatch, text, fast_path):
+    """read_delimited uses pyarrow's reader on well-formed files and pandas' C parser on other plain files; rows,
+    line numbers and errors (file, line, message) are the python parser's, which reads everything else."""
     import tasks.ingest.parsing as parsing
 
     p = tmp_path / "talous_toteuma_202401.csv"
     p.write_bytes(text.encode("utf-8"))
+    other = {"_parse_columnar", "_parse_plain"} - {fast_path}
 
     def read(fast: bool):
-        if not fast:
-            monkeypatch.setattr(parsing, "_parse_plain", lambda *a: None)
+        for path in other if fast else {"_parse_columnar", "_parse_plain"}:
+            monkeypatch.setattr(parsing, path, lambda *a: None)
         try:
             return read_delimited(p, COLS, ["A"])
         except SourceFileError as exc:
