@@ -12,6 +12,7 @@ import hashlib
 import io
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -251,7 +252,7 @@ def read_delimited(path: Path, expected: list[str], required: list[str]) -> pd.D
     # keep_default_na=False: an empty field is "", a field the row does not have at all is NaN.
     absent = df[values].isna()
     df[values] = df[values].fillna("")
-    blank = df[values].apply(lambda s: s.str.strip().eq("")).all(axis=1)
+    blank = _all_columns(df, values, lambda c: df[c].str.strip().eq(""))
     check_columns(df, name, expected, required, line=header_line + 1)
     short = absent.any(axis=1) & ~blank
     if short.any():
@@ -311,12 +312,16 @@ def _parse_columnar(text: str, lines: list[str], delim: str, header_line: int) -
     """
     if "\x00" in text:
         return None
-    last = max(i for i, ln in enumerate(lines) if ln.strip())
+    last = len(lines) - 1
+    while not lines[last].strip():  # from the end: only the trailing blank lines are looked at one by one
+        last -= 1
     if sum(map(bool, map(str.strip, lines))) != last - header_line + 1:
         return None
     if '"' in text:
         edge = re.escape(delim) + "\n\r"
-        if re.search(f'[^{edge}]"[^{edge}]', text.replace('""', "")):
+        # A quote with neither side at a field's edge; the pattern starts at the quote, which the regular
+        # expression engine then finds by a fast scan (a leading character class makes it try every position).
+        if re.search(f'"(?<=[^{edge}]")(?=[^{edge}])', text.replace('""', "")):
             return None
     # pyarrow drops a byte order mark (the other parsers keep it in the first name, which is stripped later).
     text = text.removeprefix("\ufeff")
@@ -397,10 +402,18 @@ def _realign(text: str, df: pd.DataFrame, name: str, delim: str, header_line: in
 
 def _repeated_headers(df: pd.DataFrame, required: list[str]) -> pd.Series:
     """Rows that repeat the header (two exports concatenated, each with its BOM and header)."""
-    same = pd.Series(bool(required), index=df.index)
-    for c in required:
-        same &= df[c].str.strip().str.lstrip("\ufeff").eq(c)
-    return same
+    return _all_columns(df, required, lambda c: df[c].str.strip().str.lstrip("\ufeff").eq(c))
+
+
+def _all_columns(df: pd.DataFrame, columns: list[str], test: Callable[[str], pd.Series]) -> pd.Series:
+    """Rows for which `test(column)` holds in every column (none when there are no columns); the columns after
+    the first that leaves no row are not tested (usually the first: a file has few blank or repeated rows)."""
+    rows = pd.Series(bool(columns), index=df.index)
+    for c in columns:
+        rows &= test(c)
+        if not rows.any():
+            break
+    return rows
 
 
 def _line_of_parser_error(msg: str) -> int | None:
