@@ -158,9 +158,22 @@ def validation_frame(source: str, frame: pd.DataFrame, bands: pd.DataFrame | Non
     for column in frame.columns:
         if column not in derived and column not in matched and isinstance(frame[column].dtype, pd.StringDtype):
             derived[column] = of(column).categorical()
+    for column in frame.columns:
+        if column not in derived and _nanosecond_dates_fit(frame[column]):
+            # GX compares dates to their bounds column-wise only at nanosecond precision; at the extract's
+            # microseconds it calls Python per row (seconds for a month of events). Dates beyond the nanosecond
+            # range (years before 1678 or after 2261) keep the row-wise comparison, which shows them as written.
+            derived[column] = frame[column].astype("datetime64[ns]")
     if source == "result_budget":
         derived["unit_lines"] = frame.groupby(["area", "service"], dropna=False)["line"].transform("nunique")
     return frame.assign(**derived)
+
+
+def _nanosecond_dates_fit(values: pd.Series) -> bool:
+    """A date column of coarser than nanosecond precision whose every date fits nanoseconds."""
+    if not pd.api.types.is_datetime64_dtype(values) or values.dtype == "datetime64[ns]":
+        return False
+    return bool(values.isna().all() or (values.min() >= pd.Timestamp.min and values.max() <= pd.Timestamp.max))
 
 
 def reference_parameters() -> dict:

@@ -79,11 +79,15 @@ def _validation_frame_row_by_row(source, frame, bands):
 
 
 def _assert_same_values(frame, reference, obj="frame"):
-    """Equal to the reference, text columns as categoricals holding the same values."""
+    """Equal to the reference, text columns as categoricals holding the same values, dates the same instants at
+    nanosecond precision."""
     frame = frame.copy()
     for c in frame.columns:
         if isinstance(frame[c].dtype, pd.CategoricalDtype):
             assert isinstance(reference[c].dtype, pd.StringDtype), c
+            frame[c] = frame[c].astype(reference[c].dtype)
+        elif pd.api.types.is_datetime64_dtype(reference[c]) and reference[c].dtype != frame[c].dtype:
+            assert frame[c].dtype == "datetime64[ns]", c
             frame[c] = frame[c].astype(reference[c].dtype)
     pd.testing.assert_frame_equal(frame, reference, obj=obj)
 
@@ -226,3 +230,26 @@ def test_an_empty_account_name_is_a_warning_not_a_quarantine(sample_dir, tmp_pat
     q = run_suites({"ledger": frame}, tmp_path / "quality", suite_parameters(dt.date(2024, 9, 20)))["ledger"]
     assert q.status == "ok" and not q.failures
     assert any(w.startswith("tilin nimi puuttuu (1 rivi: talous_toteuma_2023") for w in q.warnings), q.warnings
+
+
+def test_dates_are_checked_column_wise_and_a_date_beyond_nanoseconds_still_fails_as_written(sample_dir, tmp_path):
+    """GX compares dates with their bounds column-wise only at nanosecond precision (the extract's are
+    microseconds); a date too far to have nanoseconds keeps the row-wise comparison, and fails all the same."""
+    from tasks.ingest.extract import extract_source
+    from tasks.ingest.validate import validation_frame
+
+    e = extract_source(sample_dir, "rescue", 2024, 3)
+    assert e.frame["alarm_time"].dtype == "datetime64[us]"
+    assert validation_frame("rescue", e.frame)["alarm_time"].dtype == "datetime64[ns]"
+    frame = e.frame.copy()
+    frame.loc[3, "alarm_time"] = pd.Timestamp("2030-01-01")
+    assert validation_frame("rescue", frame)["alarm_time"].dtype == "datetime64[ns]"
+    q = run_suites({"rescue": frame}, tmp_path / "q1", suite_parameters(dt.date(2024, 4, 20)))["rescue"]
+    file, line = frame.loc[3, "_file"], frame.loc[3, "_line"]
+    assert any("tulevaisuudessa" in f and f"{file} rivi {line}" in f for f in q.failures), q.failures
+
+    frame.loc[5, "alarm_time"] = dt.datetime(2999, 12, 31)
+    assert validation_frame("rescue", frame)["alarm_time"].dtype == "datetime64[us]"
+    q = run_suites({"rescue": frame}, tmp_path / "q2", suite_parameters(dt.date(2024, 4, 20)))["rescue"]
+    failure = next(f for f in q.failures if "tulevaisuudessa" in f)
+    assert f"{file} rivi {line}" in failure and f"{frame.loc[5, '_file']} rivi {frame.loc[5, '_line']}" in failure
