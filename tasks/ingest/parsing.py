@@ -339,7 +339,7 @@ def _parse_columnar(text: str, lines: list[str], delim: str, header_line: int) -
                 column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=False
             ),
         )
-    except (pa.ArrowInvalid, ValueError):  # a row with a field too many or too few: the pandas parsers report it
+    except pa.ArrowException:  # e.g. a row with a field too many or too few: the pandas parsers report it
         return None
     if table.column_names != names:
         return None
