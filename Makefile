@@ -15,9 +15,10 @@ demo: install
 	$(VENV)/bin/katsaus demo
 
 # Style (ruff), the pipeline's import layers (import-linter), then every test, a test
-# file per worker on every core (each worker starts its own Prefect and PostgreSQL).
+# file per worker on every core (each worker starts its own Prefect and PostgreSQL); the 15 slowest
+# tests are listed at the end (where the suite's time goes).
 test: install lint
-	$(VENV)/bin/python -m pytest -q -n auto --dist loadfile
+	$(VENV)/bin/python -m pytest -q -n auto --dist loadfile --durations=15
 
 lint: install
 	$(VENV)/bin/ruff check .

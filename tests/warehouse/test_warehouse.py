@@ -36,7 +36,11 @@ def ledger_rows(n, amount=100):
 
 def count(engine, period=None):
     with engine.connect() as c:
-        q = select(func.count()).select_from(wh_models.LedgerRow).join(wh_models.LoadBatch)
+        q = (
+            select(func.count())
+            .select_from(wh_models.LedgerRow)
+            .join(wh_models.LoadBatch, wh_models.LedgerRow.batch_id == wh_models.LoadBatch.id)
+        )
         if period:
             q = q.where(wh_models.LoadBatch.period == period)
         return c.execute(q).scalar_one()
@@ -304,3 +308,44 @@ def test_reused_keys_are_only_the_reused_rows_that_share_a_key_with_the_rows_rea
     )
     # Its temporary table was dropped: a second call makes it again.
     assert len(wh_load.reused_keys(engine, extracted)["ledger"]) == 1
+
+
+def test_an_existing_warehouse_keeps_its_rows_when_its_facts_lose_the_batch_foreign_key(request, tmp_path):
+    """Revision 0009 drops the fact tables' foreign keys (PostgreSQL checked them row by row, half the load) from a
+    warehouse that already holds rows; SQLite rebuilds each table, PostgreSQL drops the named key."""
+    from alembic import command
+    from alembic.config import Config
+
+    for name in ("sqlite", "postgresql"):
+        url = f"sqlite:///{tmp_path / 'old.db'}" if name == "sqlite" else request.getfixturevalue("postgres_url")
+        e = wh_engine.engine_for(url)
+        if name == "postgresql":
+            wh_models.Base.metadata.drop_all(e)
+            with e.begin() as c:
+                c.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
+        cfg = Config()
+        cfg.set_main_option("script_location", str(wh_engine.MIGRATIONS))
+        with e.begin() as c:
+            cfg.attributes["connection"] = c
+            command.upgrade(cfg, "0008")
+        with e.begin() as c:
+            c.exec_driver_sql(
+                "INSERT INTO load_batch (id, source, period, file_name, sha256, rows, run_id, loaded_at) "
+                "VALUES (7, 'ledger', '2024-08', 'x.csv', 's', 2, 'r', CURRENT_TIMESTAMP)"
+            )
+            c.exec_driver_sql(
+                "INSERT INTO ledger_actual (batch_id, year, month, area, service, cost_centre, account, account_name, "
+                "line, amount_cents) VALUES (7, 2024, 8, 'A', 'S', '1402001', '4000', 'Palkat', 'Menot', 100), "
+                "(7, 2024, 8, 'A', 'S', '1402002', '4000', 'Palkat', 'Menot', 250)"
+            )
+        assert inspect(e).get_foreign_keys("ledger_actual"), name  # the key 0009 drops is there before it
+
+        wh_engine.migrate(e)
+
+        i = inspect(e)
+        assert [t for t in i.get_table_names() if i.get_foreign_keys(t)] == [], name
+        assert "ix_ledger_actual_batch_id" in {x["name"] for x in i.get_indexes("ledger_actual")}, name
+        with e.connect() as c:
+            rows = c.exec_driver_sql("SELECT batch_id, amount_cents FROM ledger_actual ORDER BY amount_cents").all()
+        assert [tuple(r) for r in rows] == [(7, 100), (7, 250)], name
+        e.dispose()
