@@ -79,3 +79,16 @@ def test_the_end_to_end_stage_times_come_from_the_runs_progress_lines():
         "goals": 3.3,
         "render": 44.8,
     }
+
+
+def test_the_stage_lines_the_benchmark_parses_are_the_ones_runs_print(capsys):
+    """The benchmark reads `flows.progress.stage`'s own end lines: a change of their wording fails here."""
+    from flows import progress
+
+    for title in progress.STAGE_TITLES:
+        with progress.stage(title) as done:
+            done.done = "2 tiedostoa, 1 234 riviä"
+    progress.flush()
+    seen = _e2e_module().stage_seconds(capsys.readouterr().out)
+    assert set(seen) == {"extract", "validate", "load", "finance", "goals", "render"}
+    assert all(0 <= s < 5 for s in seen.values())

@@ -107,7 +107,8 @@ def validation_frame(source: str, frame: pd.DataFrame, bands: pd.DataFrame | Non
     band of row counts learned from earlier periods (`bands`, per file).
     Derived values are computed per distinct file name, account and service
     (`Distinct`), never row by row: a ledger has millions of rows. Text columns
-    are categoricals here (only here: the extract keeps its string columns).
+    are categoricals here and dates have nanoseconds (only here: the extract keeps
+    its string columns and microseconds).
     """
     src = sources()[source]
     derived: dict[str, pd.Series] = {}
@@ -156,13 +157,14 @@ def validation_frame(source: str, frame: pd.DataFrame, bands: pd.DataFrame | Non
     # categorical back into millions of strings first.
     matched = _regex_columns(source)
     for column in frame.columns:
-        if column not in derived and column not in matched and isinstance(frame[column].dtype, pd.StringDtype):
+        if column in derived:
+            continue
+        if column not in matched and isinstance(frame[column].dtype, pd.StringDtype):
             derived[column] = of(column).categorical()
-    for column in frame.columns:
-        if column not in derived and _nanosecond_dates_fit(frame[column]):
+        elif _nanosecond_dates_fit(frame[column]):
             # GX compares dates to their bounds column-wise only at nanosecond precision; at the extract's
-            # microseconds it calls Python per row (seconds for a month of events). Dates beyond the nanosecond
-            # range (years before 1678 or after 2261) keep the row-wise comparison, which shows them as written.
+            # microseconds it calls Python per row (seconds for a month of events). Dates outside the nanosecond
+            # range (about 1677–2262) keep the row-wise comparison, which shows them as written.
             derived[column] = frame[column].astype("datetime64[ns]")
     if source == "result_budget":
         derived["unit_lines"] = frame.groupby(["area", "service"], dropna=False)["line"].transform("nunique")
