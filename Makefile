@@ -6,7 +6,8 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eo pipefail -c
 PY ?= $(shell command -v python3.11 || command -v python3.12 || command -v python3.13 || command -v python3)
 VENV := .venv
-STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | sha256sum | cut -c1-12)
+PIP := $(VENV)/bin/python -m pip install -q --disable-pip-version-check
+STAMP := $(VENV)/.installed-$(shell cat requirements.lock requirements-tools.lock pyproject.toml | sha256sum | cut -c1-12)
 export PREFECT_HOME ?= $(CURDIR)/var/prefect
 
 .PHONY: demo test lint bench bench-e2e install sysdeps lock clean
@@ -39,11 +40,20 @@ bench-e2e: install
 
 install: sysdeps $(STAMP)
 
-$(STAMP): requirements.lock pyproject.toml
+# The pinned packages go in with uv (pinned in requirements-tools.lock): seconds, where pip takes over a minute.
+# Without uv (no network to PyPI, say) pip installs the same lock.
+$(STAMP): requirements.lock requirements-tools.lock pyproject.toml
 	test -x $(VENV)/bin/python || $(PY) -m venv $(VENV)
 	rm -f $(VENV)/.installed-*
-	$(VENV)/bin/python -m pip install -q --disable-pip-version-check -r requirements.lock 2>&1 | { grep -v "is ignored: it is neither" || true; }
-	$(VENV)/bin/python -m pip install -q --disable-pip-version-check --no-deps -e . 2>&1 | { grep -v "is ignored: it is neither" || true; }
+	@echo "Installing the pinned packages into $(VENV)"
+	@if $(PIP) -r requirements-tools.lock 2>/dev/null \
+	  && $(VENV)/bin/uv pip install -q --python $(VENV)/bin/python -r requirements.lock; then \
+	  $(VENV)/bin/uv pip install -q --python $(VENV)/bin/python --no-deps -e .; \
+	else \
+	  echo "uv unavailable: installing with pip"; \
+	  $(PIP) -r requirements.lock 2>&1 | { grep -v "is ignored: it is neither" || true; }; \
+	  $(PIP) --no-deps -e . 2>&1 | { grep -v "is ignored: it is neither" || true; }; \
+	fi
 	touch $@
 
 # pdftoppm (tests look at the PDF as images), Pango for WeasyPrint, fonts,
@@ -65,9 +75,9 @@ sysdeps:
 	  else echo "Please install these Debian packages:$$missing" >&2; exit 1; fi; \
 	fi
 
-# Regenerate the pinned lock after changing pyproject.toml (needs uv).
-lock:
-	uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 -o requirements.lock
+# Regenerate the pinned lock after changing pyproject.toml (uv comes with `make install`).
+lock: install
+	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 -o requirements.lock
 
 clean:
 	rm -rf var out
