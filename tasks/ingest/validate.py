@@ -107,8 +107,8 @@ def validation_frame(source: str, frame: pd.DataFrame, bands: pd.DataFrame | Non
     band of row counts learned from earlier periods (`bands`, per file).
     Derived values are computed per distinct file name, account and service
     (`Distinct`), never row by row: a ledger has millions of rows. Text columns
-    are categoricals here and dates have nanoseconds (only here: the extract keeps
-    its string columns and microseconds).
+    are categoricals here, dates have nanoseconds and nullable integers NumPy's dtypes
+    (only here: the extract keeps its string columns, microseconds and nullable integers).
     """
     src = sources()[source]
     derived: dict[str, pd.Series] = {}
@@ -166,9 +166,27 @@ def validation_frame(source: str, frame: pd.DataFrame, bands: pd.DataFrame | Non
             # microseconds it calls Python per row (seconds for a month of events). Dates outside the nanosecond
             # range (about 1677–2262) keep the row-wise comparison, which shows them as written.
             derived[column] = frame[column].astype("datetime64[ns]")
+        elif (numpy_dtype := _exact_numpy_integers(frame[column])) is not None:
+            # Likewise GX compares numbers to their bounds column-wise only in NumPy's own dtypes: a nullable
+            # integer column (a score, a response time) went row by row through Python.
+            derived[column] = frame[column].astype(numpy_dtype)
     if source == "result_budget":
         derived["unit_lines"] = frame.groupby(["area", "service"], dropna=False)["line"].transform("nunique")
     return frame.assign(**derived)
+
+
+# Integers a float64 holds exactly: a nullable integer column with gaps becomes float64 (the gaps NaN) only below it.
+_EXACT_IN_FLOAT = 2**53
+
+
+def _exact_numpy_integers(values: pd.Series) -> str | None:
+    """The NumPy dtype that holds a nullable integer column's values exactly: int64 without gaps, float64 (gaps
+    as NaN, which GX counts as missing as it did pd.NA) when every value is below 2**53; None otherwise."""
+    if not isinstance(values.dtype, pd.Int64Dtype):
+        return None
+    if not values.hasnans:
+        return "int64"
+    return "float64" if values.isna().all() or values.abs().max() < _EXACT_IN_FLOAT else None
 
 
 def _nanosecond_dates_fit(values: pd.Series) -> bool:

@@ -80,7 +80,7 @@ def _validation_frame_row_by_row(source, frame, bands):
 
 def _assert_same_values(frame, reference, obj="frame"):
     """Equal to the reference, text columns as categoricals holding the same values, dates the same instants at
-    nanosecond precision."""
+    nanosecond precision, nullable integers the same numbers in NumPy's int64 or float64."""
     frame = frame.copy()
     for c in frame.columns:
         if isinstance(frame[c].dtype, pd.CategoricalDtype):
@@ -88,6 +88,9 @@ def _assert_same_values(frame, reference, obj="frame"):
             frame[c] = frame[c].astype(reference[c].dtype)
         elif pd.api.types.is_datetime64_dtype(reference[c]) and reference[c].dtype != frame[c].dtype:
             assert frame[c].dtype == "datetime64[ns]", c
+            frame[c] = frame[c].astype(reference[c].dtype)
+        elif isinstance(reference[c].dtype, pd.Int64Dtype) and reference[c].dtype != frame[c].dtype:
+            assert frame[c].dtype in ("int64", "float64"), c
             frame[c] = frame[c].astype(reference[c].dtype)
     pd.testing.assert_frame_equal(frame, reference, obj=obj)
 
@@ -253,3 +256,32 @@ def test_dates_are_checked_column_wise_and_a_date_beyond_nanoseconds_still_fails
     q = run_suites({"rescue": frame}, tmp_path / "q2", suite_parameters(dt.date(2024, 4, 20)))["rescue"]
     failure = next(f for f in q.failures if "tulevaisuudessa" in f)
     assert f"{file} rivi {line}" in failure and f"{frame.loc[5, '_file']} rivi {frame.loc[5, '_line']}" in failure
+
+
+def test_nullable_integers_are_checked_column_wise_and_gaps_and_bounds_still_fail_at_their_rows(sample_dir, tmp_path):
+    """GX compares numbers with their bounds column-wise only in NumPy's dtypes: the extract's nullable integers
+    are int64 (no gaps) or float64 (gaps as NaN) for the suite, and a gap or a value out of bounds is still found
+    at its row. A value too large for a float64 to hold exactly stays a nullable integer."""
+    from tasks.ingest.extract import extract_source
+    from tasks.ingest.validate import validation_frame
+
+    e = extract_source(sample_dir, "rescue", 2024, 3)
+    assert e.frame["response_s"].dtype == "Int64"
+    assert validation_frame("rescue", e.frame)["response_s"].dtype == "int64"
+    frame = e.frame.copy()
+    frame.loc[3, "response_s"] = pd.NA
+    frame.loc[7, "response_s"] = 0
+    frame.loc[9, "response_s"] = 4000
+    checked = validation_frame("rescue", frame)
+    assert checked["response_s"].dtype == "float64" and checked["response_s"].isna().sum() == 1
+    q = run_suites({"rescue": frame}, tmp_path / "q", suite_parameters(dt.date(2024, 4, 20)))["rescue"]
+
+    def at(row: int) -> str:
+        return f"{frame.loc[row, '_file']} rivi {frame.loc[row, '_line']}"
+
+    assert any("tyhjiä" in f and at(3) in f for f in q.failures), q.failures  # the gap: missing, as before
+    assert any("välin ulkopuolella" in f and at(7) in f for f in q.failures), q.failures  # below its minimum
+    assert any("epätavallisen suuri" in w and at(9) in w for w in q.warnings), q.warnings  # above its warning
+
+    frame.loc[11, "response_s"] = 2**60
+    assert validation_frame("rescue", frame)["response_s"].dtype == "Int64"
