@@ -47,40 +47,26 @@ def in_order(df: pd.DataFrame) -> pd.DataFrame:
     return df.sort_values(keys, kind="stable", ignore_index=True)
 
 
-def ledger_monthly(engine: Engine, batch_ids: list[int]) -> pd.DataFrame:
-    """Ledger summed per year, month, area, service and line (cents), in SQL."""
-    t = LedgerRow
-    stmt = (
-        select(
-            t.year,
-            t.month,
-            t.area,
-            t.service,
-            t.line,
-            func.sum(t.amount_cents).label("cents"),
-            func.count().label("rows"),
-        )
-        .where(t.batch_id.in_(batch_ids))
-        .group_by(t.year, t.month, t.area, t.service, t.line)
-    )
-    with engine.connect() as conn:
-        df = pd.DataFrame(
-            conn.execute(stmt).all(), columns=["year", "month", "area", "service", "line", "cents", "rows"]
-        )
-    return in_order(df.astype({"year": "int64", "month": "int64", "cents": "int64", "rows": "int64"}))
-
-
-def ledger_by_group(engine: Engine, batch_ids: list[int]) -> pd.DataFrame:
-    """Ledger summed per year, month, area, service, line and two-digit account group (cents), in SQL."""
+def ledger_sums(engine: Engine, batch_ids: list[int]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The ledger summed in one pass over its rows in SQL: per year, month, area, service, line and two-digit
+    account group (cents; `by_group`), and from those per year, month, area, service and line (cents and rows;
+    `monthly`). One scan, not two: a year's ledger is millions of rows."""
     t = LedgerRow
     prefix = func.substr(t.account, 1, 2).label("prefix")
     keys = (t.year, t.month, t.area, t.service, t.line, prefix)
-    stmt = select(*keys, func.sum(t.amount_cents).label("cents")).where(t.batch_id.in_(batch_ids)).group_by(*keys)
+    stmt = (
+        select(*keys, func.sum(t.amount_cents).label("cents"), func.count().label("rows"))
+        .where(t.batch_id.in_(batch_ids))
+        .group_by(*keys)
+    )
     with engine.connect() as conn:
-        df = pd.DataFrame(
-            conn.execute(stmt).all(), columns=["year", "month", "area", "service", "line", "prefix", "cents"]
-        )
-    return in_order(df.astype({"year": "int64", "month": "int64", "cents": "int64"}))
+        groups = pd.DataFrame(
+            conn.execute(stmt).all(), columns=["year", "month", "area", "service", "line", "prefix", "cents", "rows"]
+        ).astype({"year": "int64", "month": "int64", "cents": "int64", "rows": "int64"})
+    lines = ["year", "month", "area", "service", "line"]
+    # Whole cents and counts: summing the groups gives exactly the lines' sums (a missing key is a group too).
+    monthly = groups.groupby(lines, dropna=False, sort=False, as_index=False)[["cents", "rows"]].sum()
+    return in_order(monthly), in_order(groups.drop(columns="rows"))
 
 
 def ledger_area_totals(engine: Engine, batch_ids: list[int]) -> pd.DataFrame:
@@ -146,9 +132,10 @@ def snapshot(engine: Engine, loaded: Loaded) -> Iterator[Snapshot]:
 def reporting_data(engine: Engine, loaded: Loaded) -> ReportingData:
     """Everything the finances and unit tables compute from, read from the run's batches with set-based queries."""
     ledger = loaded.ids("ledger")
+    monthly, by_group = ledger_sums(engine, ledger)
     return ReportingData(
-        monthly=ledger_monthly(engine, ledger),
-        by_group=ledger_by_group(engine, ledger),
+        monthly=monthly,
+        by_group=by_group,
         area_totals=ledger_area_totals(engine, ledger),
         loaded=ledger_totals_by_batch(engine, ledger),
         result_budget=read_facts(engine, "result_budget", loaded.ids("result_budget")),

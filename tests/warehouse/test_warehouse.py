@@ -56,7 +56,7 @@ def test_rerun_replaces_the_period_never_duplicates(engine):
     wh_load.load_period(engine, "ledger", "2024-07", "y.csv", "c" * 64, ledger_rows(2), "run1")
     b = wh_load.load_period(engine, "ledger", "2024-08", "x.csv", "b" * 64, ledger_rows(3, 7), "run2")
     assert count(engine, "2024-08") == 3 and count(engine, "2024-07") == 2
-    monthly = wh_read.ledger_monthly(engine, [b.id])
+    monthly, _ = wh_read.ledger_sums(engine, [b.id])
     assert monthly["cents"].tolist() == [21] and monthly["rows"].tolist() == [3]
     with engine.connect() as c:
         batches = c.execute(
@@ -349,3 +349,32 @@ def test_an_existing_warehouse_keeps_its_rows_when_its_facts_lose_the_batch_fore
             rows = c.exec_driver_sql("SELECT batch_id, amount_cents FROM ledger_actual ORDER BY amount_cents").all()
         assert [tuple(r) for r in rows] == [(7, 100), (7, 250)], name
         e.dispose()
+
+
+def test_the_ledger_sums_per_line_are_the_sums_of_its_account_groups_read_in_one_pass(engine):
+    """`ledger_sums` reads the rows once: its per-line sums and counts equal SQL's own per-line group-by, its
+    account-group sums SQL's per-group one, on both databases (months, services and groups in several files)."""
+    rows = ledger_rows(6, 150)
+    rows["account"] = ["4000", "4010", "4300", "3000", "4000", "4300"]
+    rows["line"] = ["Menot", "Menot", "Menot", "Tulot", "Menot", "Menot"]
+    rows["amount_cents"] = [100, -250, 375, 990, 1, 7]
+    other = rows.assign(month=7, service="Pelastustoiminta", _file="y.csv")
+    a = wh_load.load_period(engine, "ledger", "2024-08", "x.csv", "a" * 64, rows, "run1")
+    b = wh_load.load_period(engine, "ledger", "2024-07", "y.csv", "b" * 64, other, "run1")
+    monthly, by_group = wh_read.ledger_sums(engine, [a.id, b.id])
+
+    t = wh_models.LedgerRow
+    keys = (t.year, t.month, t.area, t.service, t.line)
+    with engine.connect() as c:
+        per_line = c.execute(
+            select(*keys, func.sum(t.amount_cents), func.count()).where(t.batch_id.in_([a.id, b.id])).group_by(*keys)
+        ).all()
+        prefix = func.substr(t.account, 1, 2)
+        per_group = c.execute(
+            select(*keys, prefix, func.sum(t.amount_cents)).where(t.batch_id.in_([a.id, b.id])).group_by(*keys, prefix)
+        ).all()
+    assert sorted(map(tuple, monthly.itertuples(index=False))) == sorted(map(tuple, per_line))
+    assert sorted(map(tuple, by_group.itertuples(index=False))) == sorted(map(tuple, per_group))
+    assert len(monthly) == 4 and len(by_group) == 6  # per file: Menot and Tulot; account groups 40, 43 and 30
+    assert list(monthly.columns) == ["year", "month", "area", "service", "line", "cents", "rows"]
+    assert monthly.equals(wh_read.in_order(monthly))
