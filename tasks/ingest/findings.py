@@ -19,38 +19,42 @@ MESSAGES_FI = {
 }
 
 
-def _where(res: dict, n: int) -> str:
-    """Where the failing rows are: `file rivi N`, in either of GX's index formats."""
-    where = []
-    for item in res.get("partial_unexpected_index_list") or []:
+def unexpected_rows(res: dict) -> list[tuple[str, int]]:
+    """The failing rows GX listed, as (file, line), in either of its index formats."""
+    rows: list[tuple[str, int]] = []
+    for item in res.get("partial_unexpected_index_list") or res.get("unexpected_index_list") or []:
         if isinstance(item, dict):
             files, lines = item.get("_file"), item.get("_line")
             if isinstance(lines, list):  # exclude_unexpected_values: lists of index values
-                where += [f"{f} rivi {ln}" for f, ln in zip(files or [""] * len(lines), lines)]
+                rows += list(zip(files or [""] * len(lines), lines))
             else:
-                where.append(f"{files} rivi {lines}")
-    return ", ".join(where[:5]) + (" …" if n > 5 else "")
+                rows.append((files, lines))
+    return rows
 
 
-def describe_failure(result: dict, source: str) -> str:
-    """One line in Finnish: what failed, on how many rows and on which input lines; never a value."""
-    cfg = result["expectation_config"]
-    kwargs = cfg["kwargs"]
+def describe(config: dict, source: str, count: int | None, rows: list[tuple[str, int]]) -> str:
+    """One line in Finnish: what failed (the expectation's configuration), on how many rows and on which input
+    lines (the first five of `rows`); never a value."""
+    kwargs = config["kwargs"]
     names = input_column_names(source)
-    template = (cfg.get("meta") or {}).get("fi") or MESSAGES_FI.get(cfg["type"], cfg["type"])
+    template = (config.get("meta") or {}).get("fi") or MESSAGES_FI.get(config["type"], config["type"])
     text = template.format(
         column=names.get(kwargs.get("column", ""), kwargs.get("column", "")),
         columns=", ".join(names.get(c, c) for c in kwargs.get("column_list", [])),
         column_A=names.get(kwargs.get("column_A", ""), kwargs.get("column_A", "")),
         column_B=names.get(kwargs.get("column_B", ""), kwargs.get("column_B", "")),
     )
-    res = result.get("result") or {}
-    n = res.get("unexpected_count")
-    if n:
-        text += f" ({fmt.count(n, 'rivi', 'riviä')}"
-        where = _where(res, n)
+    if count:
+        text += f" ({fmt.count(count, 'rivi', 'riviä')}"
+        where = ", ".join(f"{f} rivi {ln}" for f, ln in rows[:5]) + (" …" if count > 5 else "")
         text += f": {where})" if where else ")"
     return text
+
+
+def describe_failure(result: dict, source: str) -> str:
+    """One line in Finnish: what failed, on how many rows and on which input lines; never a value."""
+    res = result.get("result") or {}
+    return describe(result["expectation_config"], source, res.get("unexpected_count"), unexpected_rows(res))
 
 
 def input_column_names(source: str) -> dict[str, str]:

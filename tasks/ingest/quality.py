@@ -23,7 +23,15 @@ from tasks.contracts import sources
 from tasks.contracts.vocab import SOURCE_FAILED, SOURCE_MISSING, SOURCE_OK, SOURCE_STATUS_FI
 from tasks.ingest.period import Extracted
 from tasks.ingest.reuse import REUSED_FI, collision_failures
-from tasks.ingest.validate import SourceQuality, row_bands, run_suites, suite_document, suite_parameters
+from tasks.ingest.validate import (
+    SourceQuality,
+    file_warnings,
+    row_bands,
+    run_suites,
+    suite_document,
+    suite_parameters,
+    with_earlier_warnings,
+)
 
 
 @dataclass(frozen=True)
@@ -70,9 +78,11 @@ class Validated:
     """The validate stage's result: every source's status, in the contracts' order."""
 
     statuses: list[SourceStatus]
-    # Per source, the files read and validated clean in this run (no check failed or warned on them): what a
-    # later run may reuse without reading them again.
+    # Per source, the files read and validated clean in this run (no check failed on them; a warning check told
+    # its every row): what a later run may reuse without reading them again.
     clean: dict[str, frozenset[str]] = dataclasses.field(default_factory=dict)
+    # Per source and clean file, what the warning checks found in its rows (`validate.file_warnings`).
+    warned: dict[str, dict[str, str]] = dataclasses.field(default_factory=dict)
 
     @property
     def usable(self) -> set[str]:
@@ -132,7 +142,8 @@ def source_statuses(extracted: Extracted, quality: dict[str, SourceQuality]) -> 
 
 
 def clean_files(extracted: Extracted, statuses: list[SourceStatus], quality: dict[str, SourceQuality]) -> dict:
-    """Per usable source, the files read in this run that no failed check or extract warning concerns."""
+    """Per usable source, the files read in this run that no failed check or extract warning concerns (a warning
+    check whose every row is told does not: its rows are kept with the batch)."""
     out = {}
     for s in statuses:
         e, q = extracted.sources[s.source], quality.get(s.source)
@@ -197,6 +208,16 @@ def validate_period(
     for sid, e in extracted.sources.items():
         if sid not in quality and e.status == SOURCE_OK and e.files and all(f.reused for f in e.files):
             quality[sid] = checked_before(sid)
+        if sid in quality:
+            # The reused files' rows warn as they did when read: one message per check over every file.
+            earlier = {f.name: f.warned for f in e.files if f.reused}
+            quality[sid] = with_earlier_warnings(quality[sid], [f.name for f in e.files], earlier)
     statuses = source_statuses(extracted, quality)
     write_quality_summary(statuses, quality_dir)
-    return Validated(statuses, clean_files(extracted, statuses, quality))
+    clean = clean_files(extracted, statuses, quality)
+    warned = {
+        sid: {f: w for f, w in file_warnings(quality[sid]).items() if f in files}
+        for sid, files in clean.items()
+        if sid in quality
+    }
+    return Validated(statuses, clean, warned)

@@ -1,7 +1,9 @@
 """Files already checked: which input files an earlier run validated clean and loaded, so this run need not.
 
 A file is reused, neither parsed, validated nor loaded again, when the
-warehouse holds its batch with the same bytes (SHA-256) validated clean under
+warehouse holds its batch with the same bytes (SHA-256) validated clean (no
+check failed; a warning check may have found rows, which the batch keeps, so
+that the source warns of them again) under
 the same *validation key*: the source's committed suite, the reference values
 that suite reads, the source's contract, the structure and chart of accounts
 the extract applies, and the bytes of its companion files (the ledger's control
@@ -66,7 +68,7 @@ def validation_key(source: str, companions: list[Path]) -> str:
 
 
 # The warehouse's record of files validated clean and loaded: one row per batch.
-CHECKED_COLUMNS = ["source", "period", "file_name", "sha256", "rows", "validation_key", "batch_id", "run_id"]
+CHECKED_COLUMNS = ["source", "period", "file_name", "sha256", "rows", "validation_key", "batch_id", "run_id", "warned"]
 
 
 @dataclass(frozen=True)
@@ -104,6 +106,7 @@ class Checked:
             validation_key=key,
             reused_batch=int(row["batch_id"]),
             checked_by_run=str(row["run_id"]),
+            warned=row["warned"] if isinstance(row["warned"], str) else "",
         )
 
 

@@ -8,6 +8,7 @@ per source, a summary and the built Data Docs site.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import logging
@@ -26,7 +27,7 @@ from reports import fmt
 from tasks.contracts import reference_values, sources, structure
 from tasks.contracts.vocab import SOURCE_FAILED, SOURCE_OK
 from tasks.ingest.distinct import Distinct
-from tasks.ingest.findings import describe_failure, input_column_names
+from tasks.ingest.findings import describe, describe_failure, input_column_names, unexpected_rows
 from tasks.ingest.pii import hetu_findings
 
 # The committed suites, one JSON per source, in the `expectations` package.
@@ -53,8 +54,15 @@ class SourceQuality:
     warnings: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
     personal_data: bool = False
-    # Files a failed expectation (critical or warning) may concern; None when it cannot be told (all of them).
+    # Files a failed expectation may concern (a warning's only when it does not tell its every row: see
+    # `kept_rows`); None when it cannot be told (all of them).
     flagged: frozenset[str] | None = frozenset()
+    # Per warning expectation (id) that found rows: how many and the rows it listed, (file, line) in file order.
+    warned: dict[str, tuple[int, list[tuple[str, int]]]] = field(default_factory=dict)
+    # The warning expectations whose every row is listed: kept with each file's batch (see `file_warnings`).
+    kept: set[str] = field(default_factory=set)
+    # The expectation (id) of each of `warnings`.
+    warning_ids: list[str] = field(default_factory=list)
 
     @property
     def usable(self) -> bool:
@@ -62,6 +70,10 @@ class SourceQuality:
 
     def flag(self, files: frozenset[str] | None) -> None:
         self.flagged = None if files is None or self.flagged is None else self.flagged | files
+
+    def warn(self, expectation_id: str, message: str) -> None:
+        self.warning_ids.append(expectation_id)
+        self.warnings.append(message)
 
 
 def flagged_files(result: dict, checked: pd.DataFrame) -> frozenset[str] | None:
@@ -85,6 +97,78 @@ def flagged_files(result: dict, checked: pd.DataFrame) -> frozenset[str] | None:
     if count is None or rows < count or None in files:
         return None
     return frozenset(str(f) for f in files)
+
+
+# Most failing rows a result lists. The messages name the first five; a warning whose every row is listed is kept
+# with each file's batch, so that a file a check only warned on is reused like a clean one.
+LISTED_ROWS = 200
+
+
+def _expectation_key(config: dict) -> str:
+    kwargs = {k: v for k, v in config["kwargs"].items() if k != "batch_id"}
+    return json.dumps([config["type"], kwargs, config.get("severity", "critical")], sort_keys=True, default=str)
+
+
+def suite_id(source: str, config: dict) -> str | None:
+    """The committed suite's own id of a result's expectation (GX gives each run's copy an id of its own); None
+    for one whose arguments GX filled in from the run's parameters."""
+    doc = suite_document(source) or {"expectations": []}
+    return {_expectation_key(e): e["id"] for e in doc["expectations"]}.get(_expectation_key(config))
+
+
+def kept_rows(result: dict) -> list[tuple[str, int]] | None:
+    """The rows a failed warning expectation found, when they can be kept with the batches: every row listed, and
+    not a check of a file's row count (its band is learned again every run). None otherwise."""
+    kwargs = result["expectation_config"]["kwargs"]
+    if "file_rows" in (kwargs.get("column_A"), kwargs.get("column_B")):
+        return None
+    res = result.get("result") or {}
+    rows = unexpected_rows(res)
+    if res.get("unexpected_count") != len(rows) or any(f is None for f, _ in rows):
+        return None
+    return rows
+
+
+def file_warnings(quality: SourceQuality) -> dict[str, str]:
+    """Per file, what the kept warning expectations found in its rows, as its batch keeps it: JSON of expectation
+    id to [rows, [their first five lines]]."""
+    per_file: dict[str, dict[str, list[int]]] = {}
+    for eid in sorted(quality.kept):
+        for file, line in quality.warned[eid][1]:
+            per_file.setdefault(str(file), {}).setdefault(eid, []).append(int(line))
+    return {f: json.dumps({e: [len(lines), lines[:5]] for e, lines in found.items()}) for f, found in per_file.items()}
+
+
+def with_earlier_warnings(quality: SourceQuality, files: list[str], earlier: dict[str, str]) -> SourceQuality:
+    """`quality` (of the rows read now) with what the warning expectations found in the reused files' rows when
+    they were read (`earlier`: file name to `file_warnings`' JSON): each expectation's one message counts and
+    names the rows of every file, in the order of the source's `files`, as if all had been read now."""
+    found = {f: json.loads(text) for f, text in earlier.items() if text}
+    if not found:
+        return quality
+    suite = {e["id"]: e for e in (suite_document(quality.source) or {"expectations": []})["expectations"]}
+    position = {name: i for i, name in enumerate(files)}
+    messages = dict(zip(quality.warning_ids, quality.warnings))
+    passed = quality.passed
+    for eid in sorted({e for notes in found.values() for e in notes}):
+        count, rows = quality.warned.get(eid, (0, []))
+        if eid not in quality.warned:
+            passed -= 1  # passed on the rows read now (or not run at all), not on the reused ones
+        for file, notes in found.items():
+            if eid in notes:
+                count += notes[eid][0]
+                rows = [*rows, *((file, line) for line in notes[eid][1])]
+        rows = sorted(rows, key=lambda row: (position.get(row[0], len(position)), row[1]))
+        messages[eid] = describe(suite[eid], quality.source, count, rows)
+    return in_suite_order(dataclasses.replace(quality, passed=passed), messages)
+
+
+def in_suite_order(quality: SourceQuality, messages: dict[str, str]) -> SourceQuality:
+    """`quality` warning with `messages` (expectation id to message), in the order of the source's suite."""
+    doc = suite_document(quality.source) or {"expectations": []}
+    order = {e["id"]: i for i, e in enumerate(doc["expectations"])}
+    ids = sorted(messages, key=lambda eid: order.get(eid, len(order)))
+    return dataclasses.replace(quality, warning_ids=ids, warnings=[messages[eid] for eid in ids])
 
 
 def _regex_columns(source: str) -> set[str]:
@@ -305,7 +389,7 @@ def run_suites(
                 result_format={
                     "result_format": "SUMMARY",
                     "unexpected_index_column_names": ["_file", "_line"],
-                    "partial_unexpected_count": 20,
+                    "partial_unexpected_count": LISTED_ROWS,
                     # Not the query listing every failing row (a whole month's rows when a
                     # row band fails): messages name the first rows from the partial list.
                     "return_unexpected_index_query": False,
@@ -318,12 +402,12 @@ def run_suites(
             )
             q = SourceQuality(source, SOURCE_OK, checks=len(vr["results"]), personal_data=not pii.empty)
             for r in vr["results"]:
-                if not r["success"]:
-                    q.flag(flagged_files(r, checked))
+                config = r["expectation_config"]
                 if r["success"]:
                     q.passed += 1
-                elif r["expectation_config"]["type"] == PII_EXPECTATION:
-                    col = r["expectation_config"]["kwargs"]["column"]
+                elif config["type"] == PII_EXPECTATION:
+                    q.flag(flagged_files(r, checked))
+                    col = config["kwargs"]["column"]
                     hits = pii[pii["column"] == col]
                     where = ", ".join(f"{f} rivi {ln}" for f, ln in zip(hits["file"].head(5), hits["line"].head(5)))
                     q.failures.append(
@@ -331,10 +415,19 @@ def run_suites(
                         f"({fmt.count(len(hits), 'rivi', 'riviä')}: {where}; muoto "
                         f"{hits['masked'].iloc[0] if len(hits) else '******-****'})"
                     )
-                elif r["expectation_config"].get("severity", "critical") == "critical":
+                elif config.get("severity", "critical") == "critical":
+                    q.flag(flagged_files(r, checked))
                     q.failures.append(describe_failure(r, source))
                 else:
-                    q.warnings.append(describe_failure(r, source))
+                    res = r.get("result") or {}
+                    eid = suite_id(source, config)
+                    q.warned[eid or config["id"]] = (res.get("unexpected_count") or 0, unexpected_rows(res))
+                    if eid is None or kept_rows(r) is None:
+                        q.flag(flagged_files(r, checked))
+                    else:
+                        q.kept.add(eid)
+                    q.warn(eid or config["id"], describe_failure(r, source))
+            q = in_suite_order(q, dict(zip(q.warning_ids, q.warnings)))
             if q.failures:
                 q.status = SOURCE_FAILED
             out[source] = q

@@ -64,13 +64,15 @@ def load_period(
     run_id: str,
     force: bool = False,
     validation_key: str | None = None,
+    warned: str | None = None,
 ) -> Batch:
     """Replace one source's period with `frame`, atomically.
 
     A file already loaded with the same SHA-256 is not loaded again: its batch
     is reused, so reruns are cheap and the lineage stays that of the first load
     (`force` loads it again all the same). `validation_key` is kept with the
-    batch when this run validated the rows clean (None otherwise); a file that
+    batch when this run validated the rows clean (None otherwise), and with it
+    `warned`, what the warning checks found in them (JSON, None when nothing); a file that
     was not read at all (`frame` None: reused, see tasks.ingest.reuse) must have
     its batch still there. Two runs loading the same period at once meet at the
     batch table's unique key: the later one reads the winner's batch again and
@@ -78,7 +80,9 @@ def load_period(
     """
     for attempt in range(3):
         try:
-            return _load_period_once(engine, source, period, file_name, sha256, frame, run_id, force, validation_key)
+            return _load_period_once(
+                engine, source, period, file_name, sha256, frame, run_id, force, validation_key, warned
+            )
         except IntegrityError:
             if attempt == 2:
                 raise
@@ -95,6 +99,7 @@ def _load_period_once(
     run_id: str,
     force: bool,
     validation_key: str | None,
+    warned: str | None,
 ) -> Batch:
     model = FACTS[source]
     with engine.begin() as conn:
@@ -103,9 +108,9 @@ def _load_period_once(
         same = len(existing) == 1 and existing[0].sha256 == sha256 and existing[0].file_name == file_name
         if same and (frame is None or not force):
             b = existing[0]
-            if frame is not None and b.validation_key != validation_key:
+            if frame is not None and (b.validation_key, b.warned) != (validation_key, warned):
                 # Validated again in this run: the batch is kept under this run's verdict.
-                conn.execute(lb.update().where(lb.c.id == b.id).values(validation_key=validation_key))
+                conn.execute(lb.update().where(lb.c.id == b.id).values(validation_key=validation_key, warned=warned))
             return Batch(b.id, source, period, b.file_name, b.sha256, b.rows, b.run_id, True)
         if frame is None:
             raise RuntimeError(
@@ -127,6 +132,7 @@ def _load_period_once(
                 "run_id": run_id,
                 "loaded_at": dt.datetime.now(dt.UTC),
                 "validation_key": validation_key,
+                "warned": warned,
             },
         ).scalar_one()
         rows = frame.rename(columns={"_line": "source_line"})
@@ -178,7 +184,7 @@ def insert_rows(conn, table, rows: pd.DataFrame) -> None:
 @dataclass(frozen=True)
 class PlannedLoad:
     """One file to load as its own batch: its rows (None for a reused file, whose batch is kept) and, when this
-    run validated them clean, the key to keep with them."""
+    run validated them clean, the key to keep with them and what the warning checks found (JSON)."""
 
     source: str
     period: str
@@ -186,6 +192,7 @@ class PlannedLoad:
     sha256: str
     frame: pd.DataFrame | None
     validation_key: str | None
+    warned: str | None = None
 
 
 # COPY's text format: a missing value, and the characters a text value must have escaped.
@@ -224,10 +231,11 @@ def load_plan(extracted: Extracted, validated: Validated) -> list[PlannedLoad]:
         read = [f for f in e.files if not f.reused]
         by_file = dict(tuple(e.frame.groupby("_file", sort=False, observed=True))) if len(read) > 1 else {}
         clean = validated.clean.get(sid, frozenset())
+        warned = validated.warned.get(sid, {})
         for f in e.files:
             frame = None if f.reused else by_file.get(f.name, e.frame)
             key = f.validation_key if f.name in clean else None
-            plan.append(PlannedLoad(sid, f.period, f.name, f.sha256, frame, key))
+            plan.append(PlannedLoad(sid, f.period, f.name, f.sha256, frame, key, warned.get(f.name) if key else None))
     return plan
 
 
@@ -243,7 +251,9 @@ def load_files(
     batches: list[Batch] = []
     for p in loads:  # one transaction per file: a few hundred files, not rows
         batches.append(
-            load_period(engine, p.source, p.period, p.file_name, p.sha256, p.frame, run_id, force, p.validation_key)
+            load_period(
+                engine, p.source, p.period, p.file_name, p.sha256, p.frame, run_id, force, p.validation_key, p.warned
+            )
         )
         if on_batch is not None:
             on_batch(batches, len(loads))
@@ -253,9 +263,9 @@ def load_files(
 def checked_files(engine: Engine) -> pd.DataFrame:
     """The batches earlier runs validated clean (`CHECKED_COLUMNS`): the files a run may reuse unread."""
     lb = LoadBatch
-    stmt = select(lb.source, lb.period, lb.file_name, lb.sha256, lb.rows, lb.validation_key, lb.id, lb.run_id).where(
-        lb.validation_key.is_not(None)
-    )
+    stmt = select(
+        lb.source, lb.period, lb.file_name, lb.sha256, lb.rows, lb.validation_key, lb.id, lb.run_id, lb.warned
+    ).where(lb.validation_key.is_not(None))
     with engine.connect() as conn:
         return pd.DataFrame(conn.execute(stmt).all(), columns=CHECKED_COLUMNS)
 

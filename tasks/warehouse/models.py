@@ -45,9 +45,13 @@ class LoadBatch(Base):
     rows: Mapped[int] = mapped_column(Integer)
     run_id: Mapped[str] = mapped_column(String(64))
     loaded_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
-    # The key (see tasks.ingest.reuse) under which these rows were validated clean; NULL when a check warned on
-    # them or failed: a later run then reads and validates the file again instead of reusing the batch.
+    # The key (see tasks.ingest.reuse) under which these rows were validated clean; NULL when a check failed on
+    # them (or warned without telling which rows): a later run then reads and validates the file again instead of
+    # reusing the batch.
     validation_key: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # What the warning checks found in these rows when they were validated (JSON: per expectation id, the rows'
+    # count and first lines), so that a run reusing the batch warns as one reading the file would; NULL when none.
+    warned: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 # Contract types (and `store:` forms) to column types of the fact tables.

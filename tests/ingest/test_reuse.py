@@ -56,10 +56,12 @@ def test_unchanged_files_are_reused_unread_and_a_changed_file_is_read_again(extr
     assert {(b.source, b.file_name): b.id for b in l2.batches} == {(b.source, b.file_name): b.id for b in l1.batches}
     assert all(b.reused and b.run_id == "run1" for b in l2.batches)
     # A source warned on in the first pass (the sample plants an unusually long response time in one
-    # rescue file) reuses every file but that one, which is read and validated again, warning again.
-    rescue = _files(second, "rescue")
-    warned = [n for n, f in rescue.items() if not f.reused]
-    assert len(warned) == 1 and any(warned[0] in w for w in status["rescue"].warnings)
+    # rescue file) reuses that file too, and warns of its row again in the same words.
+    assert all(f.reused for f in _files(second, "rescue").values())
+    before = {s.source: s for s in v1.statuses}["rescue"]
+    assert len(before.warnings) == 1 and "pelastustehtavat_" in before.warnings[0]
+    assert status["rescue"].warnings == before.warnings
+    assert (status["rescue"].checks, status["rescue"].passed) == (before.checks, before.passed)
 
     # One month corrected: its bytes change, so it alone is read, validated and loaded again.
     path = extracts / "talous_toteuma_202402.csv"
@@ -194,3 +196,36 @@ def test_a_failed_check_flags_the_files_of_its_rows_or_all_when_it_cannot_tell(r
     }
     flagged = flagged_files(r, pd.DataFrame())
     assert flagged == (frozenset(files) if files is not None else None)
+
+
+def _plant_long_responses(path: Path, lines: list[int]) -> None:
+    """Unusually long response times (a warning, not a failure) on the given lines of a rescue file."""
+    rows = path.read_text(encoding="utf-8-sig").splitlines()
+    for line in lines:
+        rows[line - 1] = rows[line - 1].rsplit(";", 1)[0] + ";4000"
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8-sig")
+
+
+def test_a_file_a_check_only_warned_on_is_reused_and_warns_as_if_every_file_were_read(extracts, tmp_path):
+    """The next month's run reuses last month's warned files: each warning check's one message counts and names
+    the rows of the reused files and of the new one in file order, word for word what reading them all says."""
+    _plant_long_responses(extracts / "pelastustehtavat_202401.csv", [9, 4, 30])
+    _plant_long_responses(extracts / "pelastustehtavat_202402.csv", [2, 3, 7])
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    _run(extracts, url, tmp_path / "q1", 1, "run1")
+    nxt, v2, loaded = _run(extracts, url, tmp_path / "q2", 2, "run2")
+    rescue = _files(nxt, "rescue")
+    assert [n for n, f in rescue.items() if not f.reused] == ["pelastustehtavat_202402.csv"]
+    assert rescue["pelastustehtavat_202401.csv"].warned  # what it warned of, kept with its batch
+    _, full, _ = _run(extracts, f"sqlite:///{tmp_path / 'fresh.db'}", tmp_path / "q3", 2, "run3", reuse_earlier=False)
+
+    reused, read_all = ({s.source: s for s in v.statuses}["rescue"] for v in (v2, full))
+    assert reused.warnings == read_all.warnings and (reused.checks, reused.passed) == (read_all.checks, read_all.passed)
+    (message,) = reused.warnings
+    assert "(7 riviä: pelastustehtavat_202307.csv rivi 515, pelastustehtavat_202401.csv rivi 4, " in message
+    assert message.endswith("pelastustehtavat_202401.csv rivi 30, pelastustehtavat_202402.csv rivi 2 …)")
+    # The new month warned too, and its rows are kept with its batch: a third run reuses every file.
+    assert not loaded.batch_of("rescue", "pelastustehtavat_202402.csv").reused
+    third, v3, _ = _run(extracts, url, tmp_path / "q4", 2, "run4")
+    assert all(f.reused for f in _files(third, "rescue").values())
+    assert {s.source: s for s in v3.statuses}["rescue"].warnings == read_all.warnings

@@ -378,3 +378,18 @@ def test_the_ledger_sums_per_line_are_the_sums_of_its_account_groups_read_in_one
     assert len(monthly) == 4 and len(by_group) == 6  # per file: Menot and Tulot; account groups 40, 43 and 30
     assert list(monthly.columns) == ["year", "month", "area", "service", "line", "cents", "rows"]
     assert monthly.equals(wh_read.in_order(monthly))
+
+
+def test_a_batch_checked_before_0010_stays_reusable_and_one_checked_after_keeps_what_its_warnings_found(engine):
+    """Revision 0010 adds what a batch's warning checks found; a batch validated clean before it has none (NULL)
+    and is reused as before, and the loader keeps the JSON it is given with a new batch."""
+    with engine.begin() as c:
+        c.exec_driver_sql(
+            "INSERT INTO load_batch (id, source, period, file_name, sha256, rows, run_id, loaded_at, validation_key) "
+            "VALUES (7, 'ledger', '2024-07', 'y.csv', 's', 0, 'r', CURRENT_TIMESTAMP, 'k')"
+        )
+    found = '{"e1": [2, [4, 9]]}'
+    wh_load.load_period(engine, "ledger", "2024-08", "x.csv", "a" * 64, ledger_rows(3), "run1", False, "k2", found)
+    checked = wh_load.checked_files(engine).set_index("file_name")
+    assert checked.loc["y.csv", "validation_key"] == "k" and pd.isna(checked.loc["y.csv", "warned"])
+    assert checked.loc["x.csv", "warned"] == found
