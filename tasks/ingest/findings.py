@@ -22,7 +22,7 @@ MESSAGES_FI = {
 def unexpected_rows(res: dict) -> list[tuple[str, int]]:
     """The failing rows GX listed, as (file, line), in either of its index formats."""
     rows: list[tuple[str, int]] = []
-    for item in res.get("partial_unexpected_index_list") or res.get("unexpected_index_list") or []:
+    for item in res.get("partial_unexpected_index_list") or []:
         if isinstance(item, dict):
             files, lines = item.get("_file"), item.get("_line")
             if isinstance(lines, list):  # exclude_unexpected_values: lists of index values
