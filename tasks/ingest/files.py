@@ -41,7 +41,7 @@ class FileInfo:
     validation_key: str = ""
     reused_batch: int | None = None
     checked_by_run: str | None = None
-    # Of a reused file: what the warning checks found in its rows then (JSON, see `validate.warned_rows`), "" none.
+    # Of a reused file: what the warning checks found in its rows then (JSON, see `validate.file_warnings`), "" none.
     warned: str = ""
 
     @property

@@ -81,7 +81,8 @@ class Validated:
     # Per source, the files read and validated clean in this run (no check failed on them; a warning check told
     # its every row): what a later run may reuse without reading them again.
     clean: dict[str, frozenset[str]] = dataclasses.field(default_factory=dict)
-    # Per source and clean file, what the warning checks found in its rows (`validate.file_warnings`).
+    # Per source and file read now, what the kept warning checks found in its rows (`validate.file_warnings`);
+    # stored with the batches of the clean ones.
     warned: dict[str, dict[str, str]] = dataclasses.field(default_factory=dict)
 
     @property
@@ -214,10 +215,6 @@ def validate_period(
             quality[sid] = with_earlier_warnings(quality[sid], [f.name for f in e.files], earlier)
     statuses = source_statuses(extracted, quality)
     write_quality_summary(statuses, quality_dir)
-    clean = clean_files(extracted, statuses, quality)
-    warned = {
-        sid: {f: w for f, w in file_warnings(quality[sid]).items() if f in files}
-        for sid, files in clean.items()
-        if sid in quality
-    }
-    return Validated(statuses, clean, warned)
+    # Only the clean files' notes are stored (`load_plan` keeps a file's with its key).
+    warned = {sid: file_warnings(q) for sid, q in quality.items() if q.kept}
+    return Validated(statuses, clean_files(extracted, statuses, quality), warned)

@@ -165,6 +165,8 @@ def with_earlier_warnings(quality: SourceQuality, files: list[str], earlier: dic
 
 def in_suite_order(quality: SourceQuality, messages: dict[str, str]) -> SourceQuality:
     """`quality` warning with `messages` (expectation id to message), in the order of the source's suite."""
+    if not messages:
+        return quality
     doc = suite_document(quality.source) or {"expectations": []}
     order = {e["id"]: i for i, e in enumerate(doc["expectations"])}
     ids = sorted(messages, key=lambda eid: order.get(eid, len(order)))
