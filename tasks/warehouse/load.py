@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import pandas as pd
-from sqlalchemy import BigInteger, Column, Date, DateTime, Integer, MetaData, Table, and_, delete, select
+from sqlalchemy import BigInteger, Column, Date, DateTime, Integer, MetaData, Table, and_, delete, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
@@ -103,6 +103,11 @@ def _load_period_once(
 ) -> Batch:
     model = FACTS[source]
     with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            # Loads of one period wait for each other here: two that both read the period's old batch would
+            # otherwise both insert a new one, and the later one fail on the unique key (SQLite serialises writers
+            # by itself). Held until this transaction ends.
+            conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"load/{source}/{period}"})
         lb = LoadBatch.__table__
         existing = conn.execute(select(lb).where(lb.c.source == source, lb.c.period == period)).all()
         same = len(existing) == 1 and existing[0].sha256 == sha256 and existing[0].file_name == file_name
