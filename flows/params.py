@@ -32,7 +32,11 @@ class RunParams(BaseModel):
     warehouse: str = Field(
         "sqlite:///var/warehouse.db", title="Tietovarasto", description="Tietovaraston SQLAlchemy-osoite"
     )
-    cache_dir: str = Field("var/cache", title="Välimuisti", description="Välimuistikansio (THL Sotkanetin vastaukset)")
+    cache_dir: str = Field(
+        "var/cache",
+        title="Välimuisti",
+        description="Välimuistikansio (THL Sotkanetin vastaukset, ladotut PDF-tiedostot)",
+    )
     archive: str = Field("var/archive", title="Arkisto", description="Hyväksyttyjen raporttien arkisto")
     publish_dir: str | None = Field(
         None, title="Julkaisukansio", description="Julkaisukansio, johon hyväksytty PDF kopioidaan"

@@ -169,13 +169,15 @@ def comparison(year: int, cache_dir: Path) -> Comparison:
 
 
 @task(name="render-report", **PURE)
-def render(inputs: ReportInputs, stage: Path) -> RenderedReport:
-    return render_draft(inputs, stage)
+def render(inputs: ReportInputs, stage: Path, pdf_cache: Path) -> RenderedReport:
+    return render_draft(inputs, stage, pdf_cache)
 
 
 @task(name="render-approved-report", **PURE)
-def render_final(draft: RenderedReport, stage: Path, approved_by: str, approved_at: dt.datetime, comment: str) -> None:
-    render_approved(draft, stage, approved_by, approved_at, comment)
+def render_final(
+    draft: RenderedReport, stage: Path, approved_by: str, approved_at: dt.datetime, comment: str, pdf_cache: Path
+) -> None:
+    render_approved(draft, stage, approved_by, approved_at, comment, pdf_cache)
 
 
 @task(name="archive-report", retries=1, retry_delay_seconds=5, cache_policy=NO_CACHE)

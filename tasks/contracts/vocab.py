@@ -135,5 +135,8 @@ INDICATORS_CSV = "indicators.csv"
 TALOUS_CSV = "talous.csv"
 MANIFEST_JSON = "manifest.json"
 QUALITY_DIR = "quality"
+# The run's cache folder (`cache_dir`): THL Sotkanet's answers, and PDFs already typeset from the same HTML.
+SOTKANET_CACHE = "sotkanet"
+PDF_CACHE = "pdf"
 # What the archive keeps of a published report.
 ARCHIVED_FILES = (REPORT_PDF, REPORT_HTML, INDICATORS_CSV, RECONCILIATION_CSV, TALOUS_CSV, MANIFEST_JSON)

@@ -4,6 +4,11 @@
 with its content fingerprint, so approval re-renders the same content with
 the approval on its cover (`render_approved`) without computing it again.
 WeasyPrint is imported inside `report_pdf`: it is slow to import.
+
+The same HTML always gives the same PDF bytes, so a folder of typeset PDFs
+(`pdf_cache`, under the run's cache folder) spares a rerun of unchanged
+content WeasyPrint's seconds of layout: a run taken over after a crash, a
+rerun that reuses every file.
 """
 
 from __future__ import annotations
@@ -11,6 +16,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import os
+import shutil
+import tempfile
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -71,13 +79,44 @@ def report_html(context: dict) -> str:
     return typeset.typeset_html(html, _units())
 
 
-def report_pdf(html: str, path: Path) -> None:
+# Typeset PDFs kept in a run's cache folder: the newest few (a report's draft and approved version for each of
+# its recent kinds), the rest removed as new ones come.
+PDF_CACHE_KEEP = 12
+
+
+def report_pdf(html: str, path: Path, cache: Path | None = None) -> None:
     """A tagged PDF/UA document, its long words hyphenated the Finnish way; no timestamps, so the same HTML gives
-    the same bytes."""
-    from weasyprint import HTML  # heavy: WeasyPrint loads Pango and its fonts
+    the same bytes. With `cache`, the PDF typeset earlier from the same HTML (by the same WeasyPrint and Pango) is
+    copied instead of typesetting it again."""
+    from weasyprint import HTML, __version__  # heavy: WeasyPrint loads Pango and its fonts
+    from weasyprint.text.ffi import pango  # (the same import: Pango's version is part of the cache key)
 
     printed = typeset.typeset_html(html, _units(), hyphenate=True)
+    key = hashlib.sha256(f"{__version__}/{pango.pango_version()}\n{printed}".encode()).hexdigest()
+    kept = cache / f"{key}.pdf" if cache is not None else None
+    if kept is not None and kept.is_file():
+        shutil.copyfile(kept, path)
+        kept.touch()  # recently used: kept longest
+        return
     HTML(string=printed, base_url=str(TEMPLATES)).write_pdf(path, pdf_variant="pdf/ua-1", uncompressed_pdf=False)
+    if kept is not None:
+        _keep_pdf(path, kept)
+
+
+def _keep_pdf(path: Path, kept: Path) -> None:
+    """A copy of a typeset PDF into the cache, whole or not at all (a run at once may read it), and the oldest
+    copies beyond `PDF_CACHE_KEEP` removed. A cache that cannot be written costs time, never the report."""
+    try:
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=kept.parent, suffix=".part")
+        os.close(fd)
+        shutil.copyfile(path, tmp)
+        os.replace(tmp, kept)
+        copies = sorted(kept.parent.glob("*.pdf"), key=lambda p: p.stat().st_mtime, reverse=True)
+        for old in copies[PDF_CACHE_KEEP:]:
+            old.unlink(missing_ok=True)
+    except OSError:
+        pass
 
 
 # What a report says does not depend on the day it was prepared, the meeting it goes to or who approved it:
@@ -132,22 +171,27 @@ def content_fingerprint(context: dict) -> str:
     ).hexdigest()
 
 
-def write_report(context: dict, stage: Path) -> None:
+def write_report(context: dict, stage: Path, pdf_cache: Path | None = None) -> None:
     """report.html and report.pdf of a context into the run's staging folder."""
     html = report_html(context)
     (stage / REPORT_HTML).write_text(html, encoding="utf-8")
-    report_pdf(html, stage / REPORT_PDF)
+    report_pdf(html, stage / REPORT_PDF, pdf_cache)
 
 
-def render_draft(inputs: ReportInputs, stage: Path) -> RenderedReport:
+def render_draft(inputs: ReportInputs, stage: Path, pdf_cache: Path | None = None) -> RenderedReport:
     """The draft (LUONNOS) into the staging folder, with the context and fingerprint of its content."""
     context = report_context(inputs)
-    write_report(context, stage)
+    write_report(context, stage, pdf_cache)
     return RenderedReport(context, content_fingerprint(context), stage)
 
 
 def render_approved(
-    draft: RenderedReport, stage: Path, approved_by: str, approved_at: dt.datetime, comment: str
+    draft: RenderedReport,
+    stage: Path,
+    approved_by: str,
+    approved_at: dt.datetime,
+    comment: str,
+    pdf_cache: Path | None = None,
 ) -> None:
     """The final report: the draft's content with the approval on its cover and no LUONNOS mark."""
-    write_report({**draft.context, **approval_stamp(approved_by, approved_at, comment)}, stage)
+    write_report({**draft.context, **approval_stamp(approved_by, approved_at, comment)}, stage, pdf_cache)

@@ -208,3 +208,39 @@ def test_the_controllers_words_alone_make_another_report():
     moved = pd.DataFrame({"from_area": ["Hallinto"], "to_area": ["Pelastuslaitos"], "amount": [10.0], "reason": ["x"]})
     transfer = Commentary(OK, sheets={"comment_transfers": moved})
     assert fp(inputs(explanations=[said], commentary=transfer)) != plain
+
+
+def _page(words: str) -> str:
+    return f'<html lang="fi"><head><title>Testi</title></head><body><h1>Raportti</h1><p>{words}</p></body></html>'
+
+
+def test_a_pdf_typeset_earlier_from_the_same_html_is_copied_from_the_cache(tmp_path, monkeypatch):
+    cache = tmp_path / "cache" / "pdf"
+    render.report_pdf(_page("Toimintakate 4,6 %"), tmp_path / "plain.pdf")
+    render.report_pdf(_page("Toimintakate 4,6 %"), tmp_path / "first.pdf", cache)
+    [kept] = cache.glob("*.pdf")
+    # Typeset into the cache, the same bytes as without one.
+    assert (tmp_path / "first.pdf").read_bytes() == kept.read_bytes() == (tmp_path / "plain.pdf").read_bytes()
+
+    # The same HTML again is the cached copy (marked here, so a fresh typesetting would show)...
+    kept.write_bytes(kept.read_bytes() + b"%kept\n")
+    render.report_pdf(_page("Toimintakate 4,6 %"), tmp_path / "again.pdf", cache)
+    assert (tmp_path / "again.pdf").read_bytes().endswith(b"%kept\n")
+    # ...and other HTML is typeset anew, under a key of its own.
+    render.report_pdf(_page("Toimintakate 4,7 %"), tmp_path / "other.pdf", cache)
+    assert not (tmp_path / "other.pdf").read_bytes().endswith(b"%kept\n")
+    assert len(list(cache.glob("*.pdf"))) == 2
+
+    # The cache keeps the newest few: the one used last stays, the oldest goes.
+    monkeypatch.setattr(render, "PDF_CACHE_KEEP", 2)
+    render.report_pdf(_page("Toimintakate 4,6 %"), tmp_path / "used.pdf", cache)
+    render.report_pdf(_page("Toimintakate 4,8 %"), tmp_path / "newest.pdf", cache)
+    assert kept.exists() and len(list(cache.glob("*.pdf"))) == 2
+    assert not list(cache.glob("*.part"))
+
+
+def test_a_cache_that_cannot_be_written_costs_time_not_the_report(tmp_path):
+    blocked = tmp_path / "cache"
+    blocked.write_text("a file where the cache folder should be", encoding="utf-8")
+    render.report_pdf(_page("Toimintakate 4,6 %"), tmp_path / "report.pdf", blocked / "pdf")
+    assert (tmp_path / "report.pdf").read_bytes().startswith(b"%PDF")
