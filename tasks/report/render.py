@@ -94,7 +94,7 @@ def report_pdf(html: str, path: Path, cache: Path | None = None) -> None:
     printed = typeset.typeset_html(html, _units(), hyphenate=True)
     key = hashlib.sha256(f"{__version__}/{pango.pango_version()}\n{printed}".encode()).hexdigest()
     kept = cache / f"{key}.pdf" if cache is not None else None
-    if kept is not None and kept.is_file():
+    if kept is not None and _whole_pdf(kept):
         shutil.copyfile(kept, path)
         kept.touch()  # recently used: kept longest
         return
@@ -103,9 +103,22 @@ def report_pdf(html: str, path: Path, cache: Path | None = None) -> None:
         _keep_pdf(path, kept)
 
 
+def _whole_pdf(path: Path) -> bool:
+    """A cached copy that starts and ends as a PDF does (one cut short by a full disk or a crash is typeset
+    again, never delivered)."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(5)
+            f.seek(max(0, path.stat().st_size - 1024))
+            return head == b"%PDF-" and b"%%EOF" in f.read()
+    except OSError:
+        return False
+
+
 def _keep_pdf(path: Path, kept: Path) -> None:
     """A copy of a typeset PDF into the cache, whole or not at all (a run at once may read it), and the oldest
     copies beyond `PDF_CACHE_KEEP` removed. A cache that cannot be written costs time, never the report."""
+    tmp = None
     try:
         kept.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=kept.parent, suffix=".part")
@@ -116,7 +129,8 @@ def _keep_pdf(path: Path, kept: Path) -> None:
         for old in copies[PDF_CACHE_KEEP:]:
             old.unlink(missing_ok=True)
     except OSError:
-        pass
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
 
 
 # What a report says does not depend on the day it was prepared, the meeting it goes to or who approved it:

@@ -238,6 +238,11 @@ def test_a_pdf_typeset_earlier_from_the_same_html_is_copied_from_the_cache(tmp_p
     assert kept.exists() and len(list(cache.glob("*.pdf"))) == 2
     assert not list(cache.glob("*.part"))
 
+    # A copy cut short (a full disk, a crash) is typeset again and replaced, never copied.
+    kept.write_bytes(kept.read_bytes()[:2000])
+    render.report_pdf(_page("Toimintakate 4,6 %"), tmp_path / "whole.pdf", cache)
+    assert (tmp_path / "whole.pdf").read_bytes() == (tmp_path / "plain.pdf").read_bytes() == kept.read_bytes()
+
 
 def test_a_cache_that_cannot_be_written_costs_time_not_the_report(tmp_path):
     blocked = tmp_path / "cache"
