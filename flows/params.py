@@ -10,7 +10,7 @@ from prefect.input import RunInput
 from pydantic import BaseModel, Field, field_validator
 
 from flows.home import PLACES, at_home, katsaus_home, warehouse_at_home
-from tasks.contracts.vocab import PERIOD_PATTERN, Kind, Period, parse_date
+from tasks.contracts.vocab import PDF_CACHE, PERIOD_PATTERN, SOTKANET_CACHE, Kind, Period, parse_date
 
 
 class RunParams(BaseModel):
@@ -90,6 +90,16 @@ class RunParams(BaseModel):
     @property
     def month(self) -> int:
         return self.reporting_period.month
+
+    @property
+    def sotkanet_cache(self) -> Path:
+        """THL Sotkanet's cached answers, in the run's cache folder."""
+        return Path(self.cache_dir) / SOTKANET_CACHE
+
+    @property
+    def pdf_cache(self) -> Path:
+        """The PDFs typeset earlier, in the run's cache folder (the draft's and the approved report's)."""
+        return Path(self.cache_dir) / PDF_CACHE
 
 
 def placed(params: RunParams, home: Path | None = None) -> RunParams:

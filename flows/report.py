@@ -40,10 +40,8 @@ from reports import fmt
 from tasks.contracts import local_zone, settings, source_title, structure
 from tasks.contracts.vocab import (
     MANIFEST_JSON,
-    PDF_CACHE,
     QUALITY_DIR,
     REPORT_PDF,
-    SOTKANET_CACHE,
     SOURCE_MISSING,
     SOURCE_OK,
     SOURCE_STATUS_FI,
@@ -176,7 +174,7 @@ def build(p: RunParams, run_id: str) -> Built:
         step.done = fmt.count(len(rec.deviations), "täsmäytysero", "täsmäytyseroa")
     with progress.stage(progress.GOALS) as step:
         goals = stages.goals(inputs, data, validated, fin, p.year, p.month, notes)
-        comparison = stages.comparison(p.year, Path(p.cache_dir) / SOTKANET_CACHE)
+        comparison = stages.comparison(p.year, p.sotkanet_cache)
         for problem in comparison.problems:
             progress.say(problem)
         indicators = fmt.count(len(goals.results), "mittari", "mittaria")
@@ -196,7 +194,7 @@ def build(p: RunParams, run_id: str) -> Built:
         commentary=notes,
     )
     with progress.stage(progress.RENDER):
-        rendered = stages.render(report, stage, Path(p.cache_dir) / PDF_CACHE)
+        rendered = stages.render(report, stage, p.pdf_cache)
 
     write_tables(stage, rec.checks, goals.results, fin.table)
     # The controller's workbook for this report, pre-filled: edited and dropped into the extracts folder.
@@ -424,9 +422,7 @@ def deliver(p: RunParams, built: Built, answer: Approval, run_id: str) -> dict:
         raise Superseded(reason)
     approved_at = dt.datetime.now(local_zone())
     stage = restage(built.draft, built.final, run_id)
-    stages.render_final(
-        built.rendered, stage, answer.approver, approved_at, answer.comment, Path(p.cache_dir) / PDF_CACHE
-    )
+    stages.render_final(built.rendered, stage, answer.approver, approved_at, answer.comment, p.pdf_cache)
     approval_facts = {"approved_by": answer.approver, "approved_at": approved_at.isoformat(), "comment": answer.comment}
     write_json(
         manifest({**built.manifest_run, "approval": approval_facts}, built.input_entries, stage), stage / MANIFEST_JSON
