@@ -19,6 +19,8 @@ from sqlalchemy.engine import Engine
 from tasks.contracts.catalog import Catalog, Indicator
 from tasks.warehouse.load import Loaded
 from tasks.warehouse.models import FACTS
+from tasks.warehouse.read import Snapshot, sum_store
+from tasks.warehouse.summaries import grouped_sums
 
 
 @dataclass(frozen=True)
@@ -129,15 +131,23 @@ def scale_of(ind: Indicator) -> float:
     return float(ind.params.get("scale", FORMULAS[ind.formula].scale))
 
 
-def indicator_data(engine: Engine, ind: Indicator, batch_ids: list[int]) -> pd.DataFrame:
+# The kinds whose SQL is a grouped sum, added up batch by batch (`tasks.warehouse.summaries`); the others return
+# rows (values reported by unit or by hand: small tables).
+SUMMED = {"ratio": ["year", "month"], "total": ["year", "month"], "annual": ["year"]}
+
+
+def indicator_data(db: Engine | Snapshot, ind: Indicator, batch_ids: list[int]) -> pd.DataFrame:
     """Run the indicator's formula in SQL over the given batches of its source."""
     f = FORMULAS[ind.formula]
     table = FACTS[ind.source].__table__
     params = {**ind.params, "indicator": ind.id}
-    stmt = f.build(table, params).where(table.c.batch_id.in_(batch_ids))
-    with engine.connect() as conn:
-        res = conn.execute(stmt)
-        df = pd.DataFrame(res.all(), columns=list(res.keys()))
+    stmt = f.build(table, params)
+    with db.connect() as conn:
+        if f.kind in SUMMED:
+            df = grouped_sums(conn, stmt, table.c.batch_id, batch_ids, SUMMED[f.kind], sum_store(db))
+        else:
+            res = conn.execute(stmt.where(table.c.batch_id.in_(batch_ids)))
+            df = pd.DataFrame(res.all(), columns=list(res.keys()))
     for col in df.columns:
         df[col] = pd.to_numeric(df[col], errors="coerce")
     if f.kind == "ratio" and "den" in df:
@@ -145,7 +155,7 @@ def indicator_data(engine: Engine, ind: Indicator, batch_ids: list[int]) -> pd.D
     return df
 
 
-def indicator_inputs(engine: Engine, cat: Catalog, loaded: Loaded) -> dict[str, pd.DataFrame]:
+def indicator_inputs(engine: Engine | Snapshot, cat: Catalog, loaded: Loaded) -> dict[str, pd.DataFrame]:
     """Every catalog indicator's aggregates over the run's batches of its source (those computed in SQL)."""
     return {
         ind.id: indicator_data(engine, ind, loaded.ids(ind.source))

@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from tasks.ingest.period import Extracted
 from tasks.ingest.quality import Validated
 from tasks.ingest.reuse import CHECKED_COLUMNS, uniqueness_keys
-from tasks.warehouse.models import FACTS, Base, LoadBatch
+from tasks.warehouse.models import FACTS, Base, BatchSum, LoadBatch
 
 
 @dataclass(frozen=True)
@@ -125,6 +125,7 @@ def _load_period_once(
         old_ids = [r.id for r in existing]
         if old_ids:
             conn.execute(delete(model).where(model.batch_id.in_(old_ids)))
+            conn.execute(delete(BatchSum).where(BatchSum.batch_id.in_(old_ids)))
             conn.execute(delete(LoadBatch).where(LoadBatch.id.in_(old_ids)))
         batch_id = conn.execute(
             LoadBatch.__table__.insert().returning(LoadBatch.id),

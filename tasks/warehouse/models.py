@@ -54,6 +54,22 @@ class LoadBatch(Base):
     warned: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
+class BatchSum(Base):
+    """One batch's result of one grouped sum (`tasks.warehouse.summaries`): a batch never changes once loaded,
+    so a later report adds up the stored results instead of reading the batch's rows again."""
+
+    __tablename__ = "batch_sum"
+    # The batch's file hash as well as its id: SQLite may give a replaced batch's id to its successor.
+    __table_args__ = (UniqueConstraint("batch_id", "sha256", "query", name="uq_batch_sum"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    batch_id: Mapped[int] = mapped_column(Integer, index=True)
+    sha256: Mapped[str] = mapped_column(String(64))
+    # The digest of the statement summed (its SQL and parameters, without the batches).
+    query: Mapped[str] = mapped_column(String(64))
+    # The batch's result rows as JSON (a list of lists, in the statement's column order).
+    result: Mapped[str] = mapped_column(Text)
+
+
 # Contract types (and `store:` forms) to column types of the fact tables.
 COLUMN_TYPES = {
     "int": Integer,

@@ -20,6 +20,7 @@ from sqlalchemy.engine import Connection, Engine
 from tasks.contracts import sources
 from tasks.warehouse.load import Loaded, fact_columns
 from tasks.warehouse.models import FACTS, LedgerRow, LoadBatch
+from tasks.warehouse.summaries import BATCH, SumStore, grouped_sums, store_sums, sums_by_batch
 
 
 @dataclass(frozen=True)
@@ -47,47 +48,43 @@ def in_order(df: pd.DataFrame) -> pd.DataFrame:
     return df.sort_values(keys, kind="stable", ignore_index=True)
 
 
-def ledger_sums(engine: Engine, batch_ids: list[int]) -> tuple[pd.DataFrame, pd.DataFrame]:
+def ledger_sums(db: Engine | Snapshot, batch_ids: list[int]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The ledger summed in one pass over its rows in SQL: per year, month, area, service, line and two-digit
     account group (cents; `by_group`), and from those per year, month, area, service and line (cents and rows;
-    `monthly`). One scan, not two: a year's ledger is millions of rows."""
+    `monthly`). One scan, not two, and of new batches only: a year's ledger is millions of rows."""
     t = LedgerRow
     prefix = func.substr(t.account, 1, 2).label("prefix")
     keys = (t.year, t.month, t.area, t.service, t.line, prefix)
-    stmt = (
-        select(*keys, func.sum(t.amount_cents).label("cents"), func.count().label("rows"))
-        .where(t.batch_id.in_(batch_ids))
-        .group_by(*keys)
-    )
-    with engine.connect() as conn:
-        groups = pd.DataFrame(
-            conn.execute(stmt).all(), columns=["year", "month", "area", "service", "line", "prefix", "cents", "rows"]
-        ).astype({"year": "int64", "month": "int64", "cents": "int64", "rows": "int64"})
+    stmt = select(*keys, func.sum(t.amount_cents).label("cents"), func.count().label("rows")).group_by(*keys)
+    names = ["year", "month", "area", "service", "line", "prefix"]
+    with db.connect() as conn:
+        groups = grouped_sums(conn, stmt, t.batch_id, batch_ids, names, sum_store(db))
+    groups = groups.astype({"year": "int64", "month": "int64", "cents": "int64", "rows": "int64"})
     lines = ["year", "month", "area", "service", "line"]
     # Whole cents and counts: summing the groups gives exactly the lines' sums (a missing key is a group too).
     monthly = groups.groupby(lines, dropna=False, sort=False, as_index=False)[["cents", "rows"]].sum()
     return in_order(monthly), in_order(groups.drop(columns="rows"))
 
 
-def ledger_area_totals(engine: Engine, batch_ids: list[int]) -> pd.DataFrame:
+def ledger_area_totals(db: Engine | Snapshot, batch_ids: list[int]) -> pd.DataFrame:
     """Ledger summed per area straight from the rows (cents), independent of the service sums."""
     t = LedgerRow
-    stmt = select(t.area, func.sum(t.amount_cents)).where(t.batch_id.in_(batch_ids)).group_by(t.area)
-    with engine.connect() as conn:
-        return in_order(pd.DataFrame(conn.execute(stmt).all(), columns=["area", "cents"]).astype({"cents": "int64"}))
+    stmt = select(t.area, func.sum(t.amount_cents).label("cents")).group_by(t.area)
+    with db.connect() as conn:
+        totals = grouped_sums(conn, stmt, t.batch_id, batch_ids, ["area"], sum_store(db))
+    return in_order(totals.astype({"cents": "int64"}))
 
 
-def ledger_totals_by_batch(engine: Engine, batch_ids: list[int]) -> pd.DataFrame:
+def ledger_totals_by_batch(db: Engine | Snapshot, batch_ids: list[int]) -> pd.DataFrame:
     """Rows and cents per loaded batch, as the warehouse holds them."""
     t = LedgerRow
-    stmt = (
-        select(LoadBatch.file_name, func.count(t.id), func.coalesce(func.sum(t.amount_cents), 0))
-        .join(t, t.batch_id == LoadBatch.id)
-        .where(LoadBatch.id.in_(batch_ids))
-        .group_by(LoadBatch.file_name)
-    )
-    with engine.connect() as conn:
-        return in_order(pd.DataFrame(conn.execute(stmt).all(), columns=["file", "rows", "cents"]))
+    stmt = select(func.count(t.id).label("rows"), func.coalesce(func.sum(t.amount_cents), 0).label("cents"))
+    with db.connect() as conn:
+        per_batch = sums_by_batch(conn, stmt, t.batch_id, batch_ids, sum_store(db))
+        names = dict(conn.execute(select(LoadBatch.id, LoadBatch.file_name).where(LoadBatch.id.in_(batch_ids))).all())
+    per_batch["file"] = per_batch[BATCH].map(names)
+    totals = per_batch.groupby("file", as_index=False)[["rows", "cents"]].sum()
+    return in_order(totals[["file", "rows", "cents"]])
 
 
 class BatchVanished(RuntimeError):
@@ -101,6 +98,8 @@ class Snapshot:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
         self.dialect = conn.dialect
+        # The batch sums computed while reading, kept once the reads are done.
+        self.sums = SumStore()
 
     @contextmanager
     def connect(self) -> Iterator[Connection]:
@@ -126,10 +125,17 @@ def snapshot(engine: Engine, loaded: Loaded) -> Iterator[Snapshot]:
                 f"Tietovarastosta puuttuu {len(gone)} tämän ajon lataamaa erää ({where}); toinen ajo on korvannut "
                 "ne kesken ajon. Aja raportti uudelleen."
             )
-        yield Snapshot(conn)
+        snap = Snapshot(conn)
+        yield snap
+    store_sums(engine, snap.sums)
 
 
-def reporting_data(engine: Engine, loaded: Loaded) -> ReportingData:
+def sum_store(db: Engine | Snapshot) -> SumStore | None:
+    """Where the batch sums of a report's reads are kept: a snapshot keeps them, a bare engine does not."""
+    return db.sums if isinstance(db, Snapshot) else None
+
+
+def reporting_data(engine: Engine | Snapshot, loaded: Loaded) -> ReportingData:
     """Everything the finances and unit tables compute from, read from the run's batches with set-based queries."""
     ledger = loaded.ids("ledger")
     monthly, by_group = ledger_sums(engine, ledger)
