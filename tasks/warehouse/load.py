@@ -10,6 +10,7 @@ is not loaded again: its batch is reused.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -113,9 +114,18 @@ def _load_period_once(
         same = len(existing) == 1 and existing[0].sha256 == sha256 and existing[0].file_name == file_name
         if same and (frame is None or not force):
             b = existing[0]
-            if frame is not None and (b.validation_key, b.warned) != (validation_key, warned):
-                # Validated again in this run: the batch is kept under this run's verdict.
-                conn.execute(lb.update().where(lb.c.id == b.id).values(validation_key=validation_key, warned=warned))
+            if frame is not None and (b.validation_key, b.warned, b.key_ranges is None) != (
+                validation_key,
+                warned,
+                False,
+            ):
+                # Validated again in this run: the batch is kept under this run's verdict (and, loaded before its
+                # key ranges were kept, with them).
+                conn.execute(
+                    lb.update()
+                    .where(lb.c.id == b.id)
+                    .values(validation_key=validation_key, warned=warned, key_ranges=key_ranges(source, frame))
+                )
             return Batch(b.id, source, period, b.file_name, b.sha256, b.rows, b.run_id, True)
         if frame is None:
             raise RuntimeError(
@@ -139,12 +149,59 @@ def _load_period_once(
                 "loaded_at": dt.datetime.now(dt.UTC),
                 "validation_key": validation_key,
                 "warned": warned,
+                "key_ranges": key_ranges(source, frame),
             },
         ).scalar_one()
         rows = frame.rename(columns={"_line": "source_line"})
         cols = [c for c in fact_columns(model) if c in rows.columns]
         insert_rows(conn, model.__table__, rows[cols].assign(batch_id=batch_id))
     return Batch(batch_id, source, period, file_name, sha256, len(frame), run_id, False)
+
+
+def _plain_key(value):
+    """A key value as JSON keeps it and Python compares it: numbers as numbers, dates and text as text."""
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if hasattr(value, "item") and not isinstance(value, str):
+        value = value.item()  # a numpy scalar
+    return value if isinstance(value, (bool, int, float)) else str(value)
+
+
+def value_ranges(frame: pd.DataFrame, columns: list[str]) -> dict[str, list | None]:
+    """Each column's smallest and largest value (None for a column with none); a column whose values do not
+    order (mixed types) is left out: its range is not known."""
+    out: dict[str, list | None] = {}
+    for c in columns:
+        values = frame[c].dropna()
+        try:
+            out[c] = [_plain_key(values.min()), _plain_key(values.max())] if len(values) else None
+        except TypeError:
+            continue
+    return out
+
+
+def key_ranges(source: str, frame: pd.DataFrame) -> str | None:
+    """The ranges of the columns of the source's unique keys in a batch's rows (JSON), or None when it has none."""
+    columns = sorted({c for key in uniqueness_keys(source) for c in key if c in frame.columns})
+    return json.dumps(value_ranges(frame, columns), ensure_ascii=False) if columns else None
+
+
+def may_share(kept: dict | None, new: dict[str, list | None], key: list[str]) -> bool:
+    """Whether a batch with these kept ranges can hold a key whose columns' values fall in `new`'s ranges: unless
+    some column's ranges do not meet (unknown ranges, or values that do not compare, count as meeting)."""
+    if kept is None:
+        return True
+    for c in key:
+        if c not in kept or new.get(c) is None:
+            continue
+        if kept[c] is None:
+            return False
+        try:
+            if new[c][1] < kept[c][0] or kept[c][1] < new[c][0]:
+                return False
+        except TypeError:
+            continue
+    return True
 
 
 def _column_values(s: pd.Series, column, dialect: str) -> list:
@@ -293,8 +350,16 @@ def reused_keys(engine: Engine, extracted: Extracted) -> dict[str, pd.DataFrame]
         columns = sorted({c for key in keysets for c in key})
         found = []
         with engine.begin() as conn:
+            kept = conn.execute(select(LoadBatch.id, LoadBatch.key_ranges).where(LoadBatch.id.in_(list(reused))))
+            ranges = {b: json.loads(r) if r else None for b, r in kept}
             for key in keysets:
                 new = e.frame[key].dropna().drop_duplicates()
+                # Only the batches whose key ranges the new keys fall in can hold one of them (ids run on with
+                # time: usually none).
+                within = value_ranges(new, key)
+                candidates = [b for b in reused if may_share(ranges.get(b), within, key)]
+                if new.empty or not candidates:
+                    continue
                 keys = Table(
                     f"new_keys_{sid}", MetaData(), *(Column(c, table.c[c].type) for c in key), prefixes=["TEMPORARY"]
                 )
@@ -303,7 +368,7 @@ def reused_keys(engine: Engine, extracted: Extracted) -> dict[str, pd.DataFrame]
                 stmt = (
                     select(table.c.batch_id, *(table.c[c] for c in columns))
                     .join(keys, and_(*(table.c[c] == keys.c[c] for c in key)))
-                    .where(table.c.batch_id.in_(list(reused)))
+                    .where(table.c.batch_id.in_(candidates))
                 )
                 found += conn.execute(stmt).all()
                 keys.drop(conn)

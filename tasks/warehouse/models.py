@@ -52,6 +52,10 @@ class LoadBatch(Base):
     # What the warning checks found in these rows when they were validated (JSON: per expectation id, the rows'
     # count and first lines), so that a run reusing the batch warns as one reading the file would; NULL when none.
     warned: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # The smallest and largest value of each column of the keys the source's suite requires unique, in these rows
+    # (JSON: column -> [min, max], null when the column is empty): a new file can repeat a key of this batch only
+    # where its own values fall in every column's range. NULL for batches loaded before 0012 (always compared).
+    key_ranges: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class BatchSum(Base):

@@ -1,4 +1,5 @@
 import dataclasses
+import json
 
 import pandas as pd
 import pytest
@@ -308,6 +309,56 @@ def test_reused_keys_are_only_the_reused_rows_that_share_a_key_with_the_rows_rea
     )
     # Its temporary table was dropped: a second call makes it again.
     assert len(wh_load.reused_keys(engine, extracted)["ledger"]) == 1
+
+
+def test_new_keys_are_compared_only_with_the_batches_whose_key_ranges_they_meet(engine):
+    """Each batch keeps the range of each unique-key column of its rows; new keys are joined only with the reused
+    batches whose ranges they meet in every column. A batch kept before the ranges were (NULL) is always compared."""
+    jan = ledger_rows(3).assign(month=1, _file="t_202401.csv")
+    feb = ledger_rows(3).assign(month=2, _file="t_202402.csv")
+    b1 = wh_load.load_period(engine, "ledger", "2024-01", "t_202401.csv", "s1", jan, "r1", validation_key="k")
+    b2 = wh_load.load_period(engine, "ledger", "2024-02", "t_202402.csv", "s2", feb, "r1", validation_key="k")
+    lb = wh_models.LoadBatch
+    with engine.connect() as c:
+        kept = json.loads(c.execute(select(lb.key_ranges).where(lb.id == b1.id)).scalar_one())
+    assert kept == {
+        "account": ["4000", "4000"],
+        "cost_centre": ["1402000", "1402002"],
+        "month": [1, 1],
+        "year": [2024, 2024],
+    }
+    now = ledger_rows(1).assign(month=1, cost_centre="1402002", _file="t_202403.csv")  # repeats January's last key
+    files = [
+        FileInfo("t_202401.csv", "", "s1", 3, "2024-01", reused_batch=b1.id),
+        FileInfo("t_202402.csv", "", "s2", 3, "2024-02", reused_batch=b2.id),
+        FileInfo("t_202403.csv", "", "s3", 1, "2024-03"),
+    ]
+    extracted = Extracted({"ledger": Extract("ledger", now, files)}, pd.DataFrame())
+
+    def found() -> list[str]:
+        return wh_load.reused_keys(engine, extracted)["ledger"]["_file"].tolist()
+
+    assert found() == ["t_202401.csv"]
+    # The ranges decide: January's rows claimed to be February's are not compared at all.
+    with engine.begin() as c:
+        c.execute(lb.__table__.update().where(lb.id == b1.id).values(key_ranges=json.dumps({**kept, "month": [2, 2]})))
+    assert found() == []
+    # A batch without ranges is compared.
+    with engine.begin() as c:
+        c.execute(lb.__table__.update().where(lb.id == b1.id).values(key_ranges=None))
+    assert found() == ["t_202401.csv"]
+
+
+def test_key_ranges_meet_unless_a_column_shows_they_cannot():
+    new = {"year": [2024, 2024], "id": ["AP2024120000001", "AP2024120511841"]}
+    assert not wh_load.may_share({"year": [2023, 2024], "id": ["AP2023010000001", "AP2024110498812"]}, new, ["id"])
+    assert wh_load.may_share({"year": [2023, 2024], "id": ["AP2023010000001", "AP2024120000001"]}, new, ["id"])
+    assert not wh_load.may_share({"year": [2023, 2023]}, new, ["year", "id"])  # one column is enough
+    assert wh_load.may_share(None, new, ["id"]) and wh_load.may_share({}, new, ["id"])  # not known: compared
+    assert not wh_load.may_share({"id": None}, new, ["id"])  # the batch has no ids at all
+    assert wh_load.may_share({"id": [1, 9]}, new, ["id"])  # values that do not compare: compared
+    mixed = pd.DataFrame({"id": pd.Series(["AP1", 7], dtype=object), "year": [2024, 2025]})
+    assert wh_load.value_ranges(mixed, ["id", "year"]) == {"year": [2024, 2025]}  # the ids' range is not known
 
 
 def test_an_existing_warehouse_keeps_its_rows_when_its_facts_lose_the_batch_foreign_key(request, tmp_path):
