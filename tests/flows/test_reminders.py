@@ -88,7 +88,7 @@ def test_a_run_waiting_in_its_own_process_reminds_its_approvers_and_a_failed_req
     sample_dir, tmp_path, smtp_server, monkeypatch
 ):
     """A run from the command line waits in its own process: with nothing else watching, it reminds the approvers
-    halfway through its 54-second wait. The request before it was refused by the mail server; the wait went on."""
+    halfway through its 36-second wait. The request before it was refused by the mail server; the wait went on."""
     for name, value in mail_env(smtp_server.port).items():
         monkeypatch.setenv(name, value)
     smtp_server.handler.data_replies = ["554 5.7.1 Viesti hylätty"]  # the request for approval: refused for good
@@ -99,7 +99,7 @@ def test_a_run_waiting_in_its_own_process_reminds_its_approvers_and_a_failed_req
     answering.start()
     try:
         with tags(tag):
-            result = run_report(sample_dir, tmp_path, deliver=True, approval_timeout_hours=0.015)
+            result = run_report(sample_dir, tmp_path, deliver=True, approval_timeout_hours=0.01)
     finally:
         stop.set()
         answering.join()
