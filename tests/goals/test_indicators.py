@@ -9,6 +9,7 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 import pytest
+from sqlalchemy import delete, select
 
 from tasks.contracts import sources
 from tasks.contracts.catalog import Baseline, Indicator, Target, catalog
@@ -19,6 +20,8 @@ from tasks.goals import measure as mx
 from tasks.goals import results as rx
 from tasks.goals import spc
 from tasks.warehouse import load as wh_load
+from tasks.warehouse.models import FACTS, LoadBatch
+from tasks.warehouse.read import snapshot
 
 
 def indicator(formula: str, source: str, params: dict | None = None, **kw) -> Indicator:
@@ -80,6 +83,31 @@ def test_nps_is_promoters_minus_detractors(engine):
     assert m.series["value"].tolist() == [0.0, 75.0]
     assert m.actual == pytest.approx((0 + 3) / 14 * 100)  # four promoters − four detractors, three promoters
     assert m.n == 14
+
+
+def test_a_later_report_adds_up_the_monthly_aggregates_kept_for_each_batch(engine):
+    """Read through a report's snapshot, each month's aggregates are kept with its batch: a later report takes them
+    without reading the rows (here gone behind the warehouse's back) and gets the same figures; a changed formula
+    (another `where`) is summed afresh."""
+    scores = answers([10, 9, 9, 8, 7, 6, 0, 3, 10, 5], 1) + answers([10, 10, 10, 7], 2)
+    ids = load(engine, "feedback", scores)
+    ind = indicator("nps", "feedback", {"score": "score"}, unit="NPS", decimals=0)
+    with engine.connect() as c:
+        kept = c.execute(select(LoadBatch.id, LoadBatch.sha256).where(LoadBatch.id.in_(ids))).all()
+    loaded = wh_load.Loaded([wh_load.Batch(i, "feedback", "", "", sha, 0, "run", True) for i, sha in kept])
+
+    def read(ind) -> pd.DataFrame:
+        with snapshot(engine, loaded) as snap:
+            return fx.indicator_data(snap, ind, ids)
+
+    first = read(ind)
+    with engine.begin() as c:
+        c.execute(delete(FACTS["feedback"]).where(FACTS["feedback"].batch_id == ids[0]))
+    again = read(ind)
+    assert again.equals(first) and again["num"].tolist() == [0, 3] and again["den"].tolist() == [10, 4]
+    # January's rows are gone: a formula never summed before finds February's answers only.
+    other = read(dataclasses.replace(ind, params={"score": "score", "where": {"area": "Pelastuslaitos"}}))
+    assert other["den"].tolist() == [4]
 
 
 def test_share_of_urgent_missions_within_six_minutes_counts_only_its_risk_class(engine):
