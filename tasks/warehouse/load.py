@@ -114,11 +114,7 @@ def _load_period_once(
         same = len(existing) == 1 and existing[0].sha256 == sha256 and existing[0].file_name == file_name
         if same and (frame is None or not force):
             b = existing[0]
-            if frame is not None and (b.validation_key, b.warned, b.key_ranges is None) != (
-                validation_key,
-                warned,
-                False,
-            ):
+            if frame is not None and ((b.validation_key, b.warned) != (validation_key, warned) or b.key_ranges is None):
                 # Validated again in this run: the batch is kept under this run's verdict (and, loaded before its
                 # key ranges were kept, with them).
                 conn.execute(
@@ -354,11 +350,13 @@ def reused_keys(engine: Engine, extracted: Extracted) -> dict[str, pd.DataFrame]
             ranges = {b: json.loads(r) if r else None for b, r in kept}
             for key in keysets:
                 new = e.frame[key].dropna().drop_duplicates()
+                if new.empty:
+                    continue
                 # Only the batches whose key ranges the new keys fall in can hold one of them (ids run on with
                 # time: usually none).
                 within = value_ranges(new, key)
                 candidates = [b for b in reused if may_share(ranges.get(b), within, key)]
-                if new.empty or not candidates:
+                if not candidates:
                     continue
                 keys = Table(
                     f"new_keys_{sid}", MetaData(), *(Column(c, table.c[c].type) for c in key), prefixes=["TEMPORARY"]

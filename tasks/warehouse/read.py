@@ -56,9 +56,8 @@ def ledger_sums(db: Engine | Snapshot, batch_ids: list[int]) -> tuple[pd.DataFra
     prefix = func.substr(t.account, 1, 2).label("prefix")
     keys = (t.year, t.month, t.area, t.service, t.line, prefix)
     stmt = select(*keys, func.sum(t.amount_cents).label("cents"), func.count().label("rows")).group_by(*keys)
-    names = ["year", "month", "area", "service", "line", "prefix"]
     with db.connect() as conn:
-        groups = grouped_sums(conn, stmt, t.batch_id, batch_ids, names, sum_store(db))
+        groups = grouped_sums(conn, stmt, t.batch_id, batch_ids, [k.key for k in keys], sum_store(db))
     groups = groups.astype({"year": "int64", "month": "int64", "cents": "int64", "rows": "int64"})
     lines = ["year", "month", "area", "service", "line"]
     # Whole cents and counts: summing the groups gives exactly the lines' sums (a missing key is a group too).

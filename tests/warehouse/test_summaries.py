@@ -3,11 +3,12 @@ databases, with the same figures as reading every row."""
 
 from __future__ import annotations
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, text
 
 from tasks.warehouse import load as wh_load
 from tasks.warehouse import models as wh_models
 from tasks.warehouse import read as wh_read
+from tasks.warehouse.summaries import SumStore, store_sums
 from tests.warehouse.test_warehouse import ledger_rows
 
 
@@ -77,3 +78,29 @@ def test_a_bare_engine_reads_every_row_and_keeps_nothing(engine):
     assert kept(engine) == {}
     through_report = read(engine, [july])
     assert from_rows[0].equals(through_report[0]) and from_rows[1].equals(through_report[1])
+
+
+def test_sums_kept_twice_are_kept_once(engine):
+    """Two runs that summed the same batch both keep it: one copy, no error."""
+    july = wh_load.load_period(engine, "ledger", "2024-07", "07.csv", "a" * 64, month("2024-07", [-100, 250]), "r1")
+    store = SumStore([{"batch_id": july.id, "sha256": "a" * 64, "query": "q", "result": "[]"}] * 2)
+    store_sums(engine, store)
+    assert kept(engine) == {july.id: 1} and store.pending == []
+
+
+def test_sums_that_cannot_be_written_cost_the_next_report_its_reading_not_the_report(sqlite_engine):
+    """The table refuses every write (as a full disk would): the report is read all the same, and the next one
+    reads the rows again."""
+    july = wh_load.load_period(
+        sqlite_engine, "ledger", "2024-07", "07.csv", "a" * 64, month("2024-07", [-100, 250, -7]), "r1"
+    )
+    with sqlite_engine.begin() as c:
+        c.execute(
+            text("CREATE TRIGGER full_disk BEFORE INSERT ON batch_sum BEGIN SELECT RAISE(ABORT, 'disk full'); END")
+        )
+    first = read(sqlite_engine, [july])
+    assert kept(sqlite_engine) == {}
+    assert first[2].to_dict("records") == [{"area": "Pelastuslaitos", "cents": 143}]
+    again = read(sqlite_engine, [july])
+    for before, after in zip(first, again):
+        assert before.equals(after)
