@@ -15,9 +15,9 @@ export PREFECT_HOME ?= $(CURDIR)/var/prefect
 demo: install
 	$(VENV)/bin/katsaus demo
 
-# Style (ruff), the pipeline's import layers (import-linter), then every test, a test
-# file per worker on every core (each worker starts its own Prefect and PostgreSQL); the 15 slowest
-# tests are listed at the end (where the suite's time goes).
+# Style (ruff), the pipeline's import layers (import-linter), then every test, a worker on every core (each starts
+# its own Prefect and PostgreSQL) taking a test file, or a group of files sharing a run, at a time, longest first
+# (tests/conftest.py); the 15 slowest tests are listed at the end (where the suite's time goes).
 test: install lint
 	$(VENV)/bin/python -m pytest -q -n auto --dist loadfile --durations=15
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -11,6 +12,10 @@ from pydantic import BaseModel, Field, field_validator
 
 from flows.home import PLACES, at_home, katsaus_home, warehouse_at_home
 from tasks.contracts.vocab import PDF_CACHE, PERIOD_PATTERN, SOTKANET_CACHE, Kind, Period, parse_date
+
+# A folder of typeset PDFs shared by every run of the machine, whatever its cache folder (e.g. the homes of a test
+# and a production installation, or a test session's runs); unset, the run's own cache folder keeps them.
+SHARED_PDF_CACHE = "KATSAUS_PDF_CACHE"
 
 
 class RunParams(BaseModel):
@@ -98,8 +103,9 @@ class RunParams(BaseModel):
 
     @property
     def pdf_cache(self) -> Path:
-        """The PDFs typeset earlier, in the run's cache folder (the draft's and the approved report's)."""
-        return Path(self.cache_dir) / PDF_CACHE
+        """The PDFs typeset earlier (the draft's and the approved report's): in the run's cache folder, or in the
+        machine's shared folder `KATSAUS_PDF_CACHE`."""
+        return Path(os.environ.get(SHARED_PDF_CACHE) or Path(self.cache_dir) / PDF_CACHE)
 
 
 def placed(params: RunParams, home: Path | None = None) -> RunParams:

@@ -23,6 +23,13 @@ os.environ["PREFECT_HOME"] = _PREFECT_HOME
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+# The session's runs share one folder of typeset PDFs (each test has its own cache folder otherwise): the same
+# draft, typeset once by WeasyPrint, serves every run that makes the same HTML (`report_pdf`).
+# Both xdist workers of a run name the same folder.
+_RUN = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+os.environ["KATSAUS_PDF_CACHE"] = (
+    os.path.join(tempfile.gettempdir(), f"katsaus-pdf-{_RUN}") if _RUN else tempfile.mkdtemp(prefix="katsaus-pdf-")
+)
 
 
 @pytest.fixture(scope="session")
@@ -33,6 +40,16 @@ def sample_dir(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("sample")
     sample_extracts(2024, out)
     return out
+
+
+@pytest.fixture(scope="session")
+def forecast_run(sample_dir, tmp_path_factory, prefect_server) -> tuple[Path, Path]:
+    """The demo's report (3rd forecast, January–August 2024) of the sample: (report folder, its run's folder, which
+    holds its warehouse `w.db`). Its files are in one xdist group (`DEMO_REPORT_FILES`), so a session runs it once."""
+    from tests.flows.conftest import run_report  # imports Prefect: after its home is set above
+
+    tmp = tmp_path_factory.mktemp("forecast-run")
+    return Path(run_report(sample_dir, tmp)["report_dir"]), tmp
 
 
 @pytest.fixture
@@ -62,28 +79,59 @@ def prefect_server():
         pytest.fail(str(exc))
 
 
-# The longest test files (measured: minutes each, whole runs in subprocesses), longest first. `make test` gives each
-# worker a file at a time in collection order; a long file that starts last runs alone while the other core idles.
+# The test files that build on the sample's demo report (`forecast_run`, a session fixture: a whole run) run on one
+# worker, so that each run of `make test` runs it once.
+DEMO_REPORT_FILES = (
+    "tests/flows/test_flow.py",
+    "tests/flows/test_report_kinds.py",
+    "tests/flows/test_commentary_flow.py",
+    "tests/ingest/test_bad_inputs.py",
+)
+DEMO_REPORT_GROUP = "demo-report"
+# The longest units of work (measured: a minute or more each, whole runs), longest first. `make test` hands each
+# worker a unit at a time in this order: a long unit that started last would run alone while the other core idles.
 LONGEST_FIRST = (
     "tests/e2e/test_e2e.py",
+    DEMO_REPORT_GROUP,
     "tests/faults/test_backfill_faults.py",
-    "tests/flows/test_flow_runs.py",
     "tests/faults/test_kill_faults.py",
+    "tests/flows/test_flow_runs.py",
     "tests/test_packaging.py",
-    "tests/ingest/test_bad_inputs.py",
-    "tests/flows/test_commentary_flow.py",
-    "tests/flows/test_report_kinds.py",
+    "tests/ingest/test_reuse.py",
+    "tests/flows/test_reminders.py",
 )
+
+
+def work_unit(nodeid: str) -> str:
+    """The unit of work an xdist worker takes whole: the test's file, or the demo report's group."""
+    path = nodeid.split("::")[0]
+    return DEMO_REPORT_GROUP if path in DEMO_REPORT_FILES else path
 
 
 def pytest_collection_modifyitems(items):
     """Tests that need a Prefect server (they run flows or serve them) are `slow`; `-m "not slow"` is the quick part.
-    The longest files come first (a stable sort: the rest keep their order)."""
+    The longest units come first (a stable sort: the rest keep their order)."""
     for item in items:
         if "prefect_server" in getattr(item, "fixturenames", ()) or "e2e" in item.nodeid.split("/"):
             item.add_marker(pytest.mark.slow)
-    rank = {path: i for i, path in enumerate(LONGEST_FIRST)}
-    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))
+    rank = {unit: i for i, unit in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(work_unit(item.nodeid), len(rank)))
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """`make test`'s workers take a `work_unit` at a time, in collection order (longest first). xdist's own
+    `loadgroup` cannot group files under pytest 9 (its group suffix no longer reaches the node ids), and its
+    `loadfile` reorders the files by their number of tests."""
+    if config.getvalue("dist") not in ("load", "loadfile"):
+        return None
+    from xdist.scheduler import LoadScopeScheduling  # xdist's: only where xdist runs the session
+
+    class WorkUnitScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return work_unit(nodeid)
+
+    config.option.loadscopereorder = False
+    return WorkUnitScheduling(config, log)
 
 
 @pytest.fixture(scope="session")

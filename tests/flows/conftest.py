@@ -1,4 +1,5 @@
-"""The flow tests' shared runs: the sample's reports, run once per session on the shared Prefect server."""
+"""The flow tests' helpers: a draft run of the flow and its `katsaus run` arguments, what a recording keeps of a
+report, the progress lines a run prints. (The demo report's run, shared by the session: `forecast_run`.)"""
 
 from __future__ import annotations
 
@@ -7,8 +8,6 @@ import hashlib
 import json
 import re
 from pathlib import Path
-
-import pytest
 
 from flows.progress import STAGE_TITLES
 from flows.report import RunParams, report_flow
@@ -53,13 +52,6 @@ def cli_draft_args(extracts: Path, out: Path, db: Path, cache: Path) -> list[str
         REPORT_DATE.isoformat(),
         "--no-deliver",
     ]
-
-
-@pytest.fixture(scope="session")
-def forecast_run(sample_dir, tmp_path_factory, prefect_server) -> tuple[Path, Path]:
-    """The demo's report (3rd forecast, January–August 2024) of the sample: (report folder, its run's folder)."""
-    tmp = tmp_path_factory.mktemp("forecast-run")
-    return Path(run_report(sample_dir, tmp)["report_dir"]), tmp
 
 
 def manifest(report_dir: Path) -> dict:

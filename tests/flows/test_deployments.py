@@ -103,6 +103,15 @@ def test_run_parameters_are_validated():
             RunParams(**bad)
 
 
+def test_typeset_pdfs_are_kept_in_the_runs_cache_folder_or_the_machines_shared_one(monkeypatch, tmp_path):
+    from flows.params import SHARED_PDF_CACHE, RunParams
+
+    monkeypatch.delenv(SHARED_PDF_CACHE, raising=False)
+    assert RunParams(cache_dir=str(tmp_path / "cache")).pdf_cache == tmp_path / "cache" / "pdf"
+    monkeypatch.setenv(SHARED_PDF_CACHE, str(tmp_path / "shared"))
+    assert RunParams(cache_dir=str(tmp_path / "cache")).pdf_cache == tmp_path / "shared"
+
+
 def test_the_meeting_date_is_read_as_typed_or_taken_from_the_calendar(capsys):
     from flows.cli import parser
     from flows.report import RunParams, with_period
