@@ -10,7 +10,7 @@ PIP := $(VENV)/bin/python -m pip install -q --disable-pip-version-check
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock requirements-tools.lock pyproject.toml | sha256sum | cut -c1-12)
 export PREFECT_HOME ?= $(CURDIR)/var/prefect
 
-.PHONY: demo test lint bench bench-e2e install sysdeps lock clean
+.PHONY: demo test lint bench bench-e2e bench-warehouse install sysdeps lock clean
 
 demo: install
 	$(VENV)/bin/katsaus demo
@@ -37,6 +37,12 @@ bench: install
 E2E_ARGS ?= --scale 89
 bench-e2e: install
 	$(VENV)/bin/python bench/e2e.py $(E2E_ARGS)
+
+# The embedded warehouse (issue 14): SQLite as katsaus loads it against DuckDB, loading, reading and a second process
+# opening the file; not part of `make test`.
+WAREHOUSE_ARGS ?= --scale 89
+bench-warehouse: install
+	$(VENV)/bin/python bench/embedded_warehouse.py $(WAREHOUSE_ARGS)
 
 install: sysdeps $(STAMP)
 

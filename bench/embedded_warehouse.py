@@ -1,0 +1,181 @@
+"""Which embedded warehouse (issue 14): SQLite, as katsaus loads it today, against DuckDB, the columnar candidate.
+
+Not part of `make test`. On the sample of `--scale` (generated once under var/bench/data/, as `make bench-e2e`
+does), every fact source is extracted as a run extracts it, then measured on both databases, each in a fresh file:
+
+- load: the rows into the source's fact table (SQLite through katsaus's own `insert_rows`, the driver's
+  executemany in one transaction; DuckDB by appending the Arrow-backed frame, its fastest path), committed;
+- read: the report's heaviest kind of read, the ledger's sums by year, month, service and account and the events'
+  counts by month, over every row;
+- several runs at once: while one process holds the file open for writing, can a second process (the next run,
+  `katsaus serve`'s other run, a four-month backfill) open it to write, or at least to read?
+
+Prints a table and writes JSON to var/bench/results/. Usage: `python bench/embedded_warehouse.py --scale 10`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+from e2e import ROOT, machine, sample  # the benchmark's folder is first on sys.path; e2e puts the checkout there
+from sqlalchemy import insert
+
+from tasks.ingest.extract import extract_source
+from tasks.warehouse.engine import engine_for, migrate
+from tasks.warehouse.load import fact_columns, insert_rows
+from tasks.warehouse.models import FACTS, LoadBatch
+
+YEAR, MONTH = 2024, 12
+# A second process opening the file while the first holds it for writing: to write, then only to read.
+SECOND_PROCESS = """
+import sys, duckdb
+try:
+    duckdb.connect(sys.argv[1], read_only=sys.argv[2] == "read").close()
+    print("ok")
+except Exception as exc:
+    print(type(exc).__name__ + ": " + str(exc).splitlines()[0])
+"""
+
+
+def facts(extracts: Path) -> dict[str, pd.DataFrame]:
+    """Every fact source's rows for the year, typed as a run types them, with the fact table's columns."""
+    out = {}
+    for sid in FACTS:
+        frame = extract_source(extracts, sid, YEAR, MONTH).frame.rename(columns={"_line": "source_line"})
+        out[sid] = frame[[c for c in fact_columns(FACTS[sid]) if c in frame.columns]].assign(batch_id=1)
+    return out
+
+
+def sqlite_load(path: Path, frames: dict[str, pd.DataFrame]) -> float:
+    """Seconds to load every frame into a migrated SQLite warehouse, one transaction per source, as katsaus does."""
+    engine = engine_for(f"sqlite:///{path}")
+    migrate(engine)
+    start = time.perf_counter()
+    for sid, frame in frames.items():
+        with engine.begin() as conn:
+            batch = conn.execute(
+                insert(LoadBatch).values(
+                    source=sid,
+                    period="2024-12",
+                    file_name="bench",
+                    sha256="0" * 64,
+                    rows=len(frame),
+                    run_id="bench",
+                    loaded_at=dt.datetime.now(dt.UTC),
+                )
+            ).inserted_primary_key[0]
+            insert_rows(conn, FACTS[sid].__table__, frame.assign(batch_id=batch))
+    seconds = time.perf_counter() - start
+    engine.dispose()
+    return seconds
+
+
+def duckdb_load(path: Path, frames: dict[str, pd.DataFrame]) -> float:
+    """Seconds to load every frame into DuckDB tables of the same columns, one transaction per source."""
+    con = duckdb.connect(str(path))
+    for sid, frame in frames.items():
+        con.register("frame", frame.head(0))
+        con.execute(f"CREATE TABLE {FACTS[sid].__tablename__} AS SELECT * FROM frame")
+        con.unregister("frame")
+    start = time.perf_counter()
+    for sid, frame in frames.items():
+        con.begin()
+        con.register("frame", frame)
+        con.execute(f"INSERT INTO {FACTS[sid].__tablename__} SELECT * FROM frame")
+        con.unregister("frame")
+        con.commit()
+    con.execute("CHECKPOINT")
+    seconds = time.perf_counter() - start
+    con.close()
+    return seconds
+
+
+def report_reads() -> list[str]:
+    """The ledger's sums and every monthly fact table's counts by month, in SQL both databases run."""
+    ledger = FACTS["ledger"].__tablename__
+    reads = [
+        f"SELECT year, month, service, account, SUM(amount_cents) FROM {ledger} GROUP BY year, month, service, account"
+    ]
+    for sid, model in FACTS.items():
+        if sid != "ledger" and {"year", "month"} <= set(model.__table__.columns.keys()):
+            reads.append(f"SELECT year, month, COUNT(*) FROM {model.__tablename__} GROUP BY year, month")
+    return reads
+
+
+def timed_reads(run, reads: list[str]) -> tuple[float, list[list[tuple]]]:
+    """Seconds for every read, and what each read gave (sorted, sums as integers: the cents are whole)."""
+    start = time.perf_counter()
+    results = [run(sql) for sql in reads]
+    seconds = time.perf_counter() - start
+    return seconds, [sorted(tuple(int(v) if isinstance(v, float) else v for v in row) for row in r) for r in results]
+
+
+def second_process(path: Path) -> dict[str, str]:
+    """What a second process gets when it opens the DuckDB file that this one holds open for writing."""
+    con = duckdb.connect(str(path))
+    try:
+        return {
+            mode: subprocess.run(
+                [sys.executable, "-c", SECOND_PROCESS, str(path), mode], capture_output=True, text=True, timeout=60
+            ).stdout.strip()
+            for mode in ("write", "read")
+        }
+    finally:
+        con.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", type=int, default=10)
+    parser.add_argument("--root", type=Path, default=ROOT / "var" / "bench")
+    args = parser.parse_args()
+    extracts = sample(args.scale, args.root / "data")
+    start = time.perf_counter()
+    frames = facts(extracts)
+    extract_s = time.perf_counter() - start
+    rows = sum(len(f) for f in frames.values())
+    reads = report_reads()
+    with tempfile.TemporaryDirectory(dir=args.root) as tmp:
+        lite, duck = Path(tmp) / "w.db", Path(tmp) / "w.duckdb"
+        result = {"scale": args.scale, "rows": rows, "extract_s": extract_s, "machine": machine()}
+        result["sqlite_load_s"] = sqlite_load(lite, frames)
+        result["duckdb_load_s"] = duckdb_load(duck, frames)
+        engine = engine_for(f"sqlite:///{lite}")
+        with engine.connect() as conn:
+            result["sqlite_read_s"], sqlite_gave = timed_reads(lambda sql: conn.exec_driver_sql(sql).fetchall(), reads)
+        engine.dispose()
+        with duckdb.connect(str(duck), read_only=True) as con:
+            result["duckdb_read_s"], duckdb_gave = timed_reads(lambda sql: con.execute(sql).fetchall(), reads)
+        # The yardstick is honest only if both hold the same rows and sum them alike.
+        result["same_results"] = sqlite_gave == duckdb_gave
+        if not result["same_results"]:
+            sys.exit("SQLite and DuckDB disagree on the report's reads: the comparison is void")
+        result["sqlite_mb"] = lite.stat().st_size / 1e6
+        result["duckdb_mb"] = duck.stat().st_size / 1e6
+        result["duckdb_second_process"] = second_process(duck)
+    print(f"scale {args.scale}: {rows:,} fact rows, extracted in {extract_s:.1f} s".replace(",", " "))
+    print(f"{'':8} {'load s':>8} {'rows/s':>10} {'reads s':>8} {'file MB':>8}")
+    for db in ("sqlite", "duckdb"):
+        load = result[f"{db}_load_s"]
+        print(
+            f"{db:8} {load:8.1f} {rows / load:10,.0f}".replace(",", " ")
+            + f" {result[f'{db}_read_s']:8.2f} {result[f'{db}_mb']:8.0f}"
+        )
+    print("DuckDB, a second process while the first writes:", result["duckdb_second_process"])
+    out = args.root / "results" / f"embedded-warehouse-s{args.scale}-{dt.datetime.now():%Y%m%dT%H%M%S}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2, default=str) + "\n", encoding="utf-8")
+    print(f"written: {out}")
+
+
+if __name__ == "__main__":
+    main()
