@@ -118,20 +118,27 @@ def pytest_collection_modifyitems(items):
     items.sort(key=lambda item: rank.get(work_unit(item.nodeid), len(rank)))
 
 
-def pytest_xdist_make_scheduler(config, log):
+class WorkUnits:
     """`make test`'s workers take a `work_unit` at a time, in collection order (longest first). xdist's own
     `loadgroup` cannot group files under pytest 9 (its group suffix no longer reaches the node ids), and its
-    `loadfile` reorders the files by their number of tests."""
-    if config.getvalue("dist") not in ("load", "loadfile"):
-        return None
-    from xdist.scheduler import LoadScopeScheduling  # xdist's: only where xdist runs the session
+    `loadfile` reorders the files by their number of tests. A plugin of its own: its hook exists only with xdist."""
 
-    class WorkUnitScheduling(LoadScopeScheduling):
-        def _split_scope(self, nodeid: str) -> str:
-            return work_unit(nodeid)
+    def pytest_xdist_make_scheduler(self, config, log):
+        if config.getvalue("dist") not in ("load", "loadfile"):
+            return None
+        from xdist.scheduler import LoadScopeScheduling  # present: this plugin is registered only with xdist
 
-    config.option.loadscopereorder = False
-    return WorkUnitScheduling(config, log)
+        class WorkUnitScheduling(LoadScopeScheduling):
+            def _split_scope(self, nodeid: str) -> str:
+                return work_unit(nodeid)
+
+        config.option.loadscopereorder = False
+        return WorkUnitScheduling(config, log)
+
+
+def pytest_configure(config):
+    if config.pluginmanager.hasplugin("xdist"):
+        config.pluginmanager.register(WorkUnits(), "katsaus-work-units")
 
 
 @pytest.fixture(scope="session")
