@@ -23,13 +23,17 @@ os.environ["PREFECT_HOME"] = _PREFECT_HOME
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
-# The session's runs share one folder of typeset PDFs (each test has its own cache folder otherwise): the same
-# draft, typeset once by WeasyPrint, serves every run that makes the same HTML (`report_pdf`).
-# Both xdist workers of a run name the same folder.
-_RUN = os.environ.get("PYTEST_XDIST_TESTRUNUID")
-os.environ["KATSAUS_PDF_CACHE"] = (
-    os.path.join(tempfile.gettempdir(), f"katsaus-pdf-{_RUN}") if _RUN else tempfile.mkdtemp(prefix="katsaus-pdf-")
-)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def shared_pdf_cache(tmp_path_factory) -> Path:
+    """One folder of typeset PDFs for the whole run of the suite, both xdist workers' (each test has its own cache
+    folder otherwise): the same draft, typeset once by WeasyPrint, serves every run that makes the same HTML
+    (`report_pdf`). In pytest's own temporary folder (a worker's is beside the other's), removed with it."""
+    base = tmp_path_factory.getbasetemp()
+    folder = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "typeset-pdf"
+    os.environ["KATSAUS_PDF_CACHE"] = str(folder)
+    return folder
 
 
 @pytest.fixture(scope="session")
@@ -45,7 +49,8 @@ def sample_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def forecast_run(sample_dir, tmp_path_factory, prefect_server) -> tuple[Path, Path]:
     """The demo's report (3rd forecast, January–August 2024) of the sample: (report folder, its run's folder, which
-    holds its warehouse `w.db`). Its files are in one xdist group (`DEMO_REPORT_FILES`), so a session runs it once."""
+    holds its warehouse `w.db`). Its files are one work unit (`DEMO_REPORT_FILES`): a worker takes them all, so a
+    session runs it once."""
     from tests.flows.conftest import run_report  # imports Prefect: after its home is set above
 
     tmp = tmp_path_factory.mktemp("forecast-run")
