@@ -132,3 +132,35 @@ def test_missing_required_date_is_an_error(sample_dir, tmp_path):
     _, errors = typed_columns(raw, src, p.name)
     date_column = next(c.name for c in src.columns if c.field == src.date)
     assert f"{p.name}, rivi 2, sarake {date_column}: pakollinen arvo puuttuu" in [str(x) for x in errors]
+
+
+@pytest.mark.parametrize("source", ["ledger", "feedback", "rescue"])
+def test_typing_a_file_at_a_time_gives_what_typing_all_at_once_gives(sample_dir, tmp_path, monkeypatch, source):
+    """Large sources are typed a batch of files at a time (bounded memory): the rows, their order, the files and
+    each file's errors are those of one pass over every file, a bad cell included."""
+    import shutil
+
+    from tasks.ingest import extract
+
+    extracts = tmp_path / "extracts"
+    shutil.copytree(sample_dir, extracts)
+    prefix = extract.sources()[source].file.split("{")[0]
+    files = [p for p in sorted(extracts.glob(f"{prefix}2024*.csv")) if _utf8(p)]
+    lines = files[1].read_text(encoding="utf-8-sig").splitlines()
+    lines[3] = lines[3].replace(";", ";x", 1)  # the second column of its third row is no longer what it was
+    files[1].write_text("\n".join(lines) + "\n", encoding="utf-8-sig")
+
+    whole = extract_source(extracts, source, 2024, 8)
+    monkeypatch.setattr(extract, "TYPING_BATCH_ROWS", 1)  # every file its own batch
+    batched = extract_source(extracts, source, 2024, 8)
+    assert len(whole.frame) > 1000 and whole.errors[0].file == files[1].name
+    pd.testing.assert_frame_equal(batched.frame, whole.frame)
+    assert batched.files == whole.files and batched.errors == whole.errors and batched.status == whole.status
+
+
+def _utf8(path) -> bool:
+    try:
+        path.read_text(encoding="utf-8-sig")
+        return True
+    except UnicodeDecodeError:
+        return False
