@@ -31,7 +31,7 @@ from sqlalchemy import insert
 
 from tasks.ingest.extract import extract_source
 from tasks.warehouse.engine import engine_for, migrate
-from tasks.warehouse.load import fact_columns, insert_rows
+from tasks.warehouse.load import fact_rows, insert_rows
 from tasks.warehouse.models import FACTS, LoadBatch
 
 YEAR, MONTH = 2024, 12
@@ -48,11 +48,7 @@ except Exception as exc:
 
 def facts(extracts: Path) -> dict[str, pd.DataFrame]:
     """Every fact source's rows for the year, typed as a run types them, with the fact table's columns."""
-    out = {}
-    for sid in FACTS:
-        frame = extract_source(extracts, sid, YEAR, MONTH).frame.rename(columns={"_line": "source_line"})
-        out[sid] = frame[[c for c in fact_columns(FACTS[sid]) if c in frame.columns]].assign(batch_id=1)
-    return out
+    return {sid: fact_rows(sid, extract_source(extracts, sid, YEAR, MONTH).frame).assign(batch_id=1) for sid in FACTS}
 
 
 def sqlite_load(path: Path, frames: dict[str, pd.DataFrame]) -> float:

@@ -30,9 +30,11 @@ def shared_pdf_cache(tmp_path_factory) -> Path:
     """One folder of typeset PDFs for the whole run of the suite, both xdist workers' (each test has its own cache
     folder otherwise): the same draft, typeset once by WeasyPrint, serves every run that makes the same HTML
     (`report_pdf`). In pytest's own temporary folder (a worker's is beside the other's), removed with it."""
+    from flows.params import SHARED_PDF_CACHE  # imports Prefect: after its home is set above
+
     base = tmp_path_factory.getbasetemp()
     folder = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "typeset-pdf"
-    os.environ["KATSAUS_PDF_CACHE"] = str(folder)
+    os.environ[SHARED_PDF_CACHE] = str(folder)
     return folder
 
 

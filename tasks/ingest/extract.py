@@ -236,6 +236,13 @@ def extract_source(
     pending: list[pd.DataFrame] = []
     typed: list[pd.DataFrame] = []
     bad_cells: list[SourceError] = []
+
+    def type_pending() -> None:
+        batch, bad = _typed_batch(pending, src)
+        typed.append(batch)
+        bad_cells.extend(bad)
+        pending.clear()
+
     # Every file found, in the period's order: read now (with its SHA-256 and validation key) or reused.
     found: list[tuple[PeriodFile, str, str] | FileInfo] = []
     # Each file's errors in the files' order, whichever step found them.
@@ -265,15 +272,10 @@ def extract_source(
         errors_of[pf.name] = []
         pending.append(df)
         found.append((pf, sha256, key))
-        if sum(len(f) for f in pending) >= TYPING_BATCH_ROWS:
-            batch, bad = _typed_batch(pending, src)
-            typed.append(batch)
-            bad_cells += bad
-            pending = []
+        if sum(map(len, pending)) >= TYPING_BATCH_ROWS:
+            type_pending()
     if pending:
-        batch, bad = _typed_batch(pending, src)
-        typed.append(batch)
-        bad_cells += bad
+        type_pending()
     rows = empty_frame(source_id)
     if typed:
         rows, bad = _checked(typed, bad_cells, src, check)

@@ -55,6 +55,12 @@ def fact_columns(model: type[Base]) -> list[str]:
     return [c.name for c in model.__table__.columns if c.name not in ("id", "batch_id")]
 
 
+def fact_rows(source: str, frame: pd.DataFrame) -> pd.DataFrame:
+    """An extracted frame as the source's fact table takes it: its columns (the line number as `source_line`)."""
+    rows = frame.rename(columns={"_line": "source_line"})
+    return rows[[c for c in fact_columns(FACTS[source]) if c in rows.columns]]
+
+
 def load_period(
     engine: Engine,
     source: str,
@@ -148,9 +154,7 @@ def _load_period_once(
                 "key_ranges": key_ranges(source, frame),
             },
         ).scalar_one()
-        rows = frame.rename(columns={"_line": "source_line"})
-        cols = [c for c in fact_columns(model) if c in rows.columns]
-        insert_rows(conn, model.__table__, rows[cols].assign(batch_id=batch_id))
+        insert_rows(conn, model.__table__, fact_rows(source, frame).assign(batch_id=batch_id))
     return Batch(batch_id, source, period, file_name, sha256, len(frame), run_id, False)
 
 

@@ -1,3 +1,5 @@
+import shutil
+
 import pandas as pd
 import pytest
 
@@ -138,8 +140,6 @@ def test_missing_required_date_is_an_error(sample_dir, tmp_path):
 def test_typing_a_file_at_a_time_gives_what_typing_all_at_once_gives(sample_dir, tmp_path, monkeypatch, source):
     """Large sources are typed a batch of files at a time (bounded memory): the rows, their order, the files and
     each file's errors are those of one pass over every file, a bad cell included."""
-    import shutil
-
     from tasks.ingest import extract
 
     extracts = tmp_path / "extracts"
