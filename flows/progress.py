@@ -20,6 +20,7 @@ from reports import fmt
 from tasks.contracts import source_title
 from tasks.contracts.vocab import SOURCE_OK, SOURCE_STATUS_FI
 from tasks.ingest.extract import Extract
+from tasks.ingest.quality import SourceStatus
 from tasks.ingest.reuse import REUSED_FI
 from tasks.ingest.validate import SourceQuality
 from tasks.warehouse.load import Batch
@@ -116,13 +117,24 @@ def source_read(extract: Extract) -> None:
     say(f"  {source_title(extract.source)}: {said}")
 
 
-def source_checked(quality: SourceQuality, rows: int) -> None:
+def _checked(quality: SourceQuality | SourceStatus, rows: int, reused: str = "") -> None:
     warned = f", {fmt.count(len(quality.warnings), 'varoitus', 'varoitusta')}" if quality.warnings else ""
     say(
         f"  {source_title(quality.source)}: {fmt.count(rows, 'rivi', 'riviä')}, "
-        f"läpäisi {quality.passed}/{quality.checks} tarkistusta{warned}; "
+        f"läpäisi {quality.passed}/{quality.checks} tarkistusta{warned}{f' ({reused})' if reused else ''}; "
         f"{SOURCE_STATUS_FI.get(quality.status, quality.status)}"
     )
+
+
+def source_checked(quality: SourceQuality, rows: int) -> None:
+    _checked(quality, rows)
+
+
+def sources_checked_before(statuses: list[SourceStatus]) -> None:
+    """The sources whose every file an earlier run checked (no suite ran on them now): their verdicts, said so."""
+    for s in statuses:
+        if s.files and len(s.reused) == len(s.files):
+            _checked(s, s.rows, s.reused_text)
 
 
 # Loading says how far it has got at most this often (a few hundred files, each a batch of its own).

@@ -81,9 +81,11 @@ def validate(
     extracted: Extracted, earlier: Checked, keys: dict[str, pd.DataFrame], today: dt.date, quality_dir: Path
 ) -> Validated:
     """Run the suites on the files read now and judge every source of the period."""
-    return validate_period(
+    validated = validate_period(
         extracted, earlier.history, today, quality_dir, earlier.margin, keys, on_source=progress.source_checked
     )
+    progress.sources_checked_before(validated.statuses)
+    return validated
 
 
 @task(name="record-validation", **IO)
