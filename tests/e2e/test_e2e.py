@@ -24,7 +24,7 @@ import pandas as pd
 import pytest
 from prefect.client.schemas.actions import DeploymentUpdate
 
-from tests.flows.conftest import stage_lines_are_all_there
+from tests.flows.conftest import checked_warehouse, stage_lines_are_all_there
 from tests.smtp_recorder import Recorder, free_port, make_controller
 
 FORECAST = "katsaus-report/toteutumisennuste"
@@ -81,10 +81,13 @@ def mail():
 
 
 @pytest.fixture(scope="module")
-def place(sample_dir, tmp_path_factory):
-    """The served runs' folders: a copy of the sample they read, their outputs, archive and warehouse."""
+def place(sample_dir, forecast_run, tmp_path_factory):
+    """The served runs' folders: a copy of the sample they read, their outputs, archive and warehouses (the served
+    runs' and the worker's, each holding the sample as an earlier run checked it)."""
     root = tmp_path_factory.mktemp("e2e")
     shutil.copytree(sample_dir, root / "extracts")
+    checked_warehouse(forecast_run, root)
+    checked_warehouse(forecast_run, root, "worker.db")
     return root
 
 

@@ -16,7 +16,7 @@ from flows import cli
 from tasks.deliver.archive import archive_report
 from tasks.report.context import proposal_default
 from tests import pdf_layout as layout
-from tests.flows.conftest import run_report
+from tests.flows.conftest import checked_warehouse, run_report
 from tests.html_tables import finnish_number, html_tables
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
@@ -27,9 +27,11 @@ TRANSFER_REASON = "Hallinnon henkilöstömenot jäävät tulosbudjetista vapautu
 
 
 @pytest.fixture(scope="module")
-def prefilled(sample_dir, tmp_path_factory) -> Path:
-    """`katsaus kommentit` for the demo's report, written where a controller asked."""
+def prefilled(sample_dir, forecast_run, tmp_path_factory) -> Path:
+    """`katsaus kommentit` for the demo's report, written where a controller asked (its warehouse holds the sample
+    as the demo's run checked it)."""
     tmp = tmp_path_factory.mktemp("kommentit")
+    checked_warehouse(forecast_run, tmp)
     target = tmp / "minun" / "kommentit.xlsx"
     args = [
         "kommentit",
@@ -109,6 +111,7 @@ def commented(sample_dir, prefilled, forecast_run, tmp_path_factory) -> Path:
     """The demo's report with the controller's workbook, the 2nd forecast round archived before it (its figures
     those of the plain report, so the change from that round is exactly the controller's adjustments)."""
     tmp = tmp_path_factory.mktemp("commented")
+    checked_warehouse(forecast_run, tmp)  # the unchanged files as the demo's run checked them
     extracts = tmp / "extracts"
     shutil.copytree(sample_dir, extracts)
     controller_edits(prefilled, extracts / NAME)

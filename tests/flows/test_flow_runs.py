@@ -16,10 +16,17 @@ import pytest
 
 from flows import cli
 from tests import pdf_layout as layout
-from tests.flows.conftest import cli_draft_args, run_report, stage_lines_are_all_there
+from tests.flows.conftest import checked_warehouse, cli_draft_args, run_report, stage_lines_are_all_there
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 run_result = run_report
+
+
+@pytest.fixture(autouse=True)
+def earlier_run(forecast_run, tmp_path) -> Path:
+    """Each test's warehouse (`tmp_path/w.db`) holds the untouched sample as an earlier run checked it: the test's
+    runs read and check again only what the test changed, and must not take what is gone from the earlier run."""
+    return checked_warehouse(forecast_run, tmp_path)
 
 
 def run(extracts: Path, tmp: Path, **kw) -> Path:
@@ -32,6 +39,14 @@ def test_missing_source_is_reported_and_strict_fails(extracts, tmp_path, capsys,
     assert cli.main(args) == 0
     console = capsys.readouterr().out.splitlines()
     stage_lines_are_all_there(console)  # the run's progress, on the console as it goes
+    # The sources the earlier run checked are judged as then, and said so; the budget is not taken from that run.
+    assert any(
+        re.fullmatch(
+            r"  Henkilöstö: 100 riviä, läpäisi \d+/\d+ tarkistusta \(kaikki ennallaan, tarkistettu aiemmin\); käytetty",
+            line,
+        )
+        for line in console
+    ), console
     assert "  Talousarvio: 0 tiedostoa, 0 riviä; tieto puuttuu" in console
     html = (tmp_path / "out" / "2024-08-forecast" / "report.html").read_text(encoding="utf-8")
     assert "Talousarvio: tieto puuttuu" in html

@@ -13,7 +13,7 @@ from prefect import tags
 from flows.reminders import REMINDED, reminder_due
 from flows.report import report_flow
 from flows.watch import remind_approvers
-from tests.flows.conftest import run_report
+from tests.flows.conftest import checked_warehouse, run_report
 from tests.smtp_recorder import mail_env
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
@@ -85,12 +85,13 @@ def answer_when_reminded(tag: str, found: dict, stop: threading.Event) -> None:
 
 
 def test_a_run_waiting_in_its_own_process_reminds_its_approvers_and_a_failed_request_stops_nothing(
-    sample_dir, tmp_path, smtp_server, monkeypatch
+    sample_dir, forecast_run, tmp_path, smtp_server, monkeypatch
 ):
     """A run from the command line waits in its own process: with nothing else watching, it reminds the approvers
     halfway through its 36-second wait. The request before it was refused by the mail server; the wait went on."""
     for name, value in mail_env(smtp_server.port).items():
         monkeypatch.setenv(name, value)
+    checked_warehouse(forecast_run, tmp_path)  # the sample checked by an earlier run: the draft is made sooner
     smtp_server.handler.data_replies = ["554 5.7.1 Viesti hylätty"]  # the request for approval: refused for good
     tag = f"muistutustesti-{uuid.uuid4()}"
     found: dict = {}

@@ -31,7 +31,7 @@ from tasks.ingest.ledger import extract_ledger
 from tasks.ingest.period import Extracted
 from tasks.ingest.quality import source_statuses
 from tasks.ingest.validate import run_suites, suite_parameters
-from tests.flows.conftest import cli_draft_args
+from tests.flows.conftest import checked_warehouse, cli_draft_args
 
 CATALOGUE = Path(__file__).parent / "bad_inputs"
 CASES = yaml.safe_load((CATALOGUE / "catalogue.yaml").read_text(encoding="utf-8"))["cases"]
@@ -254,9 +254,7 @@ def warehouse_batches(db: Path) -> dict[str, list[tuple]]:
 @pytest.fixture(scope="module")
 def baseline_warehouse(forecast_run, tmp_path_factory) -> Path:
     """A warehouse that already holds a good run of the untouched sample: a copy of the demo report's."""
-    db = tmp_path_factory.mktemp("baseline") / "w.db"
-    shutil.copyfile(forecast_run[1] / "w.db", db)
-    return db
+    return checked_warehouse(forecast_run, tmp_path_factory.mktemp("baseline"))
 
 
 def _prefect_files() -> list[Path]:
