@@ -159,6 +159,7 @@ def build(p: RunParams, run_id: str) -> Built:
         stages.store_validation(p.warehouse, run_id, p.period, p.kind, validated)
         notes = stages.commentary(Path(p.extracts), p.period, p.kind, stage / QUALITY_DIR / "kommentit", today)
         loaded = stages.load(p.warehouse, extracted, validated, run_id, p.force)
+        extracted.forget_rows()  # the rows are in the warehouse: at scale, gigabytes the later stages need not hold
         new = [b for b in loaded.batches if not b.reused]
         step.done = (
             f"{fmt.count(len(new), 'erä', 'erää')} uutta, {fmt.count(sum(b.rows for b in new), 'rivi', 'riviä')}"

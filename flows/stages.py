@@ -36,7 +36,7 @@ from tasks.report.outputs import read_talous
 from tasks.report.render import RenderedReport, render_approved, render_draft
 from tasks.warehouse.engine import warehouse
 from tasks.warehouse.history import record_validation, row_count_history
-from tasks.warehouse.load import Loaded, checked_files, load_files, load_plan, reused_keys
+from tasks.warehouse.load import Loaded, checked_files, load_files, load_plan, planned_loads, reused_keys
 from tasks.warehouse.read import ReportingData, reporting_data, snapshot
 
 IO = {"retries": 2, "retry_delay_seconds": 5, "cache_policy": NO_CACHE}
@@ -98,7 +98,8 @@ def store_validation(url: str, run_id: str, period: str, kind: str, validated: V
 def load(url: str, extracted: Extracted, validated: Validated, run_id: str, force: bool = False) -> Loaded:
     """Load each file of the usable sources atomically (I/O: retried)."""
     with warehouse(url) as engine:
-        return load_files(engine, load_plan(extracted, validated), run_id, force, on_batch=progress.batches_loaded)
+        plan, planned = load_plan(extracted, validated), planned_loads(extracted, validated)
+        return load_files(engine, plan, run_id, force, on_batch=progress.batches_loaded, planned=planned)
 
 
 @task(name="read-warehouse", **IO)

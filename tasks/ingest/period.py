@@ -51,6 +51,12 @@ class Extracted:
     def rows(self) -> int:
         return sum(f.rows for e in self.sources.values() for f in e.files)
 
+    def forget_rows(self) -> None:
+        """Let go of the rows read, keeping every source's columns, files and errors: once they are loaded, the later
+        stages read the warehouse. In place, since the run's orchestrator holds each stage's result to its end."""
+        for e in self.sources.values():
+            e.frame = pd.DataFrame({c: pd.Series([], dtype=t) for c, t in e.frame.dtypes.items()})
+
 
 def extract_period(
     extracts: Path, year: int, month: int, earlier: Checked | None = None, on_source: OnSource | None = None

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 import pandas as pd
@@ -286,9 +286,14 @@ def copy_text(rows: pd.DataFrame, table) -> str:
     return "\n".join(lines.tolist()) + "\n"
 
 
-def load_plan(extracted: Extracted, validated: Validated) -> list[PlannedLoad]:
-    """Every file of the usable sources: one batch each."""
-    plan = []
+def planned_loads(extracted: Extracted, validated: Validated) -> int:
+    """How many batches `load_plan` gives (the load's progress)."""
+    return sum(len(extracted.sources[sid].files) for sid in validated.usable)
+
+
+def load_plan(extracted: Extracted, validated: Validated) -> Iterator[PlannedLoad]:
+    """Every file of the usable sources: one batch each, a source at a time. A source's rows are split into its files
+    when its turn comes, so that the split copies of one source are held at once, not those of every source."""
     for sid in sorted(validated.usable):
         e = extracted.sources[sid]
         read = [f for f in e.files if not f.reused]
@@ -298,20 +303,21 @@ def load_plan(extracted: Extracted, validated: Validated) -> list[PlannedLoad]:
         for f in e.files:
             frame = None if f.reused else by_file.get(f.name, e.frame)
             key = f.validation_key if f.name in clean else None
-            plan.append(PlannedLoad(sid, f.period, f.name, f.sha256, frame, key, warned.get(f.name) if key else None))
-    return plan
+            yield PlannedLoad(sid, f.period, f.name, f.sha256, frame, key, warned.get(f.name) if key else None)
 
 
 def load_files(
     engine: Engine,
-    loads: list[PlannedLoad],
+    loads: Iterable[PlannedLoad],
     run_id: str,
     force: bool = False,
     on_batch: Callable[[list[Batch], int], None] | None = None,
+    planned: int | None = None,
 ) -> Loaded:
     """Load each planned file as its own atomic batch; `on_batch` is told of the batches so far and how many are
-    planned after each (the run's progress)."""
+    `planned` (a list's length unless given) after each (the run's progress)."""
     batches: list[Batch] = []
+    planned = len(loads) if planned is None else planned
     for p in loads:  # one transaction per file: a few hundred files, not rows
         batches.append(
             load_period(
@@ -319,7 +325,7 @@ def load_files(
             )
         )
         if on_batch is not None:
-            on_batch(batches, len(loads))
+            on_batch(batches, planned)
     return Loaded(batches)
 
 

@@ -26,7 +26,7 @@ def _run(extracts: Path, url: str, quality: Path, month: int, run_id: str, reuse
         extracted = extract_period(extracts, 2024, month, earlier if reuse_earlier else None)
         keys = reused_keys(engine, extracted)
         validated = validate_period(extracted, earlier.history, TODAY, quality, earlier.margin, keys)
-        loaded = load_files(engine, load_plan(extracted, validated), run_id)
+        loaded = load_files(engine, list(load_plan(extracted, validated)), run_id)
     return extracted, validated, loaded
 
 

@@ -8,7 +8,7 @@ from sqlalchemy import func, inspect, select
 from tasks.ingest.extract import Extract
 from tasks.ingest.files import FileInfo
 from tasks.ingest.period import Extracted
-from tasks.ingest.quality import SourceStatus
+from tasks.ingest.quality import SourceStatus, Validated, source_statuses
 from tasks.warehouse import engine as wh_engine
 from tasks.warehouse import history as wh_history
 from tasks.warehouse import load as wh_load
@@ -444,3 +444,45 @@ def test_a_batch_checked_before_0010_stays_reusable_and_one_checked_after_keeps_
     checked = wh_load.checked_files(engine).set_index("file_name")
     assert checked.loc["y.csv", "validation_key"] == "k" and pd.isna(checked.loc["y.csv", "warned"])
     assert checked.loc["x.csv", "warned"] == found
+
+
+def test_the_load_plan_splits_a_source_into_its_files_only_when_its_turn_comes():
+    jan = ledger_rows(3).assign(month=1, _file="t_202401.csv")
+    feb = ledger_rows(2).assign(month=2, _file="t_202402.csv")
+    ledger = [FileInfo("t_202401.csv", "", "s1", 3, "2024-01"), FileInfo("t_202402.csv", "", "s2", 2, "2024-02")]
+    staff = [FileInfo("h_202401.csv", "", "s3", 1, "2024-01"), FileInfo("h_202402.csv", "", "s4", 1, "2024-02")]
+    # The staff rows lack the file column, so splitting them fails: the failure shows when the split happens.
+    extracted = Extracted(
+        {
+            "ledger": Extract("ledger", pd.concat([jan, feb]), ledger),
+            "personnel": Extract("personnel", pd.DataFrame({"staff": [1, 2]}), staff),
+        },
+        pd.DataFrame(),
+    )
+    validated = Validated(source_statuses(extracted, {}))
+
+    plan = wh_load.load_plan(extracted, validated)
+
+    assert wh_load.planned_loads(extracted, validated) == 4
+    first, second = next(plan), next(plan)  # the ledger's files, its rows split; the staff rows not yet touched
+    assert [(p.source, p.file_name) for p in (first, second)] == [
+        ("ledger", "t_202401.csv"),
+        ("ledger", "t_202402.csv"),
+    ]
+    assert first.frame.equals(jan) and second.frame.equals(feb)
+    with pytest.raises(KeyError, match="_file"):
+        next(plan)
+
+
+def test_forgotten_rows_leave_the_columns_the_files_and_the_controls():
+    rows = ledger_rows(3).astype({"account": "category"}).assign(_file="t_202401.csv")
+    files = [FileInfo("t_202401.csv", "", "s1", 3, "2024-01")]
+    controls = pd.DataFrame({"file": ["t_202401.csv"], "rows": [3]})
+    extracted = Extracted({"ledger": Extract("ledger", rows, files)}, controls)
+
+    extracted.forget_rows()
+
+    frame = extracted.sources["ledger"].frame
+    assert frame.empty and frame.dtypes.equals(rows.dtypes)
+    assert extracted.sources["ledger"].files == files and extracted.controls.equals(controls)
+    assert extracted.files()["rows"].tolist() == [3] and extracted.rows == 3
