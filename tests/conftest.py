@@ -51,8 +51,8 @@ def sample_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def forecast_run(sample_dir, tmp_path_factory, prefect_server) -> tuple[Path, Path]:
     """The demo's report (3rd forecast, January–August 2024) of the sample: (report folder, its run's folder, which
-    holds its warehouse `w.db`). Its files are one work unit (`DEMO_REPORT_FILES`): a worker takes them all, so a
-    session runs it once."""
+    holds its warehouse `w.db`). Its files are one work unit (`DEMO_REPORT_FILES`): a worker takes them all. Other
+    files start from a copy of its warehouse (`checked_warehouse`): a worker that takes one runs it too, once."""
     from tests.flows.conftest import run_report  # imports Prefect: after its home is set above
 
     tmp = tmp_path_factory.mktemp("forecast-run")
@@ -86,8 +86,8 @@ def prefect_server():
         pytest.fail(str(exc))
 
 
-# The test files that build on the sample's demo report (`forecast_run`, a session fixture: a whole run) run on one
-# worker, so that each run of `make test` runs it once.
+# The test files that build on the sample's demo report itself (`forecast_run`, a session fixture: a whole run) run on
+# one worker, which runs it once for all of them.
 DEMO_REPORT_FILES = (
     "tests/flows/test_flow.py",
     "tests/flows/test_report_kinds.py",

@@ -13,6 +13,7 @@ from pathlib import Path
 from flows.progress import STAGE_TITLES
 from flows.report import RunParams, report_flow
 from reports import fmt
+from tasks.ingest.reuse import REUSED_FI
 
 REPORT_DATE = dt.date(2024, 9, 20)
 
@@ -69,7 +70,7 @@ def manifest(report_dir: Path) -> dict:
 
 
 # The quality appendix's note of files an earlier run had checked: it tells the run's history, not the inputs.
-REUSED_NOTE = re.compile(r" \((?:kaikki |\d+ tiedostoa? )?ennallaan, tarkistettu aiemmin\)")
+REUSED_NOTE = re.compile(rf" \((?:kaikki |\d+ tiedostoa? )?{re.escape(REUSED_FI)}\)")
 
 
 def html_digest(report_dir: Path) -> str:
@@ -99,8 +100,8 @@ def stage_lines_are_all_there(said: list[str]) -> None:
         )
     assert ends == sorted(ends)
     # A run after an earlier one says how many of the files that run had checked.
-    read = r"  Talouden toteuma: \d+ tiedostoa, [\d\u00a0]+ riviä( \(\d+ ennallaan, tarkistettu aiemmin\))?"
+    read = rf"  Talouden toteuma: \d+ tiedostoa, [\d\u00a0]+ riviä( \(\d+ {re.escape(REUSED_FI)}\))?"
     assert any(re.fullmatch(read, line) for line in said), said
-    reused = r"( \(kaikki ennallaan, tarkistettu aiemmin\))?"
+    reused = rf"( \(kaikki {re.escape(REUSED_FI)}\))?"
     checked = rf"  Asiakaspalaute: [\d\u00a0]+ riviä, läpäisi 15/15 tarkistusta{reused}; käytetty"
     assert any(re.fullmatch(checked, line) for line in said), said

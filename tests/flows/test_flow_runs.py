@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 from flows import cli
+from tasks.ingest.reuse import REUSED_FI
 from tests import pdf_layout as layout
 from tests.flows.conftest import checked_warehouse, cli_draft_args, run_report, stage_lines_are_all_there
 
@@ -42,7 +43,7 @@ def test_missing_source_is_reported_and_strict_fails(extracts, tmp_path, capsys,
     # The sources the earlier run checked are judged as then, and said so; the budget is not taken from that run.
     assert any(
         re.fullmatch(
-            r"  Henkilöstö: 100 riviä, läpäisi \d+/\d+ tarkistusta \(kaikki ennallaan, tarkistettu aiemmin\); käytetty",
+            rf"  Henkilöstö: 100 riviä, läpäisi \d+/\d+ tarkistusta \(kaikki {re.escape(REUSED_FI)}\); käytetty",
             line,
         )
         for line in console
