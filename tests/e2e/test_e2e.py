@@ -24,7 +24,7 @@ import pandas as pd
 import pytest
 from prefect.client.schemas.actions import DeploymentUpdate
 
-from tests.flows.conftest import checked_warehouse, stage_lines_are_all_there
+from tests.flows.conftest import checked_warehouse, resume_with, stage_lines_are_all_there
 from tests.smtp_recorder import Recorder, free_port, make_controller
 
 FORECAST = "katsaus-report/toteutumisennuste"
@@ -313,7 +313,7 @@ def wait_final(client, run_id, timeout: float = 240):
 
 def answer(client, run_id, decision: str, approver: str = "Maija Meikäläinen", comment: str = ""):
     """What the UI's resume form sends: the approval input of the paused run."""
-    client.resume_flow_run(run_id, run_input={"approver": approver, "decision": decision, "comment": comment})
+    resume_with(client, run_id, {"approver": approver, "decision": decision, "comment": comment})
 
 
 def task_runs_of(client, run_id, task: str) -> list:

@@ -8,7 +8,10 @@ import hashlib
 import json
 import re
 import shutil
+import time
 from pathlib import Path
+
+from prefect.client.schemas.responses import SetStateStatus
 
 from flows.progress import STAGE_TITLES
 from flows.report import RunParams, report_flow
@@ -32,6 +35,21 @@ def run_report(extracts: Path, tmp: Path, **kw) -> dict:
         deliver=False,
     )
     return report_flow(RunParams(**{**values, **kw}))
+
+
+def resume_with(client, run_id, run_input: dict, timeout: float = 60) -> None:
+    """Give a paused run its input as the UI's form does, once the run can take it. Prefect marks a run suspended
+    before it saves the schema of the input it waits for, and refuses (without raising) an answer given in between:
+    an answer the run never took would leave it waiting until the test times out."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = client.resume_flow_run(run_id, run_input=run_input)
+        if result.status == SetStateStatus.ACCEPT:
+            return
+        reason = getattr(result.details, "reason", "") or ""
+        if "schema not found" not in reason or time.monotonic() > deadline:
+            raise AssertionError(f"the run did not take its input: {result.status.value} {reason}")
+        time.sleep(0.5)
 
 
 def checked_warehouse(forecast_run: tuple[Path, Path], folder: Path, name: str = "w.db") -> Path:

@@ -13,7 +13,7 @@ from prefect import tags
 from flows.reminders import REMINDED, reminder_due
 from flows.report import report_flow
 from flows.watch import remind_approvers
-from tests.flows.conftest import checked_warehouse, run_report
+from tests.flows.conftest import checked_warehouse, resume_with, run_report
 from tests.smtp_recorder import mail_env
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
@@ -75,9 +75,8 @@ def answer_when_reminded(tag: str, found: dict, stop: threading.Event) -> None:
                 mine = client.read_flow_runs(flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[tag])))
                 if mine and mine[0].state.is_paused() and REMINDED in mine[0].tags:
                     found["run"] = mine[0]
-                    client.resume_flow_run(
-                        mine[0].id, run_input={"approver": "Maija Meikäläinen", "decision": "hyväksy", "comment": ""}
-                    )
+                    answer = {"approver": "Maija Meikäläinen", "decision": "hyväksy", "comment": ""}
+                    resume_with(client, mine[0].id, answer)
                     return
                 stop.wait(1)
     except Exception as exc:  # told by the test, not lost in the thread
