@@ -135,8 +135,10 @@ INDICATORS_CSV = "indicators.csv"
 TALOUS_CSV = "talous.csv"
 MANIFEST_JSON = "manifest.json"
 QUALITY_DIR = "quality"
-# The run's cache folder (`cache_dir`): THL Sotkanet's answers, and PDFs already typeset from the same HTML.
+# The run's cache folder (`cache_dir`): THL Sotkanet's answers, and PDFs already typeset from the same HTML with,
+# in a folder of their own inside, the charts already drawn from the same data.
 SOTKANET_CACHE = "sotkanet"
 PDF_CACHE = "pdf"
+CHART_CACHE = "charts"
 # What the archive keeps of a published report.
 ARCHIVED_FILES = (REPORT_PDF, REPORT_HTML, INDICATORS_CSV, RECONCILIATION_CSV, TALOUS_CSV, MANIFEST_JSON)

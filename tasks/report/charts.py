@@ -1,19 +1,36 @@
 """The report's charts, drawn with matplotlib as PNG data URIs (no timestamps: reruns give the same bytes).
 
 matplotlib is imported inside the functions that draw: it is slow to import
-and only rendering needs it.
+and only rendering needs it. `Charts` takes a chart drawn earlier from the same
+data by the same drawing code from a cache folder instead: a rerun whose
+figures did not change draws nothing and imports no matplotlib.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import metadata
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from reports import fmt
+from tasks.goals import spc
 from tasks.goals.spc import signal_tone
+from tasks.report.kept import keep_copy, kept_copy
+
+PNG_URI = "data:image/png;base64,"
+# How a whole PNG starts and ends (its IEND chunk).
+PNG_HEAD, PNG_TAIL = b"\x89PNG\r\n\x1a\n", b"IEND"
+# Charts kept in the cache: a report draws about sixteen; the last dozen reports' worth.
+CHART_CACHE_KEEP = 200
 
 # Over budget and under it: told apart by the side of the axis and by the label, never by colour alone.
 DEVIATION_COLOURS = {"over": "#b35900", "under": "#2b6e99"}
@@ -25,7 +42,7 @@ def _png(fig, dpi: int) -> str:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi, metadata={"Software": None})
     plt.close(fig)
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+    return PNG_URI + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
 def deviation_chart_png(names: list[str], deviations: list[float]) -> str:
@@ -163,3 +180,52 @@ def indicator_chart_png(chart: pd.DataFrame, row: dict, year: int, month: int) -
     ax.spines[["top", "right"]].set_visible(False)
     fig.tight_layout(pad=0.3)
     return _png(fig, 220)
+
+
+@lru_cache(maxsize=1)
+def _drawing_version() -> str:
+    """What else decides a chart's pixels: this drawing code, the Finnish number formats and the control charts'
+    signal rules it uses, and matplotlib's version (read without importing it)."""
+    code = b"".join(Path(m.__file__).read_bytes() for m in (fmt, spc)) + Path(__file__).read_bytes()
+    return f"{metadata.version('matplotlib')}/{hashlib.sha256(code).hexdigest()}"
+
+
+def _frame_digest(frame: pd.DataFrame | None) -> str | None:
+    """A data frame's columns, types and every value, as a digest (stable across processes)."""
+    if frame is None:
+        return None
+    cells = pd.util.hash_pandas_object(frame, index=True).to_numpy().tobytes()
+    shape = json.dumps([list(map(str, frame.columns)), list(map(str, frame.dtypes))])
+    return hashlib.sha256(shape.encode() + cells).hexdigest()
+
+
+@dataclass(frozen=True)
+class Charts:
+    """The report's charts: drawn, or with `folder`, taken from there when drawn earlier from the same data by the
+    same drawing code (`_drawing_version`); each drawn chart is kept there for the next run."""
+
+    folder: Path | None = None
+
+    def deviation(self, names: list[str], deviations: list[float]) -> str:
+        return self._drawn(deviation_chart_png, [names, deviations], names, deviations)
+
+    def indicator(self, chart: pd.DataFrame | None, row: dict, year: int, month: int) -> str | None:
+        return self._drawn(indicator_chart_png, [_frame_digest(chart), row, year, month], chart, row, year, month)
+
+    def _drawn(self, draw: Callable[..., str | None], data: list, *args) -> str | None:
+        if self.folder is None:
+            return draw(*args)
+        made_of = json.dumps(data, sort_keys=True, default=str, ensure_ascii=False)
+        key = hashlib.sha256(f"{_drawing_version()}\n{draw.__name__}\n{made_of}".encode()).hexdigest()
+        kept = self.folder / f"{key}.png"
+        copy = kept_copy(kept, PNG_HEAD, PNG_TAIL)
+        if copy is not None:
+            return PNG_URI + base64.b64encode(copy).decode("ascii")
+        uri = draw(*args)
+        if uri is not None:  # no chart (too few points) costs nothing to find out again
+            keep_copy(base64.b64decode(uri.removeprefix(PNG_URI)), kept, CHART_CACHE_KEEP)
+        return uri
+
+
+# Every chart drawn anew (no cache folder).
+DRAWN = Charts()

@@ -38,7 +38,7 @@ from tasks.goals.spc import RUN_LENGTH
 from tasks.goals.unit_tables import UNIT_TABLES
 from tasks.ingest.commentary import Commentary
 from tasks.ingest.quality import SourceStatus
-from tasks.report.charts import MARKS, deviation_chart_png, indicator_chart_png
+from tasks.report.charts import DRAWN, MARKS, Charts
 
 CHECK_TITLES_FI = {
     "tb_toimintakate": "Tulosbudjetti: toimintakate = tulot + menot",
@@ -146,9 +146,9 @@ def level_note(row: dict, chart: pd.DataFrame | None, year: int) -> str:
     )
 
 
-def indicator_view(row: dict, chart: pd.DataFrame | None, year: int, month: int) -> dict:
+def indicator_view(row: dict, chart: pd.DataFrame | None, year: int, month: int, charts: Charts) -> dict:
     """One indicator as the report shows it: texts already formatted (as many decimals as the comparison with the
-    target needs), its risk band, the chart drawn."""
+    target needs), its risk band, the chart drawn (by `charts`)."""
     baseline = row["baseline"]
     has_baseline = baseline is not None and not pd.isna(baseline)
     target = row.get("target")
@@ -171,7 +171,7 @@ def indicator_view(row: dict, chart: pd.DataFrame | None, year: int, month: int)
         "risk_fi": f"riski, jos ennuste jää tavoitteesta enintään {_value(band, row)}" if has_band else "",
         "level_note": level_note(row, chart, year),
         "status_class": STATUS_CLASS[row["status"]],
-        "chart": indicator_chart_png(chart, row, year, month),
+        "chart": charts.indicator(chart, row, year, month),
         # What the chart draws, for the content fingerprint (the picture's bytes are not content).
         "chart_data": chart_points(chart),
     }
@@ -223,7 +223,7 @@ def goal_sentence(counts: dict[str, int]) -> str:
     return " ".join(sentences)
 
 
-def goals_context(ind: GoalResults, year: int, month: int, sources: list[dict]) -> dict:
+def goals_context(ind: GoalResults, year: int, month: int, sources: list[dict], charts: Charts) -> dict:
     """Goals with their indicators, the unit tables of their sources (or why one is missing), and the counts by
     assessment.
     """
@@ -237,7 +237,7 @@ def goals_context(ind: GoalResults, year: int, month: int, sources: list[dict]) 
             {"number": a.number, "action": a.action, "status": a.status, "comment": a.comment, "reviewed": a.reviewed}
         )
     for g in _records(ind.goals):
-        views = [indicator_view(results[i], ind.charts.get(i), year, month) for i in g["indicators"]]
+        views = [indicator_view(results[i], ind.charts.get(i), year, month, charts) for i in g["indicators"]]
         for v in views:
             note = ind.notes.get(v["id"])
             v["note"] = {"text": note.text, "reviewed": note.reviewed} if note else None
@@ -267,7 +267,7 @@ def goals_context(ind: GoalResults, year: int, month: int, sources: list[dict]) 
         "unit_tables": {k: _records(v) for k, v in tables.items()},
         "turnover": next(
             (
-                indicator_view(results[i], None, year, month)
+                indicator_view(results[i], None, year, month, charts)
                 for i in results
                 if catalog().indicator(i).source == "personnel"
             ),
@@ -391,7 +391,7 @@ def _explanation_view(e: Explanation) -> dict:
     return {"subject": e.subject, "level": e.level, "text": e.text, "reviewed": e.reviewed, "deviation": e.deviation}
 
 
-def finance_context(inp: ReportInputs) -> dict:
+def finance_context(inp: ReportInputs, charts: Charts) -> dict:
     """The finances' words and figures: explanations by area, lines by area, the forecast's bridge, the chart."""
     st = structure()
     fin = inp.finance
@@ -416,7 +416,7 @@ def finance_context(inp: ReportInputs) -> dict:
         "bridge": _records(bridge_rows),
         "adjustments": _records(adjustments) if len(adjustments) else [],
         "previous_round": fin.previous_round,
-        "deviation_chart": deviation_chart_png(list(margins["area"]), list(margins["deviation"].fillna(0.0)))
+        "deviation_chart": charts.deviation(list(margins["area"]), list(margins["deviation"].fillna(0.0)))
         if len(margins) and margins["deviation"].notna().any()
         else None,
         "unreviewed_mark": UNREVIEWED,
@@ -483,8 +483,9 @@ def source_list(statuses: list[SourceStatus]) -> list[dict]:
     return out
 
 
-def report_context(inp: ReportInputs) -> dict:
-    """Everything the template shows, already shaped; numbers stay numbers for the filters."""
+def report_context(inp: ReportInputs, charts: Charts = DRAWN) -> dict:
+    """Everything the template shows, already shaped; numbers stay numbers for the filters. The charts are drawn
+    by `charts` (by default each anew)."""
     st = structure()
     fin = inp.finance
     t = fin.table
@@ -554,7 +555,7 @@ def report_context(inp: ReportInputs) -> dict:
         "binding_level": fin.binding_level,
         "areas": areas,
         "decision": decision_context(inp),
-        **finance_context(inp),
+        **finance_context(inp, charts),
         "checks": _records(checks),
         "deviations": _records(deviations),
         "max_deviations": 60,
@@ -569,7 +570,7 @@ def report_context(inp: ReportInputs) -> dict:
         "level_months": LEVEL_MONTHS,
         "suppressed_mark": SUPPRESSED,
         **(
-            goals_context(inp.goals, inp.year, inp.month, statuses)
+            goals_context(inp.goals, inp.year, inp.month, statuses, charts)
             if inp.goals
             else {
                 "goals": [],

@@ -16,9 +16,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -28,8 +25,10 @@ from markupsafe import Markup
 
 from reports import fmt, typeset
 from tasks.contracts.catalog import catalog
-from tasks.contracts.vocab import MARGIN, REPORT_HTML, REPORT_PDF
+from tasks.contracts.vocab import CHART_CACHE, MARGIN, REPORT_HTML, REPORT_PDF
+from tasks.report.charts import Charts
 from tasks.report.context import ReportInputs, approval_stamp, report_context
+from tasks.report.kept import keep_copy, kept_copy
 
 # Templates and styles of the report live in the `reports` package.
 TEMPLATES = Path(str(resources.files("reports").joinpath("templates")))
@@ -82,6 +81,8 @@ def report_html(context: dict) -> str:
 # Typeset PDFs kept in a run's cache folder: the newest few (a report's draft and approved version for each of
 # its recent kinds), the rest removed as new ones come.
 PDF_CACHE_KEEP = 12
+# How a whole PDF starts and ends.
+PDF_HEAD, PDF_TAIL = b"%PDF-", b"%%EOF"
 
 
 def report_pdf(html: str, path: Path, cache: Path | None = None) -> None:
@@ -94,43 +95,13 @@ def report_pdf(html: str, path: Path, cache: Path | None = None) -> None:
     printed = typeset.typeset_html(html, _units(), hyphenate=True)
     key = hashlib.sha256(f"{__version__}/{pango.pango_version()}\n{printed}".encode()).hexdigest()
     kept = cache / f"{key}.pdf" if cache is not None else None
-    if kept is not None and _whole_pdf(kept):
-        shutil.copyfile(kept, path)
-        kept.touch()  # recently used: kept longest
+    copy = kept_copy(kept, PDF_HEAD, PDF_TAIL) if kept is not None else None
+    if copy is not None:
+        path.write_bytes(copy)
         return
     HTML(string=printed, base_url=str(TEMPLATES)).write_pdf(path, pdf_variant="pdf/ua-1", uncompressed_pdf=False)
     if kept is not None:
-        _keep_pdf(path, kept)
-
-
-def _whole_pdf(path: Path) -> bool:
-    """A cached copy that starts and ends as a PDF does (one cut short by a full disk or a crash is typeset
-    again, never delivered)."""
-    try:
-        with path.open("rb") as f:
-            head = f.read(5)
-            f.seek(max(0, path.stat().st_size - 1024))
-            return head == b"%PDF-" and b"%%EOF" in f.read()
-    except OSError:
-        return False
-
-
-def _keep_pdf(path: Path, kept: Path) -> None:
-    """A copy of a typeset PDF into the cache, whole or not at all (a run at once may read it), and the oldest
-    copies beyond `PDF_CACHE_KEEP` removed. A cache that cannot be written costs time, never the report."""
-    tmp = None
-    try:
-        kept.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=kept.parent, suffix=".part")
-        os.close(fd)
-        shutil.copyfile(path, tmp)
-        os.replace(tmp, kept)
-        copies = sorted(kept.parent.glob("*.pdf"), key=lambda p: p.stat().st_mtime, reverse=True)
-        for old in copies[PDF_CACHE_KEEP:]:
-            old.unlink(missing_ok=True)
-    except OSError:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
+        keep_copy(path.read_bytes(), kept, PDF_CACHE_KEEP)
 
 
 # What a report says does not depend on the day it was prepared, the meeting it goes to or who approved it:
@@ -193,8 +164,9 @@ def write_report(context: dict, stage: Path, pdf_cache: Path | None = None) -> N
 
 
 def render_draft(inputs: ReportInputs, stage: Path, pdf_cache: Path | None = None) -> RenderedReport:
-    """The draft (LUONNOS) into the staging folder, with the context and fingerprint of its content."""
-    context = report_context(inputs)
+    """The draft (LUONNOS) into the staging folder, with the context and fingerprint of its content. With
+    `pdf_cache`, its charts too are taken from there when drawn earlier from the same data (`Charts`)."""
+    context = report_context(inputs, Charts(pdf_cache / CHART_CACHE if pdf_cache is not None else None))
     write_report(context, stage, pdf_cache)
     return RenderedReport(context, content_fingerprint(context), stage)
 

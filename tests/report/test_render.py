@@ -1,8 +1,10 @@
+import base64
 import datetime as dt
 
 import numpy as np
 import pandas as pd
 
+from tasks.contracts.vocab import CHART_CACHE
 from tasks.finance.followup import Finance
 from tasks.finance.reconcile import COLUMNS, Reconciliation
 from tasks.goals.results import GoalResults, goal_results, indicator_results
@@ -249,3 +251,60 @@ def test_a_cache_that_cannot_be_written_costs_time_not_the_report(tmp_path):
     blocked.write_text("a file where the cache folder should be", encoding="utf-8")
     render.report_pdf(_page("Toimintakate 4,6 %"), tmp_path / "report.pdf", blocked / "pdf")
     assert (tmp_path / "report.pdf").read_bytes().startswith(b"%PDF")
+
+
+def _trend(values: list[float]) -> pd.DataFrame:
+    return pd.DataFrame({"year": 2024, "month": range(1, len(values) + 1), "value": values})
+
+
+TREND_ROW = {"unit": "%", "kind": "level", "decimals": 1, "direction": "higher", "target": 5.0, "forecast": 4.6}
+
+
+def test_a_chart_drawn_earlier_from_the_same_data_is_taken_from_the_cache(tmp_path, monkeypatch):
+    cached = charts.Charts(tmp_path / "charts")
+    names, values = ["Perhe- ja sosiaalipalvelut", "HUS-yhtymä"], [4_517_000.0, -14_323_000.0]
+    first = cached.deviation(names, values)
+    assert first == charts.deviation_chart_png(names, values)  # the same picture as drawn without a cache
+    [kept] = (tmp_path / "charts").glob("*.png")
+    # The same data again is the kept picture (another one put in its place here, so a drawing would show)...
+    other = charts.deviation_chart_png(names, [1.0, 2.0])
+    kept.write_bytes(base64.b64decode(other.removeprefix(charts.PNG_URI)))
+    assert cached.deviation(names, values) == other
+    # ...and a chart whose data, its row's facts or the drawing code differ is drawn anew.
+    trend = cached.indicator(_trend([4.1, 4.3, 4.2, 4.4]), TREND_ROW, 2024, 4)
+    assert trend == charts.indicator_chart_png(_trend([4.1, 4.3, 4.2, 4.4]), TREND_ROW, 2024, 4)
+    assert cached.indicator(_trend([4.1, 4.3, 4.2, 4.5]), TREND_ROW, 2024, 4) != trend
+    assert cached.indicator(_trend([4.1, 4.3, 4.2, 4.4]), {**TREND_ROW, "target": 6.0}, 2024, 4) != trend
+    assert len(list((tmp_path / "charts").glob("*.png"))) == 4
+    monkeypatch.setattr(charts, "_drawing_version", lambda: "another drawing code")
+    assert cached.deviation(names, values) == first
+    # Too few points: no chart, nothing kept.
+    assert cached.indicator(_trend([4.1]), TREND_ROW, 2024, 1) is None
+    assert len(list((tmp_path / "charts").glob("*.png"))) == 5
+    assert not list((tmp_path / "charts").glob("*.part"))
+
+
+def test_a_chart_kept_cut_short_or_in_an_unwritable_cache_is_drawn(tmp_path):
+    cached = charts.Charts(tmp_path / "charts")
+    drawn = cached.indicator(_trend([4.1, 4.3, 4.2, 4.4]), TREND_ROW, 2024, 4)
+    [kept] = (tmp_path / "charts").glob("*.png")
+    kept.write_bytes(kept.read_bytes()[:500])  # a full disk, a crash
+    assert cached.indicator(_trend([4.1, 4.3, 4.2, 4.4]), TREND_ROW, 2024, 4) == drawn
+    assert kept.read_bytes() == base64.b64decode(drawn.removeprefix(charts.PNG_URI))  # replaced whole
+    blocked = tmp_path / "blocked"
+    blocked.write_text("a file where the cache folder should be", encoding="utf-8")
+    assert charts.Charts(blocked / "charts").indicator(_trend([4.1, 4.3, 4.2, 4.4]), TREND_ROW, 2024, 4) == drawn
+
+
+def test_a_report_draws_its_charts_once_for_the_cache_and_takes_them_after(tmp_path):
+    """The draft's charts go into the cache folder beside its PDF; the same inputs again draw none."""
+    cache = tmp_path / "cache"
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    first = render.render_draft(inputs(), tmp_path / "a", cache)
+    kept = sorted((cache / CHART_CACHE).glob("*.png"))
+    assert kept and first.context["deviation_chart"].startswith(charts.PNG_URI)
+    files = {p: p.stat().st_ino for p in kept}  # a chart drawn again would be kept as a new file
+    again = render.render_draft(inputs(), tmp_path / "b", cache)
+    assert again.context == first.context
+    assert {p: p.stat().st_ino for p in (cache / CHART_CACHE).glob("*.png")} == files
