@@ -5,6 +5,7 @@ Nothing here writes into the working tree: every path is a pytest temporary fold
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import tempfile
@@ -20,6 +21,8 @@ from tests.smtp_recorder import smtp_server  # noqa: F401  (a fixture: a real SM
 # Prefect's home and logging for the whole test session, set before Prefect is imported.
 _PREFECT_HOME = tempfile.mkdtemp(prefix="katsaus-prefect-")
 os.environ["PREFECT_HOME"] = _PREFECT_HOME
+# Removed when the process ends, after the session's server has stopped (its database is some tens of megabytes).
+atexit.register(shutil.rmtree, _PREFECT_HOME, ignore_errors=True)
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
