@@ -21,6 +21,7 @@ import pandas as pd
 from reports import fmt
 from tasks.contracts import sources
 from tasks.contracts.vocab import SOURCE_FAILED, SOURCE_MISSING, SOURCE_OK, SOURCE_STATUS_FI
+from tasks.ingest.extract import Extract
 from tasks.ingest.period import Extracted
 from tasks.ingest.reuse import REUSED_FI, collision_failures
 from tasks.ingest.validate import (
@@ -161,6 +162,18 @@ def checked_before(sid: str) -> SourceQuality:
     return SourceQuality(sid, SOURCE_OK, checks=checks, passed=checks)
 
 
+def source_verdict(
+    quality: SourceQuality, extract: Extract, frame: pd.DataFrame | None, earlier_keys: pd.DataFrame | None
+) -> SourceQuality:
+    """A source's whole verdict from its suite's on the rows read now (`frame`): the unique keys those rows share
+    with its reused files (`earlier_keys`) fail it, and the reused files' rows warn as they did when read (one
+    message per check over every file)."""
+    if frame is not None and earlier_keys is not None:
+        quality = with_collisions(quality, collision_failures(quality.source, frame, earlier_keys))
+    earlier = {f.name: f.warned for f in extract.files if f.reused}
+    return with_earlier_warnings(quality, [f.name for f in extract.files], earlier)
+
+
 def with_collisions(quality: SourceQuality, failures: list[str]) -> SourceQuality:
     """The source's quality with the unique keys it shares with reused files as failures (quarantined)."""
     if not failures:
@@ -202,17 +215,16 @@ def validate_period(
     """
     readable = extracted.readable()
     bands = row_bands(extracted.files(), history, margin)
-    quality = run_suites(readable, quality_dir, suite_parameters(today), bands, on_source) if readable else {}
-    for sid, earlier in (earlier_keys or {}).items():
-        if sid in quality:
-            quality[sid] = with_collisions(quality[sid], collision_failures(sid, readable[sid], earlier))
+    keys = earlier_keys or {}
+
+    def judged(q: SourceQuality) -> SourceQuality:
+        return source_verdict(q, extracted.sources[q.source], readable.get(q.source), keys.get(q.source))
+
+    params = suite_parameters(today)
+    quality = run_suites(readable, quality_dir, params, bands, on_source, judged) if readable else {}
     for sid, e in extracted.sources.items():
         if sid not in quality and e.status == SOURCE_OK and e.files and all(f.reused for f in e.files):
-            quality[sid] = checked_before(sid)
-        if sid in quality:
-            # The reused files' rows warn as they did when read: one message per check over every file.
-            earlier = {f.name: f.warned for f in e.files if f.reused}
-            quality[sid] = with_earlier_warnings(quality[sid], [f.name for f in e.files], earlier)
+            quality[sid] = source_verdict(checked_before(sid), e, None, None)
     statuses = source_statuses(extracted, quality)
     write_quality_summary(statuses, quality_dir)
     # Only the clean files' notes are stored (`load_plan` keeps a file's with its key).

@@ -336,10 +336,12 @@ def run_suites(
     parameters: dict,
     bands: pd.DataFrame | None = None,
     on_source: Callable[[SourceQuality, int], None] | None = None,
+    judged: Callable[[SourceQuality], SourceQuality] | None = None,
 ) -> dict[str, SourceQuality]:
     """Validate each frame with its committed suite; write results and Data Docs to `quality_dir`.
 
-    `on_source` is told of each source's outcome and rows as soon as its suite has run (the run's progress).
+    `judged` gives a source's whole verdict from its suite's (what files checked earlier add to it); `on_source`
+    is told of that verdict and the rows as soon as the source's suite has run (the run's progress).
 
     A source with a personal identity code is validated with a result format
     that keeps no values at all, so Data Docs and result files can carry none.
@@ -432,7 +434,7 @@ def run_suites(
             q = in_suite_order(q, dict(zip(q.warning_ids, q.warnings)))
             if q.failures:
                 q.status = SOURCE_FAILED
-            out[source] = q
+            out[source] = q = judged(q) if judged is not None else q
             if on_source is not None:
                 on_source(q, len(frame))
         ctx.build_data_docs(site_names=[DOCS_SITE])

@@ -19,13 +19,15 @@ from tasks.warehouse.load import checked_files, load_files, load_plan, reused_ke
 TODAY = dt.date(2024, 4, 20)
 
 
-def _run(extracts: Path, url: str, quality: Path, month: int, run_id: str, reuse_earlier: bool = True):
-    """One pass of extract → validate → load, as the flow composes them, without Prefect."""
+def _run(extracts: Path, url: str, quality: Path, month: int, run_id: str, reuse_earlier: bool = True, told=None):
+    """One pass of extract → validate → load, as the flow composes them, without Prefect; `told` collects what the
+    run's progress is told of each source validated now."""
     with warehouse(url) as engine:
         earlier = Checked(checked_files(engine), row_count_history(engine), 0.3)
         extracted = extract_period(extracts, 2024, month, earlier if reuse_earlier else None)
         keys = reused_keys(engine, extracted)
-        validated = validate_period(extracted, earlier.history, TODAY, quality, earlier.margin, keys)
+        on_source = (lambda q, rows: told.append(q)) if told is not None else None
+        validated = validate_period(extracted, earlier.history, TODAY, quality, earlier.margin, keys, on_source)
         loaded = load_files(engine, list(load_plan(extracted, validated)), run_id)
     return extracted, validated, loaded
 
@@ -95,7 +97,8 @@ def test_a_new_file_repeating_a_key_of_a_reused_file_is_quarantined(extracts, tm
     lines[4] = ";".join([earlier_id, *lines[4].split(";")[1:]])
     march.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
-    extracted, validated, loaded = _run(extracts, url, tmp_path / "q2", 3, "run2")
+    told = []
+    extracted, validated, loaded = _run(extracts, url, tmp_path / "q2", 3, "run2", told=told)
     rescue = _files(extracted, "rescue")
     assert rescue["pelastustehtavat_202402.csv"].reused and not rescue["pelastustehtavat_202403.csv"].reused
     status = next(s for s in validated.statuses if s.source == "rescue")
@@ -105,6 +108,9 @@ def test_a_new_file_repeating_a_key_of_a_reused_file_is_quarantined(extracts, tm
         "pelastustehtavat_202402.csv (1 rivi: pelastustehtavat_202403.csv rivi 5)"
     ) in status.errors
     assert earlier_id not in " ".join(status.errors)  # the key's value is never shown
+    # The run's progress says so as the source's suite finishes, not that every check passed.
+    [said] = [q for q in told if q.source == "rescue"]
+    assert said.status == "failed" and said.failures == status.errors
     assert loaded.ids("rescue") == []  # quarantined: nothing of it is loaded
 
 
