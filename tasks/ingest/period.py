@@ -55,6 +55,7 @@ class Extracted:
         """Let go of the rows read, keeping every source's columns, files and errors: once they are loaded, the later
         stages read the warehouse. In place, since the run's orchestrator holds each stage's result to its end."""
         for e in self.sources.values():
+            # New empty columns, not `frame.iloc[:0]`: a slice of no rows still holds the rows' buffers.
             e.frame = pd.DataFrame({c: pd.Series([], dtype=t) for c, t in e.frame.dtypes.items()})
 
 

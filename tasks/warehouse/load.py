@@ -315,7 +315,8 @@ def load_files(
     planned: int | None = None,
 ) -> Loaded:
     """Load each planned file as its own atomic batch; `on_batch` is told of the batches so far and how many are
-    `planned` (a list's length unless given) after each (the run's progress)."""
+    `planned` after each (the run's progress; a list's length unless given, so an iterator such as `load_plan`'s
+    needs it: `planned_loads`)."""
     batches: list[Batch] = []
     planned = len(loads) if planned is None else planned
     for p in loads:  # one transaction per file: a few hundred files, not rows
