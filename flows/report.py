@@ -15,11 +15,13 @@ interleave them. The flow only composes stages; their logic lives in `tasks/`.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import dataclasses
 import datetime as dt
 import shutil
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -45,14 +47,17 @@ from tasks.contracts.vocab import (
     SOURCE_MISSING,
     SOURCE_OK,
     SOURCE_STATUS_FI,
+    SPILL_DIR,
     Period,
     report_name,
 )
 from tasks.deliver.archive import latest_version
 from tasks.deliver.delivery import ask_approvers
 from tasks.deliver.messages import ApprovalAsk
-from tasks.ingest.commentary import commentary_file
+from tasks.ingest.commentary import Commentary, commentary_file
+from tasks.ingest.period import Extracted
 from tasks.ingest.pii import contains_code
+from tasks.ingest.quality import Validated
 from tasks.ingest.reuse import REUSED_FI
 from tasks.report.context import ReportInputs, proposal_default, report_heading
 from tasks.report.outputs import (
@@ -81,6 +86,7 @@ from tasks.report.summary import (
     summary_markdown,
 )
 from tasks.report.workbook import write_commentary_workbook
+from tasks.warehouse.load import Loaded
 from tasks.warehouse.locks import period_lock
 
 __all__ = ["Approval", "RunParams", "report_flow"]
@@ -131,40 +137,9 @@ def build(p: RunParams, run_id: str) -> Built:
     stage = staging_dir(final, run_id)
     today = dt.datetime.now(local_zone()).date()
 
-    with progress.stage(progress.EXTRACT) as step:
-        earlier = stages.warehouse_history(p.warehouse)
-        # `--force` reads, validates and loads every file again; otherwise files earlier runs checked are reused.
-        extracted = stages.extract(Path(p.extracts), p.year, p.month, None if p.force else earlier)
-        files = extracted.files()
-        step.done = (
-            f"{fmt.count(len(files), 'tiedosto', 'tiedostoa')}, {fmt.count(int(files['rows'].sum()), 'rivi', 'riviä')}"
-        )
-        if files["reused"].any():
-            step.done += f" ({int(files['reused'].sum())} {REUSED_FI})"
-    killpoints.passed("extract")
-    with progress.stage(progress.VALIDATE) as step:
-        keys = stages.earlier_keys(p.warehouse, extracted)
-        validated = stages.validate(extracted, earlier, keys, today, stage / QUALITY_DIR)
-        usable = len(validated.usable)
-        step.done = f"käytettävissä {usable}/{len(validated.statuses)} lähdettä"
-    killpoints.passed("validate")
-    if all(s.status == SOURCE_MISSING for s in validated.statuses) and approved_outputs(final):
-        # An unmounted or emptied extracts folder: a report of nothing never replaces what the board approved.
-        shutil.rmtree(stage, ignore_errors=True)
-        raise RuntimeError(
-            f"Kansiosta {p.extracts} ei löytynyt yhtään lähdetiedostoa (onko levy liitetty?); tyhjä luonnos ei "
-            f"korvaa hyväksyttyä raporttia {final}."
-        )
-    with progress.stage(progress.LOAD) as step:
-        stages.store_validation(p.warehouse, run_id, p.period, p.kind, validated)
-        notes = stages.commentary(Path(p.extracts), p.period, p.kind, stage / QUALITY_DIR / "kommentit", today)
-        loaded = stages.load(p.warehouse, extracted, validated, run_id, p.force)
-        extracted.forget_rows()  # the rows are in the warehouse: at scale, gigabytes the later stages need not hold
-        new = [b for b in loaded.batches if not b.reused]
-        step.done = (
-            f"{fmt.count(len(new), 'erä', 'erää')} uutta, {fmt.count(sum(b.rows for b in new), 'rivi', 'riviä')}"
-        )
-    killpoints.passed("load")
+    # The typed rows wait on disk between the stages, a part at a time (tasks.ingest.rows), and go once loaded.
+    with spill_folder(stage) as spill:
+        extracted, validated, notes, loaded = ingest(p, run_id, stage, final, today, spill)
     with progress.stage(progress.FINANCE) as step:
         data, inputs = stages.read(p.warehouse, loaded)
         previous_round, previous = stages.previous_forecast_round(p.archive, p.period, p.kind)
@@ -253,6 +228,59 @@ def build(p: RunParams, run_id: str) -> Built:
         deviations=deviation_rows(fin.table),
         commentary=commentary_lines(notes, figures),
     )
+
+
+def ingest(
+    p: RunParams, run_id: str, stage: Path, final: Path, today: dt.date, spill: Path
+) -> tuple[Extracted, Validated, Commentary, Loaded]:
+    """Extract, validate and load the period's sources (the typed rows spilled under `spill`), and read the
+    controller's commentary."""
+    with progress.stage(progress.EXTRACT) as step:
+        earlier = stages.warehouse_history(p.warehouse)
+        # `--force` reads, validates and loads every file again; otherwise files earlier runs checked are reused.
+        extracted = stages.extract(Path(p.extracts), p.year, p.month, None if p.force else earlier, spill)
+        files = extracted.files()
+        step.done = (
+            f"{fmt.count(len(files), 'tiedosto', 'tiedostoa')}, {fmt.count(int(files['rows'].sum()), 'rivi', 'riviä')}"
+        )
+        if files["reused"].any():
+            step.done += f" ({int(files['reused'].sum())} {REUSED_FI})"
+    killpoints.passed("extract")
+    with progress.stage(progress.VALIDATE) as step:
+        keys = stages.earlier_keys(p.warehouse, extracted)
+        validated = stages.validate(extracted, earlier, keys, today, stage / QUALITY_DIR)
+        usable = len(validated.usable)
+        step.done = f"käytettävissä {usable}/{len(validated.statuses)} lähdettä"
+    killpoints.passed("validate")
+    if all(s.status == SOURCE_MISSING for s in validated.statuses) and approved_outputs(final):
+        # An unmounted or emptied extracts folder: a report of nothing never replaces what the board approved.
+        shutil.rmtree(stage, ignore_errors=True)
+        raise RuntimeError(
+            f"Kansiosta {p.extracts} ei löytynyt yhtään lähdetiedostoa (onko levy liitetty?); tyhjä luonnos ei "
+            f"korvaa hyväksyttyä raporttia {final}."
+        )
+    with progress.stage(progress.LOAD) as step:
+        stages.store_validation(p.warehouse, run_id, p.period, p.kind, validated)
+        notes = stages.commentary(Path(p.extracts), p.period, p.kind, stage / QUALITY_DIR / "kommentit", today)
+        loaded = stages.load(p.warehouse, extracted, validated, run_id, p.force)
+        extracted.forget_rows()  # the rows are in the warehouse: at scale, gigabytes the later stages need not hold
+        new = [b for b in loaded.batches if not b.reused]
+        step.done = (
+            f"{fmt.count(len(new), 'erä', 'erää')} uutta, {fmt.count(sum(b.rows for b in new), 'rivi', 'riviä')}"
+        )
+    killpoints.passed("load")
+    return extracted, validated, notes, loaded
+
+
+@contextlib.contextmanager
+def spill_folder(stage: Path) -> Iterator[Path]:
+    """A folder for the run's typed rows inside its staging folder, removed however the stages end (a killed run's
+    goes with its staging folder: `remove_dead_staging`)."""
+    folder = stage / SPILL_DIR
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def approval_description(built: Built) -> str:

@@ -63,10 +63,10 @@ def warehouse_history(url: str) -> Checked:
 
 
 @task(name="extract", **IO)
-def extract(extracts: Path, year: int, month: int, earlier: Checked | None) -> Extracted:
-    """Read every source of the period, reusing the files `earlier` runs checked (I/O: retried on transient
-    failures)."""
-    return extract_period(extracts, year, month, earlier, on_source=progress.source_read)
+def extract(extracts: Path, year: int, month: int, earlier: Checked | None, spill: Path | None = None) -> Extracted:
+    """Read every source of the period, reusing the files `earlier` runs checked, the typed rows spilled under
+    `spill` (I/O: retried on transient failures)."""
+    return extract_period(extracts, year, month, earlier, on_source=progress.source_read, spill=spill)
 
 
 @task(name="reused-keys", **IO)

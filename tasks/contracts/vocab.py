@@ -135,6 +135,8 @@ INDICATORS_CSV = "indicators.csv"
 TALOUS_CSV = "talous.csv"
 MANIFEST_JSON = "manifest.json"
 QUALITY_DIR = "quality"
+# Inside a run's staging folder: its typed rows between extraction and loading (removed once loaded).
+SPILL_DIR = ".rivit"
 # The run's cache folder (`cache_dir`): THL Sotkanet's answers, and PDFs already typeset from the same HTML with,
 # in a folder of their own inside, the charts already drawn from the same data.
 SOTKANET_CACHE = "sotkanet"

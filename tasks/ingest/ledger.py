@@ -85,8 +85,24 @@ def _stated(ledger_file: Path) -> dict:
     }
 
 
+def in_report_sign(frame: pd.DataFrame) -> pd.DataFrame:
+    """Typed ledger rows as the report takes them: amounts in the report's sign, each account's budget line."""
+    frame["amount_cents"] = to_report_sign(frame["amount_cents"].astype("int64"))
+    frame["account"] = frame["account"].astype(str)
+    frame["year"] = frame["year"].astype("int64")
+    frame["month"] = frame["month"].astype("int64")
+    # Account ranges come from the chart of accounts: the line each row rolls up to.
+    frame["line"] = frame["account"].map(_account_lines(frame["account"].unique()))
+    return frame
+
+
 def extract_ledger(
-    extracts: Path, year: int, month: int, earlier: Checked | None = None, refused: frozenset[str] = frozenset()
+    extracts: Path,
+    year: int,
+    month: int,
+    earlier: Checked | None = None,
+    refused: frozenset[str] = frozenset(),
+    spill: Path | None = None,
 ) -> tuple[Extract, pd.DataFrame]:
     """All ledger months the period needs, and the control totals per file.
 
@@ -118,12 +134,11 @@ def extract_ledger(
             for name, (n, c) in counted.items()
         }
 
-    extract = extract_source(extracts, "ledger", year, month, read, check, earlier, refused)
+    extract = extract_source(extracts, "ledger", year, month, read, check, earlier, refused, in_report_sign, spill)
     for f in extract.files:
         if f.reused:
             stated[f.name] = _stated(Path(f.path))
             counted[f.name] = (stated[f.name]["stated_rows"], stated[f.name]["stated_cents"])
-    frame = extract.frame
     controls = [
         {
             "file": f.name,
@@ -137,11 +152,4 @@ def extract_ledger(
         }
         for f in extract.files
     ]
-    if not frame.empty:
-        frame["amount_cents"] = to_report_sign(frame["amount_cents"].astype("int64"))
-        frame["account"] = frame["account"].astype(str)
-        frame["year"] = frame["year"].astype("int64")
-        frame["month"] = frame["month"].astype("int64")
-        # Account ranges come from the chart of accounts: the line each row rolls up to.
-        frame["line"] = frame["account"].map(_account_lines(frame["account"].unique()))
     return extract, pd.DataFrame(controls)

@@ -20,6 +20,7 @@ from tasks.contracts.vocab import SOURCE_OK
 from tasks.ingest.extract import Extract, extract_source
 from tasks.ingest.ledger import extract_ledger
 from tasks.ingest.reuse import Checked
+from tasks.ingest.rows import Rows
 from tasks.ingest.validate import row_bands
 
 # Told of each source as soon as it has been read.
@@ -34,10 +35,10 @@ class Extracted:
     # One row per ledger file that matched its control file: stated and counted rows and cents.
     controls: pd.DataFrame
 
-    def readable(self) -> dict[str, pd.DataFrame]:
+    def readable(self) -> dict[str, Rows]:
         """The typed rows of every source that could be read and has files read in this run (not only reused)."""
         return {
-            sid: e.frame
+            sid: e.rows
             for sid, e in self.sources.items()
             if e.status == SOURCE_OK and any(not f.reused for f in e.files)
         }
@@ -55,29 +56,36 @@ class Extracted:
         """Let go of the rows read, keeping every source's columns, files and errors: once they are loaded, the later
         stages read the warehouse. In place, since the run's orchestrator holds each stage's result to its end."""
         for e in self.sources.values():
-            # New empty columns, not `frame.iloc[:0]`: a slice of no rows still holds the rows' buffers.
-            e.frame = pd.DataFrame({c: pd.Series([], dtype=t) for c, t in e.frame.dtypes.items()})
+            e.rows.forget()
 
 
 def extract_period(
-    extracts: Path, year: int, month: int, earlier: Checked | None = None, on_source: OnSource | None = None
+    extracts: Path,
+    year: int,
+    month: int,
+    earlier: Checked | None = None,
+    on_source: OnSource | None = None,
+    spill: Path | None = None,
 ) -> Extracted:
     """Read every source of the period (the ledger with its control files first).
 
-    `on_source` is told of each source as soon as it has been read (the run's progress).
+    `on_source` is told of each source as soon as it has been read (the run's progress). With `spill`, the
+    typed rows go to disk part by part under it (see `rows`); `Extracted.forget_rows` removes them.
 
     With `earlier`, files earlier runs validated clean and loaded are reused
     unread; a reused monthly file whose row count falls outside the band the
     files around it now give is read again, with its source, so that the
     suite judges it (and warns of it) as it would on a full run.
     """
-    out, controls = _extract_all(extracts, year, month, earlier, {}, on_source)
+    out, controls = _extract_all(extracts, year, month, earlier, {}, on_source, spill)
     if earlier is None:
         return Extracted(out, controls)
     outside = reused_outside_band(Extracted(out, controls).files(), earlier)
     if not outside:
         return Extracted(out, controls)
-    again, again_controls = _extract_all(extracts, year, month, earlier, outside, on_source)
+    for sid in outside:
+        out[sid].rows.forget()  # read again below, into the same spill folder
+    again, again_controls = _extract_all(extracts, year, month, earlier, outside, on_source, spill)
     if "ledger" in outside:
         controls = again_controls
     return Extracted({sid: again.get(sid, e) for sid, e in out.items()}, controls)
@@ -90,6 +98,7 @@ def _extract_all(
     earlier: Checked | None,
     refused: dict[str, frozenset[str]],
     on_source: OnSource | None = None,
+    spill: Path | None = None,
 ) -> tuple[dict[str, Extract], pd.DataFrame]:
     """Every source (or, with `refused`, only the sources it names, those files read again)."""
     out: dict[str, Extract] = {}
@@ -98,10 +107,10 @@ def _extract_all(
         if refused and sid not in refused:
             continue
         if sid == "ledger":
-            out[sid], controls = extract_ledger(extracts, year, month, earlier, refused.get(sid, frozenset()))
+            out[sid], controls = extract_ledger(extracts, year, month, earlier, refused.get(sid, frozenset()), spill)
         else:
             refuse = refused.get(sid, frozenset())
-            out[sid] = extract_source(extracts, sid, year, month, earlier=earlier, refused=refuse)
+            out[sid] = extract_source(extracts, sid, year, month, earlier=earlier, refused=refuse, spill=spill)
         if on_source is not None:
             on_source(out[sid])
     return out, controls

@@ -24,6 +24,7 @@ from tasks.contracts.vocab import SOURCE_FAILED, SOURCE_MISSING, SOURCE_OK, SOUR
 from tasks.ingest.extract import Extract
 from tasks.ingest.period import Extracted
 from tasks.ingest.reuse import REUSED_FI, collision_failures
+from tasks.ingest.rows import Rows
 from tasks.ingest.validate import (
     SourceQuality,
     file_warnings,
@@ -31,6 +32,7 @@ from tasks.ingest.validate import (
     run_suites,
     suite_document,
     suite_parameters,
+    uniqueness_keys,
     with_earlier_warnings,
 )
 
@@ -163,13 +165,15 @@ def checked_before(sid: str) -> SourceQuality:
 
 
 def source_verdict(
-    quality: SourceQuality, extract: Extract, frame: pd.DataFrame | None, earlier_keys: pd.DataFrame | None
+    quality: SourceQuality, extract: Extract, rows: Rows | None, earlier_keys: pd.DataFrame | None
 ) -> SourceQuality:
-    """A source's whole verdict from its suite's on the rows read now (`frame`): the unique keys those rows share
+    """A source's whole verdict from its suite's on the rows read now (`rows`): the unique keys those rows share
     with its reused files (`earlier_keys`) fail it, and the reused files' rows warn as they did when read (one
     message per check over every file)."""
-    if frame is not None and earlier_keys is not None:
-        quality = with_collisions(quality, collision_failures(quality.source, frame, earlier_keys))
+    if rows is not None and earlier_keys is not None:
+        keys = sorted({c for key in uniqueness_keys(quality.source) for c in key if c in rows.columns})
+        new = rows.whole([*keys, "_file", "_line"])  # only the keys' columns: the rows read now may be millions
+        quality = with_collisions(quality, collision_failures(quality.source, new, earlier_keys))
     earlier = {f.name: f.warned for f in extract.files if f.reused}
     return with_earlier_warnings(quality, [f.name for f in extract.files], earlier)
 

@@ -33,7 +33,7 @@ from tasks.contracts import accounts, sources, structure
 from tasks.ingest.files import FileInfo, PeriodFile, companion_files
 from tasks.ingest.findings import input_column_names
 from tasks.ingest.parsing import sha256_of
-from tasks.ingest.validate import reference_parameters, suite_document
+from tasks.ingest.validate import reference_parameters, suite_document, uniqueness_keys
 
 # What the manifest and the quality appendix say of a reused file.
 REUSED_FI = "ennallaan, tarkistettu aiemmin"
@@ -108,18 +108,6 @@ class Checked:
             checked_by_run=str(row["run_id"]),
             warned=row["warned"] if isinstance(row["warned"], str) else "",
         )
-
-
-def uniqueness_keys(source: str) -> list[list[str]]:
-    """The column sets the source's suite requires to be unique, one list per expectation."""
-    doc = suite_document(source) or {"expectations": []}
-    out = []
-    for e in doc["expectations"]:
-        if e["type"] == "expect_column_values_to_be_unique":
-            out.append([e["kwargs"]["column"]])
-        elif e["type"] == "expect_compound_columns_to_be_unique":
-            out.append(list(e["kwargs"]["column_list"]))
-    return out
 
 
 def collisions(new: pd.DataFrame, earlier: pd.DataFrame, key: list[str]) -> pd.DataFrame:

@@ -28,7 +28,9 @@ from tasks.contracts import reference_values, sources, structure
 from tasks.contracts.vocab import SOURCE_FAILED, SOURCE_OK
 from tasks.ingest.distinct import Distinct
 from tasks.ingest.findings import describe, describe_failure, input_column_names, unexpected_rows
+from tasks.ingest.partwise import KeysAcrossParts, merged_validation
 from tasks.ingest.pii import hetu_findings
+from tasks.ingest.rows import Rows
 
 # The committed suites, one JSON per source, in the `expectations` package.
 SUITES_PACKAGE = "expectations"
@@ -38,6 +40,18 @@ def suite_document(source: str) -> dict | None:
     """The committed suite of `source` as JSON, or None when it has none."""
     path = resources.files(SUITES_PACKAGE).joinpath(f"{source}.json")
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+def uniqueness_keys(source: str) -> list[list[str]]:
+    """The column sets the source's suite requires to be unique, one list per expectation."""
+    doc = suite_document(source) or {"expectations": []}
+    out = []
+    for e in doc["expectations"]:
+        if e["type"] == "expect_column_values_to_be_unique":
+            out.append([e["kwargs"]["column"]])
+        elif e["type"] == "expect_compound_columns_to_be_unique":
+            out.append(list(e["kwargs"]["column_list"]))
+    return out
 
 
 PII_EXPECTATION = "expect_column_values_to_not_contain_hetu"
@@ -76,16 +90,25 @@ class SourceQuality:
         self.warnings.append(message)
 
 
-def flagged_files(result: dict, checked: pd.DataFrame) -> frozenset[str] | None:
+def outside_band(checked: pd.DataFrame) -> tuple[frozenset[str], list[str]]:
+    """The files of a validation frame whose row count falls outside their band, and every file, in order."""
+    files = checked["_file"]
+    order = [str(f) for f in pd.unique(files)]  # a categorical's few names, not a string per row
+    if "file_rows" not in checked:
+        return frozenset(), order
+    outside = (checked["file_rows"] < checked["row_band_min"]) | (checked["file_rows"] > checked["row_band_max"])
+    return frozenset(str(f) for f in pd.unique(files[outside])), order
+
+
+def flagged_files(result: dict, outside: set[str] | frozenset[str]) -> frozenset[str] | None:
     """The files a failed expectation concerns, or None when its result does not tell them all.
 
-    The row-band checks concern the files outside their bands; other checks the
-    files of their listed rows, when the list holds every failing row.
+    The row-band checks concern the files outside their bands (`outside`, see
+    `outside_band`); other checks the files of their listed rows, when the list holds every failing row.
     """
     kwargs = result["expectation_config"]["kwargs"]
     if "file_rows" in (kwargs.get("column_A"), kwargs.get("column_B")):
-        outside = (checked["file_rows"] < checked["row_band_min"]) | (checked["file_rows"] > checked["row_band_max"])
-        return frozenset(checked.loc[outside, "_file"].astype(str).unique())
+        return frozenset(outside)
     res = result.get("result") or {}
     listed = [i for i in res.get("partial_unexpected_index_list") or [] if isinstance(i, dict)]
     files: set[str] = set()
@@ -330,15 +353,26 @@ def pii_scan(source: str, frame: pd.DataFrame) -> pd.DataFrame:
     return hetu_findings(frame, text)
 
 
+def _forget_batches(engine) -> None:
+    """Let go of what GX's pandas engine keeps after a run: the last batch of every asset (a part's validation
+    frame: hundreds of MB) and every metric computed (whole columns of conditions), kept for the context's life."""
+    engine.batch_manager.reset_batch_cache()
+    engine.batch_manager.batch_data_cache.clear()
+    cache = getattr(engine, "_metric_cache", None)  # private in GX 1.x; its absence only costs memory
+    if isinstance(cache, dict):
+        cache.clear()
+
+
 def run_suites(
-    frames: dict[str, pd.DataFrame],
+    frames: dict[str, Rows | pd.DataFrame],
     quality_dir: Path,
     parameters: dict,
     bands: pd.DataFrame | None = None,
     on_source: Callable[[SourceQuality, int], None] | None = None,
     judged: Callable[[SourceQuality], SourceQuality] | None = None,
 ) -> dict[str, SourceQuality]:
-    """Validate each frame with its committed suite; write results and Data Docs to `quality_dir`.
+    """Validate each source's rows with its committed suite, a part at a time; write results and Data Docs to
+    `quality_dir`. The parts' results are merged into one (`partwise`), as if every row had been checked at once.
 
     `judged` gives a source's whole verdict from its suite's (what files checked earlier add to it); `on_source`
     is told of that verdict and the rows as soon as the source's suite has run (the run's progress).
@@ -378,29 +412,45 @@ def run_suites(
         )
         ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
         datasource = ctx.data_sources.add_pandas("katsaus")
-        for source, frame in frames.items():
-            checked = validation_frame(source, frame, bands)
-            pii = pii_scan(source, checked)
+        for source, given in frames.items():
+            rows = given if isinstance(given, Rows) else Rows.of(given)
             suite_doc = suite_document(source)
             suite = ctx.suites.add(gx.ExpectationSuite(**suite_doc))
             batch_def = datasource.add_dataframe_asset(source).add_batch_definition_whole_dataframe("period")
             vd = ctx.validation_definitions.add(gx.ValidationDefinition(name=source, data=batch_def, suite=suite))
-            # The validation definition run directly: a checkpoint would only add its own bookkeeping (it has no
-            # actions here; Data Docs are built once for all sources at the end).
-            result = vd.run(
-                batch_parameters={"dataframe": checked},
-                expectation_parameters=parameters,
-                result_format={
-                    "result_format": "SUMMARY",
-                    "unexpected_index_column_names": ["_file", "_line"],
-                    "partial_unexpected_count": LISTED_ROWS,
-                    # Not the query listing every failing row (a whole month's rows when a
-                    # row band fails): messages name the first rows from the partial list.
-                    "return_unexpected_index_query": False,
-                    "exclude_unexpected_values": not pii.empty,
-                },
-            )
-            vr = result.to_json_dict()
+            # A part at a time (see `rows`): each part's rows are held only while its suite runs.
+            # Each part's suite result and identity codes, its files in order and those outside their row bands.
+            runs, findings, files, outside = [], [], [], set()
+            keys = KeysAcrossParts(uniqueness_keys(source))
+            for part in rows.parts():
+                checked = validation_frame(source, part, bands)
+                pii = pii_scan(source, checked)
+                # The validation definition run directly: a checkpoint would only add its own bookkeeping (it has
+                # no actions here; Data Docs are built once for all sources at the end).
+                result = vd.run(
+                    batch_parameters={"dataframe": checked},
+                    expectation_parameters=parameters,
+                    result_format={
+                        "result_format": "SUMMARY",
+                        "unexpected_index_column_names": ["_file", "_line"],
+                        "partial_unexpected_count": LISTED_ROWS,
+                        # Not the query listing every failing row (a whole month's rows when a
+                        # row band fails): messages name the first rows from the partial list.
+                        "return_unexpected_index_query": False,
+                        "exclude_unexpected_values": not pii.empty,
+                    },
+                )
+                runs.append(result.to_json_dict())
+                _forget_batches(datasource.get_execution_engine())
+                findings.append(pii)
+                out_of_band, named = outside_band(checked)
+                outside |= out_of_band
+                files += named
+                keys.add(part)
+                del checked, part
+            order = {name: n for n, name in enumerate(files)}
+            vr = merged_validation(runs, LISTED_ROWS, order, keys.repeated(rows))
+            pii = pd.concat(findings, ignore_index=True)
             (quality_dir / f"{source}.json").write_text(
                 json.dumps(vr, indent=1, ensure_ascii=False, default=str), encoding="utf-8"
             )
@@ -410,7 +460,7 @@ def run_suites(
                 if r["success"]:
                     q.passed += 1
                 elif config["type"] == PII_EXPECTATION:
-                    q.flag(flagged_files(r, checked))
+                    q.flag(flagged_files(r, outside))
                     col = config["kwargs"]["column"]
                     hits = pii[pii["column"] == col]
                     where = ", ".join(f"{f} rivi {ln}" for f, ln in zip(hits["file"].head(5), hits["line"].head(5)))
@@ -420,14 +470,14 @@ def run_suites(
                         f"{hits['masked'].iloc[0] if len(hits) else '******-****'})"
                     )
                 elif config.get("severity", "critical") == "critical":
-                    q.flag(flagged_files(r, checked))
+                    q.flag(flagged_files(r, outside))
                     q.failures.append(describe_failure(r, source))
                 else:
                     res = r.get("result") or {}
                     eid = suite_id(source, config)
                     q.warned[eid or config["id"]] = (res.get("unexpected_count") or 0, unexpected_rows(res))
                     if eid is None or kept_rows(r) is None:
-                        q.flag(flagged_files(r, checked))
+                        q.flag(flagged_files(r, outside))
                     else:
                         q.kept.add(eid)
                     q.warn(eid or config["id"], describe_failure(r, source))
@@ -436,7 +486,7 @@ def run_suites(
                 q.status = SOURCE_FAILED
             out[source] = q = judged(q) if judged is not None else q
             if on_source is not None:
-                on_source(q, len(frame))
+                on_source(q, len(rows))
         ctx.build_data_docs(site_names=[DOCS_SITE])
         site = Path(tmp)
         if (site / "index.html").exists():

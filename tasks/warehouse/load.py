@@ -21,7 +21,9 @@ from sqlalchemy.exc import IntegrityError
 
 from tasks.ingest.period import Extracted
 from tasks.ingest.quality import Validated
-from tasks.ingest.reuse import CHECKED_COLUMNS, uniqueness_keys
+from tasks.ingest.reuse import CHECKED_COLUMNS
+from tasks.ingest.rows import Rows
+from tasks.ingest.validate import uniqueness_keys
 from tasks.warehouse.models import FACTS, Base, BatchSum, LoadBatch
 
 
@@ -292,18 +294,34 @@ def planned_loads(extracted: Extracted, validated: Validated) -> int:
 
 
 def load_plan(extracted: Extracted, validated: Validated) -> Iterator[PlannedLoad]:
-    """Every file of the usable sources: one batch each, a source at a time. A source's rows are split into its files
-    when its turn comes, so that the split copies of one source are held at once, not those of every source."""
+    """Every file of the usable sources: one batch each, a source and a part of its rows at a time (see
+    `tasks.ingest.rows`), so that only one part's rows, split into its files, are held at once."""
     for sid in sorted(validated.usable):
         e = extracted.sources[sid]
-        read = [f for f in e.files if not f.reused]
-        by_file = dict(tuple(e.frame.groupby("_file", sort=False, observed=True))) if len(read) > 1 else {}
         clean = validated.clean.get(sid, frozenset())
         warned = validated.warned.get(sid, {})
+        of_file = _files_of(e.rows)
         for f in e.files:
-            frame = None if f.reused else by_file.get(f.name, e.frame)
+            frame = None if f.reused else e.rows.template if f.rows == 0 else of_file(f.name)
             key = f.validation_key if f.name in clean else None
             yield PlannedLoad(sid, f.period, f.name, f.sha256, frame, key, warned.get(f.name) if key else None)
+
+
+def _files_of(rows: Rows) -> Callable[[str], pd.DataFrame]:
+    """The rows of each file read that has rows, asked for in the files' order: the parts are read in turn and
+    split by file, the split of one part held at a time."""
+    parts = rows.parts()
+    split: dict[str, pd.DataFrame] = {}
+
+    def of_file(name: str) -> pd.DataFrame:
+        while name not in split:
+            # The part before is done with: the files asked for come in the parts' order.
+            split.clear()
+            part = next(parts)
+            split.update({str(n): g for n, g in part.groupby("_file", sort=False, observed=True)})
+        return split.pop(name)
+
+    return of_file
 
 
 def load_files(
@@ -350,8 +368,8 @@ def reused_keys(engine: Engine, extracted: Extracted) -> dict[str, pd.DataFrame]
     out = {}
     for sid, e in extracted.sources.items():
         reused = {f.reused_batch: f.name for f in e.files if f.reused}
-        keysets = [key for key in uniqueness_keys(sid) if set(key) <= set(e.frame.columns)]
-        if not reused or len(reused) == len(e.files) or not keysets or e.frame.empty:
+        keysets = [key for key in uniqueness_keys(sid) if set(key) <= set(e.rows.columns)]
+        if not reused or len(reused) == len(e.files) or not keysets or e.rows.empty:
             continue
         table = FACTS[sid].__table__
         columns = sorted({c for key in keysets for c in key})
@@ -360,7 +378,7 @@ def reused_keys(engine: Engine, extracted: Extracted) -> dict[str, pd.DataFrame]
             kept = conn.execute(select(LoadBatch.id, LoadBatch.key_ranges).where(LoadBatch.id.in_(list(reused))))
             ranges = {b: json.loads(r) if r else None for b, r in kept}
             for key in keysets:
-                new = e.frame[key].dropna().drop_duplicates()
+                new = e.rows.whole(key).dropna().drop_duplicates()
                 if new.empty:
                     continue
                 # Only the batches whose key ranges the new keys fall in can hold one of them (ids run on with

@@ -20,6 +20,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from flows.killpoints import KILL_AT, STAGES
+from tasks.contracts.vocab import SPILL_DIR
 from tasks.warehouse.engine import warehouse
 from tasks.warehouse.models import FACTS, Delivery, LoadBatch, RunLock
 from tests.flows.conftest import cli_draft_args
@@ -76,3 +77,4 @@ def test_a_run_killed_at_every_stage_boundary_is_finished_by_the_next_run(
     assert sorted(p.name for p in (tmp_path / "archive" / "2024-08-forecast").iterdir()) == ["v1"]
     assert len([m for m in smtp_server.handler.received if BOARD in m.rcpt_tos]) == 1
     assert not list((tmp_path / "out").glob(".2024-08-forecast.partial-*"))  # the dead runs' staging is gone
+    assert not list((tmp_path / "out").rglob(SPILL_DIR))  # with the rows they had spilled (killed after extract)

@@ -187,11 +187,23 @@ def test_quality_results_are_written(full_run):
     assert "Expectation" in (q / "data_docs" / "index.html").read_text(encoding="utf-8")
 
 
-def test_same_inputs_give_the_same_report(full_run, sample_dir, tmp_path):
+def test_same_inputs_give_the_same_report_read_in_parts(full_run, sample_dir, tmp_path, monkeypatch):
+    """The same inputs give the same report, also when every source is read, checked and loaded in small parts
+    spilled to disk (as a large one is), and the spilled parts are gone once the rows are loaded."""
+    from tasks.ingest import extract, rows
+
+    spilled = []
+    write = rows.feather.write_feather
+    monkeypatch.setattr(extract, "PART_ROWS", 2_000)
+    monkeypatch.setattr(
+        rows.feather, "write_feather", lambda df, path, **kw: (spilled.append(path), write(df, path, **kw))
+    )
     first, _ = full_run
     second = run(sample_dir, tmp_path)
-    for name in ("report.html", "report.pdf", "reconciliation.csv"):
+    for name in ("report.html", "report.pdf", "reconciliation.csv", "indicators.csv"):
         assert (first / name).read_bytes() == (second / name).read_bytes(), name
+    ledger = [p for p in spilled if p.parent.name == "ledger"]
+    assert len(ledger) > 2 and not any(p.exists() for p in spilled) and not ledger[0].parent.parent.exists()
 
 
 def test_a_rerun_reuses_the_checked_files_and_says_the_same(full_run, sample_dir, tmp_path):

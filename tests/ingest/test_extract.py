@@ -151,7 +151,7 @@ def test_typing_a_file_at_a_time_gives_what_typing_all_at_once_gives(sample_dir,
     files[1].write_text("\n".join(lines) + "\n", encoding="utf-8-sig")
 
     whole = extract_source(extracts, source, 2024, 8)
-    monkeypatch.setattr(extract, "TYPING_BATCH_ROWS", 1)  # every file its own batch
+    monkeypatch.setattr(extract, "PART_ROWS", 1)  # every file its own batch
     batched = extract_source(extracts, source, 2024, 8)
     assert len(whole.frame) > 1000 and whole.errors[0].file == files[1].name
     pd.testing.assert_frame_equal(batched.frame, whole.frame)

@@ -200,7 +200,7 @@ def test_a_failed_check_flags_the_files_of_its_rows_or_all_when_it_cannot_tell(r
         "expectation_config": {"type": "expect_column_values_to_be_between", "kwargs": {"column": "x"}},
         "result": result,
     }
-    flagged = flagged_files(r, pd.DataFrame())
+    flagged = flagged_files(r, frozenset())
     assert flagged == (frozenset(files) if files is not None else None)
 
 

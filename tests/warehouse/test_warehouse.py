@@ -9,6 +9,7 @@ from tasks.ingest.extract import Extract
 from tasks.ingest.files import FileInfo
 from tasks.ingest.period import Extracted
 from tasks.ingest.quality import SourceStatus, Validated, source_statuses
+from tasks.ingest.rows import Rows
 from tasks.warehouse import engine as wh_engine
 from tasks.warehouse import history as wh_history
 from tasks.warehouse import load as wh_load
@@ -472,6 +473,26 @@ def test_the_load_plan_splits_a_source_into_its_files_only_when_its_turn_comes()
     assert first.frame.equals(jan) and second.frame.equals(feb)
     with pytest.raises(KeyError, match="_file"):
         next(plan)
+
+
+def test_the_load_plan_takes_a_source_part_by_part_and_gives_a_file_without_rows_none(tmp_path):
+    jan = ledger_rows(3).assign(month=1, _file="t_202401.csv")
+    mar = ledger_rows(2).assign(month=3, _file="t_202403.csv")
+    apr = ledger_rows(4).assign(month=4, _file="t_202404.csv")
+    rows = Rows(jan, tmp_path / "rows")
+    for part in (jan, pd.concat([mar, apr], ignore_index=True)):
+        rows.add(part)
+    names = [("t_202401.csv", 3), ("t_202402.csv", 0), ("t_202403.csv", 2), ("t_202404.csv", 4)]
+    files = [FileInfo(n, "", f"s{i}", r, f"2024-0{i + 1}") for i, (n, r) in enumerate(names)]
+    extracted = Extracted({"ledger": Extract("ledger", rows, files)}, pd.DataFrame())
+
+    plan = list(wh_load.load_plan(extracted, Validated(source_statuses(extracted, {}))))
+
+    assert [(p.file_name, len(p.frame)) for p in plan] == names
+    # The header-only February gets no rows (not another file's), with the columns and their types.
+    assert plan[1].frame.dtypes.equals(jan.dtypes)
+    for p, expected in zip([plan[0], plan[2], plan[3]], [jan, mar, apr]):
+        pd.testing.assert_frame_equal(p.frame.reset_index(drop=True), expected)
 
 
 def test_forgotten_rows_leave_the_columns_the_files_and_the_controls():
