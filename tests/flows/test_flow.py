@@ -15,6 +15,8 @@ import pytest
 from pypdf import PdfReader
 
 from reports import fmt
+from tasks.ingest import extract as extract_module
+from tasks.ingest import rows as rows_module
 from tests.flows.conftest import REPORT_DATE, manifest, run_report, stage_lines_are_all_there
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
@@ -190,13 +192,11 @@ def test_quality_results_are_written(full_run):
 def test_same_inputs_give_the_same_report_read_in_parts(full_run, sample_dir, tmp_path, monkeypatch):
     """The same inputs give the same report, also when every source is read, checked and loaded in small parts
     spilled to disk (as a large one is), and the spilled parts are gone once the rows are loaded."""
-    from tasks.ingest import extract, rows
-
     spilled = []
-    write = rows.feather.write_feather
-    monkeypatch.setattr(extract, "PART_ROWS", 2_000)
+    write = rows_module.feather.write_feather
+    monkeypatch.setattr(extract_module, "PART_ROWS", 2_000)
     monkeypatch.setattr(
-        rows.feather, "write_feather", lambda df, path, **kw: (spilled.append(path), write(df, path, **kw))
+        rows_module.feather, "write_feather", lambda df, path, **kw: (spilled.append(path), write(df, path, **kw))
     )
     first, _ = full_run
     second = run(sample_dir, tmp_path)
