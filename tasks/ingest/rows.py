@@ -11,6 +11,7 @@ benchmarks, small tools) the parts stay in memory and behave the same.
 
 from __future__ import annotations
 
+import errno
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -45,15 +46,28 @@ class Rows:
         """Append a part (whole files, after the parts before it); spilled to disk when the rows have a folder."""
         if not self._parts:
             self._empty = no_rows(part)
-        self._count += len(part)
         if self._folder is None:
             self._parts.append(part)
+            self._count += len(part)
             return
         self._folder.mkdir(parents=True, exist_ok=True)
         path = self._folder / f"{len(self._parts):05d}.arrow"
-        # Uncompressed: the part is read back once or twice within the run, and compressing costs more than it saves.
-        feather.write_feather(part, path, compression="uncompressed")
+        try:
+            # Uncompressed: the part is read back once or twice within the run, and compressing costs more than it
+            # saves.
+            feather.write_feather(part, path, compression="uncompressed")
+        except OSError as exc:
+            path.unlink(missing_ok=True)
+            if exc.errno == errno.ENOSPC:
+                raise OSError(
+                    errno.ENOSPC,
+                    f"Levy on täynnä: luettuja rivejä ei voitu tallentaa ajon väliaikaiseen kansioon {self._folder}. "
+                    "Vapauta levytilaa (ajo tarvitsee tilapäisesti suunnilleen lähdetiedostojen koon verran) ja aja "
+                    "raportti uudelleen.",
+                ) from None
+            raise
         self._parts.append(path)
+        self._count += len(part)
 
     def parts(self, columns: list[str] | None = None) -> Iterator[pd.DataFrame]:
         """Each part in turn (only `columns`, when given); a spilled one is read from disk as its turn comes. Rows

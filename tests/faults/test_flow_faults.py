@@ -4,14 +4,17 @@ unmounted disk). (A strict run with a source missing: tests/flows/test_flow_runs
 
 from __future__ import annotations
 
+import errno
 import json
 from types import SimpleNamespace
 
 import pytest
 
-from flows import report
+from flows import report, stages
 from flows.report import RunParams, approval
+from tasks.contracts.vocab import SPILL_DIR
 from tasks.deliver.archive import archive_report
+from tasks.ingest import extract, rows
 from tasks.report.outputs import replace_outputs, staging_dir
 from tests.flows.conftest import run_report
 
@@ -41,6 +44,36 @@ def test_an_empty_extracts_folder_never_replaces_the_approved_report(tmp_path):
     empty.mkdir()
     with pytest.raises(RuntimeError, match="ei löytynyt yhtään lähdetiedostoa"):
         run_report(empty, tmp_path)
+    assert (final / "report.pdf").read_bytes() == b"%PDF hyvaksytty"
+
+
+def test_a_full_disk_while_rows_are_spilled_fails_the_run_clearly_and_leaves_nothing(sample_dir, tmp_path, monkeypatch):
+    """The typed rows wait on disk between the stages: when the disk fills (the fourth part written into /dev/full,
+    which answers as a full disk does), the run fails saying so in Finnish, removes what it spilled and never
+    touches the approved report."""
+    final = tmp_path / "out" / "2024-08-forecast"
+    final.parent.mkdir(parents=True)
+    stage = staging_dir(final, "approved-run")
+    (stage / "report.pdf").write_bytes(b"%PDF hyvaksytty")
+    replace_outputs(stage, final)
+    written = []
+    write = rows.feather.write_feather
+
+    def filling(df, path, **kw):
+        written.append(path)
+        if len(written) <= 3:
+            return write(df, path, **kw)
+        # An open file, not the path: given a path, pyarrow removes it after a failed write (the device, as root).
+        with open("/dev/full", "wb") as full:
+            return write(df, full, **kw)
+
+    monkeypatch.setattr(extract, "PART_ROWS", 2_000)
+    monkeypatch.setattr(rows.feather, "write_feather", filling)
+    monkeypatch.setattr(stages.extract, "retries", 0)
+    with pytest.raises(OSError, match="Levy on täynnä: luettuja rivejä ei voitu tallentaa") as err:
+        run_report(sample_dir, tmp_path)
+    assert err.value.errno == errno.ENOSPC and len(written) == 4
+    assert not list((tmp_path / "out").rglob(SPILL_DIR)) and not any(p.exists() for p in written)
     assert (final / "report.pdf").read_bytes() == b"%PDF hyvaksytty"
 
 
