@@ -127,11 +127,12 @@ def extract_ledger(
         by_file = typed.groupby("_file", sort=False)["amount_cents"].agg(["size", "sum"])
         for name, (n, c) in by_file.reindex(names, fill_value=0).astype("int64").iterrows():
             counted[name] = (int(n), int(c))
+        # Only the files of this part: the earlier parts' were told when they were checked.
         return {
             name: control_mismatch(
                 name, stated[name]["control_file"], n, stated[name]["stated_rows"], c, stated[name]["stated_cents"]
             )
-            for name, (n, c) in counted.items()
+            for name, (n, c) in ((name, counted[name]) for name in names)
         }
 
     extract = extract_source(extracts, "ledger", year, month, read, check, earlier, refused, in_report_sign, spill)
