@@ -3,7 +3,7 @@
 `render_draft` renders a context into the run's staging folder and returns it
 with its content fingerprint, so approval re-renders the same content with
 the approval on its cover (`render_approved`) without computing it again.
-WeasyPrint is imported inside `report_pdf`: it is slow to import.
+WeasyPrint is imported inside `report_pdf`, and only when it typesets: it is slow to import.
 
 The same HTML always gives the same PDF bytes, so a folder of typeset PDFs
 (`pdf_cache`, under the run's cache folder) spares a rerun of unchanged
@@ -13,11 +13,14 @@ rerun that reuses every file.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import datetime as dt
 import hashlib
 import json
 from dataclasses import dataclass
-from importlib import resources
+from functools import lru_cache
+from importlib import metadata, resources
 from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, select_autoescape
@@ -85,20 +88,31 @@ PDF_CACHE_KEEP = 12
 PDF_HEAD, PDF_TAIL = b"%PDF-", b"%%EOF"
 
 
+@lru_cache(maxsize=1)
+def _typesetter_version() -> str:
+    """What else decides a PDF's bytes: WeasyPrint's and Pango's versions, read without importing WeasyPrint
+    (a second of a rerun whose PDF is kept)."""
+    library = ctypes.util.find_library("pango-1.0")
+    if library is None:  # Pango under a name the loader does not know: as WeasyPrint itself finds it
+        from weasyprint.text.ffi import pango  # heavy: WeasyPrint loads Pango and its fonts
+
+        return f"{metadata.version('weasyprint')}/{pango.pango_version()}"
+    return f"{metadata.version('weasyprint')}/{ctypes.CDLL(library).pango_version()}"
+
+
 def report_pdf(html: str, path: Path, cache: Path | None = None) -> None:
     """A tagged PDF/UA document, its long words hyphenated the Finnish way; no timestamps, so the same HTML gives
     the same bytes. With `cache`, the PDF typeset earlier from the same HTML (by the same WeasyPrint and Pango) is
     copied instead of typesetting it again."""
-    from weasyprint import HTML, __version__  # heavy: WeasyPrint loads Pango and its fonts
-    from weasyprint.text.ffi import pango  # (the same import: Pango's version is part of the cache key)
-
     printed = typeset.typeset_html(html, _units(), hyphenate=True)
-    key = hashlib.sha256(f"{__version__}/{pango.pango_version()}\n{printed}".encode()).hexdigest()
+    key = hashlib.sha256(f"{_typesetter_version()}\n{printed}".encode()).hexdigest()
     kept = cache / f"{key}.pdf" if cache is not None else None
     copy = kept_copy(kept, PDF_HEAD, PDF_TAIL) if kept is not None else None
     if copy is not None:
         path.write_bytes(copy)
         return
+    from weasyprint import HTML  # heavy: WeasyPrint loads Pango and its fonts
+
     HTML(string=printed, base_url=str(TEMPLATES)).write_pdf(path, pdf_variant="pdf/ua-1", uncompressed_pdf=False)
     if kept is not None:
         keep_copy(path.read_bytes(), kept, PDF_CACHE_KEEP)

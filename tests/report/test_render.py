@@ -1,5 +1,7 @@
 import base64
 import datetime as dt
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
@@ -244,6 +246,25 @@ def test_a_pdf_typeset_earlier_from_the_same_html_is_copied_from_the_cache(tmp_p
     kept.write_bytes(kept.read_bytes()[:2000])
     render.report_pdf(_page("Toimintakate 4,6 %"), tmp_path / "whole.pdf", cache)
     assert (tmp_path / "whole.pdf").read_bytes() == (tmp_path / "plain.pdf").read_bytes() == kept.read_bytes()
+
+
+def test_a_pdf_taken_from_the_cache_needs_no_weasyprint_and_its_key_names_weasyprints_pango(tmp_path):
+    """A rerun whose PDF is kept spends no second importing WeasyPrint; the versions in the key, read without it,
+    are those WeasyPrint itself reports (so its upgrade, or Pango's, typesets anew)."""
+    from weasyprint import __version__
+    from weasyprint.text.ffi import pango
+
+    assert render._typesetter_version() == f"{__version__}/{pango.pango_version()}"
+    cache = tmp_path / "pdf"
+    render.report_pdf(_page("Toimintakate 4,6 %"), tmp_path / "first.pdf", cache)
+    rerun = (
+        "import sys; from pathlib import Path; from tasks.report import render; "
+        f"render.report_pdf({_page('Toimintakate 4,6 %')!r}, Path({str(tmp_path / 'again.pdf')!r}), "
+        f"Path({str(cache)!r})); print(sorted(m for m in sys.modules if m.startswith('weasyprint')))"
+    )
+    taken = subprocess.run([sys.executable, "-c", rerun], capture_output=True, text=True, check=True)
+    assert taken.stdout.strip() == "[]"
+    assert (tmp_path / "again.pdf").read_bytes() == (tmp_path / "first.pdf").read_bytes()
 
 
 def test_a_cache_that_cannot_be_written_costs_time_not_the_report(tmp_path):
