@@ -5,7 +5,7 @@
 SHELL := /bin/bash
 .SHELLFLAGS := -eo pipefail -c
 # The interpreter: Debian's own Python where it has one of 3.11–3.13 (built with profile-guided optimisation: the
-# suite takes 14 % less CPU than under pyenv's plain build of 3.11 on this 2-core host), else the first on PATH.
+# suite takes 13 % less CPU than under pyenv's plain build of 3.11 on this 2-core host), else the first on PATH.
 PY ?= $(shell for p in /usr/bin/python3.11 /usr/bin/python3.12 /usr/bin/python3.13 python3.11 python3.12 python3.13 \
 	python3; do command -v $$p && break; done)
 VENV := .venv
