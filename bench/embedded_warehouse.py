@@ -5,6 +5,8 @@ does), every fact source is extracted as a run extracts it, then measured on bot
 
 - load: the rows into the source's fact table (SQLite through katsaus's own `insert_rows`, the driver's
   executemany in one transaction; DuckDB by appending the Arrow-backed frame, its fastest path), committed;
+- SQLite's own limit: the same load with the settings one might tune (`SQLITE_VARIANTS`: a larger page cache,
+  `synchronous = NORMAL`, no batch index), `--repeat` times each, every variant holding the same rows;
 - read: the report's heaviest kind of read, the ledger's sums by year, month, service and account and the events'
   counts by month, over every row;
 - several runs at once: while one process holds the file open for writing, can a second process (the next run,
@@ -18,6 +20,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -27,7 +30,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 from e2e import ROOT, machine, sample  # the benchmark's folder is first on sys.path; e2e puts the checkout there
-from sqlalchemy import insert
+from sqlalchemy import event, insert
 
 from tasks.ingest.extract import extract_source
 from tasks.warehouse.engine import engine_for, migrate
@@ -51,10 +54,30 @@ def facts(extracts: Path) -> dict[str, pd.DataFrame]:
     return {sid: fact_rows(sid, extract_source(extracts, sid, YEAR, MONTH).frame).assign(batch_id=1) for sid in FACTS}
 
 
-def sqlite_load(path: Path, frames: dict[str, pd.DataFrame]) -> float:
-    """Seconds to load every frame into a migrated SQLite warehouse, one transaction per source, as katsaus does."""
+# SQLite's load as katsaus does it, and with what one might tune: (pragmas set on each connection, whether
+# the fact tables keep their index on the batch).
+SQLITE_VARIANTS: dict[str, tuple[tuple[str, ...], bool]] = {
+    "as katsaus loads": ((), True),
+    "page cache 256 MB": (("PRAGMA cache_size = -262144",), True),
+    "synchronous NORMAL": (("PRAGMA synchronous = NORMAL",), True),
+    "no batch index": ((), False),
+}
+
+
+def sqlite_load(
+    path: Path, frames: dict[str, pd.DataFrame], pragmas: tuple[str, ...] = (), batch_index: bool = True
+) -> float:
+    """Seconds to load every frame into a migrated SQLite warehouse, one transaction per source, as katsaus does
+    (with `pragmas` run on each connection, and without the fact tables' batch index if asked)."""
     engine = engine_for(f"sqlite:///{path}")
+    if pragmas:  # on every connection as it opens (SQLite takes `synchronous` only outside a transaction)
+        event.listen(engine, "connect", lambda dbapi, _record: [dbapi.execute(p) for p in pragmas])
     migrate(engine)
+    if not batch_index:
+        with engine.begin() as conn:
+            for sid in frames:
+                for index in FACTS[sid].__table__.indexes:
+                    conn.exec_driver_sql(f"DROP INDEX {index.name}")
     start = time.perf_counter()
     for sid, frame in frames.items():
         with engine.begin() as conn:
@@ -95,6 +118,29 @@ def duckdb_load(path: Path, frames: dict[str, pd.DataFrame]) -> float:
     return seconds
 
 
+def sqlite_variants(
+    folder: Path, frames: dict[str, pd.DataFrame], reads: list[str], expected: list[list[tuple]], repeat: int
+) -> dict[str, dict]:
+    """Each SQLite variant's load seconds, `repeat` times into a fresh file; stops if a variant's file does not give
+    the report's reads that katsaus's own load gave (a faster load of other rows would prove nothing)."""
+    out = {}
+    for name, (pragmas, batch_index) in SQLITE_VARIANTS.items():
+        seconds = []
+        for n in range(repeat):
+            path = folder / f"variant-{len(out)}-{n}.db"
+            seconds.append(sqlite_load(path, frames, pragmas, batch_index))
+            engine = engine_for(f"sqlite:///{path}")
+            with engine.connect() as conn:
+                _, gave = timed_reads(lambda sql, conn=conn: conn.exec_driver_sql(sql).fetchall(), reads)
+            engine.dispose()
+            if gave != expected:
+                sys.exit(f"SQLite variant {name!r} holds other rows than katsaus's own load: the comparison is void")
+            for leftover in folder.glob(f"{path.name}*"):
+                leftover.unlink()
+        out[name] = {"load_s": seconds, "median_s": statistics.median(seconds)}
+    return out
+
+
 def report_reads() -> list[str]:
     """The ledger's sums and every monthly fact table's counts by month, in SQL both databases run."""
     ledger = FACTS["ledger"].__tablename__
@@ -133,6 +179,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=int, default=10)
     parser.add_argument("--root", type=Path, default=ROOT / "var" / "bench")
+    parser.add_argument("--repeat", type=int, default=3, help="loads of each SQLite variant (median and spread)")
     args = parser.parse_args()
     extracts = sample(args.scale, args.root / "data")
     start = time.perf_counter()
@@ -158,6 +205,7 @@ def main() -> None:
         result["sqlite_mb"] = lite.stat().st_size / 1e6
         result["duckdb_mb"] = duck.stat().st_size / 1e6
         result["duckdb_second_process"] = second_process(duck)
+        result["sqlite_variants"] = sqlite_variants(Path(tmp), frames, reads, sqlite_gave, args.repeat)
     print(f"scale {args.scale}: {rows:,} fact rows, extracted in {extract_s:.1f} s".replace(",", " "))
     print(f"{'':8} {'load s':>8} {'rows/s':>10} {'reads s':>8} {'file MB':>8}")
     for db in ("sqlite", "duckdb"):
@@ -167,6 +215,10 @@ def main() -> None:
             + f" {result[f'{db}_read_s']:8.2f} {result[f'{db}_mb']:8.0f}"
         )
     print("DuckDB, a second process while the first writes:", result["duckdb_second_process"])
+    print(f"SQLite's load by its settings, {args.repeat} loads each: {'median s':>9} {'min–max s':>13} {'rows/s':>10}")
+    for name, v in result["sqlite_variants"].items():
+        spread = f"{min(v['load_s']):.1f}–{max(v['load_s']):.1f}"
+        print(f"  {name:<48} {v['median_s']:9.1f} {spread:>13} {rows / v['median_s']:10,.0f}".replace(",", " "))
     out = args.root / "results" / f"embedded-warehouse-s{args.scale}-{dt.datetime.now():%Y%m%dT%H%M%S}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2, default=str) + "\n", encoding="utf-8")
