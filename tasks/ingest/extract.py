@@ -18,6 +18,7 @@ import pandas as pd
 
 from tasks.contracts import Source, sources, structure
 from tasks.contracts.vocab import SOURCE_FAILED, SOURCE_MISSING, SOURCE_OK
+from tasks.ingest.distinct import Distinct
 from tasks.ingest.files import FileInfo, PeriodFile, companion_files, period_files, size_problem, snapshot
 from tasks.ingest.parsing import (
     SourceError,
@@ -118,8 +119,12 @@ def typed_columns(df: pd.DataFrame, src: Source, name: str | None) -> tuple[pd.D
             if col.names:
                 # The structure's spelling of a name written in another case or as a source spells it;
                 # an unknown name stays as written for the suite to report.
+                # Once per distinct name: a column repeats a few dozen names on millions of rows.
                 spelled = structure().spellings(col.names)
-                parsed = parsed.str.casefold().map(spelled).fillna(parsed).astype("string[pyarrow]")
+                parsed = Distinct(parsed).map(
+                    lambda names, spelled=spelled: names.str.casefold().map(spelled).fillna(names)
+                )
+                parsed = parsed.astype("string[pyarrow]")
         if col.required:
             # A cell already reported as bad is not reported again as missing; a parsed number or
             # date is missing only as NA (none is written as ""): no text conversion of every value.
@@ -213,7 +218,7 @@ def _checked(
     for e in errors:
         found.setdefault(e.file, []).append(e)
     if check is not None:
-        names = [n for n in dict.fromkeys(df["_file"]) if n not in found]
+        names = [n for n in df["_file"].unique() if n not in found]  # in the files' order, not row by row
         for name, errs in check(df[df["_file"].isin(names)], names).items():
             if errs:
                 found.setdefault(name, []).extend(errs)

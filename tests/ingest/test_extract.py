@@ -164,3 +164,24 @@ def _utf8(path) -> bool:
         return True
     except UnicodeDecodeError:
         return False
+
+
+def test_names_written_in_another_case_or_as_a_source_spells_them_become_the_structures():
+    from tasks.contracts import sources
+    from tasks.ingest.extract import typed_columns
+
+    src = sources()["ledger"]
+    services = ["LASTENSUOJELU- JA PERHESOSIAALITYÖ", "Henkilöstö- ja kehittämisspalvelut", "Tuntematon palvelu"]
+    rows = [[s, "Perhe- ja sosiaalipalvelut"] for s in services] * 2 + [["", "perhe- JA sosiaalipalvelut"]]
+    raw = pd.DataFrame(rows, columns=["Palvelu", "Palvelukokonaisuus"], dtype="string")
+    for c in src.columns:
+        if c.name not in raw:
+            raw[c.name] = "1" if c.numeric else "x"
+    raw["_line"] = range(2, len(raw) + 2)
+    typed, _ = typed_columns(raw, src, "talous_toteuma_202401.csv")
+    assert typed["service"].tolist() == [
+        "Lastensuojelu- ja perhesosiaalityö",
+        "Henkilöstö- ja kehittämispalvelut",
+        "Tuntematon palvelu",  # left as written, for the suite to report
+    ] * 2 + [""]
+    assert set(typed["area"]) == {"Perhe- ja sosiaalipalvelut"}
