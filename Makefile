@@ -39,6 +39,7 @@ bench: install
 # next month's run, on SQLite and PostgreSQL, against a DuckDB floor; not part of `make test`.
 E2E_ARGS ?= --scale 89
 bench-e2e: install
+	@mkdir -p "$(PREFECT_HOME)"  # the script imports Prefect, which would warn of a home it cannot make
 	$(VENV)/bin/python bench/e2e.py $(E2E_ARGS)
 
 # The embedded warehouse (issue 14): SQLite as katsaus loads it against DuckDB, loading, reading and a second process
