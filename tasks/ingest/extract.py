@@ -118,8 +118,8 @@ def typed_columns(df: pd.DataFrame, src: Source, name: str | None) -> tuple[pd.D
             bad = parsed.eq("")
             if col.names:
                 # The structure's spelling of a name written in another case or as a source spells it;
-                # an unknown name stays as written for the suite to report.
-                # Once per distinct name: a column repeats a few dozen names on millions of rows.
+                # an unknown name stays as written for the suite to report. Once per distinct name: a
+                # column repeats a few dozen names on millions of rows.
                 spelled = structure().spellings(col.names)
                 parsed = Distinct(parsed).map(
                     lambda names, spelled=spelled: names.str.casefold().map(spelled).fillna(names)
