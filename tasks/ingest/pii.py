@@ -20,6 +20,7 @@ form that keeps only the century sign.
 from __future__ import annotations
 
 import re
+import weakref
 
 import numpy as np
 import pandas as pd
@@ -87,13 +88,38 @@ def _signs_of_distinct(text: pd.Series) -> pd.Series:
     return signs
 
 
+# The signs of a categorical's categories (and "" for a missing value, last), kept while the categories live:
+# validation scans its frame's text columns for the report's findings, and the suite's expectation scans the same
+# columns again (GX hands it a view of the column, which keeps the categories object); a free-text column's
+# categories are millions of texts.
+_CATEGORY_SIGNS: dict[int, tuple[weakref.ref, pd.api.extensions.ExtensionArray]] = {}
+
+
+def _signs_of_categories(categories: pd.Index) -> pd.api.extensions.ExtensionArray:
+    """The century sign of the first code in each category, then "" for a missing value: scanned once per
+    categories object (an Index is immutable: while it lives, its identity stands for its values)."""
+    key = id(categories)
+    kept = _CATEGORY_SIGNS.get(key)
+    if kept is not None and kept[0]() is categories:
+        return kept[1]
+    signs = _signs_of_distinct(pd.Series(categories).astype("string"))
+    out = pd.concat([signs, pd.Series([""], dtype="string")], ignore_index=True).array
+    _CATEGORY_SIGNS[key] = (weakref.ref(categories, lambda _, key=key: _CATEGORY_SIGNS.pop(key, None)), out)
+    return out
+
+
 def hetu_signs(values: pd.Series) -> pd.Series:
     """The century sign of the first valid code in each value, empty where there is none (vectorised).
 
     Text columns of extracts repeat a few values millions of times (areas,
     services, account names), so the pattern runs over the distinct values only
-    and no row becomes a Python object.
+    and no row becomes a Python object; a categorical's categories are scanned
+    once however many times its column (or a view of it) is asked.
     """
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        signs = _signs_of_categories(values.cat.categories)
+        codes = values.cat.codes.to_numpy()
+        return pd.Series(signs.take(np.where(codes < 0, len(signs) - 1, codes)), index=values.index)
     return Distinct(values).map(lambda distinct: _signs_of_distinct(distinct.astype("string"))).astype("string")
 
 

@@ -119,6 +119,25 @@ def test_categorical_column_is_scanned_through_its_categories_only_rows_count():
     assert hetu_signs(values).tolist() == ["-", "", "", "-"]
 
 
+def test_a_categorical_and_its_views_are_scanned_once_and_judged_as_their_text(monkeypatch):
+    """Validation scans a column for the report and the suite's expectation scans it again (GX passes a view
+    without the missing values): one scan of the categories serves both, with the verdicts of a scan of text."""
+    from tasks.ingest import pii
+
+    scanned, scan = [], pii._signs_of_distinct
+    monkeypatch.setattr(pii, "_signs_of_distinct", lambda text: scanned.append(len(text)) or scan(text))
+    texts = [f"x {VALID[0]}", None, "ok", VALID[1].lower(), "tili 4000", f"{VALID[2]}y"] * 3
+    values = pd.Series(texts, index=range(100, 118), dtype="category")
+    as_text = hetu_signs(values.astype("string"))
+    assert hetu_signs(values).equals(as_text)
+    view = values[values.notna()]
+    assert hetu_rows(view).tolist() == as_text[values.notna()].ne("").tolist()
+    assert hetu_rows(view).index.tolist() == view.index.tolist()
+    assert scanned == [6, 5]  # the text's distinct values (and a missing one); the five categories, once for both
+    other = values.cat.set_categories([*values.cat.categories, "new"])  # other categories: scanned anew
+    assert hetu_signs(other).equals(as_text) and scanned == [6, 5, 6]
+
+
 def test_record_ids_in_hexadecimal_hold_no_codes():
     """A hash-like id holds code-shaped stretches by chance (`048194e3761` in `…048194e3761…`): not a code."""
     ids = pd.Series(["5c1bde2059fb4f13", "a1048194e3761f0c", "425197b395b9c2d1", "asiakasnro150583-917P"])
