@@ -128,8 +128,8 @@ class KeysAcrossParts:
             whole = values.notna().all(axis=1).to_numpy()
             rows = None if whole.all() else np.flatnonzero(whole)
             hashed = values if rows is None else values.iloc[rows]
-            # Not categorized: a unique key's values are nearly all distinct, and hashing them directly is three
-            # times faster than hashing a dictionary of them (the same hashes either way).
+            # Not categorized: a unique key's values are nearly all distinct, and hashing them directly beats hashing
+            # a dictionary of them (3 M text ids: 0.5 s against 1.5 s; the same hashes either way).
             hashes.append((pd.util.hash_pandas_object(hashed, index=False, categorize=False).to_numpy(), rows))
 
     def repeated(self, rows: Rows) -> dict[Key, pd.DataFrame]:
