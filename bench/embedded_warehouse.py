@@ -33,7 +33,7 @@ from e2e import ROOT, machine, sample  # the benchmark's folder is first on sys.
 from sqlalchemy import event, insert
 
 from tasks.ingest.extract import extract_source
-from tasks.warehouse.engine import engine_for, migrate
+from tasks.warehouse.engine import engine_for, migrate, warehouse
 from tasks.warehouse.load import fact_rows, insert_rows
 from tasks.warehouse.models import FACTS, LoadBatch
 
@@ -129,11 +129,7 @@ def sqlite_variants(
         for n in range(repeat):
             path = folder / f"variant-{len(out)}-{n}.db"
             seconds.append(sqlite_load(path, frames, pragmas, batch_index))
-            engine = engine_for(f"sqlite:///{path}")
-            with engine.connect() as conn:
-                _, gave = timed_reads(lambda sql, conn=conn: conn.exec_driver_sql(sql).fetchall(), reads)
-            engine.dispose()
-            if gave != expected:
+            if sqlite_reads(path, reads)[1] != expected:
                 sys.exit(f"SQLite variant {name!r} holds other rows than katsaus's own load: the comparison is void")
             for leftover in folder.glob(f"{path.name}*"):
                 leftover.unlink()
@@ -159,6 +155,12 @@ def timed_reads(run, reads: list[str]) -> tuple[float, list[list[tuple]]]:
     results = [run(sql) for sql in reads]
     seconds = time.perf_counter() - start
     return seconds, [sorted(tuple(int(v) if isinstance(v, float) else v for v in row) for row in r) for r in results]
+
+
+def sqlite_reads(path: Path, reads: list[str]) -> tuple[float, list[list[tuple]]]:
+    """`timed_reads` on a loaded SQLite file."""
+    with warehouse(f"sqlite:///{path}", migrated=False) as engine, engine.connect() as conn:
+        return timed_reads(lambda sql: conn.exec_driver_sql(sql).fetchall(), reads)
 
 
 def second_process(path: Path) -> dict[str, str]:
@@ -192,10 +194,7 @@ def main() -> None:
         result = {"scale": args.scale, "rows": rows, "extract_s": extract_s, "machine": machine()}
         result["sqlite_load_s"] = sqlite_load(lite, frames)
         result["duckdb_load_s"] = duckdb_load(duck, frames)
-        engine = engine_for(f"sqlite:///{lite}")
-        with engine.connect() as conn:
-            result["sqlite_read_s"], sqlite_gave = timed_reads(lambda sql: conn.exec_driver_sql(sql).fetchall(), reads)
-        engine.dispose()
+        result["sqlite_read_s"], sqlite_gave = sqlite_reads(lite, reads)
         with duckdb.connect(str(duck), read_only=True) as con:
             result["duckdb_read_s"], duckdb_gave = timed_reads(lambda sql: con.execute(sql).fetchall(), reads)
         # The yardstick is honest only if both hold the same rows and sum them alike.

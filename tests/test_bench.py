@@ -123,7 +123,8 @@ def test_the_warehouse_benchmark_loads_the_same_rows_into_both_and_finds_duckdbs
 
 def test_a_sqlite_variant_gets_its_settings_and_loses_only_the_index_it_drops(tmp_path):
     """The variants measure what they are named for: the pragmas reach the loading connection (`user_version`,
-    which SQLite keeps in the file, stands in for them), and "no batch index" loads the same rows without it."""
+    which SQLite keeps in the file, stands in for them), and "no batch index" loads into a table without it (the
+    rows themselves are compared with katsaus's load in the script's own run, `sqlite_variants`)."""
     import pandas as pd
     from sqlalchemy import inspect
 
