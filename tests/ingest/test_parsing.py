@@ -264,3 +264,10 @@ def test_fast_dates_are_exactly_what_the_patterns_accept(with_time):
     assert {"1.2.2023", "2024-01-01", "0001-01-01"} <= accepted
     assert ("2024-02-01 02:00:37" in accepted) is with_time
     assert bad.sum() == 3 * (len(DATE_TEXTS) - len(accepted) - 2)  # "" and None are missing, not bad
+    # Repeated values are parsed once each (above); all distinct (each row parsed) or as Arrow text with its own
+    # missing value, they parse the same.
+    assert DATE_TEXTS[-1] is None and len(set(DATE_TEXTS[:-1])) == len(DATE_TEXTS) - 1
+    for once in (pd.Series(DATE_TEXTS[:-1], dtype=object), pd.Series(DATE_TEXTS, dtype="string[pyarrow]")):
+        parsed_once, bad_once = parse_datetimes(once, with_time=with_time)
+        assert parsed_once.equals(parsed[: len(once)].reset_index(drop=True))
+        assert bad_once.tolist() == bad[: len(once)].tolist()
