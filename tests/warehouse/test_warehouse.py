@@ -136,6 +136,52 @@ def test_text_numbers_and_missing_values_survive_the_bulk_path_exactly(engine):
     assert pd.isna(back["forecast"].iloc[0]) and back["forecast"].iloc[1] == 2.5
 
 
+def test_copy_text_is_postgresqls_text_format_column_by_column():
+    """Each kind of column as COPY reads it: whole numbers from a float column without a point, yes/no as t/f,
+    date-times to the microsecond, the shortest float that reads back the same, text escaped, `\\N` for missing."""
+    from sqlalchemy import BigInteger, Boolean, Column, DateTime, Float, MetaData, String, Table
+
+    table = Table(
+        "t",
+        MetaData(),
+        Column("n", BigInteger),
+        Column("yes", Boolean),
+        Column("at", DateTime),
+        Column("x", Float),
+        Column("s", String),
+        Column("c", String),
+    )
+    rows = pd.DataFrame(
+        {
+            "n": [5.0, float("nan"), -250.0],
+            "yes": pd.array([True, None, False], dtype="boolean"),
+            "at": pd.to_datetime(["2024-08-03 14:22:05.123456789", None, "2024-08-31"], format="ISO8601"),
+            "x": [0.1 + 0.2, None, 1e-9],
+            "s": pd.Series(["sarkain\tja\nrivi", None, "keno\\viiva\r"], dtype="string[pyarrow]"),
+            "c": pd.Categorical(["a", None, "a"]),
+        }
+    )
+    lines = bytes(wh_load.copy_text(rows, table)).decode("utf-8").split("\n")
+    assert lines == [
+        "5\tt\t2024-08-03 14:22:05.123456\t0.30000000000000004\tsarkain\\tja\\nrivi\ta",
+        "\\N\t\\N\t\\N\t\\N\t\\N\t\\N",
+        "-250\tf\t2024-08-31 00:00:00.000000\t1e-9\tkeno\\\\viiva\\r\ta",
+        "",
+    ]
+    assert float(lines[0].split("\t")[3]) == 0.1 + 0.2 and float(lines[2].split("\t")[3]) == 1e-9
+
+
+def test_a_frame_longer_than_a_copy_chunk_arrives_whole_and_in_order(engine, monkeypatch):
+    """COPY sends a chunk of rows at a time; the chunks' rows all arrive, in order, escapes intact at the seams."""
+    monkeypatch.setattr(wh_load, "COPY_CHUNK_ROWS", 2)
+    rows = ledger_rows(7)
+    rows["account_name"] = [f"rivi {i}\t\\" for i in range(7)]
+    b = wh_load.load_period(engine, "ledger", "2024-08", "x.csv", "a" * 64, rows, "run1")
+    back = wh_read.read_facts(engine, "ledger", [b.id])
+    assert back["cost_centre"].tolist() == rows["cost_centre"].tolist()
+    assert back["account_name"].tolist() == rows["account_name"].tolist()
+
+
 def test_failed_load_leaves_the_previous_period_intact(engine):
     wh_load.load_period(engine, "ledger", "2024-08", "x.csv", "a" * 64, ledger_rows(5), "run1")
     broken = ledger_rows(4)
