@@ -18,6 +18,7 @@ import pandas as pd
 from tasks.contracts import reported_sources, sources
 from tasks.contracts.vocab import SOURCE_OK
 from tasks.ingest.extract import Extract, extract_source
+from tasks.ingest.files import period_files
 from tasks.ingest.ledger import extract_ledger
 from tasks.ingest.reuse import Checked
 from tasks.ingest.rows import Rows
@@ -77,6 +78,10 @@ def extract_period(
     files around it now give is read again, with its source, so that the
     suite judges it (and warns of it) as it would on a full run.
     """
+    if earlier is not None:
+        earlier.hash_ahead(
+            (sid, pf) for sid in reported_sources() for pf in period_files(extracts, sources()[sid], year, month)
+        )
     out, controls = _extract_all(extracts, year, month, earlier, {}, on_source, spill)
     if earlier is None:
         return Extracted(out, controls)

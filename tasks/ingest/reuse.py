@@ -21,7 +21,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+import os
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from functools import cache
 from importlib import metadata
 from pathlib import Path
@@ -79,6 +82,18 @@ class Checked:
     # Row counts of every loaded period and the bands' margin (see `row_bands`).
     history: pd.DataFrame
     margin: float
+    # SHA-256 of files hashed ahead (`hash_ahead`), by path, each taken once by `reusable`.
+    digests: dict[Path, str] = field(default_factory=dict, compare=False, repr=False)
+
+    def hash_ahead(self, candidates: Iterable[tuple[str, PeriodFile]]) -> None:
+        """Hash at once, on every core, the files of `candidates` (source, file) that earlier runs checked: a
+        rerun's files are mostly unchanged, and hashing them one by one took over a second of a next month's run.
+        (hashlib and file reads let go of the GIL.)"""
+        f = self.files
+        checked = set(zip(f["source"], f["period"], f["file_name"]))
+        paths = [pf.path for sid, pf in candidates if pf.path is not None and (sid, pf.period, pf.name) in checked]
+        with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+            self.digests.update(zip(paths, pool.map(sha256_of, paths)))
 
     def reusable(self, source: str, pf: PeriodFile, refused: frozenset[str] = frozenset()) -> FileInfo | None:
         """`pf` as a reused file if its batch was validated clean under the key it has now; else None.
@@ -92,7 +107,8 @@ class Checked:
         if hit.empty:
             return None
         row = hit.iloc[0]
-        if row["sha256"] != sha256_of(pf.path):
+        digest = self.digests.pop(pf.path, None) or sha256_of(pf.path)
+        if row["sha256"] != digest:
             return None
         key = validation_key(source, companion_files(pf, source))
         if row["validation_key"] != key:

@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 from tasks.ingest import reuse
-from tasks.ingest.files import FileInfo
+from tasks.ingest.files import FileInfo, PeriodFile
+from tasks.ingest.parsing import sha256_of
 from tasks.ingest.period import Extracted, extract_period, reused_outside_band
 from tasks.ingest.quality import validate_period
 from tasks.ingest.reuse import Checked, collision_failures, validation_key
@@ -235,3 +236,21 @@ def test_a_file_a_check_only_warned_on_is_reused_and_warns_as_if_every_file_were
     third, v3, _ = _run(extracts, url, tmp_path / "q4", 2, "run4")
     assert all(f.reused for f in _files(third, "rescue").values())
     assert {s.source: s for s in v3.statuses}["rescue"].warnings == read_all.warnings
+
+
+def test_files_earlier_runs_checked_are_hashed_ahead_and_each_digest_is_taken_once(tmp_path):
+    """A rerun hashes the files earlier runs checked all at once; a file no run checked is left to be read, and a
+    digest taken by `reusable` is gone, so that asking again hashes the file as it is then."""
+    old, new = tmp_path / "old.csv", tmp_path / "new.csv"
+    old.write_text("A;B\n1;2\n", encoding="utf-8")
+    new.write_text("A;B\n3;4\n", encoding="utf-8")
+    files = pd.DataFrame(
+        [["rescue", "2024-01", "old.csv", sha256_of(old), 1, "not-this-key", 7, "run1", None]],
+        columns=reuse.CHECKED_COLUMNS,
+    )
+    earlier = Checked(files, pd.DataFrame(), 0.3)
+    checked = PeriodFile("2024-01", "old.csv", old, True)
+    earlier.hash_ahead([("rescue", checked), ("rescue", PeriodFile("2024-02", "new.csv", new, True))])
+    assert earlier.digests == {old: sha256_of(old)}
+    assert earlier.reusable("rescue", checked) is None  # its bytes match, its validation key does not
+    assert earlier.digests == {}
