@@ -74,6 +74,13 @@ def validation_key(source: str, companions: list[Path]) -> str:
 CHECKED_COLUMNS = ["source", "period", "file_name", "sha256", "rows", "validation_key", "batch_id", "run_id", "warned"]
 
 
+def _digest_or_none(path: Path) -> str | None:
+    try:
+        return sha256_of(path)
+    except OSError:
+        return None
+
+
 @dataclass(frozen=True)
 class Checked:
     """Files earlier runs validated clean and loaded (`CHECKED_COLUMNS`), with what the row bands need."""
@@ -93,7 +100,9 @@ class Checked:
         checked = set(zip(f["source"], f["period"], f["file_name"]))
         paths = [pf.path for sid, pf in candidates if pf.path is not None and (sid, pf.period, pf.name) in checked]
         with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-            self.digests.update(zip(paths, pool.map(sha256_of, paths)))
+            digests = zip(paths, pool.map(_digest_or_none, paths))
+            # A file that could not be read now is hashed when its turn comes, and fails there as it did before.
+            self.digests.update((path, digest) for path, digest in digests if digest is not None)
 
     def reusable(self, source: str, pf: PeriodFile, refused: frozenset[str] = frozenset()) -> FileInfo | None:
         """`pf` as a reused file if its batch was validated clean under the key it has now; else None.

@@ -245,12 +245,19 @@ def test_files_earlier_runs_checked_are_hashed_ahead_and_each_digest_is_taken_on
     old.write_text("A;B\n1;2\n", encoding="utf-8")
     new.write_text("A;B\n3;4\n", encoding="utf-8")
     files = pd.DataFrame(
-        [["rescue", "2024-01", "old.csv", sha256_of(old), 1, "not-this-key", 7, "run1", None]],
+        [
+            ["rescue", "2024-01", "old.csv", sha256_of(old), 1, "not-this-key", 7, "run1", None],
+            ["rescue", "2024-03", "gone.csv", "0" * 64, 1, "not-this-key", 8, "run1", None],
+        ],
         columns=reuse.CHECKED_COLUMNS,
     )
     earlier = Checked(files, pd.DataFrame(), 0.3)
     checked = PeriodFile("2024-01", "old.csv", old, True)
-    earlier.hash_ahead([("rescue", checked), ("rescue", PeriodFile("2024-02", "new.csv", new, True))])
+    # A file removed after it was listed is left to be hashed (and to fail) when its turn comes.
+    gone = PeriodFile("2024-03", "gone.csv", tmp_path / "gone.csv", True)
+    earlier.hash_ahead([("rescue", checked), ("rescue", PeriodFile("2024-02", "new.csv", new, True)), ("rescue", gone)])
     assert earlier.digests == {old: sha256_of(old)}
     assert earlier.reusable("rescue", checked) is None  # its bytes match, its validation key does not
     assert earlier.digests == {}
+    with pytest.raises(FileNotFoundError):
+        earlier.reusable("rescue", gone)
