@@ -237,7 +237,7 @@ def insert_rows(conn, table, rows: pd.DataFrame) -> None:
     if dialect == "postgresql" and conn.dialect.driver == "psycopg":
         cursor = conn.connection.driver_connection.cursor()
         # The text format built column by column (writing row by row through the driver took 5 s a million rows),
-        # a chunk at a time: psycopg sends one chunk from its own thread while the next is built.
+        # a chunk at a time: the server parses one chunk while the next is built.
         with cursor.copy(f"COPY {table.name} ({quoted}) FROM STDIN") as copy:
             for start in range(0, len(rows), COPY_CHUNK_ROWS):
                 copy.write(copy_text(rows.iloc[start : start + COPY_CHUNK_ROWS], table))
@@ -282,6 +282,8 @@ def _copy_field(s: pd.Series, kind) -> pa.Array:
     """One column as COPY's text fields: whole numbers without a decimal point in integer columns, `t`/`f`,
     date-times to the microsecond, the shortest text that reads back as the same float, text escaped, `\\N` for a
     missing value."""
+    if isinstance(s.dtype, pd.DatetimeTZDtype):
+        s = s.dt.tz_localize(None)  # the wall-clock time, as a date-time column without a zone keeps it
     values = pa.Array.from_pandas(s)  # a missing value (NA, NaN, NaT) is null
     if isinstance(values, pa.ChunkedArray):  # Arrow-backed text
         values = values.combine_chunks()
@@ -292,7 +294,7 @@ def _copy_field(s: pd.Series, kind) -> pa.Array:
     elif pa.types.is_boolean(values.type):
         text = pc.if_else(values, "t", "f")
     elif pa.types.is_timestamp(values.type):
-        text = pc.cast(pc.cast(values, pa.timestamp("us", values.type.tz), safe=False), pa.string())
+        text = pc.cast(pc.cast(values, pa.timestamp("us"), safe=False), pa.string())
     else:
         text = pc.cast(values, pa.string())
         if not (pa.types.is_floating(values.type) or pa.types.is_integer(values.type)):

@@ -169,6 +169,9 @@ def test_copy_text_is_postgresqls_text_format_column_by_column():
         "",
     ]
     assert float(lines[0].split("\t")[3]) == 0.1 + 0.2 and float(lines[2].split("\t")[3]) == 1e-9
+    # A date-time with a zone is written as its wall-clock time, as a column without a zone keeps it.
+    zoned = pd.DataFrame({"at": pd.to_datetime(["2024-08-03 14:22:05"]).tz_localize("Europe/Helsinki")})
+    assert bytes(wh_load.copy_text(zoned, table)) == b"2024-08-03 14:22:05.000000\n"
 
 
 def test_a_frame_longer_than_a_copy_chunk_arrives_whole_and_in_order(engine, monkeypatch):
