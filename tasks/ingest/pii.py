@@ -117,9 +117,7 @@ def hetu_signs(values: pd.Series) -> pd.Series:
     once however many times its column (or a view of it) is asked.
     """
     if isinstance(values.dtype, pd.CategoricalDtype):
-        signs = _signs_of_categories(values.cat.categories)
-        codes = values.cat.codes.to_numpy()
-        return pd.Series(signs.take(np.where(codes < 0, len(signs) - 1, codes)), index=values.index)
+        return Distinct(values).spread(_signs_of_categories(values.cat.categories))
     return Distinct(values).map(lambda distinct: _signs_of_distinct(distinct.astype("string"))).astype("string")
 
 
