@@ -185,23 +185,14 @@ def test_a_frame_longer_than_a_copy_chunk_arrives_whole_and_in_order(engine, mon
     assert back["account_name"].tolist() == rows["account_name"].tolist()
 
 
-def test_failed_load_leaves_the_previous_period_intact(engine):
-    wh_load.load_period(engine, "ledger", "2024-08", "x.csv", "a" * 64, ledger_rows(5), "run1")
-    broken = ledger_rows(4)
-    broken.loc[3, "area"] = None  # NOT NULL violated on the last row
-    with pytest.raises(Exception):  # noqa: B017  (each driver raises its own error)
-        wh_load.load_period(engine, "ledger", "2024-08", "x.csv", "b" * 64, broken, "run2")
-    assert count(engine, "2024-08") == 5
-    with engine.connect() as c:
-        assert c.execute(select(wh_models.LoadBatch.run_id)).scalars().all() == ["run1"]
-
-
-def test_a_load_failing_in_a_later_copy_chunk_leaves_the_previous_period_intact(engine, monkeypatch):
-    """COPY sends a chunk at a time: a bad row in the last chunk, after earlier chunks were sent, undoes them all."""
-    monkeypatch.setattr(wh_load, "COPY_CHUNK_ROWS", 2)
+@pytest.mark.parametrize("copy_chunk_rows", [None, 2], ids=["one-copy", "copy-chunks"])
+def test_failed_load_leaves_the_previous_period_intact(engine, monkeypatch, copy_chunk_rows):
+    """A bad last row undoes the whole batch, also when COPY sent the earlier rows in chunks before it."""
+    if copy_chunk_rows is not None:
+        monkeypatch.setattr(wh_load, "COPY_CHUNK_ROWS", copy_chunk_rows)
     wh_load.load_period(engine, "ledger", "2024-08", "x.csv", "a" * 64, ledger_rows(5), "run1")
     broken = ledger_rows(5)
-    broken.loc[4, "area"] = None  # NOT NULL violated in the third chunk
+    broken.loc[4, "area"] = None  # NOT NULL violated on the last row (in the third chunk of two rows)
     with pytest.raises(Exception):  # noqa: B017  (each driver raises its own error)
         wh_load.load_period(engine, "ledger", "2024-08", "x.csv", "b" * 64, broken, "run2")
     assert count(engine, "2024-08") == 5
