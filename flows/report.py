@@ -59,6 +59,7 @@ from tasks.ingest.period import Extracted
 from tasks.ingest.pii import contains_code
 from tasks.ingest.quality import Validated
 from tasks.ingest.reuse import REUSED_FI
+from tasks.ingest.validate import import_great_expectations_ahead
 from tasks.report.context import ReportInputs, proposal_default, report_heading
 from tasks.report.outputs import (
     approved_outputs,
@@ -247,6 +248,8 @@ def ingest(
             step.done += f" ({int(files['reused'].sum())} {REUSED_FI})"
     killpoints.passed("extract")
     with progress.stage(progress.VALIDATE) as step:
+        # Seconds of Great Expectations' import pass on the other core while the database looks up the keys.
+        import_great_expectations_ahead()
         keys = stages.earlier_keys(p.warehouse, extracted)
         validated = stages.validate(extracted, earlier, keys, today, stage / QUALITY_DIR)
         usable = len(validated.usable)

@@ -1,13 +1,15 @@
 """Validate stage: run each source's committed Great Expectations suite.
 
 The suites live in `expectations/<source>.json` and are loaded, never rebuilt,
-here. Great Expectations is imported inside `run_suites` only: it is slow to
-import and only this stage needs it. Results go to `<out>/quality/`: one JSON
+here. Great Expectations is imported by `great_expectations` only, when `run_suites` first runs: it is slow
+to import and only this stage needs it (`import_great_expectations_ahead` lets a run pay those seconds while it
+reads its files). Results go to `<out>/quality/`: one JSON
 per source, a summary and the built Data Docs site.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import json
@@ -15,10 +17,12 @@ import logging
 import os
 import shutil
 import tempfile
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pandas as pd
@@ -363,6 +367,45 @@ def _forget_batches(engine) -> None:
         cache.clear()
 
 
+# One import at a time: `run_suites` waits for an import begun ahead (`import_great_expectations_ahead`) rather
+# than starting a second one beside it.
+_GX_IMPORT = threading.Lock()
+
+
+def great_expectations() -> ModuleType:
+    """Great Expectations, imported and set up for katsaus (seconds the first time, nothing after)."""
+    with _GX_IMPORT:
+        os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+        # Heavy: Great Expectations takes seconds to import, and only this stage needs it.
+        import great_expectations as gx
+        from great_expectations.execution_engine import pandas_execution_engine  # heavy: GX
+
+        # GX fingerprints every batch under 1 GB by hashing all its cells (a batch marker that
+        # nothing here reads; the manifest has each input file's SHA-256): seconds on a ledger.
+        pandas_execution_engine.HASH_THRESHOLD = 0
+
+        import tasks.ingest.custom_expectations  # noqa: F401  (heavy: GX; registers the custom expectations)
+
+        # GX sets this module's logger to INFO when imported, and it then announces a temporary folder on every run
+        # (on the console of `katsaus run`, among the controller's lines).
+        logging.getLogger("great_expectations.data_context.types.base").setLevel(logging.WARNING)
+        return gx
+
+
+def import_great_expectations_ahead() -> threading.Thread:
+    """Import Great Expectations on a thread of its own, so that its seconds pass while the period's files are
+    read and hashed (work that lets go of the interpreter); `run_suites` then finds it imported. A failed import
+    is left for `run_suites` to meet and report in its place."""
+
+    def quietly() -> None:
+        with contextlib.suppress(Exception):
+            great_expectations()
+
+    thread = threading.Thread(target=quietly, name="import-great-expectations")
+    thread.start()
+    return thread
+
+
 def run_suites(
     frames: dict[str, Rows | pd.DataFrame],
     quality_dir: Path,
@@ -380,21 +423,8 @@ def run_suites(
     A source with a personal identity code is validated with a result format
     that keeps no values at all, so Data Docs and result files can carry none.
     """
-    os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
-    # Heavy: Great Expectations takes seconds to import, and only this stage needs it.
-    import great_expectations as gx
-    from great_expectations.data_context.types.base import ProgressBarsConfig  # see above
-    from great_expectations.execution_engine import pandas_execution_engine  # see above
-
-    # GX fingerprints every batch under 1 GB by hashing all its cells (a batch marker that
-    # nothing here reads; the manifest has each input file's SHA-256): seconds on a ledger.
-    pandas_execution_engine.HASH_THRESHOLD = 0
-
-    import tasks.ingest.custom_expectations  # noqa: F401  (heavy: GX; registers the custom expectations)
-
-    # GX sets this module's logger to INFO when imported, and it then announces a temporary folder on every run
-    # (on the console of `katsaus run`, among the controller's lines).
-    logging.getLogger("great_expectations.data_context.types.base").setLevel(logging.WARNING)
+    gx = great_expectations()
+    from great_expectations.data_context.types.base import ProgressBarsConfig  # GX: imported just above
 
     quality_dir.mkdir(parents=True, exist_ok=True)
     out: dict[str, SourceQuality] = {}

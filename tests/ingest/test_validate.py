@@ -217,6 +217,50 @@ def test_great_expectations_is_imported_only_by_the_validate_stage():
     assert out.stdout.strip() == "False"
 
 
+def test_great_expectations_imported_ahead_is_set_up_as_run_suites_needs_it():
+    """The import begun on its own thread leaves GX as `run_suites` sets it up: no batch fingerprints, katsaus's
+    own expectations registered, and the data context's logger quiet."""
+    import subprocess
+    import sys
+
+    code = (
+        "import logging, sys\n"
+        "from tasks.ingest.validate import import_great_expectations_ahead, great_expectations\n"
+        "thread = import_great_expectations_ahead()\n"
+        "thread.join()\n"
+        "assert 'great_expectations' in sys.modules\n"
+        "from great_expectations.execution_engine import pandas_execution_engine\n"
+        "from great_expectations.expectations.registry import get_expectation_impl\n"
+        "print(pandas_execution_engine.HASH_THRESHOLD)\n"
+        "print(get_expectation_impl('expect_column_values_to_not_contain_hetu').__name__)\n"
+        "print(logging.getLogger('great_expectations.data_context.types.base').level == logging.WARNING)\n"
+        "print(great_expectations() is sys.modules['great_expectations'])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["0", "ExpectColumnValuesToNotContainHetu", "True", "True"]
+
+
+def test_a_failed_import_ahead_is_silent_and_run_suites_meets_it_itself(tmp_path):
+    """An import ahead that fails prints nothing (no traceback among the controller's lines); `run_suites`
+    then raises the import's own error."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "sys.modules['great_expectations'] = None  # as if it were not installed\n"
+        "from tasks.ingest.validate import import_great_expectations_ahead, run_suites\n"
+        "import_great_expectations_ahead().join()\n"
+        "try:\n"
+        "    run_suites({'ledger': None}, __import__('pathlib').Path(sys.argv[1]), {})\n"
+        "except ImportError as e:\n"
+        "    print('ImportError', 'great_expectations' in str(e))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, check=True)
+    assert out.stderr == ""
+    assert out.stdout.split() == ["ImportError", "True"]
+
+
 def test_gx_still_has_the_batch_fingerprint_threshold_that_run_suites_turns_off():
     """run_suites sets GX's HASH_THRESHOLD to 0 (no hashing of every cell); after a GX upgrade
     that renamed it, the setting would silently do nothing and validation would slow down."""
