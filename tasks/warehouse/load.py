@@ -22,12 +22,13 @@ from sqlalchemy import BigInteger, Column, Date, DateTime, Integer, MetaData, Ta
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
+from tasks.ingest.partwise import hash_scheme, key_hashes
 from tasks.ingest.period import Extracted
 from tasks.ingest.quality import Validated
 from tasks.ingest.reuse import CHECKED_COLUMNS
 from tasks.ingest.rows import Rows
 from tasks.ingest.validate import uniqueness_keys
-from tasks.warehouse.models import FACTS, Base, BatchSum, LoadBatch
+from tasks.warehouse.models import FACTS, Base, BatchKeyHashes, BatchSum, LoadBatch
 
 
 @dataclass(frozen=True)
@@ -143,7 +144,9 @@ def _load_period_once(
         if old_ids:
             conn.execute(delete(model).where(model.batch_id.in_(old_ids)))
             conn.execute(delete(BatchSum).where(BatchSum.batch_id.in_(old_ids)))
+            conn.execute(delete(BatchKeyHashes).where(BatchKeyHashes.batch_id.in_(old_ids)))
             conn.execute(delete(LoadBatch).where(LoadBatch.id.in_(old_ids)))
+        ranges = key_ranges(source, frame)
         batch_id = conn.execute(
             LoadBatch.__table__.insert().returning(LoadBatch.id),
             {
@@ -156,9 +159,13 @@ def _load_period_once(
                 "loaded_at": dt.datetime.now(dt.UTC),
                 "validation_key": validation_key,
                 "warned": warned,
-                "key_ranges": key_ranges(source, frame),
+                "key_ranges": ranges,
             },
         ).scalar_one()
+        others = conn.execute(select(lb.c.key_ranges).where(lb.c.source == source, lb.c.id != batch_id)).scalars()
+        hashed = batch_key_hashes(source, frame, json.loads(ranges) if ranges else {}, [_ranges(r) for r in others])
+        if hashed:
+            conn.execute(BatchKeyHashes.__table__.insert(), [{**h, "batch_id": batch_id} for h in hashed])
         insert_rows(conn, model.__table__, fact_rows(source, frame).assign(batch_id=batch_id))
     return Batch(batch_id, source, period, file_name, sha256, len(frame), run_id, False)
 
@@ -189,6 +196,31 @@ def key_ranges(source: str, frame: pd.DataFrame) -> str | None:
     """The ranges of the columns of the source's unique keys in a batch's rows (JSON), or None when it has none."""
     columns = sorted({c for key in uniqueness_keys(source) for c in key if c in frame.columns})
     return json.dumps(value_ranges(frame, columns), ensure_ascii=False) if columns else None
+
+
+def _ranges(kept: str | None) -> dict | None:
+    return json.loads(kept) if kept else None
+
+
+def _sorted_unique(hashes: np.ndarray) -> np.ndarray:
+    """The hashes ascending, each once (a sort: numpy's own `unique` takes 100 times longer on millions)."""
+    ordered = np.sort(hashes)
+    return ordered[np.concatenate(([True], ordered[1:] != ordered[:-1]))] if len(ordered) else ordered
+
+
+def batch_key_hashes(source: str, frame: pd.DataFrame, ranges: dict, others: list[dict | None]) -> list[dict]:
+    """Per key the source's suite requires unique, the batch's key hashes as `BatchKeyHashes` keeps them (without
+    the batch's id). None for a key whose ranges keep apart from those of every other batch of the source (ids
+    that run on with time): the ranges spare later months the comparison, and hashing millions of ids would only
+    cost the load. The first batch of a source keeps them (there is nothing yet to tell)."""
+    out = []
+    for key in uniqueness_keys(source):
+        if not set(key) <= set(frame.columns) or (others and not any(may_share(o, ranges, key) for o in others)):
+            continue
+        values = frame[key].dropna()
+        hashes = _sorted_unique(key_hashes(values)).astype("<u8")
+        out.append({"key": json.dumps(key), "scheme": hash_scheme(values), "hashes": hashes.tobytes()})
+    return out
 
 
 def may_share(kept: dict | None, new: dict[str, list | None], key: list[str]) -> bool:
@@ -391,8 +423,10 @@ def reused_keys(engine: Engine, extracted: Extracted) -> dict[str, pd.DataFrame]
     """Per source read in part and reused in part, the reused batches' rows that share a value of a key its suite
     requires to be unique with the rows read now (with each row's file as `_file`): the only ones they can repeat.
 
-    The database finds them by joining the fact table to a temporary table of the new rows' keys: a reused
-    batch is never read whole (an event source's ids of 23 months are millions of rows).
+    Only the batches whose key ranges the new keys meet are compared. Those that keep their key hashes are compared
+    in memory first, and the database is asked only about the new keys found among them; the others are joined
+    with every new key: a temporary table of them joined to the fact table, so that a reused batch is never read
+    whole (an event source's ids of 23 months are millions of rows).
     """
     out = {}
     for sid, e in extracted.sources.items():
@@ -405,7 +439,7 @@ def reused_keys(engine: Engine, extracted: Extracted) -> dict[str, pd.DataFrame]
         found = []
         with engine.begin() as conn:
             kept = conn.execute(select(LoadBatch.id, LoadBatch.key_ranges).where(LoadBatch.id.in_(list(reused))))
-            ranges = {b: json.loads(r) if r else None for b, r in kept}
+            ranges = {b: _ranges(r) for b, r in kept}
             for key in keysets:
                 new = e.rows.whole(key).dropna().drop_duplicates()
                 if new.empty:
@@ -416,18 +450,56 @@ def reused_keys(engine: Engine, extracted: Extracted) -> dict[str, pd.DataFrame]
                 candidates = [b for b in reused if may_share(ranges.get(b), within, key)]
                 if not candidates:
                     continue
-                keys = Table(
-                    f"new_keys_{sid}", MetaData(), *(Column(c, table.c[c].type) for c in key), prefixes=["TEMPORARY"]
-                )
-                keys.create(conn)
-                insert_rows(conn, keys, new)
-                stmt = (
-                    select(table.c.batch_id, *(table.c[c] for c in columns))
-                    .join(keys, and_(*(table.c[c] == keys.c[c] for c in key)))
-                    .where(table.c.batch_id.in_(candidates))
-                )
-                found += conn.execute(stmt).all()
-                keys.drop(conn)
+                hashed = _kept_hashes(conn, candidates, key, hash_scheme(new))
+                blind = [b for b in candidates if b not in hashed]
+                if blind:
+                    found += _rows_with_keys(conn, table, key, columns, new, blind)
+                if hashed:
+                    hits = _found_in(hashed, key_hashes(new))
+                    asked = [b for b, hit in hits.items() if hit.any()]
+                    if asked:
+                        suspects = new[np.any([hits[b] for b in asked], axis=0)]
+                        found += _rows_with_keys(conn, table, key, columns, suspects, asked)
         rows = pd.DataFrame(found, columns=["batch_id", *columns]).drop_duplicates()
         out[sid] = rows.assign(_file=rows.pop("batch_id").map(reused)).reset_index(drop=True)
     return out
+
+
+def _kept_hashes(conn, batches: list[int], key: list[str], scheme: str) -> dict[int, np.ndarray]:
+    """The given batches' kept hashes of `key` made under `scheme`, by batch."""
+    t = BatchKeyHashes
+    kept = conn.execute(
+        select(t.batch_id, t.hashes).where(t.batch_id.in_(batches), t.key == json.dumps(key), t.scheme == scheme)
+    )
+    return {b: np.frombuffer(h, dtype="<u8") for b, h in kept}
+
+
+def _found_in(kept: dict[int, np.ndarray], hashes: np.ndarray) -> dict[int, np.ndarray]:
+    """Per batch, which of `hashes` are among its kept ones (ascending, each once)."""
+    order = np.argsort(hashes)
+    ordered = hashes[order]  # looked up in order: a hundred thousand random look-ups miss the cache
+    out = {}
+    for b, kept_of_b in kept.items():
+        hit = np.zeros(len(hashes), dtype=bool)
+        if len(kept_of_b):
+            at = np.minimum(np.searchsorted(kept_of_b, ordered), len(kept_of_b) - 1)
+            hit[order] = kept_of_b[at] == ordered
+        out[b] = hit
+    return out
+
+
+def _rows_with_keys(conn, table: Table, key: list[str], columns: list[str], keys: pd.DataFrame, batches: list[int]):
+    """The batches' rows (batch, `columns`) whose `key` is one of `keys`: a temporary table of them joined."""
+    new_keys = Table(
+        f"new_keys_{table.name}", MetaData(), *(Column(c, table.c[c].type) for c in key), prefixes=["TEMPORARY"]
+    )
+    new_keys.create(conn)
+    insert_rows(conn, new_keys, keys)
+    stmt = (
+        select(table.c.batch_id, *(table.c[c] for c in columns))
+        .join(new_keys, and_(*(table.c[c] == new_keys.c[c] for c in key)))
+        .where(table.c.batch_id.in_(batches))
+    )
+    rows = conn.execute(stmt).all()
+    new_keys.drop(conn)
+    return rows

@@ -74,6 +74,24 @@ class BatchSum(Base):
     result: Mapped[str] = mapped_column(Text)
 
 
+class BatchKeyHashes(Base):
+    """One batch's values of one key its source's suite requires unique, as sorted 64-bit hashes
+    (`tasks.ingest.partwise.key_hashes`): the next month's run compares its new keys with them in memory and asks
+    the database only about the keys whose hashes it finds. Kept where the key ranges cannot spare the comparison
+    (ids that do not run on with time), written with the batch and deleted with it."""
+
+    __tablename__ = "batch_key_hashes"
+    __table_args__ = (UniqueConstraint("batch_id", "key", name="uq_batch_key_hashes"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    batch_id: Mapped[int] = mapped_column(Integer)
+    # The key's columns (JSON list).
+    key: Mapped[str] = mapped_column(String(255))
+    # How the hashes were made (`tasks.ingest.partwise.hash_scheme`): hashes of another scheme are not compared.
+    scheme: Mapped[str] = mapped_column(String(255))
+    # The hashes, unsigned 64-bit little-endian, ascending and each once.
+    hashes: Mapped[bytes] = mapped_column(LargeBinary)
+
+
 # Contract types (and `store:` forms) to column types of the fact tables.
 COLUMN_TYPES = {
     "int": Integer,

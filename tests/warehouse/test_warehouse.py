@@ -1,10 +1,12 @@
 import dataclasses
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 from sqlalchemy import func, inspect, select
 
+from tasks.ingest import partwise
 from tasks.ingest.extract import Extract
 from tasks.ingest.files import FileInfo
 from tasks.ingest.period import Extracted
@@ -407,6 +409,69 @@ def test_new_keys_are_compared_only_with_the_batches_whose_key_ranges_they_meet(
     with engine.begin() as c:
         c.execute(lb.__table__.update().where(lb.id == b1.id).values(key_ranges=None))
     assert found() == ["t_202401.csv"]
+
+
+LEDGER_KEY = ["year", "month", "cost_centre", "account"]
+
+
+def kept_key_hashes(engine, batch_id: int) -> dict:
+    t = wh_models.BatchKeyHashes
+    with engine.connect() as c:
+        return {
+            k: (scheme, h)
+            for k, scheme, h in c.execute(select(t.key, t.scheme, t.hashes).where(t.batch_id == batch_id))
+        }
+
+
+def test_a_batch_keeps_its_key_hashes_where_its_key_ranges_meet_another_batchs(engine):
+    """The first batch of a source keeps its key hashes (sorted, each once); a batch whose key ranges keep apart from
+    every other batch's (ids that run on) keeps none; one whose ranges meet another's does. Gone with the batch."""
+    jan = ledger_rows(3).assign(month=1, _file="t_202401.csv")
+    b1 = wh_load.load_period(engine, "ledger", "2024-01", "t_202401.csv", "s1", jan, "r1", validation_key="k")
+    kept = kept_key_hashes(engine, b1.id)
+    assert list(kept) == [json.dumps(LEDGER_KEY)]
+    scheme, blob = kept[json.dumps(LEDGER_KEY)]
+    assert scheme == partwise.hash_scheme(jan[LEDGER_KEY])
+    assert np.frombuffer(blob, dtype="<u8").tolist() == sorted(partwise.key_hashes(jan[LEDGER_KEY]).tolist())
+    feb = ledger_rows(3).assign(month=2, _file="t_202402.csv")
+    b2 = wh_load.load_period(engine, "ledger", "2024-02", "t_202402.csv", "s2", feb, "r1", validation_key="k")
+    assert kept_key_hashes(engine, b2.id) == {}
+    mar = ledger_rows(4).assign(month=[3, 3, 1, 1], _file="t_202403.csv")  # two rows claim January
+    b3 = wh_load.load_period(engine, "ledger", "2024-03", "t_202403.csv", "s3", mar, "r1", validation_key="k")
+    assert len(np.frombuffer(kept_key_hashes(engine, b3.id)[json.dumps(LEDGER_KEY)][1], dtype="<u8")) == 4
+    # Corrected to March's own rows (ranges apart again): the replaced batch's hashes went with it.
+    wh_load.load_period(engine, "ledger", "2024-03", "t_202403.csv", "s3b", mar.iloc[:2], "r2")
+    with engine.connect() as c:
+        assert c.execute(select(wh_models.BatchKeyHashes.batch_id)).scalars().all() == [b1.id]
+
+
+def test_kept_key_hashes_decide_which_reused_batches_are_asked_and_about_which_keys(engine):
+    """New keys are compared with a batch's kept hashes in memory; the database is asked only about the keys found
+    there. Hashes of another scheme are not compared: the batch is joined with every new key, as one without."""
+    jan = ledger_rows(3).assign(month=1, _file="t_202401.csv")
+    feb = ledger_rows(3).assign(month=2, _file="t_202402.csv")
+    b1 = wh_load.load_period(engine, "ledger", "2024-01", "t_202401.csv", "s1", jan, "r1", validation_key="k")
+    b2 = wh_load.load_period(engine, "ledger", "2024-02", "t_202402.csv", "s2", feb, "r1", validation_key="k")
+    now = ledger_rows(2).assign(month=1, cost_centre=["1402002", "1402009"], _file="t_202403.csv")
+    files = [
+        FileInfo("t_202401.csv", "", "s1", 3, "2024-01", reused_batch=b1.id),
+        FileInfo("t_202402.csv", "", "s2", 3, "2024-02", reused_batch=b2.id),
+        FileInfo("t_202403.csv", "", "s3", 2, "2024-03"),
+    ]
+    extracted = Extracted({"ledger": Extract("ledger", now, files)}, pd.DataFrame())
+
+    def found() -> list[list]:
+        keys = wh_load.reused_keys(engine, extracted)["ledger"]
+        return keys[["cost_centre", "_file"]].values.tolist()
+
+    assert found() == [["1402002", "t_202401.csv"]]
+    t = wh_models.BatchKeyHashes.__table__
+    with engine.begin() as c:  # January's hashes, as if it held none of the new keys: it is not asked
+        c.execute(t.update().where(t.c.batch_id == b1.id).values(hashes=np.array([], dtype="<u8").tobytes()))
+    assert found() == []
+    with engine.begin() as c:  # hashes made another way: joined with every new key
+        c.execute(t.update().where(t.c.batch_id == b1.id).values(scheme="pandas 0.0: object"))
+    assert found() == [["1402002", "t_202401.csv"]]
 
 
 def test_key_ranges_meet_unless_a_column_shows_they_cannot():
