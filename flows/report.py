@@ -236,6 +236,8 @@ def ingest(
 ) -> tuple[Extracted, Validated, Commentary, Loaded]:
     """Extract, validate and load the period's sources (the typed rows spilled under `spill`), and read the
     controller's commentary."""
+    # Seconds of Great Expectations' import pass on the other core while the files are read and hashed.
+    import_great_expectations_ahead()
     with progress.stage(progress.EXTRACT) as step:
         earlier = stages.warehouse_history(p.warehouse)
         # `--force` reads, validates and loads every file again; otherwise files earlier runs checked are reused.
@@ -248,8 +250,6 @@ def ingest(
             step.done += f" ({int(files['reused'].sum())} {REUSED_FI})"
     killpoints.passed("extract")
     with progress.stage(progress.VALIDATE) as step:
-        # Seconds of Great Expectations' import pass on the other core while the database looks up the keys.
-        import_great_expectations_ahead()
         keys = stages.earlier_keys(p.warehouse, extracted)
         validated = stages.validate(extracted, earlier, keys, today, stage / QUALITY_DIR)
         usable = len(validated.usable)
