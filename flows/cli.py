@@ -8,6 +8,7 @@ failure prints what went wrong and where, never a traceback.
 from __future__ import annotations
 
 import argparse
+import atexit
 import datetime as dt
 import os
 import shutil
@@ -695,5 +696,21 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
+def command_line() -> None:
+    """The `katsaus` command: `main`, its status the process's exit status."""
+    status = main()
+    # The interpreter would now spend a second or more taking apart every module and object (Great Expectations',
+    # Prefect's, the run's data) before the process ends and gives their memory back anyway. End as it would, but
+    # without that: wait for the threads that keep the process alive, run the exit handlers (Prefect sends its
+    # last logs and events, temporary folders go), flush the console, and leave.
+    for thread in threading.enumerate():
+        if thread is not threading.current_thread() and not thread.daemon:
+            thread.join()
+    atexit._run_exitfuncs()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    command_line()

@@ -146,3 +146,25 @@ def test_every_command_the_user_guide_shows_is_one_the_command_line_takes():
     for command in set(commands):
         args = cli.parser().parse_args(shlex.split(command.replace("…", "x")))
         assert callable(args.func), command
+
+
+def test_the_command_ends_with_its_status_after_its_threads_and_exit_handlers(tmp_path):
+    """`katsaus` leaves without taking every module apart, but as the interpreter would have: a thread still at work
+    is waited for, the exit handlers run (Prefect sends its last logs there) and the status is the command's."""
+    import subprocess
+    import sys
+
+    code = (
+        "import atexit, pathlib, sys, threading, time\n"
+        "from flows import cli\n"
+        "done = pathlib.Path(sys.argv[1])\n"
+        "atexit.register(lambda: print('exit handlers ran', flush=False))\n"
+        "threading.Thread(target=lambda: (time.sleep(0.3), done.write_text('kirjoitettu'))).start()\n"
+        "cli.main = lambda argv=None: 3\n"
+        "cli.command_line()\n"
+        "print('not reached')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "done")], capture_output=True, text=True)
+    assert out.returncode == 3
+    assert out.stdout == "exit handlers ran\n"
+    assert (tmp_path / "done").read_text() == "kirjoitettu"
