@@ -393,9 +393,9 @@ def great_expectations() -> ModuleType:
 
 
 def import_great_expectations_ahead() -> threading.Thread:
-    """Import Great Expectations on a thread of its own, so that its seconds pass while the period's files are
-    read and hashed (work that lets go of the interpreter); `run_suites` then finds it imported. A failed import
-    is left for `run_suites` to meet and report in its place."""
+    """Import Great Expectations on a thread of its own, so that its seconds pass beside the reading and hashing of
+    the period's files (on the other core, while they let go of the interpreter); `run_suites` then finds it
+    imported. A failed import is left for `run_suites` to meet and report in its place."""
 
     def quietly() -> None:
         with contextlib.suppress(Exception):

@@ -210,7 +210,7 @@ def _sorted_unique(hashes: np.ndarray) -> np.ndarray:
 
 def batch_key_hashes(source: str, frame: pd.DataFrame, ranges: dict, others: list[dict | None]) -> list[dict]:
     """Per key the source's suite requires unique, the batch's key hashes as `BatchKeyHashes` keeps them (without
-    the batch's id). None for a key whose ranges keep apart from those of every other batch of the source (ids
+    the batch's id). Nothing for a key whose ranges keep apart from those of every other batch of the source (ids
     that run on with time): the ranges spare later months the comparison, and hashing millions of ids would only
     cost the load. The first batch of a source keeps them (there is nothing yet to tell)."""
     out = []
@@ -488,7 +488,9 @@ def _found_in(kept: dict[int, np.ndarray], hashes: np.ndarray) -> dict[int, np.n
     return out
 
 
-def _rows_with_keys(conn, table: Table, key: list[str], columns: list[str], keys: pd.DataFrame, batches: list[int]):
+def _rows_with_keys(
+    conn, table: Table, key: list[str], columns: list[str], keys: pd.DataFrame, batches: list[int]
+) -> list:
     """The batches' rows (batch, `columns`) whose `key` is one of `keys`: a temporary table of them joined."""
     new_keys = Table(
         f"new_keys_{table.name}", MetaData(), *(Column(c, table.c[c].type) for c in key), prefixes=["TEMPORARY"]
