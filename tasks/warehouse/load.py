@@ -466,12 +466,18 @@ def reused_keys(engine: Engine, extracted: Extracted) -> dict[str, pd.DataFrame]
 
 
 def _kept_hashes(conn, batches: list[int], key: list[str], scheme: str) -> dict[int, np.ndarray]:
-    """The given batches' kept hashes of `key` made under `scheme`, by batch."""
+    """The given batches' kept hashes of `key` made under `scheme`, by batch. Hashes that are not whole 64-bit
+    values in ascending order (damaged) are left out: that batch is joined with every new key instead."""
     t = BatchKeyHashes
     kept = conn.execute(
         select(t.batch_id, t.hashes).where(t.batch_id.in_(batches), t.key == json.dumps(key), t.scheme == scheme)
     )
-    return {b: np.frombuffer(h, dtype="<u8") for b, h in kept}
+    out = {}
+    for b, blob in kept:
+        hashes = np.frombuffer(blob, dtype="<u8") if len(blob) % 8 == 0 else None
+        if hashes is not None and bool(np.all(hashes[1:] > hashes[:-1])):
+            out[b] = hashes
+    return out
 
 
 def _found_in(kept: dict[int, np.ndarray], hashes: np.ndarray) -> dict[int, np.ndarray]:

@@ -472,6 +472,15 @@ def test_kept_key_hashes_decide_which_reused_batches_are_asked_and_about_which_k
     with engine.begin() as c:  # hashes made another way: joined with every new key
         c.execute(t.update().where(t.c.batch_id == b1.id).values(scheme="pandas 0.0: object"))
     assert found() == [["1402002", "t_202401.csv"]]
+    scheme = partwise.hash_scheme(now[LEDGER_KEY])
+    one = np.array([7], dtype="<u8").tobytes()
+    for damaged in (one[:5], np.array([9, 7], dtype="<u8").tobytes()):  # cut short; out of order
+        with engine.begin() as c:
+            c.execute(t.update().where(t.c.batch_id == b1.id).values(scheme=scheme, hashes=damaged))
+        assert found() == [["1402002", "t_202401.csv"]]
+    with engine.begin() as c:  # and without any: joined as well
+        c.execute(t.delete())
+    assert found() == [["1402002", "t_202401.csv"]]
 
 
 def test_key_ranges_meet_unless_a_column_shows_they_cannot():
