@@ -345,20 +345,27 @@ def test_rows_come_back_as_they_were_loaded(engine):
     ]
 
 
-def test_reused_keys_are_only_the_reused_rows_that_share_a_key_with_the_rows_read_now(engine):
-    # Two earlier months of the ledger, loaded and now reused; a third month read now repeats one key of the first
-    # (and names a cost centre the second has, in another month: no repeat, the key is the whole row's).
+def january_and_february_reused(engine, now: pd.DataFrame) -> tuple[wh_load.Batch, wh_load.Batch, Extracted]:
+    """Three rows each of the ledger's January and February, loaded and now reused, beside `now`: March's file,
+    read now."""
     jan = ledger_rows(3).assign(month=1, _file="t_202401.csv")
     feb = ledger_rows(3).assign(month=2, _file="t_202402.csv")
     b1 = wh_load.load_period(engine, "ledger", "2024-01", "t_202401.csv", "s1", jan, "r1", validation_key="k")
     b2 = wh_load.load_period(engine, "ledger", "2024-02", "t_202402.csv", "s2", feb, "r1", validation_key="k")
-    now = ledger_rows(2).assign(month=[3, 1], cost_centre=["1402001", "1402002"], _file="t_202403.csv")
     files = [
         FileInfo("t_202401.csv", "", "s1", 3, "2024-01", reused_batch=b1.id),
         FileInfo("t_202402.csv", "", "s2", 3, "2024-02", reused_batch=b2.id),
-        FileInfo("t_202403.csv", "", "s3", 2, "2024-03"),
+        FileInfo("t_202403.csv", "", "s3", len(now), "2024-03"),
     ]
-    extracted = Extracted({"ledger": Extract("ledger", now, files)}, pd.DataFrame())
+    return b1, b2, Extracted({"ledger": Extract("ledger", now, files)}, pd.DataFrame())
+
+
+def test_reused_keys_are_only_the_reused_rows_that_share_a_key_with_the_rows_read_now(engine):
+    # Two earlier months of the ledger, loaded and now reused; a third month read now repeats one key of the first
+    # (and names a cost centre the second has, in another month: no repeat, the key is the whole row's).
+    now = ledger_rows(2).assign(month=[3, 1], cost_centre=["1402001", "1402002"], _file="t_202403.csv")
+    _, _, extracted = january_and_february_reused(engine, now)
+    files = extracted.sources["ledger"].files
 
     keys = wh_load.reused_keys(engine, extracted)
 
@@ -376,10 +383,8 @@ def test_reused_keys_are_only_the_reused_rows_that_share_a_key_with_the_rows_rea
 def test_new_keys_are_compared_only_with_the_batches_whose_key_ranges_they_meet(engine):
     """Each batch keeps the range of each unique-key column of its rows; new keys are joined only with the reused
     batches whose ranges they meet in every column. A batch kept before the ranges were (NULL) is always compared."""
-    jan = ledger_rows(3).assign(month=1, _file="t_202401.csv")
-    feb = ledger_rows(3).assign(month=2, _file="t_202402.csv")
-    b1 = wh_load.load_period(engine, "ledger", "2024-01", "t_202401.csv", "s1", jan, "r1", validation_key="k")
-    b2 = wh_load.load_period(engine, "ledger", "2024-02", "t_202402.csv", "s2", feb, "r1", validation_key="k")
+    now = ledger_rows(1).assign(month=1, cost_centre="1402002", _file="t_202403.csv")  # repeats January's last key
+    b1, _, extracted = january_and_february_reused(engine, now)
     lb = wh_models.LoadBatch
     with engine.connect() as c:
         kept = json.loads(c.execute(select(lb.key_ranges).where(lb.id == b1.id)).scalar_one())
@@ -389,13 +394,6 @@ def test_new_keys_are_compared_only_with_the_batches_whose_key_ranges_they_meet(
         "month": [1, 1],
         "year": [2024, 2024],
     }
-    now = ledger_rows(1).assign(month=1, cost_centre="1402002", _file="t_202403.csv")  # repeats January's last key
-    files = [
-        FileInfo("t_202401.csv", "", "s1", 3, "2024-01", reused_batch=b1.id),
-        FileInfo("t_202402.csv", "", "s2", 3, "2024-02", reused_batch=b2.id),
-        FileInfo("t_202403.csv", "", "s3", 1, "2024-03"),
-    ]
-    extracted = Extracted({"ledger": Extract("ledger", now, files)}, pd.DataFrame())
 
     def found() -> list[str]:
         return wh_load.reused_keys(engine, extracted)["ledger"]["_file"].tolist()
@@ -448,17 +446,8 @@ def test_a_batch_keeps_its_key_hashes_where_its_key_ranges_meet_another_batchs(e
 def test_kept_key_hashes_decide_which_reused_batches_are_asked_and_about_which_keys(engine):
     """New keys are compared with a batch's kept hashes in memory; the database is asked only about the keys found
     there. Hashes of another scheme are not compared: the batch is joined with every new key, as one without."""
-    jan = ledger_rows(3).assign(month=1, _file="t_202401.csv")
-    feb = ledger_rows(3).assign(month=2, _file="t_202402.csv")
-    b1 = wh_load.load_period(engine, "ledger", "2024-01", "t_202401.csv", "s1", jan, "r1", validation_key="k")
-    b2 = wh_load.load_period(engine, "ledger", "2024-02", "t_202402.csv", "s2", feb, "r1", validation_key="k")
     now = ledger_rows(2).assign(month=1, cost_centre=["1402002", "1402009"], _file="t_202403.csv")
-    files = [
-        FileInfo("t_202401.csv", "", "s1", 3, "2024-01", reused_batch=b1.id),
-        FileInfo("t_202402.csv", "", "s2", 3, "2024-02", reused_batch=b2.id),
-        FileInfo("t_202403.csv", "", "s3", 2, "2024-03"),
-    ]
-    extracted = Extracted({"ledger": Extract("ledger", now, files)}, pd.DataFrame())
+    b1, _, extracted = january_and_february_reused(engine, now)
 
     def found() -> list[list]:
         keys = wh_load.reused_keys(engine, extracted)["ledger"]
