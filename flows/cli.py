@@ -701,11 +701,10 @@ def command_line() -> None:
     status = main()
     # The interpreter would now spend a second or more taking apart every module and object (Great Expectations',
     # Prefect's, the run's data) before the process ends and gives their memory back anyway. End as it would, but
-    # without that: wait for the threads that keep the process alive, run the exit handlers (Prefect sends its
-    # last logs and events, temporary folders go), flush the console, and leave.
-    for thread in threading.enumerate():
-        if thread is not threading.current_thread() and not thread.daemon:
-            thread.join()
+    # without that: its own first two steps (the threads that keep the process alive are let finish, idle thread
+    # pools told to close first; then the exit handlers run: Prefect sends its last logs and events, temporary
+    # folders go), then the console is flushed and the process leaves.
+    threading._shutdown()
     atexit._run_exitfuncs()
     sys.stdout.flush()
     sys.stderr.flush()
