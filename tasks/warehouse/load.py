@@ -253,7 +253,7 @@ def _stamp_text(s: pd.Series, as_date: bool = False) -> pa.Array:
 
 def _column_values(s: pd.Series, column, dialect: str) -> list:
     """A column as the database driver takes it: Python values, None for missing."""
-    if dialect == "sqlite" and pd.api.types.is_datetime64_any_dtype(s) and getattr(s.dtype, "tz", None) is None:
+    if dialect == "sqlite" and pd.api.types.is_datetime64_any_dtype(s):
         # SQLAlchemy's own storage format for SQLite dates and date-times, so it reads them back.
         as_date = isinstance(column.type, Date) and not isinstance(column.type, DateTime)
         return _stamp_text(s, as_date).to_pylist()

@@ -314,6 +314,13 @@ def test_rows_come_back_as_they_were_loaded(engine):
         ["PEL-1", "I", 300, 2],
         ["PEL-2", "IV", 1201, 3],
     ]
+    # A date-time with a zone comes back as its wall-clock time, as a column without a zone keeps it.
+    zoned = rescue.assign(alarm_time=rescue["alarm_time"].dt.tz_localize("Europe/Helsinki"))
+    b = wh_load.load_period(engine, "rescue", "2024-09", "z.csv", "z" * 64, zoned, "run1")
+    assert wh_read.read_facts(engine, "rescue", [b.id])["alarm_time"].tolist() == [
+        dt.datetime(2024, 8, 3, 14, 22, 5, 123456),
+        dt.datetime(2024, 8, 31, 23, 59, 59),
+    ]
     feedback = pd.DataFrame(
         {
             "answer_id": ["A1", "A2"],
