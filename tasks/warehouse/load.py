@@ -163,7 +163,7 @@ def _load_period_once(
             },
         ).scalar_one()
         others = conn.execute(select(lb.c.key_ranges).where(lb.c.source == source, lb.c.id != batch_id)).scalars()
-        hashed = batch_key_hashes(source, frame, json.loads(ranges) if ranges else {}, [_ranges(r) for r in others])
+        hashed = batch_key_hashes(source, frame, _ranges(ranges) or {}, [_ranges(r) for r in others])
         if hashed:
             conn.execute(BatchKeyHashes.__table__.insert(), [{**h, "batch_id": batch_id} for h in hashed])
         insert_rows(conn, model.__table__, fact_rows(source, frame).assign(batch_id=batch_id))
