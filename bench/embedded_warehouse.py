@@ -1,16 +1,21 @@
-"""Which embedded warehouse (issue 14): SQLite, as katsaus loads it today, against DuckDB, the columnar candidate.
+"""Which embedded warehouse (issue 14): SQLite, as katsaus loads it today, against DuckDB, the columnar candidate,
+and against a third way: SQLite holding each batch's rows as one columnar blob (Parquet) instead of as table rows.
 
 Not part of `make test`. On the sample of `--scale` (generated once under var/bench/data/, as `make bench-e2e`
 does), every fact source is extracted as a run extracts it, then measured on both databases, each in a fresh file:
 
 - load: the rows into the source's fact table (SQLite through katsaus's own `insert_rows`, the driver's
   executemany in one transaction; DuckDB by appending the Arrow-backed frame, its fastest path), committed;
+  and, for "blobs", each source's rows a month at a time as Parquet (zstd) into one BLOB row per month, in the
+  same kind of SQLite file and transaction as the batch's own row;
 - SQLite's own limit: the same load with the settings one might tune (`SQLITE_VARIANTS`: a larger page cache,
   `synchronous = NORMAL`, no batch index), `--repeat` times each, every variant holding the same rows;
 - read: the report's heaviest kind of read, the ledger's sums by year, month, service and account and the events'
-  counts by month, over every row;
+  counts by month, over every row (for "blobs": the blobs read and decoded, then the same SQL run by an in-memory
+  DuckDB over them, so the figures stay SQL);
 - several runs at once: while one process holds the file open for writing, can a second process (the next run,
-  `katsaus serve`'s other run, a four-month backfill) open it to write, or at least to read?
+  `katsaus serve`'s other run, a four-month backfill) open it to write, or at least to read? For "blobs", a
+  second process reads a blob while the first holds a write transaction open.
 
 Prints a table and writes JSON to var/bench/results/. Usage: `python bench/embedded_warehouse.py --scale 10`.
 """
@@ -29,8 +34,10 @@ from pathlib import Path
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 from e2e import ROOT, machine, sample  # the benchmark's folder is first on sys.path; e2e puts the checkout there
-from sqlalchemy import event, insert
+from sqlalchemy import Column, Integer, LargeBinary, MetaData, String, Table, event, insert, select
 
 from tasks.ingest.extract import extract_source
 from tasks.warehouse.engine import engine_for, migrate, warehouse
@@ -47,6 +54,25 @@ try:
 except Exception as exc:
     print(type(exc).__name__ + ": " + str(exc).splitlines()[0])
 """
+
+# A reader in a second process while the first holds a write transaction on the SQLite file (blobs).
+SECOND_SQLITE_READER = """
+import sqlite3, sys
+try:
+    con = sqlite3.connect(sys.argv[1], timeout=5)
+    print("ok" if con.execute("SELECT COUNT(*), SUM(LENGTH(data)) FROM column_batch").fetchone()[0] else "empty")
+except Exception as exc:
+    print(type(exc).__name__ + ": " + str(exc).splitlines()[0])
+"""
+# The blobs' table: one row per source and month, the rows as Parquet.
+BLOBS = Table(
+    "column_batch",
+    MetaData(),
+    Column("id", Integer, primary_key=True),
+    Column("batch_id", Integer, index=True),
+    Column("source", String(40)),
+    Column("data", LargeBinary),
+)
 
 
 def facts(extracts: Path) -> dict[str, pd.DataFrame]:
@@ -116,6 +142,79 @@ def duckdb_load(path: Path, frames: dict[str, pd.DataFrame]) -> float:
     seconds = time.perf_counter() - start
     con.close()
     return seconds
+
+
+def months(frame: pd.DataFrame) -> list[pd.DataFrame]:
+    """A source's rows a month at a time, as a run's batches hold them (the whole frame where it has no months)."""
+    if not {"year", "month"} <= set(frame.columns):
+        return [frame]
+    return [part for _, part in frame.groupby(["year", "month"], sort=True)]
+
+
+def parquet_bytes(frame: pd.DataFrame) -> bytes:
+    """A frame as one Parquet file's bytes (zstd)."""
+    sink = pa.BufferOutputStream()
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), sink, compression="zstd")
+    return sink.getvalue().to_pybytes()
+
+
+def blob_load(path: Path, frames: dict[str, pd.DataFrame]) -> float:
+    """Seconds to write every source a month at a time as Parquet blobs into a migrated SQLite warehouse, one
+    transaction per source with its batch row, as katsaus writes table rows."""
+    engine = engine_for(f"sqlite:///{path}")
+    migrate(engine)
+    BLOBS.create(engine)
+    start = time.perf_counter()
+    for sid, frame in frames.items():
+        with engine.begin() as conn:
+            batch = conn.execute(
+                insert(LoadBatch).values(
+                    source=sid,
+                    period="2024-12",
+                    file_name="bench",
+                    sha256="0" * 64,
+                    rows=len(frame),
+                    run_id="bench",
+                    loaded_at=dt.datetime.now(dt.UTC),
+                )
+            ).inserted_primary_key[0]
+            conn.execute(
+                insert(BLOBS), [{"batch_id": batch, "source": sid, "data": parquet_bytes(m)} for m in months(frame)]
+            )
+    seconds = time.perf_counter() - start
+    engine.dispose()
+    return seconds
+
+
+def blob_reads(path: Path, reads: list[str]) -> tuple[float, list[list[tuple]]]:
+    """`timed_reads` on the blobs: each read's tables read and decoded from their blobs (timed), then the SQL run by
+    an in-memory DuckDB over the Arrow tables."""
+    tables = {m.__tablename__: sid for sid, m in FACTS.items()}
+    with warehouse(f"sqlite:///{path}", migrated=False) as engine, engine.connect() as conn:
+        con = duckdb.connect()
+
+        def run(sql: str) -> list[tuple]:
+            name = sql.split(" FROM ", 1)[1].split()[0]
+            blobs = conn.execute(select(BLOBS.c.data).where(BLOBS.c.source == tables[name]).order_by(BLOBS.c.id))
+            con.register(name, pa.concat_tables(pq.read_table(pa.BufferReader(b)) for (b,) in blobs))
+            try:
+                return con.execute(sql).fetchall()
+            finally:
+                con.unregister(name)
+
+        try:
+            return timed_reads(run, reads)
+        finally:
+            con.close()
+
+
+def blob_second_process(path: Path) -> str:
+    """What a second process gets when it reads the blobs while this one holds a write transaction open."""
+    with warehouse(f"sqlite:///{path}", migrated=False) as engine, engine.begin() as conn:
+        conn.execute(insert(BLOBS).values(batch_id=0, source="-", data=b""))
+        return subprocess.run(
+            [sys.executable, "-c", SECOND_SQLITE_READER, str(path)], capture_output=True, text=True, timeout=60
+        ).stdout.strip()
 
 
 def sqlite_variants(
@@ -190,30 +289,34 @@ def main() -> None:
     rows = sum(len(f) for f in frames.values())
     reads = report_reads()
     with tempfile.TemporaryDirectory(dir=args.root) as tmp:
-        lite, duck = Path(tmp) / "w.db", Path(tmp) / "w.duckdb"
+        lite, duck, blobs = Path(tmp) / "w.db", Path(tmp) / "w.duckdb", Path(tmp) / "blobs.db"
         result = {"scale": args.scale, "rows": rows, "extract_s": extract_s, "machine": machine()}
         result["sqlite_load_s"] = sqlite_load(lite, frames)
         result["duckdb_load_s"] = duckdb_load(duck, frames)
+        result["blobs_load_s"] = blob_load(blobs, frames)
         result["sqlite_read_s"], sqlite_gave = sqlite_reads(lite, reads)
         with duckdb.connect(str(duck), read_only=True) as con:
             result["duckdb_read_s"], duckdb_gave = timed_reads(lambda sql: con.execute(sql).fetchall(), reads)
-        # The yardstick is honest only if both hold the same rows and sum them alike.
-        result["same_results"] = sqlite_gave == duckdb_gave
+        result["blobs_read_s"], blobs_gave = blob_reads(blobs, reads)
+        # The yardstick is honest only if all hold the same rows and sum them alike.
+        result["same_results"] = sqlite_gave == duckdb_gave == blobs_gave
         if not result["same_results"]:
-            sys.exit("SQLite and DuckDB disagree on the report's reads: the comparison is void")
-        result["sqlite_mb"] = lite.stat().st_size / 1e6
-        result["duckdb_mb"] = duck.stat().st_size / 1e6
+            sys.exit("SQLite, DuckDB and the blobs disagree on the report's reads: the comparison is void")
+        for db, path in (("sqlite", lite), ("duckdb", duck), ("blobs", blobs)):
+            result[f"{db}_mb"] = path.stat().st_size / 1e6
         result["duckdb_second_process"] = second_process(duck)
+        result["blobs_second_process"] = blob_second_process(blobs)
         result["sqlite_variants"] = sqlite_variants(Path(tmp), frames, reads, sqlite_gave, args.repeat)
     print(f"scale {args.scale}: {rows:,} fact rows, extracted in {extract_s:.1f} s".replace(",", " "))
     print(f"{'':8} {'load s':>8} {'rows/s':>10} {'reads s':>8} {'file MB':>8}")
-    for db in ("sqlite", "duckdb"):
+    for db in ("sqlite", "duckdb", "blobs"):
         load = result[f"{db}_load_s"]
         print(
             f"{db:8} {load:8.1f} {rows / load:10,.0f}".replace(",", " ")
             + f" {result[f'{db}_read_s']:8.2f} {result[f'{db}_mb']:8.0f}"
         )
     print("DuckDB, a second process while the first writes:", result["duckdb_second_process"])
+    print("Blobs in SQLite, a second process reading while the first writes:", result["blobs_second_process"])
     print(f"SQLite's load by its settings, {args.repeat} loads each: {'median s':>9} {'min–max s':>13} {'rows/s':>10}")
     for name, v in result["sqlite_variants"].items():
         spread = f"{min(v['load_s']):.1f}–{max(v['load_s']):.1f}"
