@@ -64,6 +64,8 @@ class Source:
     companion_of: str | None = None
     # The report shows the rows in a table by unit (read as they are, not aggregated).
     by_unit: bool = False
+    # The warehouse keeps each batch's rows as one columnar block, not as table rows (tasks.warehouse.columns).
+    columnar: bool = False
     # A sheet of a workbook (the controller's commentary), not a file of its own.
     workbook: str | None = None
     sheet: str | None = None
@@ -145,6 +147,7 @@ def sources() -> dict[str, Source]:
             alternatives=tuple(s.get("alternatives", ())),
             companion_of=s.get("companion_of"),
             by_unit=bool(s.get("by_unit", False)),
+            columnar=bool(s.get("columnar", False)),
             workbook=s.get("workbook"),
             sheet=s.get("sheet"),
             key=tuple(s.get("key", ())),

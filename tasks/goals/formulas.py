@@ -17,6 +17,7 @@ from sqlalchemy import Select, case, func, select
 from sqlalchemy.engine import Engine
 
 from tasks.contracts.catalog import Catalog, Indicator
+from tasks.warehouse.columns import result_rows
 from tasks.warehouse.load import Loaded
 from tasks.warehouse.models import FACTS
 from tasks.warehouse.read import Snapshot, sum_store
@@ -146,8 +147,8 @@ def indicator_data(db: Engine | Snapshot, ind: Indicator, batch_ids: list[int]) 
         if f.kind in SUMMED:
             df = grouped_sums(conn, stmt, table.c.batch_id, batch_ids, SUMMED[f.kind], sum_store(db))
         else:
-            res = conn.execute(stmt.where(table.c.batch_id.in_(batch_ids)))
-            df = pd.DataFrame(res.all(), columns=list(res.keys()))
+            rows = result_rows(conn, stmt, table, batch_ids)
+            df = pd.DataFrame(rows, columns=[c.name for c in stmt.selected_columns])
     for col in df.columns:
         df[col] = pd.to_numeric(df[col], errors="coerce")
     if f.kind == "ratio" and "den" in df:

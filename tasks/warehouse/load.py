@@ -22,13 +22,15 @@ from sqlalchemy import BigInteger, Column, Date, DateTime, Integer, MetaData, Ta
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
+from tasks.contracts import sources
 from tasks.ingest.partwise import hash_scheme, key_hashes
 from tasks.ingest.period import Extracted
 from tasks.ingest.quality import Validated
 from tasks.ingest.reuse import CHECKED_COLUMNS
 from tasks.ingest.rows import Rows
 from tasks.ingest.validate import uniqueness_keys
-from tasks.warehouse.models import FACTS, Base, BatchKeyHashes, BatchSum, LoadBatch
+from tasks.warehouse.columns import block_bytes, block_rows_with_keys, held_as_columns
+from tasks.warehouse.models import FACTS, BatchColumns, BatchKeyHashes, BatchSum, LoadBatch, fact_columns
 
 
 @dataclass(frozen=True)
@@ -54,11 +56,6 @@ class Loaded:
 
     def batch_of(self, source: str, file_name: str) -> Batch | None:
         return next((b for b in self.batches if b.source == source and b.file_name == file_name), None)
-
-
-def fact_columns(model: type[Base]) -> list[str]:
-    """A fact table's columns besides its own id and batch."""
-    return [c.name for c in model.__table__.columns if c.name not in ("id", "batch_id")]
 
 
 def fact_rows(source: str, frame: pd.DataFrame) -> pd.DataFrame:
@@ -143,6 +140,7 @@ def _load_period_once(
         old_ids = [r.id for r in existing]
         if old_ids:
             conn.execute(delete(model).where(model.batch_id.in_(old_ids)))
+            conn.execute(delete(BatchColumns).where(BatchColumns.batch_id.in_(old_ids)))
             conn.execute(delete(BatchSum).where(BatchSum.batch_id.in_(old_ids)))
             conn.execute(delete(BatchKeyHashes).where(BatchKeyHashes.batch_id.in_(old_ids)))
             conn.execute(delete(LoadBatch).where(LoadBatch.id.in_(old_ids)))
@@ -166,7 +164,12 @@ def _load_period_once(
         hashed = batch_key_hashes(source, frame, _ranges(ranges) or {}, [_ranges(r) for r in others])
         if hashed:
             conn.execute(BatchKeyHashes.__table__.insert(), [{**h, "batch_id": batch_id} for h in hashed])
-        insert_rows(conn, model.__table__, fact_rows(source, frame).assign(batch_id=batch_id))
+        rows = fact_rows(source, frame)
+        if sources()[source].columnar:
+            block = {"batch_id": batch_id, "data": block_bytes(rows, model.__table__)}
+            conn.execute(BatchColumns.__table__.insert(), block)
+        else:
+            insert_rows(conn, model.__table__, rows.assign(batch_id=batch_id))
     return Batch(batch_id, source, period, file_name, sha256, len(frame), run_id, False)
 
 
@@ -497,7 +500,13 @@ def _found_in(kept: dict[int, np.ndarray], hashes: np.ndarray) -> dict[int, np.n
 def _rows_with_keys(
     conn, table: Table, key: list[str], columns: list[str], keys: pd.DataFrame, batches: list[int]
 ) -> list:
-    """The batches' rows (batch, `columns`) whose `key` is one of `keys`: a temporary table of them joined."""
+    """The batches' rows (batch, `columns`) whose `key` is one of `keys`: a temporary table of them joined to the
+    table rows; the blocks' (`tasks.warehouse.columns`) joined one at a time."""
+    as_columns = held_as_columns(conn, batches)
+    found = block_rows_with_keys(conn, table, key, columns, keys, as_columns)
+    batches = [b for b in batches if b not in set(as_columns)]
+    if not batches:
+        return found
     new_keys = Table(
         f"new_keys_{table.name}", MetaData(), *(Column(c, table.c[c].type) for c in key), prefixes=["TEMPORARY"]
     )
@@ -510,4 +519,4 @@ def _rows_with_keys(
     )
     rows = conn.execute(stmt).all()
     new_keys.drop(conn)
-    return rows
+    return [*found, *rows]

@@ -92,6 +92,17 @@ class BatchKeyHashes(Base):
     hashes: Mapped[bytes] = mapped_column(LargeBinary)
 
 
+class BatchColumns(Base):
+    """One batch's rows as one columnar block (Parquet), for a source whose contract says `columnar`
+    (`tasks.warehouse.columns`): written with the batch and deleted with it, in place of its table rows."""
+
+    __tablename__ = "batch_columns"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    batch_id: Mapped[int] = mapped_column(Integer, unique=True)
+    # The rows as a Parquet file's bytes: the fact table's columns (not its id and batch), of its types.
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
 # Contract types (and `store:` forms) to column types of the fact tables.
 COLUMN_TYPES = {
     "int": Integer,
@@ -130,6 +141,12 @@ def fact_model(src: Source) -> type[Base]:
         attrs[name] = mapped_column(COLUMN_TYPES[kind](), nullable=not never_null)
     name = "".join(part.title() for part in src.id.split("_")) + "Row"
     return type(name, (Base,), attrs)
+
+
+def fact_columns(table) -> list[str]:
+    """A fact table's (or model's) columns besides its own id and batch."""
+    table = getattr(table, "__table__", table)
+    return [c.name for c in table.columns if c.name not in ("id", "batch_id")]
 
 
 # One fact model per source with a warehouse table, by source id.

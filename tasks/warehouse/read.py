@@ -18,8 +18,9 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Connection, Engine
 
 from tasks.contracts import sources
-from tasks.warehouse.load import Loaded, fact_columns
-from tasks.warehouse.models import FACTS, LedgerRow, LoadBatch
+from tasks.warehouse.columns import blocks, held_as_columns
+from tasks.warehouse.load import Loaded
+from tasks.warehouse.models import FACTS, LedgerRow, LoadBatch, fact_columns
 from tasks.warehouse.summaries import BATCH, SumStore, grouped_sums, store_sums, sums_by_batch
 
 
@@ -77,7 +78,7 @@ def ledger_area_totals(db: Engine | Snapshot, batch_ids: list[int]) -> pd.DataFr
 def ledger_totals_by_batch(db: Engine | Snapshot, batch_ids: list[int]) -> pd.DataFrame:
     """Rows and cents per loaded batch, as the warehouse holds them."""
     t = LedgerRow
-    stmt = select(func.count(t.id).label("rows"), func.coalesce(func.sum(t.amount_cents), 0).label("cents"))
+    stmt = select(func.count().label("rows"), func.coalesce(func.sum(t.amount_cents), 0).label("cents"))
     with db.connect() as conn:
         per_batch = sums_by_batch(conn, stmt, t.batch_id, batch_ids, sum_store(db))
         names = dict(conn.execute(select(LoadBatch.id, LoadBatch.file_name).where(LoadBatch.id.in_(batch_ids))).all())
@@ -150,15 +151,25 @@ def reporting_data(engine: Engine | Snapshot, loaded: Loaded) -> ReportingData:
 
 
 def read_facts(engine: Engine, source: str, batch_ids: list[int]) -> pd.DataFrame:
+    """The batches' rows as they are, wherever each keeps them (table rows or a block)."""
     model = FACTS[source]
-    cols = [getattr(model, c) for c in fact_columns(model)]
+    columns = fact_columns(model)
     with engine.connect() as conn:
         # In the order of the files (by period and name), each file's rows as it had them: the same whichever
         # run loaded which month first (row ids interleave when runs load at once).
-        res = conn.execute(
-            select(*cols)
-            .join(LoadBatch, model.batch_id == LoadBatch.id)
-            .where(model.batch_id.in_(batch_ids))
-            .order_by(LoadBatch.period, LoadBatch.file_name, model.id)
-        )
-        return pd.DataFrame(res.all(), columns=fact_columns(model))
+        order = conn.execute(
+            select(LoadBatch.id).where(LoadBatch.id.in_(batch_ids)).order_by(LoadBatch.period, LoadBatch.file_name)
+        ).scalars()
+        order = list(order)
+        as_columns = held_as_columns(conn, order)
+        as_rows = [b for b in order if b not in set(as_columns)]
+        of_batch: dict[int, list] = {}
+        if as_rows:
+            cols = [getattr(model, c) for c in columns]
+            res = conn.execute(select(model.batch_id, *cols).where(model.batch_id.in_(as_rows)).order_by(model.id))
+            for row in res:
+                of_batch.setdefault(row[0], []).append(tuple(row[1:]))
+        for b, block in blocks(conn, model.__table__, as_columns, columns):
+            # Python values, as the database driver hands table rows over (dates as dates, missing as None).
+            of_batch[b] = list(zip(*(block.column(c).to_pylist() for c in columns), strict=True))
+        return pd.DataFrame([r for b in order for r in of_batch.get(b, [])], columns=columns)

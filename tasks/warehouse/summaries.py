@@ -26,6 +26,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from tasks.warehouse.columns import held_as_columns, rows_from_blocks
 from tasks.warehouse.models import BatchSum, LoadBatch
 
 BATCH = "batch_id"
@@ -71,10 +72,15 @@ def sums_by_batch(
         found = {batch: json.loads(result) for batch, result in kept}
     missing = [b for b in hashes if b not in found]
     if missing:
-        per_batch = stmt.add_columns(batch_col.label(BATCH)).where(batch_col.in_(missing)).group_by(batch_col)
         computed: dict[int, list] = {b: [] for b in missing}
-        for row in conn.execute(per_batch):
-            computed[row[-1]].append([_plain(v) for v in row[:-1]])
+        as_columns = held_as_columns(conn, missing)
+        as_rows = [b for b in missing if b not in set(as_columns)]
+        if as_rows:
+            per_batch = stmt.add_columns(batch_col.label(BATCH)).where(batch_col.in_(as_rows)).group_by(batch_col)
+            for row in conn.execute(per_batch):
+                computed[row[-1]].append([_plain(v) for v in row[:-1]])
+        for b, rows in rows_from_blocks(conn, stmt, batch_col.table, as_columns):
+            computed[b] = [[_plain(v) for v in row] for row in rows]
         found.update(computed)
         if store is not None:
             store.pending.extend(

@@ -39,15 +39,23 @@ def ledger_rows(n, amount=100):
 
 
 def count(engine, period=None):
+    """The ledger's rows the warehouse holds (of one period), wherever its batches keep them."""
     with engine.connect() as c:
-        q = (
-            select(func.count())
-            .select_from(wh_models.LedgerRow)
-            .join(wh_models.LoadBatch, wh_models.LedgerRow.batch_id == wh_models.LoadBatch.id)
-        )
-        if period:
-            q = q.where(wh_models.LoadBatch.period == period)
-        return c.execute(q).scalar_one()
+        q = select(wh_models.LoadBatch.id).where(wh_models.LoadBatch.source == "ledger")
+        ids = c.execute(q.where(wh_models.LoadBatch.period == period) if period else q).scalars().all()
+    return len(wh_read.read_facts(engine, "ledger", ids))
+
+
+@pytest.fixture(params=["rows", "columns"])
+def kept_as(request, monkeypatch):
+    """The sources kept as the contract says (the ledger and the event sources as blocks), or every one as table
+    rows (as batches loaded before blocks, and the small sources)."""
+    from tasks.contracts import sources
+
+    if request.param == "rows":
+        for sid, src in sources().items():
+            monkeypatch.setitem(sources(), sid, dataclasses.replace(src, columnar=False))
+    return request.param
 
 
 def test_migrations_create_the_schema(engine):
@@ -55,7 +63,7 @@ def test_migrations_create_the_schema(engine):
     assert {"load_batch", "ledger_actual", "result_budget", "council_budget", "alembic_version"} <= tables
 
 
-def test_rerun_replaces_the_period_never_duplicates(engine):
+def test_rerun_replaces_the_period_never_duplicates(engine, kept_as):
     wh_load.load_period(engine, "ledger", "2024-08", "x.csv", "a" * 64, ledger_rows(5), "run1")
     wh_load.load_period(engine, "ledger", "2024-07", "y.csv", "c" * 64, ledger_rows(2), "run1")
     b = wh_load.load_period(engine, "ledger", "2024-08", "x.csv", "b" * 64, ledger_rows(3, 7), "run2")
@@ -74,14 +82,14 @@ def test_rerun_replaces_the_period_never_duplicates(engine):
     assert [tuple(r) for r in batches] == [("2024-07", "run1", "c" * 64, 2), ("2024-08", "run2", "b" * 64, 3)]
 
 
-def test_same_file_again_reuses_its_batch(engine):
+def test_same_file_again_reuses_its_batch(engine, kept_as):
     first = wh_load.load_period(engine, "ledger", "2024-08", "x.csv", "a" * 64, ledger_rows(4), "run1")
     again = wh_load.load_period(engine, "ledger", "2024-08", "x.csv", "a" * 64, ledger_rows(4), "run2")
     assert again.reused and again.id == first.id and again.run_id == "run1"
     assert count(engine) == 4
 
 
-def test_a_batch_keeps_the_key_it_was_validated_clean_under_and_a_reused_file_needs_its_batch(engine):
+def test_a_batch_keeps_the_key_it_was_validated_clean_under_and_a_reused_file_needs_its_batch(engine, kept_as):
     wh_load.load_period(engine, "ledger", "2024-08", "x.csv", "a" * 64, ledger_rows(4), "run1", validation_key="k1")
     wh_load.load_period(engine, "ledger", "2024-07", "y.csv", "c" * 64, ledger_rows(2), "run1")  # warned: no key
     checked = wh_load.checked_files(engine)
@@ -101,7 +109,7 @@ def test_a_batch_keeps_the_key_it_was_validated_clean_under_and_a_reused_file_ne
     assert count(engine, "2024-08") == 3
 
 
-def test_text_numbers_and_missing_values_survive_the_bulk_path_exactly(engine):
+def test_text_numbers_and_missing_values_survive_the_bulk_path_exactly(engine, kept_as):
     """PostgreSQL's COPY text is built column by column: tabs, line breaks, backslashes and quotes in text, an
     empty text and a missing one, whole numbers from a float column and floats all come back as they went in."""
     rows = ledger_rows(5)
@@ -178,6 +186,9 @@ def test_copy_text_is_postgresqls_text_format_column_by_column():
 
 def test_a_frame_longer_than_a_copy_chunk_arrives_whole_and_in_order(engine, monkeypatch):
     """COPY sends a chunk of rows at a time; the chunks' rows all arrive, in order, escapes intact at the seams."""
+    from tasks.contracts import sources
+
+    monkeypatch.setitem(sources(), "ledger", dataclasses.replace(sources()["ledger"], columnar=False))
     monkeypatch.setattr(wh_load, "COPY_CHUNK_ROWS", 2)
     rows = ledger_rows(7)
     rows["account_name"] = [f"rivi {i}\t\\" for i in range(7)]
@@ -188,7 +199,7 @@ def test_a_frame_longer_than_a_copy_chunk_arrives_whole_and_in_order(engine, mon
 
 
 @pytest.mark.parametrize("copy_chunk_rows", [None, 2], ids=["one-copy", "copy-chunks"])
-def test_failed_load_leaves_the_previous_period_intact(engine, monkeypatch, copy_chunk_rows):
+def test_failed_load_leaves_the_previous_period_intact(engine, kept_as, monkeypatch, copy_chunk_rows):
     """A bad last row undoes the whole batch, also when COPY sent the earlier rows in chunks before it."""
     if copy_chunk_rows is not None:
         monkeypatch.setattr(wh_load, "COPY_CHUNK_ROWS", copy_chunk_rows)
@@ -202,7 +213,7 @@ def test_failed_load_leaves_the_previous_period_intact(engine, monkeypatch, copy
         assert c.execute(select(wh_models.LoadBatch.run_id)).scalars().all() == ["run1"]
 
 
-def test_area_totals_are_summed_in_sql(engine):
+def test_area_totals_are_summed_in_sql(engine, kept_as):
     b = wh_load.load_period(engine, "ledger", "2024-08", "x.csv", "a" * 64, ledger_rows(3, -250), "run1")
     totals = wh_read.ledger_area_totals(engine, [b.id])
     assert totals.to_dict("records") == [{"area": "Pelastuslaitos", "cents": -750}]
@@ -285,7 +296,7 @@ def test_validation_outcomes_are_kept_as_history(engine):
     assert len(wh_history.validation_history(engine)) == 3
 
 
-def test_rows_come_back_as_they_were_loaded(engine):
+def test_rows_come_back_as_they_were_loaded(engine, kept_as):
     """Dates, date-times (to the microsecond, a nanosecond's fraction cut as SQLAlchemy cuts it), missing text and
     reserved words as column names, through the bulk insert."""
     import datetime as dt
@@ -367,7 +378,7 @@ def january_and_february_reused(engine, now: pd.DataFrame) -> tuple[wh_load.Batc
     return b1, b2, Extracted({"ledger": Extract("ledger", now, files)}, pd.DataFrame())
 
 
-def test_reused_keys_are_only_the_reused_rows_that_share_a_key_with_the_rows_read_now(engine):
+def test_reused_keys_are_only_the_reused_rows_that_share_a_key_with_the_rows_read_now(engine, kept_as):
     # Two earlier months of the ledger, loaded and now reused; a third month read now repeats one key of the first
     # (and names a cost centre the second has, in another month: no repeat, the key is the whole row's).
     now = ledger_rows(2).assign(month=[3, 1], cost_centre=["1402001", "1402002"], _file="t_202403.csv")
@@ -387,7 +398,7 @@ def test_reused_keys_are_only_the_reused_rows_that_share_a_key_with_the_rows_rea
     assert len(wh_load.reused_keys(engine, extracted)["ledger"]) == 1
 
 
-def test_new_keys_are_compared_only_with_the_batches_whose_key_ranges_they_meet(engine):
+def test_new_keys_are_compared_only_with_the_batches_whose_key_ranges_they_meet(engine, kept_as):
     """Each batch keeps the range of each unique-key column of its rows; new keys are joined only with the reused
     batches whose ranges they meet in every column. A batch kept before the ranges were (NULL) is always compared."""
     now = ledger_rows(1).assign(month=1, cost_centre="1402002", _file="t_202403.csv")  # repeats January's last key
@@ -450,7 +461,7 @@ def test_a_batch_keeps_its_key_hashes_where_its_key_ranges_meet_another_batchs(e
         assert c.execute(select(wh_models.BatchKeyHashes.batch_id)).scalars().all() == [b1.id]
 
 
-def test_kept_key_hashes_decide_which_reused_batches_are_asked_and_about_which_keys(engine):
+def test_kept_key_hashes_decide_which_reused_batches_are_asked_and_about_which_keys(engine, kept_as):
     """New keys are compared with a batch's kept hashes in memory; the database is asked only about the keys found
     there. Hashes of another scheme are not compared: the batch is joined with every new key, as one without."""
     now = ledger_rows(2).assign(month=1, cost_centre=["1402002", "1402009"], _file="t_202403.csv")
@@ -532,14 +543,19 @@ def test_an_existing_warehouse_keeps_its_rows_when_its_facts_lose_the_batch_fore
         e.dispose()
 
 
-def test_the_ledger_sums_per_line_are_the_sums_of_its_account_groups_read_in_one_pass(engine):
+def test_the_ledger_sums_per_line_are_the_sums_of_its_account_groups_read_in_one_pass(engine, monkeypatch):
     """`ledger_sums` reads the rows once: its per-line sums and counts equal SQL's own per-line group-by, its
-    account-group sums SQL's per-group one, on both databases (months, services and groups in several files)."""
+    account-group sums SQL's per-group one, on both databases (months, services and groups in several files); and
+    the same rows kept as blocks give the very same sums."""
+    from tasks.contracts import sources
+
     rows = ledger_rows(6, 150)
     rows["account"] = ["4000", "4010", "4300", "3000", "4000", "4300"]
     rows["line"] = ["Menot", "Menot", "Menot", "Tulot", "Menot", "Menot"]
     rows["amount_cents"] = [100, -250, 375, 990, 1, 7]
     other = rows.assign(month=7, service="Pelastustoiminta", _file="y.csv")
+    ledger = sources()["ledger"]
+    monkeypatch.setitem(sources(), "ledger", dataclasses.replace(ledger, columnar=False))
     a = wh_load.load_period(engine, "ledger", "2024-08", "x.csv", "a" * 64, rows, "run1")
     b = wh_load.load_period(engine, "ledger", "2024-07", "y.csv", "b" * 64, other, "run1")
     monthly, by_group = wh_read.ledger_sums(engine, [a.id, b.id])
@@ -559,6 +575,18 @@ def test_the_ledger_sums_per_line_are_the_sums_of_its_account_groups_read_in_one
     assert len(monthly) == 4 and len(by_group) == 6  # per file: Menot and Tulot; account groups 40, 43 and 30
     assert list(monthly.columns) == ["year", "month", "area", "service", "line", "cents", "rows"]
     assert monthly.equals(wh_read.in_order(monthly))
+
+    # The same rows a year earlier, kept as blocks: the same sums, row for row.
+    monkeypatch.setitem(sources(), "ledger", dataclasses.replace(ledger, columnar=True))
+    c = wh_load.load_period(engine, "ledger", "2023-08", "x.csv", "c" * 64, rows.assign(year=2023), "run2")
+    d = wh_load.load_period(engine, "ledger", "2023-07", "y.csv", "d" * 64, other.assign(year=2023), "run2")
+    assert count(engine, "2023-08") == 6 and len(wh_read.read_facts(engine, "ledger", [a.id])) == 6
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).where(t.batch_id.in_([c.id, d.id]))).scalar_one() == 0
+    blocks_monthly, blocks_by_group = wh_read.ledger_sums(engine, [c.id, d.id])
+    assert blocks_monthly.equals(monthly.assign(year=2023)) and blocks_by_group.equals(by_group.assign(year=2023))
+    both, _ = wh_read.ledger_sums(engine, [a.id, b.id, c.id, d.id])  # a report over rows and blocks at once
+    assert both["cents"].sum() == 2 * monthly["cents"].sum() and len(both) == 8
 
 
 def test_a_batch_checked_before_0010_stays_reusable_and_one_checked_after_keeps_what_its_warnings_found(engine):
