@@ -1,21 +1,22 @@
 """Which embedded warehouse (issue 14): SQLite, as katsaus loads it today, against DuckDB, the columnar candidate,
-and against a third way: SQLite holding each batch's rows as one columnar blob (Parquet) instead of as table rows.
+and against what katsaus now does for its largest sources: SQLite holding each batch's rows as one columnar block
+(Parquet, `tasks.warehouse.columns`) instead of as table rows.
 
 Not part of `make test`. On the sample of `--scale` (generated once under var/bench/data/, as `make bench-e2e`
 does), every fact source is extracted as a run extracts it, then measured on both databases, each in a fresh file:
 
 - load: the rows into the source's fact table (SQLite through katsaus's own `insert_rows`, the driver's
   executemany in one transaction; DuckDB by appending the Arrow-backed frame, its fastest path), committed;
-  and, for "blobs", each source's rows a month at a time as Parquet (zstd) into one BLOB row per month, in the
-  same kind of SQLite file and transaction as the batch's own row;
+  and, for "blocks", each source's rows a month at a time as katsaus's own blocks (`block_bytes`), one row of
+  `batch_columns` per month, in the same kind of SQLite file and transaction as the batch's own row;
 - SQLite's own limit: the same load with the settings one might tune (`SQLITE_VARIANTS`: a larger page cache,
   `synchronous = NORMAL`, no batch index), `--repeat` times each, every variant holding the same rows;
 - read: the report's heaviest kind of read, the ledger's sums by year, month, service and account and the events'
-  counts by month, over every row (for "blobs": the blobs read and decoded, then the same SQL run by an in-memory
-  DuckDB over them, so the figures stay SQL);
+  counts by month, over every row (for "blocks": the blocks read and decoded as katsaus reads them, then the same
+  SQL run by an in-memory DuckDB over them);
 - several runs at once: while one process holds the file open for writing, can a second process (the next run,
-  `katsaus serve`'s other run, a four-month backfill) open it to write, or at least to read? For "blobs", a
-  second process reads a blob while the first holds a write transaction open.
+  `katsaus serve`'s other run, a four-month backfill) open it to write, or at least to read? For "blocks", a
+  second process reads them while the first holds a write transaction open.
 
 Prints a table and writes JSON to var/bench/results/. Usage: `python bench/embedded_warehouse.py --scale 10`.
 """
@@ -25,6 +26,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import re
 import statistics
 import subprocess
 import sys
@@ -35,14 +37,14 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 from e2e import ROOT, machine, sample  # the benchmark's folder is first on sys.path; e2e puts the checkout there
-from sqlalchemy import Column, Integer, LargeBinary, MetaData, String, Table, event, insert, select
+from sqlalchemy import event, insert, select
 
 from tasks.ingest.extract import extract_source
+from tasks.warehouse.columns import block_bytes, blocks
 from tasks.warehouse.engine import engine_for, migrate, warehouse
 from tasks.warehouse.load import fact_rows, insert_rows
-from tasks.warehouse.models import FACTS, LoadBatch
+from tasks.warehouse.models import FACTS, BatchColumns, LoadBatch
 
 YEAR, MONTH = 2024, 12
 # A second process opening the file while the first holds it for writing: to write, then only to read.
@@ -55,24 +57,15 @@ except Exception as exc:
     print(type(exc).__name__ + ": " + str(exc).splitlines()[0])
 """
 
-# A reader in a second process while the first holds a write transaction on the SQLite file (blobs).
+# A reader in a second process while the first holds a write transaction on the SQLite file (blocks).
 SECOND_SQLITE_READER = """
 import sqlite3, sys
 try:
     con = sqlite3.connect(sys.argv[1], timeout=5)
-    print("ok" if con.execute("SELECT COUNT(*), SUM(LENGTH(data)) FROM column_batch").fetchone()[0] else "empty")
+    print("ok" if con.execute("SELECT COUNT(*), SUM(LENGTH(data)) FROM batch_columns").fetchone()[0] else "empty")
 except Exception as exc:
     print(type(exc).__name__ + ": " + str(exc).splitlines()[0])
 """
-# The blobs' table: one row per source and month, the rows as Parquet.
-BLOBS = Table(
-    "column_batch",
-    MetaData(),
-    Column("id", Integer, primary_key=True),
-    Column("batch_id", Integer, index=True),
-    Column("source", String(40)),
-    Column("data", LargeBinary),
-)
 
 
 def facts(extracts: Path) -> dict[str, pd.DataFrame]:
@@ -151,56 +144,53 @@ def months(frame: pd.DataFrame) -> list[pd.DataFrame]:
     return [part for _, part in frame.groupby(["year", "month"], sort=True)]
 
 
-def parquet_bytes(frame: pd.DataFrame) -> bytes:
-    """A frame as one Parquet file's bytes (zstd)."""
-    sink = pa.BufferOutputStream()
-    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), sink, compression="zstd")
-    return sink.getvalue().to_pybytes()
-
-
-def blob_load(path: Path, frames: dict[str, pd.DataFrame]) -> float:
-    """Seconds to write every source a month at a time as Parquet blobs into a migrated SQLite warehouse, one
+def block_load(path: Path, frames: dict[str, pd.DataFrame]) -> float:
+    """Seconds to write every source a month at a time as katsaus's blocks into a migrated SQLite warehouse, one
     transaction per source with its batch row, as katsaus writes table rows."""
     engine = engine_for(f"sqlite:///{path}")
     migrate(engine)
-    BLOBS.create(engine)
     start = time.perf_counter()
     for sid, frame in frames.items():
+        table = FACTS[sid].__table__
         with engine.begin() as conn:
-            batch = conn.execute(
-                insert(LoadBatch).values(
-                    source=sid,
-                    period="2024-12",
-                    file_name="bench",
-                    sha256="0" * 64,
-                    rows=len(frame),
-                    run_id="bench",
-                    loaded_at=dt.datetime.now(dt.UTC),
-                )
-            ).inserted_primary_key[0]
-            conn.execute(
-                insert(BLOBS), [{"batch_id": batch, "source": sid, "data": parquet_bytes(m)} for m in months(frame)]
-            )
+            for m in months(frame):
+                batch = conn.execute(
+                    insert(LoadBatch).values(
+                        source=sid,
+                        period=f"{m['year'].iloc[0]}-{m['month'].iloc[0]:02d}" if "month" in m else "2024",
+                        file_name="bench",
+                        sha256="0" * 64,
+                        rows=len(m),
+                        run_id="bench",
+                        loaded_at=dt.datetime.now(dt.UTC),
+                    )
+                ).inserted_primary_key[0]
+                conn.execute(insert(BatchColumns).values(batch_id=batch, data=block_bytes(m, table)))
     seconds = time.perf_counter() - start
     engine.dispose()
     return seconds
 
 
-def blob_reads(path: Path, reads: list[str]) -> tuple[float, list[list[tuple]]]:
-    """`timed_reads` on the blobs: each read's tables read and decoded from their blobs (timed), then the SQL run by
-    an in-memory DuckDB over the Arrow tables."""
-    tables = {m.__tablename__: sid for sid, m in FACTS.items()}
+def block_reads(path: Path, reads: list[str]) -> tuple[float, list[list[tuple]]]:
+    """`timed_reads` on the blocks: each read's table decoded from its blocks as katsaus decodes them (only the
+    columns the read names), then the SQL run by an in-memory DuckDB over them."""
+    tables = {m.__tablename__: m.__table__ for m in FACTS.values()}
     with warehouse(f"sqlite:///{path}", migrated=False) as engine, engine.connect() as conn:
         con = duckdb.connect()
 
         def run(sql: str) -> list[tuple]:
-            name = sql.split(" FROM ", 1)[1].split()[0]
-            blobs = conn.execute(select(BLOBS.c.data).where(BLOBS.c.source == tables[name]).order_by(BLOBS.c.id))
-            con.register(name, pa.concat_tables(pq.read_table(pa.BufferReader(b)) for (b,) in blobs))
+            table = tables[sql.split(" FROM ", 1)[1].split()[0]]
+            named = [c for c in table.columns.keys() if re.search(rf"\b{c}\b", sql.split(" FROM ", 1)[0])]
+            ids = conn.execute(
+                select(BatchColumns.batch_id)
+                .join(LoadBatch, LoadBatch.id == BatchColumns.batch_id)
+                .where(LoadBatch.source == next(s for s, m in FACTS.items() if m.__table__ is table))
+            ).scalars()
+            con.register(table.name, pa.concat_tables(block for _, block in blocks(conn, table, list(ids), named)))
             try:
                 return con.execute(sql).fetchall()
             finally:
-                con.unregister(name)
+                con.unregister(table.name)
 
         try:
             return timed_reads(run, reads)
@@ -208,10 +198,10 @@ def blob_reads(path: Path, reads: list[str]) -> tuple[float, list[list[tuple]]]:
             con.close()
 
 
-def blob_second_process(path: Path) -> str:
-    """What a second process gets when it reads the blobs while this one holds a write transaction open."""
+def block_second_process(path: Path) -> str:
+    """What a second process gets when it reads the blocks while this one holds a write transaction open."""
     with warehouse(f"sqlite:///{path}", migrated=False) as engine, engine.begin() as conn:
-        conn.execute(insert(BLOBS).values(batch_id=0, source="-", data=b""))
+        conn.execute(insert(BatchColumns).values(batch_id=0, data=b""))
         return subprocess.run(
             [sys.executable, "-c", SECOND_SQLITE_READER, str(path)], capture_output=True, text=True, timeout=60
         ).stdout.strip()
@@ -289,34 +279,34 @@ def main() -> None:
     rows = sum(len(f) for f in frames.values())
     reads = report_reads()
     with tempfile.TemporaryDirectory(dir=args.root) as tmp:
-        lite, duck, blobs = Path(tmp) / "w.db", Path(tmp) / "w.duckdb", Path(tmp) / "blobs.db"
+        lite, duck, blocks_db = Path(tmp) / "w.db", Path(tmp) / "w.duckdb", Path(tmp) / "blocks.db"
         result = {"scale": args.scale, "rows": rows, "extract_s": extract_s, "machine": machine()}
         result["sqlite_load_s"] = sqlite_load(lite, frames)
         result["duckdb_load_s"] = duckdb_load(duck, frames)
-        result["blobs_load_s"] = blob_load(blobs, frames)
+        result["blocks_load_s"] = block_load(blocks_db, frames)
         result["sqlite_read_s"], sqlite_gave = sqlite_reads(lite, reads)
         with duckdb.connect(str(duck), read_only=True) as con:
             result["duckdb_read_s"], duckdb_gave = timed_reads(lambda sql: con.execute(sql).fetchall(), reads)
-        result["blobs_read_s"], blobs_gave = blob_reads(blobs, reads)
+        result["blocks_read_s"], blocks_gave = block_reads(blocks_db, reads)
         # The yardstick is honest only if all hold the same rows and sum them alike.
-        result["same_results"] = sqlite_gave == duckdb_gave == blobs_gave
+        result["same_results"] = sqlite_gave == duckdb_gave == blocks_gave
         if not result["same_results"]:
-            sys.exit("SQLite, DuckDB and the blobs disagree on the report's reads: the comparison is void")
-        for db, path in (("sqlite", lite), ("duckdb", duck), ("blobs", blobs)):
+            sys.exit("SQLite, DuckDB and the blocks disagree on the report's reads: the comparison is void")
+        for db, path in (("sqlite", lite), ("duckdb", duck), ("blocks", blocks_db)):
             result[f"{db}_mb"] = path.stat().st_size / 1e6
         result["duckdb_second_process"] = second_process(duck)
-        result["blobs_second_process"] = blob_second_process(blobs)
+        result["blocks_second_process"] = block_second_process(blocks_db)
         result["sqlite_variants"] = sqlite_variants(Path(tmp), frames, reads, sqlite_gave, args.repeat)
     print(f"scale {args.scale}: {rows:,} fact rows, extracted in {extract_s:.1f} s".replace(",", " "))
     print(f"{'':8} {'load s':>8} {'rows/s':>10} {'reads s':>8} {'file MB':>8}")
-    for db in ("sqlite", "duckdb", "blobs"):
+    for db in ("sqlite", "duckdb", "blocks"):
         load = result[f"{db}_load_s"]
         print(
             f"{db:8} {load:8.1f} {rows / load:10,.0f}".replace(",", " ")
             + f" {result[f'{db}_read_s']:8.2f} {result[f'{db}_mb']:8.0f}"
         )
     print("DuckDB, a second process while the first writes:", result["duckdb_second_process"])
-    print("Blobs in SQLite, a second process reading while the first writes:", result["blobs_second_process"])
+    print("Blocks in SQLite, a second process reading while the first writes:", result["blocks_second_process"])
     print(f"SQLite's load by its settings, {args.repeat} loads each: {'median s':>9} {'min–max s':>13} {'rows/s':>10}")
     for name, v in result["sqlite_variants"].items():
         spread = f"{min(v['load_s']):.1f}–{max(v['load_s']):.1f}"
