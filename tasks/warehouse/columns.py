@@ -125,14 +125,20 @@ def duckdb_sql(stmt: Select) -> str:
     return str(stmt.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
 
 
-def rows_from_blocks(conn, stmt: Select, table: Table, batch_ids: list[int]) -> Iterator[tuple[int, list[tuple]]]:
+def rows_from_blocks(
+    conn, stmt: Select, table: Table, batch_ids: list[int], beside: dict[str, pd.DataFrame] | None = None
+) -> Iterator[tuple[int, list[tuple]]]:
     """The statement's result rows on each batch's block, by batch: the statement reads `table`, which stands for
-    one batch's rows at a time."""
+    one batch's rows at a time, and the frames `beside` under their names (new keys to join)."""
+    if not batch_ids:
+        return
     import duckdb  # heavy: only reading blocks needs it
 
     sql = duckdb_sql(stmt)
     con = duckdb.connect(config={"threads": 1})
     try:
+        for name, frame in (beside or {}).items():
+            con.register(name, frame)
         for b, block in blocks(conn, table, batch_ids, columns_named(stmt, table)):
             con.register(table.name, block)
             try:
@@ -148,33 +154,7 @@ def result_rows(conn, stmt: Select, table: Table, batch_ids: list[int]) -> list[
     then each block's."""
     as_columns = held_as_columns(conn, batch_ids)
     as_rows = [b for b in batch_ids if b not in set(as_columns)]
-    out = [tuple(r) for r in conn.execute(stmt.where(table.c.batch_id.in_(as_rows)))] if as_rows else []
+    out = list(conn.execute(stmt.where(table.c.batch_id.in_(as_rows)))) if as_rows else []
     for _, rows in rows_from_blocks(conn, stmt, table, as_columns):
         out += rows
-    return out
-
-
-def _quoted(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def block_rows_with_keys(
-    conn, table: Table, key: list[str], columns: list[str], keys: pd.DataFrame, batch_ids: list[int]
-) -> list[tuple]:
-    """The blocks' rows (batch, `columns`) whose `key` is one of `keys`: the keys joined to each block in turn."""
-    import duckdb  # heavy: only reading blocks needs it
-
-    on = " AND ".join(f"b.{_quoted(c)} = k.{_quoted(c)}" for c in key)
-    sql = f"SELECT {', '.join('b.' + _quoted(c) for c in columns)} FROM block AS b JOIN new_keys AS k ON {on}"
-    wanted = [c for c in fact_columns(table) if c in set(key) | set(columns)]
-    out: list[tuple] = []
-    con = duckdb.connect(config={"threads": 1})
-    try:
-        con.register("new_keys", keys[key])
-        for b, block in blocks(conn, table, batch_ids, wanted):
-            con.register("block", block)
-            out += [(b, *row) for row in con.execute(sql).fetchall()]
-            con.unregister("block")
-    finally:
-        con.close()
     return out

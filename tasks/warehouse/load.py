@@ -29,7 +29,7 @@ from tasks.ingest.quality import Validated
 from tasks.ingest.reuse import CHECKED_COLUMNS
 from tasks.ingest.rows import Rows
 from tasks.ingest.validate import uniqueness_keys
-from tasks.warehouse.columns import block_bytes, block_rows_with_keys, held_as_columns
+from tasks.warehouse.columns import block_bytes, held_as_columns, rows_from_blocks
 from tasks.warehouse.models import FACTS, BatchColumns, BatchKeyHashes, BatchSum, LoadBatch, fact_columns
 
 
@@ -500,23 +500,21 @@ def _found_in(kept: dict[int, np.ndarray], hashes: np.ndarray) -> dict[int, np.n
 def _rows_with_keys(
     conn, table: Table, key: list[str], columns: list[str], keys: pd.DataFrame, batches: list[int]
 ) -> list:
-    """The batches' rows (batch, `columns`) whose `key` is one of `keys`: a temporary table of them joined to the
-    table rows; the blocks' (`tasks.warehouse.columns`) joined one at a time."""
-    as_columns = held_as_columns(conn, batches)
-    found = block_rows_with_keys(conn, table, key, columns, keys, as_columns)
-    batches = [b for b in batches if b not in set(as_columns)]
-    if not batches:
-        return found
+    """The batches' rows (batch, `columns`) whose `key` is one of `keys`: the keys as a temporary table joined to the
+    table rows, and the same join on each block (`tasks.warehouse.columns`)."""
     new_keys = Table(
         f"new_keys_{table.name}", MetaData(), *(Column(c, table.c[c].type) for c in key), prefixes=["TEMPORARY"]
     )
-    new_keys.create(conn)
-    insert_rows(conn, new_keys, keys)
-    stmt = (
-        select(table.c.batch_id, *(table.c[c] for c in columns))
-        .join(new_keys, and_(*(table.c[c] == new_keys.c[c] for c in key)))
-        .where(table.c.batch_id.in_(batches))
-    )
-    rows = conn.execute(stmt).all()
-    new_keys.drop(conn)
-    return [*found, *rows]
+    stmt = select(*(table.c[c] for c in columns)).join(new_keys, and_(*(table.c[c] == new_keys.c[c] for c in key)))
+    as_columns = held_as_columns(conn, batches)
+    found = [
+        (b, *row) for b, rows in rows_from_blocks(conn, stmt, table, as_columns, {new_keys.name: keys}) for row in rows
+    ]
+    as_rows = [b for b in batches if b not in set(as_columns)]
+    if as_rows:
+        new_keys.create(conn)
+        insert_rows(conn, new_keys, keys)
+        rows = conn.execute(stmt.add_columns(table.c.batch_id).where(table.c.batch_id.in_(as_rows)))
+        found += [(row[-1], *row[:-1]) for row in rows]
+        new_keys.drop(conn)
+    return found
