@@ -139,3 +139,40 @@ def test_a_block_refuses_what_the_table_would_refuse():
     with pytest.raises(Exception, match="truncated|lose data"):
         wh_columns.block_bytes(ledger.assign(area="Pelastuslaitos", amount_cents=100.5), table)
     assert wh_columns.block_bytes(ledger.assign(area="Pelastuslaitos"), table)[:4] == b"PAR1"
+
+
+def answers(month: int, scores: list) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "answer_id": [f"A{month}-{i}" for i in range(len(scores))],
+            "answer_date": pd.Timestamp(2024, month, 3),
+            "area": "Pelastuslaitos",
+            "score": pd.array(scores, dtype="Int64"),
+            "year": 2024,
+            "month": month,
+            "_line": range(2, len(scores) + 2),
+            "_file": f"f{month}.csv",
+        }
+    )
+
+
+def test_files_are_loaded_in_turn_while_the_next_ones_block_is_made_and_a_bad_one_stops_at_itself(engine):
+    """`load_files` makes the next columnar file's block beside the current file's load: each file is still its own
+    batch with its own rows, a table-row source between them is loaded as rows, and a block that cannot be made
+    (a required score missing) stops the load at its file, the files before it loaded."""
+    homeless = pd.DataFrame({"year": [2023], "group": ["Yksin"], "count": [7], "_line": [2], "_file": "h.csv"})
+    loads = [
+        wh_load.PlannedLoad("feedback", "2024-01", "f1.csv", "1" * 64, answers(1, [10, 9, 3]), "k"),
+        wh_load.PlannedLoad("homelessness", "2023", "h.csv", "2" * 64, homeless, "k"),
+        wh_load.PlannedLoad("feedback", "2024-02", "f2.csv", "3" * 64, answers(2, [5, 6]), "k"),
+        wh_load.PlannedLoad("feedback", "2024-03", "f3.csv", "4" * 64, answers(3, [8, None]), "k"),
+    ]
+    with pytest.raises(ValueError, match="feedback.score: 1 missing"):
+        wh_load.load_files(engine, iter(loads), "run1", planned=len(loads))
+    loaded = wh_load.checked_files(engine).sort_values("period")
+    assert loaded["file_name"].tolist() == ["h.csv", "f1.csv", "f2.csv"]
+    ids = dict(zip(loaded["file_name"], loaded["batch_id"], strict=True))
+    assert wh_read.read_facts(engine, "feedback", [ids["f1.csv"]])["score"].tolist() == [10, 9, 3]
+    assert wh_read.read_facts(engine, "feedback", [ids["f2.csv"]])["answer_id"].tolist() == ["A2-0", "A2-1"]
+    assert wh_read.read_facts(engine, "homelessness", [ids["h.csv"]])["count"].tolist() == [7]
+    assert held(engine) == (2, 0)
