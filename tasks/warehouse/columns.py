@@ -86,12 +86,12 @@ def block_bytes(rows: pd.DataFrame, table: Table) -> bytes:
     return sink.getvalue()
 
 
-def held_as_columns(conn, batch_ids: list[int]) -> list[int]:
-    """Which of the batches keep their rows as a block (the rest are table rows), in the order given."""
+def kept_where(conn, batch_ids: list[int]) -> tuple[list[int], list[int]]:
+    """The batches by where they keep their rows: (as table rows, as blocks), each in the order given."""
     if not batch_ids:
-        return []
+        return [], []
     held = set(conn.execute(select(BatchColumns.batch_id).where(BatchColumns.batch_id.in_(batch_ids))).scalars())
-    return [b for b in batch_ids if b in held]
+    return [b for b in batch_ids if b not in held], [b for b in batch_ids if b in held]
 
 
 def blocks(conn, table: Table, batch_ids: list[int], columns: list[str]) -> Iterator[tuple[int, pa.Table]]:
@@ -152,8 +152,7 @@ def rows_from_blocks(
 def result_rows(conn, stmt: Select, table: Table, batch_ids: list[int]) -> list[tuple]:
     """The statement's rows over the given batches, wherever each keeps its rows: the table rows' in one query,
     then each block's."""
-    as_columns = held_as_columns(conn, batch_ids)
-    as_rows = [b for b in batch_ids if b not in set(as_columns)]
+    as_rows, as_columns = kept_where(conn, batch_ids)
     out = list(conn.execute(stmt.where(table.c.batch_id.in_(as_rows)))) if as_rows else []
     for _, rows in rows_from_blocks(conn, stmt, table, as_columns):
         out += rows

@@ -30,7 +30,7 @@ from tasks.ingest.quality import Validated
 from tasks.ingest.reuse import CHECKED_COLUMNS
 from tasks.ingest.rows import Rows
 from tasks.ingest.validate import uniqueness_keys
-from tasks.warehouse.columns import block_bytes, held_as_columns, rows_from_blocks
+from tasks.warehouse.columns import block_bytes, kept_where, rows_from_blocks
 from tasks.warehouse.models import FACTS, BatchColumns, BatchKeyHashes, BatchSum, LoadBatch, fact_columns
 
 
@@ -192,8 +192,7 @@ def value_ranges(frame: pd.DataFrame, columns: list[str]) -> dict[str, list | No
     for c in columns:
         kind = frame[c].dtype
         if (isinstance(kind, pd.StringDtype) and kind.storage == "pyarrow") or (
-            isinstance(kind, pd.ArrowDtype)
-            and pa.types.is_string(kind.pyarrow_dtype) | pa.types.is_large_string(kind.pyarrow_dtype)
+            isinstance(kind, pd.ArrowDtype) and kind.pyarrow_dtype in (pa.string(), pa.large_string())
         ):
             # Arrow's text in one pass for both ends, nulls skipped (pandas' min and max: two passes after a
             # dropna; a month's answer ids are half a million strings).
@@ -548,11 +547,10 @@ def _rows_with_keys(
         f"new_keys_{table.name}", MetaData(), *(Column(c, table.c[c].type) for c in key), prefixes=["TEMPORARY"]
     )
     stmt = select(*(table.c[c] for c in columns)).join(new_keys, and_(*(table.c[c] == new_keys.c[c] for c in key)))
-    as_columns = held_as_columns(conn, batches)
+    as_rows, as_columns = kept_where(conn, batches)
     found = [
         (b, *row) for b, rows in rows_from_blocks(conn, stmt, table, as_columns, {new_keys.name: keys}) for row in rows
     ]
-    as_rows = [b for b in batches if b not in set(as_columns)]
     if as_rows:
         new_keys.create(conn)
         insert_rows(conn, new_keys, keys)

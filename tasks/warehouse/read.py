@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Connection, Engine
 
 from tasks.contracts import sources
-from tasks.warehouse.columns import blocks, held_as_columns
+from tasks.warehouse.columns import blocks, kept_where
 from tasks.warehouse.load import Loaded
 from tasks.warehouse.models import FACTS, LedgerRow, LoadBatch, fact_columns
 from tasks.warehouse.summaries import BATCH, SumStore, grouped_sums, store_sums, sums_by_batch
@@ -157,19 +157,26 @@ def read_facts(engine: Engine, source: str, batch_ids: list[int]) -> pd.DataFram
     with engine.connect() as conn:
         # In the order of the files (by period and name), each file's rows as it had them: the same whichever
         # run loaded which month first (row ids interleave when runs load at once).
-        order = conn.execute(
-            select(LoadBatch.id).where(LoadBatch.id.in_(batch_ids)).order_by(LoadBatch.period, LoadBatch.file_name)
-        ).scalars()
-        order = list(order)
-        as_columns = held_as_columns(conn, order)
-        as_rows = [b for b in order if b not in set(as_columns)]
-        of_batch: dict[int, list] = {}
+        order = (
+            conn.execute(
+                select(LoadBatch.id).where(LoadBatch.id.in_(batch_ids)).order_by(LoadBatch.period, LoadBatch.file_name)
+            )
+            .scalars()
+            .all()
+        )
+        as_rows, as_columns = kept_where(conn, list(order))
+        parts = []
         if as_rows:
             cols = [getattr(model, c) for c in columns]
             res = conn.execute(select(model.batch_id, *cols).where(model.batch_id.in_(as_rows)).order_by(model.id))
-            for row in res:
-                of_batch.setdefault(row[0], []).append(tuple(row[1:]))
+            parts.append(pd.DataFrame(res.all(), columns=[BATCH, *columns]))
         for b, block in blocks(conn, model.__table__, as_columns, columns):
             # Python values, as the database driver hands table rows over (dates as dates, missing as None).
-            of_batch[b] = list(zip(*(block.column(c).to_pylist() for c in columns), strict=True))
-        return pd.DataFrame([r for b in order for r in of_batch.get(b, [])], columns=columns)
+            parts.append(
+                pd.DataFrame({BATCH: [b] * block.num_rows, **{c: block.column(c).to_pylist() for c in columns}})
+            )
+    if not parts:
+        return pd.DataFrame(columns=columns)
+    rows = pd.concat(parts, ignore_index=True)
+    rank = {b: i for i, b in enumerate(order)}
+    return rows.take(rows[BATCH].map(rank).argsort(kind="stable")).drop(columns=BATCH).reset_index(drop=True)

@@ -26,7 +26,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from tasks.warehouse.columns import held_as_columns, rows_from_blocks
+from tasks.warehouse.columns import kept_where, rows_from_blocks
 from tasks.warehouse.models import BatchSum, LoadBatch
 
 BATCH = "batch_id"
@@ -73,8 +73,7 @@ def sums_by_batch(
     missing = [b for b in hashes if b not in found]
     if missing:
         computed: dict[int, list] = {b: [] for b in missing}
-        as_columns = held_as_columns(conn, missing)
-        as_rows = [b for b in missing if b not in set(as_columns)]
+        as_rows, as_columns = kept_where(conn, missing)
         if as_rows:
             per_batch = stmt.add_columns(batch_col.label(BATCH)).where(batch_col.in_(as_rows)).group_by(batch_col)
             for row in conn.execute(per_batch):
