@@ -83,6 +83,12 @@ SQLITE_VARIANTS: dict[str, tuple[tuple[str, ...], bool]] = {
 }
 
 
+def bench_batch(conn, source: str, period: str, rows: int) -> int:
+    """A load batch's row for the benchmark's rows of one source and period; its id."""
+    values = dict(source=source, period=period, file_name="bench", sha256="0" * 64, rows=rows, run_id="bench")
+    return conn.execute(insert(LoadBatch).values(**values, loaded_at=dt.datetime.now(dt.UTC))).inserted_primary_key[0]
+
+
 def sqlite_load(
     path: Path, frames: dict[str, pd.DataFrame], pragmas: tuple[str, ...] = (), batch_index: bool = True
 ) -> float:
@@ -100,17 +106,7 @@ def sqlite_load(
     start = time.perf_counter()
     for sid, frame in frames.items():
         with engine.begin() as conn:
-            batch = conn.execute(
-                insert(LoadBatch).values(
-                    source=sid,
-                    period="2024-12",
-                    file_name="bench",
-                    sha256="0" * 64,
-                    rows=len(frame),
-                    run_id="bench",
-                    loaded_at=dt.datetime.now(dt.UTC),
-                )
-            ).inserted_primary_key[0]
+            batch = bench_batch(conn, sid, "2024-12", len(frame))
             insert_rows(conn, FACTS[sid].__table__, frame.assign(batch_id=batch))
     seconds = time.perf_counter() - start
     engine.dispose()
@@ -154,17 +150,8 @@ def block_load(path: Path, frames: dict[str, pd.DataFrame]) -> float:
         table = FACTS[sid].__table__
         with engine.begin() as conn:
             for m in months(frame):
-                batch = conn.execute(
-                    insert(LoadBatch).values(
-                        source=sid,
-                        period=f"{m['year'].iloc[0]}-{m['month'].iloc[0]:02d}" if "month" in m else "2024",
-                        file_name="bench",
-                        sha256="0" * 64,
-                        rows=len(m),
-                        run_id="bench",
-                        loaded_at=dt.datetime.now(dt.UTC),
-                    )
-                ).inserted_primary_key[0]
+                period = f"{m['year'].iloc[0]}-{m['month'].iloc[0]:02d}" if "month" in m else "2024"
+                batch = bench_batch(conn, sid, period, len(m))
                 conn.execute(insert(BatchColumns).values(batch_id=batch, data=block_bytes(m, table)))
     seconds = time.perf_counter() - start
     engine.dispose()
