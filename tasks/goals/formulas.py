@@ -17,7 +17,7 @@ from sqlalchemy import Select, case, func, select
 from sqlalchemy.engine import Engine
 
 from tasks.contracts.catalog import Catalog, Indicator
-from tasks.warehouse.columns import result_rows
+from tasks.warehouse.columns import rows_by_batch
 from tasks.warehouse.load import Loaded
 from tasks.warehouse.models import FACTS
 from tasks.warehouse.read import Snapshot, sum_store
@@ -147,8 +147,10 @@ def indicator_data(db: Engine | Snapshot, ind: Indicator, batch_ids: list[int]) 
         if f.kind in SUMMED:
             df = grouped_sums(conn, stmt, table.c.batch_id, batch_ids, SUMMED[f.kind], sum_store(db))
         else:
-            rows = result_rows(conn, stmt, table, batch_ids)
-            df = pd.DataFrame(rows, columns=[c.name for c in stmt.selected_columns])
+            by_batch = rows_by_batch(conn, stmt, table, batch_ids)
+            df = pd.DataFrame(
+                [r for b in batch_ids for r in by_batch[b]], columns=[c.name for c in stmt.selected_columns]
+            )
     for col in df.columns:
         df[col] = pd.to_numeric(df[col], errors="coerce")
     if f.kind == "ratio" and "den" in df:

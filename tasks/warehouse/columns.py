@@ -162,11 +162,25 @@ def rows_from_blocks(
         con.close()
 
 
-def result_rows(conn, stmt: Select, table: Table, batch_ids: list[int]) -> list[tuple]:
-    """The statement's rows over the given batches, wherever each keeps its rows: the table rows' in one query,
-    then each block's."""
+def rows_by_batch(
+    conn,
+    stmt: Select,
+    table: Table,
+    batch_ids: list[int],
+    summed: bool = False,
+    beside: dict[str, pd.DataFrame] | None = None,
+) -> dict[int, list[tuple]]:
+    """The statement's result rows on each of the batches, wherever each keeps its rows: the table rows' in one
+    query (grouped by batch as well when the statement sums, else in the rows' order), each block's on its own.
+    `beside`: frames the statement reads under their names beside the table (for the table rows, already a table
+    of the database under that name: new keys in a temporary table)."""
     as_rows, as_columns = kept_where(conn, batch_ids)
-    out = list(conn.execute(stmt.where(table.c.batch_id.in_(as_rows)))) if as_rows else []
-    for _, rows in rows_from_blocks(conn, stmt, table, as_columns):
-        out += rows
+    out: dict[int, list[tuple]] = {b: [] for b in batch_ids}
+    if as_rows:
+        batch = table.c.batch_id
+        per_batch = stmt.add_columns(batch).where(batch.in_(as_rows))
+        for row in conn.execute(per_batch.group_by(batch) if summed else per_batch.order_by(table.c.id)):
+            out[row[-1]].append(tuple(row[:-1]))
+    for b, rows in rows_from_blocks(conn, stmt, table, as_columns, beside):
+        out[b] = rows
     return out

@@ -30,7 +30,7 @@ from tasks.ingest.quality import Validated
 from tasks.ingest.reuse import CHECKED_COLUMNS
 from tasks.ingest.rows import Rows
 from tasks.ingest.validate import uniqueness_keys
-from tasks.warehouse.columns import block_bytes, kept_where, rows_from_blocks
+from tasks.warehouse.columns import block_bytes, kept_where, rows_by_batch
 from tasks.warehouse.models import FACTS, BatchColumns, BatchKeyHashes, BatchSum, LoadBatch, fact_columns
 
 
@@ -547,14 +547,11 @@ def _rows_with_keys(
         f"new_keys_{table.name}", MetaData(), *(Column(c, table.c[c].type) for c in key), prefixes=["TEMPORARY"]
     )
     stmt = select(*(table.c[c] for c in columns)).join(new_keys, and_(*(table.c[c] == new_keys.c[c] for c in key)))
-    as_rows, as_columns = kept_where(conn, batches)
-    found = [
-        (b, *row) for b, rows in rows_from_blocks(conn, stmt, table, as_columns, {new_keys.name: keys}) for row in rows
-    ]
-    if as_rows:
+    as_rows, _ = kept_where(conn, batches)
+    if as_rows:  # the table rows' side joins a table of the database
         new_keys.create(conn)
         insert_rows(conn, new_keys, keys)
-        rows = conn.execute(stmt.add_columns(table.c.batch_id).where(table.c.batch_id.in_(as_rows)))
-        found += [(row[-1], *row[:-1]) for row in rows]
+    by_batch = rows_by_batch(conn, stmt, table, batches, beside={new_keys.name: keys})
+    if as_rows:
         new_keys.drop(conn)
-    return found
+    return [(b, *row) for b, rows in by_batch.items() for row in rows]

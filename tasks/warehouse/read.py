@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Connection, Engine
 
 from tasks.contracts import sources
-from tasks.warehouse.columns import blocks, kept_where
+from tasks.warehouse.columns import rows_by_batch
 from tasks.warehouse.load import Loaded
 from tasks.warehouse.models import FACTS, LedgerRow, LoadBatch, fact_columns
 from tasks.warehouse.summaries import BATCH, SumStore, grouped_sums, store_sums, sums_by_batch
@@ -164,19 +164,5 @@ def read_facts(engine: Engine, source: str, batch_ids: list[int]) -> pd.DataFram
             .scalars()
             .all()
         )
-        as_rows, as_columns = kept_where(conn, list(order))
-        parts = []
-        if as_rows:
-            cols = [getattr(model, c) for c in columns]
-            res = conn.execute(select(model.batch_id, *cols).where(model.batch_id.in_(as_rows)).order_by(model.id))
-            parts.append(pd.DataFrame(res.all(), columns=[BATCH, *columns]))
-        for b, block in blocks(conn, model.__table__, as_columns, columns):
-            # Python values, as the database driver hands table rows over (dates as dates, missing as None).
-            parts.append(
-                pd.DataFrame({BATCH: [b] * block.num_rows, **{c: block.column(c).to_pylist() for c in columns}})
-            )
-    if not parts:
-        return pd.DataFrame(columns=columns)
-    rows = pd.concat(parts, ignore_index=True)
-    rank = {b: i for i, b in enumerate(order)}
-    return rows.take(rows[BATCH].map(rank).argsort(kind="stable")).drop(columns=BATCH).reset_index(drop=True)
+        by_batch = rows_by_batch(conn, select(*(model.__table__.c[c] for c in columns)), model.__table__, list(order))
+    return pd.DataFrame([r for b in order for r in by_batch[b]], columns=columns)

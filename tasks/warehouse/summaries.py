@@ -26,7 +26,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from tasks.warehouse.columns import kept_where, rows_from_blocks
+from tasks.warehouse.columns import rows_by_batch
 from tasks.warehouse.models import BatchSum, LoadBatch
 
 BATCH = "batch_id"
@@ -72,14 +72,10 @@ def sums_by_batch(
         found = {batch: json.loads(result) for batch, result in kept}
     missing = [b for b in hashes if b not in found]
     if missing:
-        computed: dict[int, list] = {b: [] for b in missing}
-        as_rows, as_columns = kept_where(conn, missing)
-        if as_rows:
-            per_batch = stmt.add_columns(batch_col.label(BATCH)).where(batch_col.in_(as_rows)).group_by(batch_col)
-            for row in conn.execute(per_batch):
-                computed[row[-1]].append([_plain(v) for v in row[:-1]])
-        for b, rows in rows_from_blocks(conn, stmt, batch_col.table, as_columns):
-            computed[b] = [[_plain(v) for v in row] for row in rows]
+        computed = {
+            b: [[_plain(v) for v in row] for row in rows]
+            for b, rows in rows_by_batch(conn, stmt, batch_col.table, missing, summed=True).items()
+        }
         found.update(computed)
         if store is not None:
             store.pending.extend(
